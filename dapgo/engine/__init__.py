@@ -1,0 +1,1 @@
+"""The debugging engine: Go-aware process control behind the `Debugger` facade."""

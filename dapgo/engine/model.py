@@ -1,0 +1,125 @@
+"""The engine's data model: plain attrs classes shared by the facade and its callers.
+
+Nothing here knows about DAP; the server layer maps these onto protocol messages.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+LaunchMode = Literal["exec", "debug", "test"]
+StopReason = Literal[
+    "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint"
+]
+OutputCategory = Literal["stdout", "stderr", "console", "important"]
+
+
+@attrs.frozen
+class LaunchConfig:
+    """What to start: the same attribute names and meanings as vscode-go / Delve."""
+
+    program: str
+    mode: LaunchMode = "debug"
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str | None], ...] = ()  # None removes the variable
+    cwd: str | None = None
+    build_flags: tuple[str, ...] = ()
+    output: str | None = None  # where to put the built binary (vscode-go `output`)
+
+
+@attrs.frozen
+class SourceBreakpointSpec:
+    line: int
+    condition: str | None = None
+    hit_condition: str | None = None
+    log_message: str | None = None
+
+
+@attrs.frozen
+class FunctionBreakpointSpec:
+    name: str
+    condition: str | None = None
+    hit_condition: str | None = None
+
+
+@attrs.frozen
+class BreakpointStatus:
+    """The engine's answer for one requested breakpoint (order matches the request)."""
+
+    id: int
+    verified: bool
+    path: str | None = None
+    line: int | None = None
+    message: str | None = None
+
+
+@attrs.frozen
+class ThreadInfo:
+    """A goroutine shown as a DAP thread: id is the goroutine id."""
+
+    id: int
+    name: str
+
+
+@attrs.frozen
+class FrameInfo:
+    function: str
+    path: str | None
+    line: int
+    pc: int
+
+
+@attrs.frozen
+class ScopeInfo:
+    name: str
+    handle: object  # opaque engine handle for `variables`, None when empty
+    expensive: bool = False
+    presentation_hint: str | None = None  # "arguments" | "locals" | "registers"
+
+
+@attrs.frozen
+class VariableInfo:
+    name: str
+    value: str
+    type: str
+    handle: object | None = None  # opaque handle for children, None when a leaf
+    named_children: int | None = None
+    indexed_children: int | None = None
+
+
+# ---- events the engine reports (from its own thread) ----
+
+
+@attrs.frozen
+class Stopped:
+    reason: StopReason
+    thread_id: int
+    hit_breakpoint_ids: tuple[int, ...] = ()
+    description: str | None = None
+    text: str | None = None
+
+
+@attrs.frozen
+class Continued:
+    thread_id: int
+
+
+@attrs.frozen
+class Output:
+    category: OutputCategory
+    text: str
+
+
+@attrs.frozen
+class Exited:
+    exit_code: int
+
+
+@attrs.frozen
+class BreakpointChanged:
+    status: BreakpointStatus
+
+
+EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged

@@ -1,0 +1,1 @@
+"""The only code that calls ptrace: process control, threads, breakpoints, registers, memory."""

@@ -1,0 +1,65 @@
+"""Stack unwinding through Go frames with the runtime's own pc->SP-delta tables (pcsp).
+
+At any pc of a Go function, .gopclntab says how far SP is from the return-address slot; the
+caller's frame starts just above it. This is how the Go runtime itself unwinds, and it works
+with or without frame pointers, in the prologue as well as the body.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dapgo.engine.dwarf import BinaryInfo, Function
+from dapgo.engine.target import Target
+
+# Unwinding stops cleanly at these: the bottom of every goroutine or thread stack.
+STACK_ROOTS = frozenset(
+    {
+        "runtime.goexit",
+        "runtime.mstart",
+        "runtime.mstart0",
+        "runtime.rt0_go",
+        "_rt0_amd64",
+        "_rt0_amd64_linux",
+        "runtime.mcall",
+        "runtime.morestack",
+    }
+)
+MAX_FRAMES = 4096
+
+
+@attrs.frozen
+class Frame:
+    pc: int
+    sp: int
+    cfa: int | None  # SP just before the call that made this frame (DWARF CFA)
+    function: Function | None
+    file: str | None
+    line: int
+
+
+def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES) -> list[Frame]:
+    """Frames from innermost to the goroutine's start, at most `limit`."""
+    binary: BinaryInfo = target.binary
+    frames: list[Frame] = []
+    for depth in range(limit):
+        fn = binary.function_for_pc(pc)
+        # the pc of a caller frame is a return address: its call is the instruction before
+        lookup_pc = pc if depth == 0 else pc - 1
+        loc = binary.line_for_pc(lookup_pc)
+        off = binary.sp_offset(pc) if fn is not None else None
+        cfa = sp + off + 8 if off is not None else None
+        frames.append(
+            Frame(pc=pc, sp=sp, cfa=cfa, function=fn,
+                  file=loc[0] if loc else None, line=loc[1] if loc else 0)
+        )
+        if fn is None or off is None or fn.name in STACK_ROOTS:
+            break
+        try:
+            ret = target.u64(sp + off)
+        except OSError:
+            break
+        if ret == 0:
+            break
+        pc, sp = ret, sp + off + 8
+    return frames

