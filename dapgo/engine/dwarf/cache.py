@@ -1,0 +1,58 @@
+"""On-disk cache of expensive per-binary indexes, keyed by the ELF build id.
+
+Location: $DAPGO_CACHE_DIR, else $XDG_CACHE_HOME/dapgo, else ~/.cache/dapgo. Entries are JSON
+files; a corrupt or unreadable entry is treated as missing, and write failures are ignored
+(the cache is an optimisation, never a requirement)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("DAPGO_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "dapgo"
+    return Path.home() / ".cache" / "dapgo"
+
+
+def _path(build_id: str, kind: str) -> Path:
+    key = hashlib.sha256(build_id.encode()).hexdigest()[:32]
+    return cache_dir() / f"{key}.{kind}.v{FORMAT}.json"
+
+
+def load(build_id: str, kind: str) -> Any | None:
+    if not build_id:
+        return None
+    try:
+        with open(_path(build_id, kind), encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(obj, dict) or obj.get("build_id") != build_id:
+        return None
+    return obj.get("data")
+
+
+def store(build_id: str, kind: str, data: Any) -> None:
+    if not build_id:
+        return
+    path = _path(build_id, kind)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"build_id": build_id, "data": data}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass

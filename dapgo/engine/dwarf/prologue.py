@@ -1,0 +1,54 @@
+"""Finding the first instruction after a Go function's stack-growth prologue on amd64.
+
+Go's compiler does not emit DW_LNS_set_prologue_end for amd64 code, so (like Delve) we
+disassemble the function's first instructions and recognise the stack check:
+
+    CMPQ SP, 16(R14); JLS morestack                         (small frames, register ABI)
+    LEAQ -N(SP), R12; CMPQ R12, 16(R14); JLS morestack      (medium frames)
+    MOVQ SP, R12; SUBQ $N, R12; JCS ...; CMPQ R12, 16(R14); JLS (huge frames)
+    MOVQ FS:-8, RCX; CMPQ SP, 16(RCX); JLS ...              (pre-regabi / ABI0)
+
+The answer is the address right after the conditional jump; functions without a stack
+check (NOSPLIT) have no prologue to skip, so their entry is returned."""
+
+from __future__ import annotations
+
+import capstone
+from capstone import x86_const as X
+
+_MD: capstone.Cs | None = None
+
+
+def _md() -> capstone.Cs:
+    global _MD
+    if _MD is None:
+        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        md.detail = True
+        _MD = md
+    return _MD
+
+
+def _is_stack_guard_cmp(insn: capstone.CsInsn) -> bool:
+    if insn.id != X.X86_INS_CMP or len(insn.operands) != 2:
+        return False
+    a, b = insn.operands
+    if a.type != X.X86_OP_REG or b.type != X.X86_OP_MEM:
+        return False
+    if a.reg not in (X.X86_REG_RSP, X.X86_REG_R12):
+        return False
+    return b.mem.base in (X.X86_REG_R14, X.X86_REG_RCX) and b.mem.disp == 16
+
+
+def skip_prologue(code: bytes, entry: int, max_insns: int = 8) -> int:
+    """Address after the stack-check branch in `code` (the function's first bytes)."""
+    saw_cmp = False
+    for n, insn in enumerate(_md().disasm(code, entry)):
+        if n >= max_insns:
+            break
+        if saw_cmp:
+            if insn.id in (X.X86_INS_JBE, X.X86_INS_JB):
+                return int(insn.address + insn.size)
+            return entry
+        if _is_stack_guard_cmp(insn):
+            saw_cmp = True
+    return entry

@@ -1,0 +1,172 @@
+"""Go types from DWARF type DIEs: GoType (one level, lazily) and StructLayout (field offsets,
+nested structs resolved), keyed by the type DIE's .debug_info offset (TypeRef)."""
+
+from __future__ import annotations
+
+from . import dies as D
+from .dies import DebugInfo, Die
+from .model import Field, GoType, StructLayout, StructMember, TypeRef
+
+# reflect.Kind -> dapgo kind name
+_REFLECT_KIND = {
+    1: "bool", 2: "int", 3: "int", 4: "int", 5: "int", 6: "int",
+    7: "uint", 8: "uint", 9: "uint", 10: "uint", 11: "uint", 12: "uintptr",
+    13: "float", 14: "float", 15: "complex", 16: "complex", 17: "array", 18: "chan",
+    19: "func", 20: "interface", 21: "map", 22: "ptr", 23: "slice", 24: "string",
+    25: "struct", 26: "unsafe.Pointer",
+}
+# DW_ATE_* fallback for base types without DW_AT_go_kind
+_ENCODING = {0x02: "bool", 0x04: "float", 0x03: "complex", 0x05: "int", 0x06: "int",
+             0x07: "uint", 0x08: "uint", 0x10: "uint"}
+
+TYPE_TAGS = frozenset({D.TAG_structure_type, D.TAG_typedef, D.TAG_base_type,
+                       D.TAG_pointer_type, D.TAG_array_type, D.TAG_subroutine_type,
+                       D.TAG_unspecified_type})
+
+
+class TypeReader:
+    """Decodes and caches Go types from one DebugInfo."""
+
+    def __init__(self, info: DebugInfo) -> None:
+        self.info = info
+        self._types: dict[TypeRef, GoType] = {}
+        self._layouts: dict[TypeRef, StructLayout] = {}
+
+    def _die(self, ref: TypeRef) -> Die:
+        die = self.info.die(ref)
+        if die is None:
+            raise KeyError(f"no type DIE at {ref:#x}")
+        return die
+
+    def _underlying(self, die: Die) -> Die:
+        seen = 0
+        while die.tag == D.TAG_typedef and seen < 32:
+            t = die.int_attr(D.AT_type)
+            if t is None:
+                break
+            die = self._die(t)
+            seen += 1
+        return die
+
+    def type_info(self, ref: TypeRef) -> GoType:
+        cached = self._types.get(ref)
+        if cached is not None:
+            return cached
+        die = self._die(ref)
+        name = die.name or ""
+        under = self._underlying(die)
+        kind_code = self._chain_attr(die, D.AT_go_kind)
+        kind = _REFLECT_KIND.get(kind_code or 0)
+        if kind is None:
+            kind = self._kind_from_tag(under)
+        size = under.int_attr(D.AT_byte_size) or 0
+        elem: TypeRef | None = None
+        key: TypeRef | None = None
+        length: int | None = None
+        fields: list[StructMember] = []
+        go_elem = self._chain_attr(die, D.AT_go_elem)
+        if kind == "ptr":
+            elem = under.int_attr(D.AT_type)
+        elif kind in ("slice", "chan"):
+            elem = go_elem
+        elif kind == "map":
+            key = self._chain_attr(die, D.AT_go_key)
+            elem = go_elem
+        elif kind == "array":
+            elem = under.int_attr(D.AT_type)
+            for c in self.info.children(under):
+                if c.tag == D.TAG_subrange_type:
+                    length = c.int_attr(D.AT_count)
+                    break
+            if length is None and elem is not None:
+                esize = self.type_info(elem).size
+                length = size // esize if esize else 0
+        if under.tag == D.TAG_structure_type:
+            for c in self.info.children(under):
+                if c.tag != D.TAG_member:
+                    continue
+                t = c.int_attr(D.AT_type)
+                if t is None:
+                    continue
+                fields.append(StructMember(c.name or "", self._member_offset(c), t,
+                                           bool(c.get(D.AT_go_embedded_field))))
+        gt = GoType(name=name, kind=kind, size=size, elem=elem, fields=fields, length=length,
+                    key=key, offset=ref)
+        self._types[ref] = gt
+        return gt
+
+    def _chain_attr(self, die: Die, attr: int) -> int | None:
+        """First value of `attr` along the typedef chain from `die` (Go puts DW_AT_go_kind,
+        go_key and go_elem on the typedef of interfaces, maps and channels)."""
+        for _ in range(32):
+            v = die.int_attr(attr)
+            if v is not None or die.tag != D.TAG_typedef:
+                return v
+            t = die.int_attr(D.AT_type)
+            if t is None:
+                return None
+            die = self._die(t)
+        return None
+
+    @staticmethod
+    def _member_offset(c: Die) -> int:
+        v = c.get(D.AT_data_member_location, 0)
+        if isinstance(v, int):
+            return v
+        if isinstance(v, bytes) and v[:1] == b"\x23":  # DW_OP_plus_uconst
+            from .leb import uleb
+            return uleb(v, 1)[0]
+        return 0
+
+    def _kind_from_tag(self, die: Die) -> str:
+        if die.tag == D.TAG_pointer_type:
+            return "ptr" if die.int_attr(D.AT_type) is not None else "unsafe.Pointer"
+        if die.tag == D.TAG_structure_type:
+            return "struct"
+        if die.tag == D.TAG_array_type:
+            return "array"
+        if die.tag == D.TAG_subroutine_type:
+            return "func"
+        if die.tag == D.TAG_base_type:
+            enc = die.int_attr(D.AT_encoding)
+            if die.name == "uintptr":
+                return "uintptr"
+            return _ENCODING.get(enc or 0, "uint")
+        return "unsafe.Pointer"
+
+    def type_name(self, ref: TypeRef) -> str:
+        return self._die(ref).name or ""
+
+    def find_type(self, name: str) -> TypeRef | None:
+        for die in self.info.find_named(name, TYPE_TAGS):
+            return die.offset
+        return None
+
+    def layout(self, ref: TypeRef) -> StructLayout | None:
+        cached = self._layouts.get(ref)
+        if cached is not None:
+            return cached
+        die = self._die(ref)
+        under = self._underlying(die)
+        if under.tag != D.TAG_structure_type:
+            return None
+        fields: dict[str, Field] = {}
+        nested: dict[str, StructLayout | None] = {}
+        for c in self.info.children(under):
+            if c.tag != D.TAG_member:
+                continue
+            t = c.int_attr(D.AT_type)
+            if t is None:
+                continue
+            tdie = self._die(t)
+            tunder = self._underlying(tdie)
+            fname = c.name or ""
+            fields[fname] = Field(fname, self._member_offset(c), tdie.name or "",
+                                  tunder.int_attr(D.AT_byte_size) or 0)
+            if tunder.tag == D.TAG_structure_type:
+                nested[fname] = self.layout(tunder.offset)
+        lay = StructLayout(name=die.name or under.name or "",
+                           size=under.int_attr(D.AT_byte_size) or 0, fields=fields,
+                           nested=nested)
+        self._layouts[ref] = lay
+        return lay
