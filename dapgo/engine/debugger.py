@@ -42,6 +42,7 @@ from dapgo.engine.output import OutputPump
 from dapgo.engine.ptrace.executor import PtraceExecutor
 from dapgo.engine.ptrace.process import PtraceFailure, StopEvent, TracedProcess
 from dapgo.engine.stack import MAX_FRAMES, Frame, unwind
+from dapgo.engine.stepping import StepKind, Stepper, SteppingError
 from dapgo.engine.target import Target
 from dapgo.engine.values import UnreadableError, ValueReader, ValueRef
 
@@ -393,13 +394,67 @@ class Debugger:
             self._pump.join(timeout=5)
         self._emit(Exited(exit_code=code))
 
+    def step(self, thread_id: int, kind: StepKind, instruction: bool = False) -> None:
+        """Step goroutine `thread_id` (over, in or out); returns once the step is under way.
+        A Stopped event (reason "step", or whatever interrupted the step) follows."""
+        with self._lock:
+            target = self._require_stopped()
+            tid = self._ex().call(self._tid_running, thread_id)
+            if tid is None:
+                raise DebuggerError(
+                    f"goroutine {thread_id} is not running on a thread; continue instead"
+                )
+            assert self._proc is not None and self._goroutines is not None
+            stepper = Stepper(
+                self._proc, target, self._goroutines,
+                user_breakpoint_at=lambda pc: bool(self._bps.at(pc)),
+                pause_requested=lambda: self._pause_requested,
+            )
+            self._pending_hits = []
+            self._clear_stop_caches()
+            self._state = "running"
+            self._ex().submit(lambda: self._step_job(stepper, tid, kind, instruction))
+
+    def _tid_running(self, thread_id: int) -> int | None:
+        target = self._require_target()
+        if thread_id >= OS_THREAD_ID_BASE:
+            tid = thread_id - OS_THREAD_ID_BASE
+            return tid if tid in target.proc.threads else None
+        assert self._goroutines is not None
+        for tid in target.thread_ids():
+            g = self._goroutines.of_thread(tid)
+            if g is not None and g.id == thread_id and target.g_of_thread(tid) == g.addr:
+                return tid
+        return None
+
+    def _step_job(self, stepper: Stepper, tid: int, kind: StepKind, instruction: bool) -> None:
+        try:
+            out = stepper.run(tid, kind, instruction)
+        except (SteppingError, OSError) as exc:
+            self._pause_requested = False
+            self._report_stop("step", tid, (), description=f"step failed: {exc}")
+            return
+        self._pause_requested = False
+        self._internal_halt = False
+        if out.kind == "exited":
+            self._on_exit(out.exit_code if out.exit_code is not None else -1)
+        elif out.kind == "breakpoint":
+            assert self._proc is not None
+            self._report_breakpoint(out.tid, self._proc.get_pc(out.tid))
+        elif out.kind == "pause":
+            self._report_stop("pause", out.tid, ())
+        elif out.kind == "trap":
+            self._report_stop("breakpoint", out.tid, (), description="hardcoded breakpoint")
+        else:
+            self._report_stop("step", out.tid, ())
+
     def pause(self) -> None:
         with self._lock:
             self._require_target()
             if self._state != "running":
                 return
             assert self._proc is not None
-            self._pause_requested = True
+            self._pause_requested = True  # also seen between single steps
             self._proc.request_halt()
 
     # ----- threads and stacks -----

@@ -28,6 +28,7 @@ class Goroutine:
     sp: int
     start_pc: int
     go_pc: int
+    stack_hi: int  # top of its stack: `stack_hi - sp` survives the runtime copying the stack
     thread_id: int | None  # OS thread it runs on, if any
 
 
@@ -42,6 +43,7 @@ class _Layout:
     syscall_sp: int
     start_pc: int
     go_pc: int
+    stack_hi: int
     m: int
     m_procid: int
     m_curg: int
@@ -62,6 +64,7 @@ def _layout(binary: BinaryInfo) -> _Layout:
         syscall_sp=g.offset("syscallsp"),
         start_pc=g.offset("startpc"),
         go_pc=g.offset("gopc"),
+        stack_hi=g.offset("stack.hi"),
         m=g.offset("m"),
         m_procid=m.offset("procid"),
         m_curg=m.offset("curg"),
@@ -99,6 +102,7 @@ class GoroutineReader:
         return Goroutine(
             id=self._q(data, lay.goid), addr=addr, status=status, pc=pc, sp=sp,
             start_pc=self._q(data, lay.start_pc), go_pc=self._q(data, lay.go_pc),
+            stack_hi=self._q(data, lay.stack_hi),
             thread_id=thread_id,
         )
 

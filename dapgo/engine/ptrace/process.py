@@ -301,20 +301,24 @@ class TracedProcess:
         """Resume every thread, stepping those on breakpoints over the original instruction."""
         for th in list(self.threads.values()):
             if th.stopped and self._safe_pc(th.tid) in self.breakpoints:
-                self._step_over_breakpoint(th.tid)
+                self.step_instruction(th.tid)
         for th in list(self.threads.values()):
             if th.stopped:
                 self._cont(th.tid)
 
-    def _step_over_breakpoint(self, tid: int) -> None:
+
+    def step_instruction(self, tid: int) -> bool:
+        """Execute the instruction at `tid`'s pc (the original one, if a breakpoint of ours
+        sits there) with every other thread stopped."""
         pc = self.get_pc(tid)
-        original = self.breakpoints[pc]
-        self.mem.write(pc, original)
-        try:
-            self.single_step(tid)
-        finally:
-            if pc in self.breakpoints and self.exit_code is None:
-                self.mem.write(pc, b"\xcc")
+        if pc in self.breakpoints:
+            self.mem.write(pc, self.breakpoints[pc])
+            try:
+                return self.single_step(tid)
+            finally:
+                if pc in self.breakpoints and self.exit_code is None:
+                    self.mem.write(pc, b"\xcc")
+        return self.single_step(tid)
 
     def single_step(self, tid: int) -> bool:
         """Execute one instruction of `tid` while every other thread stays stopped.

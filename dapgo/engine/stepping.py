@@ -1,0 +1,204 @@
+"""Source-level stepping (next, step in, step out) that stays on one goroutine.
+
+Runs on the ptrace thread. The stepping goroutine's thread is single-stepped through its own
+function's instructions while every other thread stays stopped; a CALL is never stepped
+through: a temporary breakpoint goes on the return address (or, for step-in to user code,
+after the callee's prologue) and the whole program runs until *that goroutine* reaches it
+at *that frame depth*. Frame depth is measured as `g.stack.hi - CFA`, which stays the same
+when the runtime copies the goroutine's stack, so recursion and stack growth are handled.
+
+While the program runs to a temporary breakpoint, a user breakpoint hit on another goroutine
+stops there and abandons the step (as Delve does); a pause request abandons it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import attrs
+
+from dapgo.engine.dwarf import Function
+from dapgo.engine.goroutines import GoroutineReader
+from dapgo.engine.ptrace.process import TracedProcess
+from dapgo.engine.target import Target
+
+StepKind = Literal["over", "in", "out"]
+OutcomeKind = Literal["step", "breakpoint", "pause", "exited", "trap"]
+MAX_STEPS = 20000  # single steps on one line before giving up and stopping where we are
+
+
+@attrs.frozen
+class StepOutcome:
+    kind: OutcomeKind
+    tid: int = 0
+    exit_code: int | None = None
+
+
+class SteppingError(Exception):
+    pass
+
+
+def is_user_function(fn: Function) -> bool:
+    """Code a user steps into: not the runtime's, not compiler-generated wrappers."""
+    name = fn.name
+    return not (
+        name.startswith(("runtime.", "internal/", "runtime/internal"))
+        or "-fm" in name.rsplit(".", 1)[-1]
+        or name.startswith("type:")
+    )
+
+
+class Stepper:
+    def __init__(
+        self,
+        proc: TracedProcess,
+        target: Target,
+        goroutines: GoroutineReader,
+        user_breakpoint_at: Callable[[int], bool],
+        pause_requested: Callable[[], bool],
+    ) -> None:
+        self.proc = proc
+        self.target = target
+        self.binary = target.binary
+        self.goroutines = goroutines
+        self.user_breakpoint_at = user_breakpoint_at
+        self.pause_requested = pause_requested
+
+    # ----- identity -----
+
+    def _goid(self, tid: int) -> int:
+        g = self.goroutines.of_thread(tid)
+        return g.id if g is not None else 0
+
+    def _depth(self, tid: int, cfa: int) -> int:
+        g = self.goroutines.of_thread(tid)
+        return (g.stack_hi - cfa) if g is not None else -cfa
+
+    def _cfa(self, tid: int) -> int:
+        regs = self.target.registers(tid)
+        off = self.binary.sp_offset(regs.pc)
+        return regs.sp + (off or 0) + 8
+
+    def _at_depth(self, goid: int, depth: int) -> Callable[[int], bool]:
+        """Has thread t, just returned from a call, come back to goroutine goid's frame at
+        `depth`? (after a return, SP equals the callee's CFA)"""
+        return lambda t: (
+            self._goid(t) == goid and self._depth(t, self.target.registers(t).sp) == depth
+        )
+
+    # ----- entry point -----
+
+    def run(self, tid: int, kind: StepKind, instruction: bool = False) -> StepOutcome:
+        if instruction and kind != "out":
+            ok = self.proc.step_instruction(tid)
+            return StepOutcome("step", tid) if ok else self._exited()
+        if kind == "out":
+            return self._step_out(tid)
+        return self._step_lines(tid, into=(kind == "in"))
+
+    def _exited(self) -> StepOutcome:
+        return StepOutcome("exited", exit_code=self.proc.exit_code)
+
+    def _step_out(self, tid: int) -> StepOutcome:
+        regs = self.target.registers(tid)
+        off = self.binary.sp_offset(regs.pc)
+        if off is None:
+            raise SteppingError("cannot find the caller of this frame")
+        ret = self.target.u64(regs.sp + off)
+        goid = self._goid(tid)
+        caller_depth = self._depth(tid, regs.sp + off + 8)  # SP after return == this CFA
+        out = self._run_to(ret, self._at_depth(goid, caller_depth))
+        return StepOutcome("step", out.tid) if out.kind == "arrived" else out.as_outcome()
+
+    def _step_lines(self, tid: int, into: bool) -> StepOutcome:
+        pc = self.target.registers(tid).pc
+        fn = self.binary.function_for_pc(pc)
+        start = self.binary.line_for_pc(pc)
+        if fn is None or start is None:
+            raise SteppingError("no source line information at the current location")
+        stmts = {
+            addr: (file, line)
+            for addr, file, line, is_stmt, _ in self.binary.lines_for_function(fn)
+            if is_stmt
+        }
+        goid = self._goid(tid)
+        depth = self._depth(tid, self._cfa(tid))
+        for _ in range(MAX_STEPS):
+            if self.pause_requested():
+                return StepOutcome("pause", tid)
+            if not self.proc.step_instruction(tid):
+                return self._exited()
+            regs = self.target.registers(tid)
+            pc = regs.pc
+            nfn = self.binary.function_for_pc(pc)
+            if nfn is not None and pc == nfn.entry:  # a call
+                ret = self.target.u64(regs.sp)
+                ret_depth = self._depth(tid, regs.sp + 8)
+                if into and is_user_function(nfn) and self.binary.line_for_pc(pc):
+                    dest = self.binary.first_pc_after_prologue(nfn)
+                    if dest == pc:  # no prologue (a leaf function): already there
+                        return StepOutcome("step", tid)
+                    out = self._run_to(dest, lambda t: self._goid(t) == goid)
+                    return StepOutcome("step", out.tid) if out.kind == "arrived" \
+                        else out.as_outcome()
+                out = self._run_to(ret, self._at_depth(goid, ret_depth))
+                if out.kind != "arrived":
+                    return out.as_outcome()
+                tid = out.tid
+                pc = self.target.registers(tid).pc
+                nfn = self.binary.function_for_pc(pc)
+            if nfn != fn:
+                return StepOutcome("step", tid)  # returned to the caller (or unwound)
+            if self._depth(tid, self._cfa(tid)) != depth:
+                continue
+            here = stmts.get(pc)
+            if here is not None and here != start:
+                return StepOutcome("step", tid)
+        return StepOutcome("step", tid)
+
+    # ----- running to a temporary breakpoint -----
+
+    def _run_to(self, addr: int, arrived: Callable[[int], bool]) -> _RunResult:
+        proc = self.proc
+        temporary = addr not in proc.breakpoints
+        if temporary:
+            proc.insert_breakpoint(addr)
+        try:
+            while True:
+                proc.resume()
+                ev = proc.wait_for_stop()
+                if ev.kind == "exited":
+                    return _RunResult("exited", exit_code=ev.exit_code)
+                if ev.kind == "halt":
+                    if self.pause_requested():
+                        return _RunResult("pause", ev.tid)
+                    continue
+                if ev.kind == "trap":
+                    return _RunResult("trap", ev.tid)
+                tids = ev.breakpoint_tids or (ev.tid,)
+                for t in tids:
+                    pc = proc.get_pc(t)
+                    if pc != addr and self.user_breakpoint_at(pc):
+                        return _RunResult("breakpoint", t)
+                for t in tids:
+                    if proc.get_pc(t) == addr and arrived(t):
+                        return _RunResult("arrived", t)
+                for t in tids:
+                    if proc.get_pc(t) == addr and self.user_breakpoint_at(addr):
+                        return _RunResult("breakpoint", t)
+                # another goroutine (or a deeper frame) passed our breakpoint: go on
+        finally:
+            if temporary and proc.exit_code is None:
+                proc.remove_breakpoint(addr)
+
+
+@attrs.frozen
+class _RunResult:
+    kind: Literal["arrived", "breakpoint", "pause", "exited", "trap"]
+    tid: int = 0
+    exit_code: int | None = None
+
+    def as_outcome(self) -> StepOutcome:
+        assert self.kind != "arrived"
+        return StepOutcome(self.kind, self.tid, self.exit_code)
