@@ -1,0 +1,80 @@
+"""Engine model objects → DAP bodies (breakpoints, threads, and the events the engine reports).
+
+Lines: the engine counts from 1; `LineBase` shifts to what the client asked for in
+`initialize` (linesStartAt1 / columnsStartAt1).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import attrs
+
+from dapgo.engine.model import (
+    BreakpointChanged,
+    BreakpointStatus,
+    Continued,
+    EngineEvent,
+    Exited,
+    Output,
+    Stopped,
+    ThreadInfo,
+)
+
+Body = dict[str, Any]
+
+
+@attrs.define
+class LineBase:
+    """The client's first line and column number (1 unless it said otherwise)."""
+
+    line: int = 1
+    column: int = 1
+
+    def to_client(self, engine_line: int) -> int:
+        return engine_line - 1 + self.line
+
+    def to_engine(self, client_line: int) -> int:
+        return client_line + 1 - self.line
+
+
+def source(path: str) -> Body:
+    return {"name": os.path.basename(path), "path": path}
+
+
+def breakpoint(status: BreakpointStatus, base: LineBase) -> Body:
+    body: Body = {"id": status.id, "verified": status.verified}
+    if status.path is not None:
+        body["source"] = source(status.path)
+    if status.line is not None:
+        body["line"] = base.to_client(status.line)
+    if status.message is not None:
+        body["message"] = status.message
+    return body
+
+
+def thread(info: ThreadInfo) -> Body:
+    return {"id": info.id, "name": info.name}
+
+
+def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
+    """The DAP events (name, body) that report one engine event, in sending order."""
+    if isinstance(ev, Stopped):
+        body: Body = {"reason": ev.reason, "threadId": ev.thread_id, "allThreadsStopped": True}
+        if ev.hit_breakpoint_ids:
+            body["hitBreakpointIds"] = list(ev.hit_breakpoint_ids)
+        if ev.description is not None:
+            body["description"] = ev.description
+        if ev.text is not None:
+            body["text"] = ev.text
+        return [("stopped", body)]
+    if isinstance(ev, Continued):
+        return [("continued", {"threadId": ev.thread_id, "allThreadsContinued": True})]
+    if isinstance(ev, Output):
+        return [("output", {"category": ev.category, "output": ev.text})]
+    if isinstance(ev, Exited):
+        return [("exited", {"exitCode": ev.exit_code}), ("terminated", {})]
+    if isinstance(ev, BreakpointChanged):
+        return [("breakpoint", {"reason": "changed", "breakpoint": breakpoint(ev.status, base)})]
+    raise TypeError(f"unknown engine event {ev!r}")

@@ -1,0 +1,197 @@
+"""Session lifecycle requests: initialize, launch, attach, configurationDone, disconnect,
+terminate.
+
+Order of a session, as dapgo runs it: `initialize` response; `launch`/`attach` response,
+then the `initialized` event (breakpoints need the program, so configuration requests are
+invited only once it is loaded; Delve does the same); the client's breakpoint requests;
+`configurationDone`, which starts the program or reports a stop on entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from typing import Any
+
+from dapgo.engine.model import LaunchConfig
+from dapgo.handlers.base import Args, Body, Call, Debugger, Handler, RequestError
+from dapgo.protocol.errors import ErrorId
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES: Body = {
+    "supportsConfigurationDoneRequest": True,
+    "supportsFunctionBreakpoints": True,
+    "supportsConditionalBreakpoints": False,
+    "supportsTerminateRequest": True,
+    "supportTerminateDebuggee": True,
+    "supportsDelayedStackTraceLoading": True,
+    "exceptionBreakpointFilters": [],
+}
+
+LAUNCH_MODES = ("debug", "exec", "test")
+
+
+async def initialize(call: Call) -> Body:
+    session, args = call.session, call.args
+    if session.initialized:
+        raise RequestError(ErrorId.INVALID_REQUEST, "initialize: the session is already "
+                           "initialized")
+    args.opt_str("adapterID")
+    lines_at_1 = args.opt_bool("linesStartAt1", True)
+    columns_at_1 = args.opt_bool("columnsStartAt1", True)
+    path_format = args.opt_str("pathFormat") or "path"
+    if path_format != "path":
+        raise args.bad("pathFormat", f"is {path_format!r}, but dapgo supports only 'path'")
+    session.lines.line = 1 if lines_at_1 else 0
+    session.lines.column = 1 if columns_at_1 else 0
+    session.initialized = True
+    return dict(CAPABILITIES)
+
+
+def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
+    """Check vscode-go/Delve launch arguments and map them to the engine's LaunchConfig."""
+    mode = args.opt_str("mode") or "debug"
+    if mode not in LAUNCH_MODES:
+        raise args.bad("mode", f"is {mode!r}; dapgo supports 'debug', 'exec' and 'test'")
+    program = args.req_str("program")
+    program_args = args.opt_str_list("args") or []
+    env = _env(args)
+    cwd = args.opt_str("cwd")
+    output = args.opt_str("output")
+    stop_on_entry = args.opt_bool("stopOnEntry", False)
+    flags = _build_flags(args)
+    if flags and mode == "exec":
+        raise args.bad("buildFlags", "cannot be used with mode 'exec' (nothing is built)")
+    cfg = LaunchConfig(
+        program=program,
+        mode=mode,  # type: ignore[arg-type]  # checked against LAUNCH_MODES above
+        args=tuple(program_args),
+        env=env,
+        cwd=cwd or None,
+        build_flags=flags,
+        output=output or None,
+    )
+    return cfg, stop_on_entry
+
+
+def _env(args: Args) -> tuple[tuple[str, str | None], ...]:
+    raw: Any = args.raw.get("env")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, str) or v is None for v in raw.values()
+    ):
+        raise args.bad("env", "must be an object mapping names to strings or null")
+    return tuple(raw.items())
+
+
+def _build_flags(args: Args) -> tuple[str, ...]:
+    raw: Any = args.raw.get("buildFlags")
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        try:
+            return tuple(shlex.split(raw))
+        except ValueError as exc:
+            raise args.bad("buildFlags", f"cannot be split into flags: {exc}") from None
+    if isinstance(raw, list) and all(isinstance(f, str) for f in raw):
+        return tuple(raw)
+    raise args.bad("buildFlags", "must be a string or a list of strings")
+
+
+async def launch(call: Call) -> None:
+    session, args = call.session, call.args
+    if args.opt_bool("noDebug", False):
+        raise RequestError(
+            ErrorId.FAILED_LAUNCH,
+            "dapgo cannot run a program without debugging (noDebug) yet; "
+            "start it with debugging, or run it outside the editor",
+        )
+    cfg, stop_on_entry = launch_config(args)
+    debugger = session.create_debugger()
+    session.target = "launch"
+    try:
+        await session.run_engine(debugger.launch, cfg, stop_on_entry)
+    except Exception:
+        await _abandon(call, debugger, terminate=True)
+        raise
+    call.then(lambda: session.send_event("initialized"))
+
+
+async def attach(call: Call) -> None:
+    session, args = call.session, call.args
+    mode = args.opt_str("mode") or "local"
+    if mode == "remote":
+        raise args.bad("mode", "is 'remote', but dapgo attaches only to local processes "
+                       "(mode 'local'); run dapgo on the remote machine instead")
+    if mode != "local":
+        raise args.bad("mode", f"is {mode!r}; dapgo supports only 'local'")
+    pid = _pid(args)
+    debugger = session.create_debugger()
+    session.target = "attach"
+    try:
+        await session.run_engine(debugger.attach, pid)
+    except Exception:
+        await _abandon(call, debugger, terminate=False)
+        raise
+    call.then(lambda: session.send_event("initialized"))
+
+
+async def _abandon(call: Call, debugger: Debugger, terminate: bool) -> None:
+    """After a failed launch/attach: release whatever the engine set up, forget it."""
+    session = call.session
+    if session.debugger is not debugger or session.engine_disconnected:
+        return  # a concurrent disconnect already took care of it
+    session.drop_debugger()
+    try:
+        await session.run_engine(debugger.disconnect, terminate)
+    except Exception:
+        log.exception("%s: cleanup after a failed %s", session.name, call.command)
+
+
+def _pid(args: Args) -> int:
+    raw: Any = args.raw.get("processId")
+    if raw is None:
+        raise args.bad("processId", "is required")
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if type(raw) is not int:
+        raise args.bad("processId", "must be a process id (an integer)")
+    if raw <= 0:
+        raise args.bad("processId", "must be a positive process id")
+    return raw
+
+
+async def configuration_done(call: Call) -> None:
+    session = call.session
+    debugger = session.require_debugger()
+    session.reset_handles()
+    await session.run_engine(debugger.configuration_done)
+
+
+async def disconnect(call: Call) -> None:
+    session, args = call.session, call.args
+    terminate = args.opt_bool("terminateDebuggee", session.target != "attach")
+    call.then(session.end)  # the session ends after this response, even if the engine failed
+    debugger = session.debugger
+    if debugger is None or session.engine_disconnected:
+        return
+    session.engine_disconnected = True
+    await session.run_engine(debugger.disconnect, terminate)
+
+
+async def terminate(call: Call) -> None:
+    session = call.session
+    debugger = session.require_debugger()
+    await session.run_engine(debugger.terminate)
+
+
+HANDLERS: dict[str, Handler] = {
+    "initialize": initialize,
+    "launch": launch,
+    "attach": attach,
+    "configurationDone": configuration_done,
+    "disconnect": disconnect,
+    "terminate": terminate,
+}

@@ -1,0 +1,389 @@
+"""One DAP session: reads frames, dispatches requests, owns seq numbers, handles and events.
+
+Concurrency model (all on one asyncio loop, engine calls in threads):
+- Requests are handled one at a time in arrival order by a worker task, except `pause`,
+  `disconnect` and `terminate`, which are handled as soon as they arrive, so a long
+  `launch` (it may run `go build`) or a `continue` never holds them up.
+- Every blocking engine call runs in its own daemon thread (`run_engine`); a hung engine call
+  can then never keep the process from exiting on SIGTERM, which a thread of asyncio's default
+  executor would (it is joined at exit).
+- Engine events arrive on engine threads through `on_engine_event`, are marshalled onto the
+  loop with `call_soon_threadsafe`, and are held back while any request is being handled, so
+  a response is always sent before the events its request caused (`continue` → `stopped`).
+- The session always ends with `shutdown()`: on `disconnect`, on end of input (the client
+  went away), or when the server is asked to stop; it disconnects the engine (launched
+  programs are killed, attached ones detached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar
+
+from dapgo import convert
+from dapgo.engine.errors import DebuggerError, NotStoppedError
+from dapgo.engine.model import EngineEvent
+from dapgo.handlers import HANDLERS
+from dapgo.handlers.base import Args, Body, Call, Debugger, RequestError
+from dapgo.protocol import messages
+from dapgo.protocol.errors import ErrorId, FramingError, LocalProtocolError, RemoteProtocolError
+from dapgo.protocol.framing import FrameParser, encode
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+DebuggerFactory = Callable[[Callable[[EngineEvent], None]], Debugger]
+ChunkReader = Callable[[], Coroutine[Any, Any, bytes]]  # b"" at end of input; must be cancellable
+
+OUT_OF_ORDER = frozenset({"pause", "disconnect", "terminate"})
+SHUTDOWN_TIMEOUT = 10.0
+DRAIN_TIMEOUT = 5.0
+_FAILURE_IDS = {"launch": ErrorId.FAILED_LAUNCH, "attach": ErrorId.FAILED_ATTACH}
+
+
+class Writer(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class HandleTable:
+    """Small positive integers standing for engine objects until the next reset."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._items: dict[int, object] = {}
+        self._next = 1
+
+    def add(self, item: object) -> int:
+        ref = self._next
+        self._next += 1
+        self._items[ref] = item
+        return ref
+
+    def get(self, ref: int, argument: str) -> object:
+        try:
+            return self._items[ref]
+        except KeyError:
+            raise RequestError(
+                ErrorId.INVALID_ARGUMENTS,
+                f"unknown {argument} {ref}: {self._what} are valid only until the program "
+                "resumes",
+            ) from None
+
+    def clear(self) -> None:
+        # Numbers keep growing across resets so a stale reference never names a new object.
+        self._items.clear()
+
+
+class Session:
+    def __init__(self, writer: Writer, debugger_factory: DebuggerFactory, name: str = "") -> None:
+        self.name = name or f"session-{id(self):x}"
+        self._writer = writer
+        self._factory = debugger_factory
+        self._parser = FrameParser()
+        self._seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[messages.Request | _Failure] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0
+        self._held: list[tuple[str, Body]] = []
+        self._ended = asyncio.Event()
+        self._shutdown_task: asyncio.Task[None] | None = None
+        self._writer_closed = False
+        self.debugger: Debugger | None = None
+        self.engine_disconnected = False
+        self.target: Literal["launch", "attach"] | None = None
+        self.initialized = False
+        self.lines = convert.LineBase()
+        self.frames = HandleTable("frame ids")
+        self.variables = HandleTable("variable references")
+
+    # ---- running ----
+
+    async def run(self, read: ChunkReader) -> None:
+        """Serve until disconnect, end of input or shutdown; always shuts the engine down."""
+        self._loop = asyncio.get_running_loop()
+        worker = asyncio.create_task(self._serial_worker(), name=f"{self.name}-worker")
+        ended = asyncio.create_task(self._ended.wait())
+        try:
+            while not self._ended.is_set():
+                reading = asyncio.create_task(read())
+                await asyncio.wait({reading, ended}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    reading.cancel()
+                    break
+                try:
+                    chunk = reading.result()
+                except (ConnectionError, OSError) as exc:
+                    log.info("%s: read failed: %s", self.name, exc)
+                    break
+                if not chunk:
+                    log.info("%s: end of input", self.name)
+                    await self._drain()
+                    break
+                for item in self._parser.feed(chunk):
+                    self._accept(item)
+        finally:
+            await self.shutdown()
+            ended.cancel()
+            worker.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            self._close_writer()
+
+    async def _drain(self) -> None:
+        """Let requests read before the end of input finish (a scripted client may have
+        closed only its sending side), within a bound: the client may be gone."""
+        try:
+            await asyncio.wait_for(self._queue.join(), DRAIN_TIMEOUT)
+        except TimeoutError:
+            log.info("%s: dropping requests still queued at end of input", self.name)
+
+    def shutdown(self) -> Awaitable[None]:
+        """End the session: disconnect the engine (default terminate policy) once; idempotent."""
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.ensure_future(self._shutdown())
+        return asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self) -> None:
+        self._ended.set()
+        if self.debugger is not None and not self.engine_disconnected:
+            self.engine_disconnected = True
+            terminate = self.target != "attach"
+            try:
+                await asyncio.wait_for(
+                    self.run_engine(self.debugger.disconnect, terminate), SHUTDOWN_TIMEOUT
+                )
+            except TimeoutError:
+                log.error("%s: engine disconnect did not finish in %ss", self.name,
+                          SHUTDOWN_TIMEOUT)
+            except Exception:
+                log.exception("%s: engine disconnect failed", self.name)
+
+    def end(self) -> None:
+        """Stop reading requests; `run` then shuts down and closes the connection."""
+        self._ended.set()
+
+    # ---- incoming ----
+
+    def _accept(self, item: dict[str, Any] | FramingError) -> None:
+        """Queue one parsed item; errors about bad input keep their place in the order."""
+        if isinstance(item, FramingError):
+            log.warning("%s: bad frame: %s", self.name, item)
+            self._queue.put_nowait(_Failure(item.error_id, f"invalid message: {item}"))
+            return
+        log.debug("%s: <- %s", self.name, item)
+        if item.get("type") == "response":  # an answer to a reverse request; we send none
+            log.info("%s: ignoring unexpected response %s", self.name, item.get("request_seq"))
+            return
+        try:
+            request = messages.parse_request(item)
+        except RemoteProtocolError as exc:
+            seq, command = item.get("seq"), item.get("command")
+            self._queue.put_nowait(
+                _Failure(
+                    exc.error_id,
+                    str(exc),
+                    seq if type(seq) is int else 0,
+                    command if isinstance(command, str) else "",
+                )
+            )
+            return
+        if request["command"] in OUT_OF_ORDER:
+            task = asyncio.create_task(self._handle(request))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._queue.put_nowait(request)
+
+    async def _serial_worker(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                if isinstance(item, _Failure):
+                    self._send_error(item.request_seq, item.command, item.error_id,
+                                     item.message)
+                else:
+                    await self._handle(item)
+            finally:
+                self._queue.task_done()
+
+    async def _handle(self, request: messages.Request) -> None:
+        command = request["command"]
+        call = Call(self, command, Args(command, request.get("arguments", {})))
+        self._busy += 1
+        try:
+            body = await self._dispatch(call)
+            if isinstance(body, _Failure):
+                self._send_error(request["seq"], command, body.error_id, body.message)
+            else:
+                self._send(messages.response(self._next_seq(), request["seq"], command, body))
+            for action in call.after:
+                action()
+        finally:
+            self._busy -= 1
+            self._flush_events()
+
+    async def _dispatch(self, call: Call) -> Body | _Failure | None:
+        handler = HANDLERS.get(call.command)
+        if handler is None:
+            return _Failure(ErrorId.UNSUPPORTED_COMMAND,
+                            f"dapgo does not support the '{call.command}' request")
+        try:
+            return await handler(call)
+        except RequestError as exc:
+            return _Failure(exc.error_id, str(exc))
+        except NotStoppedError as exc:
+            return _Failure(ErrorId.NOT_STOPPED, str(exc))
+        except DebuggerError as exc:
+            return _Failure(_FAILURE_IDS.get(call.command, ErrorId.ENGINE_ERROR), str(exc))
+        except Exception as exc:
+            log.exception("%s: internal error handling %r", self.name, call.command)
+            return _Failure(
+                ErrorId.INTERNAL,
+                f"internal error in dapgo while handling '{call.command}': "
+                f"{type(exc).__name__}: {exc} (details in the dapgo log)",
+            )
+
+    # ---- for handlers ----
+
+    def require_debugger(self) -> Debugger:
+        if self.debugger is None:
+            raise RequestError(
+                ErrorId.NO_DEBUGGEE,
+                "no program is being debugged: send a 'launch' or 'attach' request first",
+            )
+        return self.debugger
+
+    def create_debugger(self) -> Debugger:
+        if self.debugger is not None:
+            raise RequestError(ErrorId.INVALID_REQUEST,
+                               "this session is already debugging a program")
+        self.debugger = self._factory(self.on_engine_event)
+        return self.debugger
+
+    def drop_debugger(self) -> None:
+        self.debugger = None
+        self.target = None
+        self.engine_disconnected = False
+
+    async def run_engine(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking engine call in its own daemon thread and await its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: T | None, exc: BaseException | None) -> None:
+            if future.done():
+                return
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]
+
+        def work() -> None:
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                _call_soon(loop, settle, None, exc)
+            else:
+                _call_soon(loop, settle, result, None)
+
+        name = getattr(fn, "__name__", "call")
+        threading.Thread(target=work, name=f"dapgo-engine-{name}", daemon=True).start()
+        return await future
+
+    def reset_handles(self) -> None:
+        """Forget frame ids and variable references: the program is about to run."""
+        self.frames.clear()
+        self.variables.clear()
+
+    def send_event(self, name: str, body: Body | None = None) -> None:
+        self._send(messages.event(self._next_seq(), name, body))
+
+    # ---- engine events ----
+
+    def on_engine_event(self, ev: EngineEvent) -> None:
+        """Called by the engine from any thread."""
+        if self._loop is None:
+            log.warning("%s: engine event before the session runs: %r", self.name, ev)
+            return
+        _call_soon(self._loop, self._engine_event, ev)
+
+    def _engine_event(self, ev: EngineEvent) -> None:
+        try:
+            converted = convert.event(ev, self.lines)
+        except Exception:
+            log.exception("%s: cannot convert engine event %r", self.name, ev)
+            return
+        if any(name == "continued" for name, _ in converted):
+            self.reset_handles()
+        self._held.extend(converted)
+        self._flush_events()
+
+    def _flush_events(self) -> None:
+        if self._busy:
+            return
+        held, self._held = self._held, []
+        for name, body in held:
+            self.send_event(name, body)
+
+    # ---- outgoing ----
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _send_error(self, request_seq: int, command: str, error_id: int, text: str) -> None:
+        self._send(messages.error_response(self._next_seq(), request_seq, command, error_id, text))
+
+    def _send(self, message: messages.Response | messages.Event) -> None:
+        if self._writer_closed:
+            log.debug("%s: dropped (closed): %s", self.name, message)
+            return
+        try:
+            data = encode(dict(message))
+        except LocalProtocolError:
+            log.exception("%s: cannot encode %r", self.name, message)
+            return
+        log.debug("%s: -> %s", self.name, message)
+        try:
+            self._writer.write(data)
+        except (ConnectionError, OSError, ValueError) as exc:
+            log.info("%s: write failed (%s); ending the session", self.name, exc)
+            self._writer_closed = True
+            self.end()
+
+    def _close_writer(self) -> None:
+        if self._writer_closed:
+            return
+        self._writer_closed = True
+        try:
+            self._writer.close()
+        except (ConnectionError, OSError, ValueError):
+            pass
+
+
+class _Failure:
+    """An error to report: for a request (from a handler) or for bad input (queued)."""
+
+    __slots__ = ("command", "error_id", "message", "request_seq")
+
+    def __init__(
+        self, error_id: ErrorId, message: str, request_seq: int = 0, command: str = ""
+    ) -> None:
+        self.error_id = error_id
+        self.message = message
+        self.request_seq = request_seq
+        self.command = command
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop is closed: the session is over
+        pass

@@ -1,0 +1,1 @@
+"""Tests of dapgo's session layer."""
