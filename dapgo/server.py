@@ -18,8 +18,6 @@ import sys
 import threading
 from collections.abc import Callable
 
-from pygls.io_ import StdoutWriter
-
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.model import EngineEvent
 from dapgo.handlers.base import Debugger
@@ -139,6 +137,26 @@ async def serve_tcp(
     return 0
 
 
+class _FdWriter:
+    """Blocking write + flush to the protocol's output descriptor.
+
+    Not pygls's `StdoutWriter`: importing `pygls.io_` pulls in `lsprotocol.types` (LSP's
+    message classes), measured at 190 ms of the adapter's start-up, for a ten-line writer;
+    and pygls's `StdinAsyncReader` reads lines or exact counts, which cannot feed the
+    chunk-based frame parser. DAP needs neither LSP types nor JSON-RPC, so pygls does not fit.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class _StdinReader:
     """Chunks from a file descriptor, read by a daemon thread (never blocks exit)."""
 
@@ -188,7 +206,7 @@ async def serve_stdio(factory: DebuggerFactory = engine_debugger) -> int:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     proto_in, proto_out = _claim_stdio()
-    writer = StdoutWriter(os.fdopen(proto_out, "wb"))  # pygls: write + flush, close
+    writer = _FdWriter(proto_out)
     session = Session(writer, factory, name="stdio")
     reader = _StdinReader(proto_in)
     running = asyncio.create_task(session.run(reader.read))

@@ -20,17 +20,28 @@ import attrs
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.breakpoints import Breakpoint, BreakpointTable
-from dapgo.engine.dwarf import BinaryInfo
+from dapgo.engine.dwarf import AddrLoc, BinaryInfo, TypeRef, VarInfo
 from dapgo.engine.errors import DebuggerError, NotStoppedError, ProcessError, ProgramNotFoundError
 from dapgo.engine.goroutines import Goroutine, GoroutineReader
+from dapgo.engine.hitcount import parse_hit_condition
+from dapgo.engine.hwbreak import (
+    NUM_SLOTS,
+    AccessType,
+    DebugRegisterSet,
+    WatchpointError,
+    allocate,
+)
 from dapgo.engine.model import (
     BreakpointChanged,
     BreakpointStatus,
+    DataBreakpointInfo,
+    DataBreakpointSpec,
     EngineEvent,
     Exited,
     FrameInfo,
     FunctionBreakpointSpec,
     LaunchConfig,
+    Output,
     ScopeInfo,
     SourceBreakpointSpec,
     Stopped,
@@ -45,15 +56,26 @@ from dapgo.engine.stack import MAX_FRAMES, Frame, unwind
 from dapgo.engine.stepping import StepKind, Stepper, SteppingError
 from dapgo.engine.target import Target
 from dapgo.engine.values import UnreadableError, ValueReader, ValueRef
+from dapgo.engine.watchpoints import DataBreakpoint, WatchTarget, decode_data_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-State = Literal["idle", "stopped", "running", "exited"]
+State = Literal["idle", "launching", "stopped", "running", "exited"]
 
 # OS threads with no goroutine (before the runtime starts) are shown with ids above this.
 OS_THREAD_ID_BASE = 1 << 30
 FUNCTION_GROUP = "<function>"
 EXCEPTION_FILTERS: frozenset[str] = frozenset()  # panics: see the "Go values" issue
+
+
+@attrs.frozen
+class _Hit:
+    """A stopped thread to report: why, and which breakpoints."""
+
+    tid: int
+    reason: StopReason
+    bp_ids: tuple[int, ...] = ()
+    description: str | None = None
 
 
 @attrs.frozen
@@ -80,7 +102,11 @@ class Debugger:
         self._pump: OutputPump | None = None
         self._pause_requested = False
         self._internal_halt = False
-        self._pending_hits: list[int] = []  # threads on a breakpoint not yet reported
+        self._pending_hits: list[_Hit] = []  # simultaneous hits not yet reported
+        # internal breakpoints: address -> handler(tid), run on the ptrace thread, no stop
+        self._internal_bps: dict[int, Callable[[int], None]] = {}
+        self._watch = DebugRegisterSet(self._peek_user, self._poke_user)
+        self._watches: list[DataBreakpoint] = []
         self._current_tid: int | None = None  # OS thread of the last stop
         # caches valid for one stop
         self._threads_cache: list[ThreadInfo] = []
@@ -97,13 +123,21 @@ class Debugger:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    def _peek_user(self, tid: int, offset: int) -> int:
+        assert self._proc is not None
+        return self._proc.peek_user(tid, offset)
+
+    def _poke_user(self, tid: int, offset: int, value: int) -> None:
+        assert self._proc is not None
+        self._proc.poke_user(tid, offset, value)
+
     def _ex(self) -> PtraceExecutor:
         if self._executor is None:
             self._executor = PtraceExecutor()
         return self._executor
 
     def _require_target(self) -> Target:
-        if self._target is None or self._state in ("idle", "exited"):
+        if self._target is None or self._state in ("idle", "launching", "exited"):
             raise DebuggerError("no program is being debugged")
         return self._target
 
@@ -119,6 +153,9 @@ class Debugger:
         with self._lock:
             if self._state != "idle":
                 raise DebuggerError("a program is already being debugged in this session")
+            self._state = "launching"
+        try:
+            # the build runs outside the lock: disconnect and pause get through meanwhile
             if cfg.mode == "exec":
                 binary_path = os.path.abspath(os.path.join(cfg.cwd or os.getcwd(), cfg.program))
                 if not os.path.isfile(binary_path):
@@ -128,6 +165,17 @@ class Debugger:
                 binary_path, self._tmpdir = gobuild.build(cfg)
                 cwd = cfg.cwd or gobuild.package_dir(cfg)
             binary = BinaryInfo.open(binary_path)
+        except BaseException:
+            with self._lock:
+                if self._state == "launching":
+                    self._state = "idle"
+            raise
+        with self._lock:
+            if self._state != "launching":  # disconnected during the build
+                if self._tmpdir:
+                    shutil.rmtree(self._tmpdir, ignore_errors=True)
+                    self._tmpdir = None
+                raise DebuggerError("the session ended while the program was being built")
             env = dict(os.environ)
             for k, v in cfg.env:
                 if v is None:
@@ -261,7 +309,7 @@ class Debugger:
         proc = self._proc
         if proc is None or self._state in ("idle", "exited"):
             return
-        wanted = self._bps.wanted_addresses()
+        wanted = self._bps.wanted_addresses() | set(self._internal_bps)
 
         def apply() -> list[int]:
             failed = []
@@ -313,13 +361,10 @@ class Debugger:
             assert proc is not None
             # Goroutines that hit a breakpoint at the same moment as the one reported are
             # reported one by one before the program runs again: no hit is lost.
-            while self._pending_hits:
-                tid = self._pending_hits.pop(0)
-                if tid in proc.threads and self._ex().call(proc.get_pc, tid) in proc.breakpoints:
-                    pc = self._ex().call(proc.get_pc, tid)
-                    self._clear_stop_caches()
-                    self._report_breakpoint(tid, pc)
-                    return
+            if self._pending_hits:
+                self._clear_stop_caches()
+                self._report_hit(self._pending_hits.pop(0))
+                return
             self._clear_stop_caches()
             self._state = "running"
             self._ex().call(proc.resume)
@@ -355,27 +400,73 @@ class Debugger:
                     return  # `_while_halted` work runs next, then resumes
                 proc.resume()  # a late halt signal from an earlier request
                 continue
+            hits = self._hits_of(ev)
+            if not hits:
+                proc.resume()  # only conditions that failed, or internal breakpoints
+                continue
             self._pause_requested = False
             self._internal_halt = False
-            if ev.kind == "breakpoint":
-                self._pending_hits = [t for t in ev.breakpoint_tids if t != ev.tid]
-                self._report_breakpoint(ev.tid, proc.get_pc(ev.tid))
-                return
-            self._report_stop_trap(ev)
+            self._pending_hits = hits[1:]
+            self._report_hit(hits[0])
             return
 
-    def _report_stop_trap(self, ev: StopEvent) -> None:
-        self._report_stop("breakpoint", ev.tid, (), description="hardcoded breakpoint")
+    def _hits_of(self, ev: StopEvent) -> list[_Hit]:
+        """On the ptrace thread: which stopped threads must be reported to the user.
+        Internal breakpoints run their handlers; conditions and hit counts are applied."""
+        proc = self._proc
+        assert proc is not None
+        hits: list[_Hit] = []
+        for tid in ev.breakpoint_tids:
+            pc = proc.get_pc(tid)
+            handler = self._internal_bps.get(pc)
+            if handler is not None:
+                handler(tid)
+            bps = [bp for bp in self._bps.at(pc) if self._should_stop(bp, tid)]
+            if bps:
+                reason: StopReason = (
+                    "function breakpoint" if all(b.kind == "function" for b in bps)
+                    else "exception" if any(b.kind == "exception" for b in bps)
+                    else "breakpoint"
+                )
+                hits.append(_Hit(tid, reason, tuple(b.id for b in bps)))
+        for tid in ev.trap_tids:
+            fired = self._watch.fired(tid) if self._watch.active else []
+            if fired:
+                owners = set(s.owner for s in fired)
+                ws = [w for w in self._watches if w.id in owners and self._should_stop(w, tid)]
+                if ws:
+                    hits.append(_Hit(tid, "data breakpoint", tuple(w.id for w in ws),
+                                     f"{ws[0].name} changed" if ws[0].access == "write"
+                                     else f"{ws[0].name} accessed"))
+            else:
+                hits.append(_Hit(tid, "breakpoint", (), "hardcoded breakpoint"))
+        return hits
 
-    def _report_breakpoint(self, tid: int, pc: int) -> None:
-        hit = self._bps.at(pc)
-        for bp in hit:
-            bp.hits += 1
-        reason: StopReason = (
-            "function breakpoint" if hit and all(b.kind == "function" for b in hit)
-            else "breakpoint"
-        )
-        self._report_stop(reason, tid, tuple(b.id for b in hit))
+    def _should_stop(self, bp: Breakpoint | DataBreakpoint, tid: int) -> bool:
+        """Count the hit and apply the breakpoint's condition and hit condition."""
+        if bp.condition:
+            try:
+                holds = self._condition_holds(bp.condition, tid)
+            except DebuggerError as exc:
+                self._emit(Output("console", f"breakpoint {bp.id}: condition {bp.condition!r} "
+                                             f"could not be evaluated, stopping: {exc}\n"))
+                return True
+            if not holds:
+                return False
+        bp.hits += 1
+        if bp.hit_condition:
+            try:
+                return parse_hit_condition(bp.hit_condition).matches(bp.hits)
+            except DebuggerError as exc:
+                self._emit(Output("console", f"breakpoint {bp.id}: {exc}\n"))
+                return True
+        return True
+
+    def _condition_holds(self, condition: str, tid: int) -> bool:
+        raise DebuggerError("breakpoint conditions are not supported yet")
+
+    def _report_hit(self, hit: _Hit) -> None:
+        self._report_stop(hit.reason, hit.tid, hit.bp_ids, description=hit.description)
 
     def _report_stop(
         self, reason: StopReason, tid: int, bp_ids: tuple[int, ...],
@@ -407,7 +498,7 @@ class Debugger:
             assert self._proc is not None and self._goroutines is not None
             stepper = Stepper(
                 self._proc, target, self._goroutines,
-                user_breakpoint_at=lambda pc: bool(self._bps.at(pc)),
+                classify=self._hits_of,
                 pause_requested=lambda: self._pause_requested,
             )
             self._pending_hits = []
@@ -439,12 +530,11 @@ class Debugger:
         if out.kind == "exited":
             self._on_exit(out.exit_code if out.exit_code is not None else -1)
         elif out.kind == "breakpoint":
-            assert self._proc is not None
-            self._report_breakpoint(out.tid, self._proc.get_pc(out.tid))
+            hits = [h for h in out.hits if isinstance(h, _Hit)]
+            self._pending_hits = hits[1:]
+            self._report_hit(hits[0])
         elif out.kind == "pause":
             self._report_stop("pause", out.tid, ())
-        elif out.kind == "trap":
-            self._report_stop("breakpoint", out.tid, (), description="hardcoded breakpoint")
         else:
             self._report_stop("step", out.tid, ())
 
@@ -596,18 +686,8 @@ class Debugger:
         regs = None
         if ref.frame_index == 0:
             regs = self._frame0_registers(ref.thread_id)
-        pc = frame.pc if ref.frame_index == 0 else frame.pc - 1
         out = []
-        seen: dict[str, int] = {}
-        for v in self._binary.frame_variables(frame.function, pc):
-            if v.is_arg != ref.args:
-                continue
-            if not v.is_arg and v.decl_line and frame.line and v.decl_line > frame.line:
-                continue  # declared further down: not in scope yet (as Delve does)
-            name = v.name
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name = f"{name} (shadowed {seen[name] - 1})"
+        for name, v in self._frame_vars(ref):
             if v.location is None:
                 out.append(self._values.unreadable(name, v.type, "optimized out"))
                 continue
@@ -620,6 +700,26 @@ class Debugger:
                 out.append(self._values.unreadable(name, v.type, "unreadable memory"))
         return out
 
+    def _frame_vars(self, ref: _ScopeRef) -> list[tuple[str, VarInfo]]:
+        """The scope's variables in scope at the frame's pc, with display names that tell
+        shadowed variables apart."""
+        assert self._binary is not None
+        frame = self._frames_for(ref.thread_id)[ref.frame_index]
+        if frame.function is None:
+            return []
+        pc = frame.pc if ref.frame_index == 0 else frame.pc - 1
+        out = []
+        seen: dict[str, int] = {}
+        for v in self._binary.frame_variables(frame.function, pc):
+            if v.is_arg != ref.args:
+                continue
+            if not v.is_arg and v.decl_line and frame.line and v.decl_line > frame.line:
+                continue  # declared further down: not in scope yet (as Delve does)
+            seen[v.name] = seen.get(v.name, 0) + 1
+            n = seen[v.name]
+            out.append((v.name if n == 1 else f"{v.name} (shadowed {n - 1})", v))
+        return out
+
     def _frame0_registers(self, thread_id: int):  # type: ignore[no-untyped-def]
         target = self._require_target()
         if thread_id >= OS_THREAD_ID_BASE:
@@ -630,6 +730,231 @@ class Debugger:
             if g is not None and g.id == thread_id:
                 return target.registers(tid)
         return None
+
+    # ----- data breakpoints (hardware watchpoints) -----
+
+    def data_breakpoint_info(
+        self, handle: object | None, name: str, thread_id: int | None, frame_index: int
+    ) -> DataBreakpointInfo:
+        """Can `name` (a child of `handle`, or an expression in a frame) be watched?"""
+        with self._lock:
+            self._require_stopped()
+            try:
+                target = self._ex().call(self._watch_target, handle, name, thread_id,
+                                         frame_index)
+            except (DebuggerError, UnreadableError, KeyError) as exc:
+                return DataBreakpointInfo(None, f"{name} cannot be watched: {exc}")
+            where = f"on the stack of goroutine {target.goid}" if target.goid else "in memory"
+            return DataBreakpointInfo(
+                target.encode(),
+                f"{name} ({target.type_name}, {target.size} bytes {where}): the CPU traps "
+                "writes (write) or any access (readWrite); x86 has no read-only trap",
+                ("write", "readWrite"),
+            )
+
+    def _watch_target(
+        self, handle: object | None, name: str, thread_id: int | None, frame_index: int
+    ) -> WatchTarget:
+        assert self._binary is not None and self._values is not None
+        if isinstance(handle, _ScopeRef):
+            thread_id, frame_index = handle.thread_id, handle.frame_index
+            found = [v for shown, v in self._frame_vars(handle) if shown == name]
+            if not found:
+                raise DebuggerError(f"no variable {name} in this scope")
+            var = found[0]
+            if var.location is None:
+                raise DebuggerError("optimized out")
+            frame = self._frames_for(thread_id)[frame_index]
+            where = self._values.address_of(var.location, frame.cfa, None)
+            if not isinstance(where, int):
+                raise DebuggerError("it lives in registers, not in memory")
+            return self._watch_on(name, where, var.type, thread_id, frame_index)
+        if isinstance(handle, ValueRef):
+            addr, tref = self._child_location(handle, name)
+            return self._watch_on(name, addr, tref, None, 0)
+        if handle is not None:
+            raise DebuggerError("unknown variables reference")
+        glob = self._binary.global_variable(name)
+        if glob is not None and isinstance(glob.location, AddrLoc):
+            return self._watch_on(name, glob.location.addr, glob.type, None, 0)
+        if thread_id is not None:
+            scope = _ScopeRef(thread_id, frame_index, False)
+            for args in (False, True):
+                scope = _ScopeRef(thread_id, frame_index, args)
+                if any(shown == name for shown, _ in self._frame_vars(scope)):
+                    return self._watch_target(scope, name, None, 0)
+        raise DebuggerError(f"{name} is not a variable in scope or a package variable")
+
+    def _watch_on(
+        self, name: str, addr: int, tref: TypeRef, thread_id: int | None, frame_index: int
+    ) -> WatchTarget:
+        """A watch on [addr, addr+size); stack addresses are tied to their frame."""
+        assert self._binary is not None
+        t = self._binary.type_info(tref)
+        if t.size == 0:
+            raise DebuggerError("a zero-size value cannot be watched")
+        if t.size > 8 * NUM_SLOTS:
+            raise DebuggerError(f"it is {t.size} bytes; the debug registers cover at most "
+                                f"{8 * NUM_SLOTS}")
+        for g in self._goroutine_map().values():
+            lo = self._stack_lo(g)
+            if lo <= addr < g.stack_hi:
+                ret = depth = None
+                frames = self._frames_for(g.id)
+                # the frame owning the address: the innermost whose CFA is above it
+                for i, f in enumerate(frames):
+                    if f.cfa is not None and addr < f.cfa and i + 1 < len(frames):
+                        ret, depth = frames[i + 1].pc, g.stack_hi - f.cfa
+                        break
+                return WatchTarget(name, addr, t.size, t.name, g.id, g.stack_hi - addr,
+                                   ret, depth)
+        return WatchTarget(name, addr, t.size, t.name)
+
+    def _child_location(self, ref: ValueRef, name: str) -> tuple[int, TypeRef]:
+        """Address and type of the child `name` of a compound value (as `variables` names
+        it: a field, `[i]`, or the pointee of a pointer)."""
+        assert self._binary is not None and self._target is not None
+        t = ref.type
+        if t.kind == "struct":
+            for m in t.fields:
+                if m.name == name:
+                    return ref.addr + m.offset, m.type
+        elif t.kind == "ptr" and t.elem is not None:
+            return self._target.u64(ref.addr), t.elem
+        elif t.kind in ("slice", "array") and t.elem is not None and name.startswith("["):
+            index = int(name.strip("[]"))
+            base = self._target.u64(ref.addr) if t.kind == "slice" else ref.addr
+            return base + index * self._binary.type_info(t.elem).size, t.elem
+        raise DebuggerError(f"no child {name} to watch in a {t.name}")
+
+    def _stack_lo(self, g: Goroutine) -> int:
+        assert self._binary is not None and self._target is not None
+        layout = self._binary.struct_layout("runtime.g")
+        assert layout is not None
+        return self._target.u64(g.addr + layout.offset("stack.lo"))
+
+    def set_data_breakpoints(self, specs: list[DataBreakpointSpec]) -> list[BreakpointStatus]:
+        """Replace every data breakpoint; those that do not fit in the four debug registers
+        are answered unverified, saying why."""
+        with self._lock:
+            self._require_target()
+            old = {w.data_id: w for w in self._watches}
+            watches: list[DataBreakpoint] = []
+            statuses: list[BreakpointStatus] = []
+            for spec in specs:
+                try:
+                    wt = decode_data_id(spec.data_id)
+                    if spec.access_type not in ("write", "readWrite"):
+                        raise DebuggerError(
+                            f"access type {spec.access_type!r} is not supported: x86 debug "
+                            "registers trap writes or any access (use write or readWrite)")
+                    access: AccessType = "write" if spec.access_type == "write" else "readWrite"
+                    prev = old.get(spec.data_id)
+                    w = DataBreakpoint(
+                        id=prev.id if prev else self._bps.new_id(), data_id=spec.data_id,
+                        name=wt.name, addr=wt.addr, size=wt.size, access=access,
+                        condition=spec.condition, hit_condition=spec.hit_condition,
+                        hits=prev.hits if prev else 0, goid=wt.goid,
+                        stack_offset=wt.stack_offset, frame_return=wt.frame_return,
+                        frame_depth=wt.frame_depth,
+                    )
+                    if prev is not None and prev.on_stack:
+                        w.addr = prev.addr  # it may have moved with its stack meanwhile
+                    allocate([(x.id, x.addr, x.size, x.access) for x in [*watches, w]])
+                except (DebuggerError, WatchpointError) as exc:
+                    statuses.append(BreakpointStatus(id=self._bps.new_id(), verified=False,
+                                                     message=str(exc)))
+                    continue
+                watches.append(w)
+                statuses.append(BreakpointStatus(id=w.id, verified=True))
+            self._watches = watches
+            self._while_halted(self._program_watches)
+            return statuses
+
+    def _program_watches(self) -> None:
+        """On the ptrace thread, program stopped: debug registers and scope breakpoints."""
+        proc = self._proc
+        assert proc is not None
+        self._watch.slots = allocate([(w.id, w.addr, w.size, w.access) for w in self._watches])
+        for tid in list(proc.threads):
+            self._watch.apply(tid)
+        proc.on_new_thread = self._watch.apply if self._watch.active else None
+        proc.before_detach = self._clear_debug_registers
+        # internal breakpoints: where stack watches end, and where stacks move
+        for addr in [a for a, h in self._internal_bps.items() if h == self._on_scope_end]:
+            self._remove_internal_bp(addr)
+        for w in self._watches:
+            if w.frame_return is not None:
+                self._add_internal_bp(w.frame_return, self._on_scope_end)
+        copy_fn = self._binary.function("runtime.copystack") if self._binary else None
+        if copy_fn is not None:
+            if any(w.on_stack for w in self._watches):
+                self._add_internal_bp(copy_fn.entry, self._on_copystack)
+            else:
+                self._remove_internal_bp(copy_fn.entry)
+
+    def _add_internal_bp(self, addr: int, handler: Callable[[int], None]) -> None:
+        assert self._proc is not None
+        self._internal_bps[addr] = handler
+        self._proc.insert_breakpoint(addr)
+
+    def _remove_internal_bp(self, addr: int) -> None:
+        assert self._proc is not None
+        self._internal_bps.pop(addr, None)
+        if addr not in self._bps.wanted_addresses():
+            self._proc.remove_breakpoint(addr)
+
+    def _clear_debug_registers(self, tid: int) -> None:
+        """Before detaching: DR7 zero on the thread, read back to be sure."""
+        self._watch.slots = [None] * NUM_SLOTS
+        self._watch.apply(tid)
+        if self._watch.dr7(tid) != 0:
+            raise ProcessError(f"could not clear the debug registers of thread {tid}")
+
+    def _on_scope_end(self, tid: int) -> None:
+        """A watched local's frame returned on its goroutine: the watch ends."""
+        assert self._proc is not None and self._goroutines is not None
+        pc = self._proc.get_pc(tid)
+        g = self._goroutines.of_thread(tid)
+        if g is None:
+            return
+        sp = self._proc.get_regs(tid).rsp
+        ended = [w for w in self._watches if w.frame_return == pc and w.goid == g.id
+                 and w.frame_depth == g.stack_hi - sp]
+        if not ended:
+            return
+        self._watches = [w for w in self._watches if w not in ended]
+        self._program_watches()
+        for w in ended:
+            self._emit(Output("console", f"data breakpoint on {w.name} removed: the function "
+                                         "owning it returned\n"))
+            self._emit(BreakpointChanged(BreakpointStatus(
+                id=w.id, verified=False, message=f"{w.name} went out of scope")))
+
+    def _on_copystack(self, tid: int) -> None:
+        """runtime.copystack(gp, newsize) entry: follow the watched stack when it moves."""
+        assert self._proc is not None and self._goroutines is not None
+        regs = self._proc.get_regs(tid)
+        gp = int(regs.rax)  # first argument under Go's register ABI
+        watched = [w for w in self._watches if w.on_stack]
+        if not gp or not watched:
+            return
+        g = self._goroutines.read(gp)
+        if not any(w.goid == g.id for w in watched):
+            return
+        ret = self._target.u64(int(regs.rsp)) if self._target else 0
+
+        def after_copy(t: int) -> None:
+            moved = self._goroutines.read(gp) if self._goroutines else None
+            self._remove_internal_bp(ret)
+            if moved is None or moved.stack_hi == g.stack_hi:
+                return
+            for w in self._watches:
+                if w.goid == g.id and w.stack_offset is not None:
+                    w.addr = moved.stack_hi - w.stack_offset
+            self._program_watches()
+
+        self._add_internal_bp(ret, after_copy)
 
     # ----- ending -----
 
@@ -648,6 +973,8 @@ class Debugger:
         """End debugging: kill the program (`terminate`) or detach and let it run on."""
         with self._lock:
             proc = self._proc
+            if self._state == "launching":
+                self._state = "exited"  # the launch in progress sees this and gives up
             try:
                 if proc is not None and self._state in ("stopped", "running"):
                     if terminate:

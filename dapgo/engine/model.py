@@ -89,6 +89,23 @@ class VariableInfo:
     indexed_children: int | None = None
 
 
+@attrs.frozen
+class DataBreakpointInfo:
+    """Answer to dataBreakpointInfo: data_id None when the value cannot be watched."""
+
+    data_id: str | None
+    description: str
+    access_types: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class DataBreakpointSpec:
+    data_id: str
+    access_type: str = "write"
+    condition: str | None = None
+    hit_condition: str | None = None
+
+
 # ---- events the engine reports (from its own thread) ----
 
 

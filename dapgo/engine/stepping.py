@@ -14,17 +14,17 @@ stops there and abandons the step (as Delve does); a pause request abandons it t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
 from dapgo.engine.dwarf import Function
 from dapgo.engine.goroutines import GoroutineReader
-from dapgo.engine.ptrace.process import TracedProcess
+from dapgo.engine.ptrace.process import StopEvent, TracedProcess
 from dapgo.engine.target import Target
 
 StepKind = Literal["over", "in", "out"]
-OutcomeKind = Literal["step", "breakpoint", "pause", "exited", "trap"]
+OutcomeKind = Literal["step", "breakpoint", "pause", "exited"]
 MAX_STEPS = 20000  # single steps on one line before giving up and stopping where we are
 
 
@@ -33,6 +33,7 @@ class StepOutcome:
     kind: OutcomeKind
     tid: int = 0
     exit_code: int | None = None
+    hits: tuple[Any, ...] = ()  # for "breakpoint": what `classify` said must be reported
 
 
 class SteppingError(Exception):
@@ -55,14 +56,16 @@ class Stepper:
         proc: TracedProcess,
         target: Target,
         goroutines: GoroutineReader,
-        user_breakpoint_at: Callable[[int], bool],
+        classify: Callable[[StopEvent], list[Any]],
         pause_requested: Callable[[], bool],
     ) -> None:
+        """`classify(ev)` says which stopped threads the user must see (user breakpoints
+        whose conditions hold, data breakpoints...) and runs internal breakpoint handlers."""
         self.proc = proc
         self.target = target
         self.binary = target.binary
         self.goroutines = goroutines
-        self.user_breakpoint_at = user_breakpoint_at
+        self.classify = classify
         self.pause_requested = pause_requested
 
     # ----- identity -----
@@ -174,19 +177,12 @@ class Stepper:
                     if self.pause_requested():
                         return _RunResult("pause", ev.tid)
                     continue
-                if ev.kind == "trap":
-                    return _RunResult("trap", ev.tid)
-                tids = ev.breakpoint_tids or (ev.tid,)
-                for t in tids:
-                    pc = proc.get_pc(t)
-                    if pc != addr and self.user_breakpoint_at(pc):
-                        return _RunResult("breakpoint", t)
-                for t in tids:
+                hits = self.classify(ev)
+                if hits:
+                    return _RunResult("breakpoint", hits=tuple(hits))
+                for t in ev.breakpoint_tids:
                     if proc.get_pc(t) == addr and arrived(t):
                         return _RunResult("arrived", t)
-                for t in tids:
-                    if proc.get_pc(t) == addr and self.user_breakpoint_at(addr):
-                        return _RunResult("breakpoint", t)
                 # another goroutine (or a deeper frame) passed our breakpoint: go on
         finally:
             if temporary and proc.exit_code is None:
@@ -195,10 +191,11 @@ class Stepper:
 
 @attrs.frozen
 class _RunResult:
-    kind: Literal["arrived", "breakpoint", "pause", "exited", "trap"]
+    kind: Literal["arrived", "breakpoint", "pause", "exited"]
     tid: int = 0
     exit_code: int | None = None
+    hits: tuple[Any, ...] = ()
 
     def as_outcome(self) -> StepOutcome:
         assert self.kind != "arrived"
-        return StepOutcome(self.kind, self.tid, self.exit_code)
+        return StepOutcome(self.kind, self.tid, self.exit_code, self.hits)

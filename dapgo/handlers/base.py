@@ -17,6 +17,8 @@ from dapgo.protocol.errors import ErrorId
 if TYPE_CHECKING:
     from dapgo.engine.model import (
         BreakpointStatus,
+        DataBreakpointInfo,
+        DataBreakpointSpec,
         FrameInfo,
         FunctionBreakpointSpec,
         LaunchConfig,
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
         ThreadInfo,
         VariableInfo,
     )
+    from dapgo.engine.stepping import StepKind
     from dapgo.session import Session
 
 Body = dict[str, Any]
@@ -52,6 +55,13 @@ class Debugger(Protocol):
         self, handle: object, start: int | None, count: int | None
     ) -> list[VariableInfo]: ...
     def resume(self) -> None: ...
+    def step(self, thread_id: int, kind: StepKind, instruction: bool = False) -> None: ...
+    def data_breakpoint_info(
+        self, handle: object | None, name: str, thread_id: int | None, frame_index: int
+    ) -> DataBreakpointInfo: ...
+    def set_data_breakpoints(
+        self, specs: list[DataBreakpointSpec]
+    ) -> list[BreakpointStatus]: ...
     def pause(self) -> None: ...
     def disconnect(self, terminate: bool) -> None: ...
     def terminate(self) -> None: ...

@@ -7,7 +7,12 @@ function breakpoints); the engine answers one status per requested breakpoint, i
 from __future__ import annotations
 
 from dapgo import convert
-from dapgo.engine.model import BreakpointStatus, FunctionBreakpointSpec, SourceBreakpointSpec
+from dapgo.engine.model import (
+    BreakpointStatus,
+    DataBreakpointSpec,
+    FunctionBreakpointSpec,
+    SourceBreakpointSpec,
+)
 from dapgo.handlers.base import Body, Call, Handler, RequestError
 from dapgo.protocol.errors import ErrorId
 
@@ -79,8 +84,54 @@ async def set_exception_breakpoints(call: Call) -> Body:
     return {}
 
 
+
+
+async def data_breakpoint_info(call: Call) -> Body:
+    session, args = call.session, call.args
+    name = args.req_str("name")
+    ref = args.opt_int("variablesReference", minimum=0)
+    frame_id = args.opt_int("frameId")
+    handle: object | None = None
+    thread_id: int | None = None
+    frame_index = 0
+    if ref:
+        entry = session.variables.get(ref, "variablesReference")
+        handle = getattr(entry, "handle", None)
+    elif frame_id is not None:
+        location = session.frames.get(frame_id, "frameId")
+        assert isinstance(location, tuple)
+        thread_id, frame_index = location
+    debugger = session.require_debugger()
+    info = await session.run_engine(
+        debugger.data_breakpoint_info, handle, name, thread_id, frame_index
+    )
+    body: Body = {"dataId": info.data_id, "description": info.description}
+    if info.access_types:
+        body["accessTypes"] = list(info.access_types)
+        body["canPersist"] = False
+    return body
+
+
+async def set_data_breakpoints(call: Call) -> Body:
+    session, args = call.session, call.args
+    specs = [
+        DataBreakpointSpec(
+            data_id=bp.req_str("dataId"),
+            access_type=bp.opt_str("accessType") or "write",
+            condition=bp.opt_str("condition") or None,
+            hit_condition=bp.opt_str("hitCondition") or None,
+        )
+        for bp in args.opt_obj_list("breakpoints") or []
+    ]
+    debugger = session.require_debugger()
+    statuses = await session.run_engine(debugger.set_data_breakpoints, specs)
+    return _statuses(call, statuses, len(specs))
+
+
 HANDLERS: dict[str, Handler] = {
     "setBreakpoints": set_breakpoints,
     "setFunctionBreakpoints": set_function_breakpoints,
     "setExceptionBreakpoints": set_exception_breakpoints,
+    "dataBreakpointInfo": data_breakpoint_info,
+    "setDataBreakpoints": set_data_breakpoints,
 }

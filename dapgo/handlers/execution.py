@@ -1,4 +1,4 @@
-"""Execution control requests: continue and pause.
+"""Execution control requests: continue, pause, next, stepIn, stepOut.
 
 `continue` answers once the program runs; the `stopped` or `exited` event that follows
 comes from the engine. `pause` is handled out of order (see dapgo.session), so it gets
@@ -7,6 +7,7 @@ through while other requests wait; the engine reports `stopped` (reason "pause")
 
 from __future__ import annotations
 
+from dapgo.engine.stepping import StepKind
 from dapgo.handlers.base import Body, Call, Handler
 
 
@@ -26,4 +27,27 @@ async def pause(call: Call) -> None:
     await session.run_engine(debugger.pause)
 
 
-HANDLERS: dict[str, Handler] = {"continue": continue_, "pause": pause}
+GRANULARITIES = ("statement", "line", "instruction")
+
+
+def _stepper(kind: StepKind) -> Handler:
+    async def step(call: Call) -> None:
+        session, args = call.session, call.args
+        thread_id = args.req_int("threadId")
+        granularity = args.opt_str("granularity") or "statement"
+        if granularity not in GRANULARITIES:
+            raise args.bad("granularity", f"is {granularity!r}; use one of {GRANULARITIES}")
+        debugger = session.require_debugger()
+        session.reset_handles()
+        await session.run_engine(debugger.step, thread_id, kind, granularity == "instruction")
+
+    return step
+
+
+HANDLERS: dict[str, Handler] = {
+    "continue": continue_,
+    "pause": pause,
+    "next": _stepper("over"),
+    "stepIn": _stepper("in"),
+    "stepOut": _stepper("out"),
+}

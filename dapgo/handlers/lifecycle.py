@@ -26,6 +26,8 @@ CAPABILITIES: Body = {
     "supportsTerminateRequest": True,
     "supportTerminateDebuggee": True,
     "supportsDelayedStackTraceLoading": True,
+    "supportsSteppingGranularity": True,
+    "supportsDataBreakpoints": True,
     "exceptionBreakpointFilters": [],
 }
 

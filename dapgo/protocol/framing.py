@@ -9,8 +9,8 @@ Content-Length frames, but it silently skips a malformed header (so the client n
 about it and may wait forever), passes every body to a JSON-RPC protocol object, and only
 reports JSON errors through a JSON-RPC error type. DAP is not JSON-RPC, and a DAP server must
 answer a bad frame with an error and carry on, so this parser reports every problem as a
-`FramingError` item and resynchronizes at the next header. pygls is still used for the stdio
-writer (see dapgo.server).
+`FramingError` item and resynchronizes at the next header. The transports do not use pygls
+either (see dapgo.server for why).
 """
 
 from __future__ import annotations

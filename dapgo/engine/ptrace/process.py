@@ -44,6 +44,7 @@ class Thread:
     pending_signal: int = 0  # signal to deliver when the thread resumes
     sigstop_expected: bool = False  # a SIGSTOP we sent has not yet been seen
     trap: bool = False  # stopped on a SIGTRAP that is not a breakpoint of ours
+    new: bool = False  # cloned, its first stop not yet seen
 
 
 @attrs.frozen
@@ -74,6 +75,11 @@ class TracedProcess:
         self._halt_requested = threading.Event()
         self._lock = threading.Lock()  # guards `threads` against request_halt readers
         self._stepping: int | None = None
+        # Hooks for per-thread state (debug registers): called on the ptrace thread with the
+        # thread stopped, for each new thread at its first stop, and for each thread before
+        # detaching.
+        self.on_new_thread: Callable[[int], None] | None = None
+        self.before_detach: Callable[[int], None] | None = None
 
     # ----- starting -----
 
@@ -173,18 +179,21 @@ class TracedProcess:
         if not os.WIFSTOPPED(status):
             return None
         if th is None:  # a new thread whose clone event we have not seen yet
-            th = Thread(tid)
+            th = Thread(tid, sigstop_expected=True, new=True)
             with self._lock:
                 self.threads[tid] = th
-            th.sigstop_expected = True
         th.stopped = True
+        if th.new:
+            th.new = False
+            if self.on_new_thread is not None:
+                self.on_new_thread(tid)
         sig = os.WSTOPSIG(status)
         event = status >> 16
         if event == sc.PTRACE_EVENT_CLONE:
             new_tid = pt.ptrace_geteventmsg(tid)
             with self._lock:
                 if new_tid not in self.threads:
-                    self.threads[new_tid] = Thread(new_tid, sigstop_expected=True)
+                    self.threads[new_tid] = Thread(new_tid, sigstop_expected=True, new=True)
             return "clone"
         if event:
             return "event"
@@ -412,6 +421,9 @@ class TracedProcess:
                     self._wait_thread_stopped(th.tid)
                 except ChildProcessError:
                     pass
+        if self.before_detach is not None:
+            for tid in list(self.threads):
+                self.before_detach(tid)
         for th in list(self.threads.values()):
             try:
                 pt.ptrace_detach(th.tid, th.pending_signal)

@@ -1,0 +1,44 @@
+"""Hit conditions (`hitCondition` of DAP breakpoints), with Delve's meaning.
+
+`N` or `== N` stops on the Nth hit only; `!= N`, `> N`, `>= N`, `< N`, `<= N` compare the
+hit count; `% N` stops on every Nth hit.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+
+import attrs
+
+from dapgo.engine.errors import DebuggerError
+
+_OPS: dict[str, Callable[[int, int], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "%": lambda hits, n: hits % n == 0,
+}
+_RE = re.compile(r"^\s*(==|!=|>=|<=|>|<|%)?\s*(\d+)\s*$")
+
+
+@attrs.frozen
+class HitCondition:
+    op: str
+    count: int
+
+    def matches(self, hits: int) -> bool:
+        return _OPS[self.op](hits, self.count)
+
+
+def parse_hit_condition(text: str) -> HitCondition:
+    m = _RE.match(text)
+    if m is None or (m.group(1) == "%" and int(m.group(2)) == 0):
+        raise DebuggerError(
+            f"invalid hit condition {text!r}: use N, == N, != N, > N, >= N, < N, <= N or % N"
+        )
+    return HitCondition(m.group(1) or "==", int(m.group(2)))
