@@ -155,16 +155,22 @@ def test_addresses_for_line(basic: BinaryInfo, basic_path: Path) -> None:
     assert lk.addresses == [_first_addr_of_line(basic_path, "main.(*Point).Move", line)]
 
 
-def test_addresses_for_line_one_per_range(basic: BinaryInfo, basic_path: Path) -> None:
+def test_addresses_for_line_for_loop_stops_once(basic: BinaryInfo, basic_path: Path) -> None:
+    # Like Delve: one address per function, the line's lowest is_stmt address there. The
+    # `for` line's code is in several ranges (init, condition, increment); it stops at init.
     path, line = fixtures.line_of("basic", "loop_call")
-    loop = line - 1  # the `for` line: init, condition and increment are separate ranges
-    lk = basic.addresses_for_line(path, loop)
+    loop = line - 1
     rows = objdump(basic_path, "main.main")
     starts = [r[2] for i, r in enumerate(rows)
               if r[1] == loop and (i == 0 or rows[i - 1][1] != loop)]
-    assert len(lk.addresses) >= 2
-    assert set(lk.addresses) <= set(starts) | {r[2] for r in rows if r[1] == loop}
-    assert len(lk.addresses) <= len(starts)
+    assert len(starts) >= 2
+    lk = basic.addresses_for_line(path, loop)
+    assert lk.addresses == [starts[0]]
+    main = basic.function("main.main")
+    assert main is not None
+    stmts = [a for a, f, ln, stmt, _ in basic.lines_for_function(main)
+             if f == path and ln == loop and stmt]
+    assert lk.addresses == [min(stmts)]
 
 
 def test_addresses_for_line_path_matching(basic: BinaryInfo, tmp_path: Path) -> None:
@@ -194,9 +200,12 @@ def test_file_index_is_cached_on_disk(basic_path: Path) -> None:
     path, line = fixtures.line_of("basic", "add_body")
     b1 = BinaryInfo.open(str(basic_path))
     want = b1.addresses_for_line(path, line)
+    assert not list(cache.glob("*.files.*.json"))  # a line breakpoint needs no full index
+    files = b1.source_files()
     assert list(cache.glob("*.files.*.json"))
     b2 = BinaryInfo.open(str(basic_path))
     assert b2.addresses_for_line(path, line) == want
+    assert b2.source_files() == files
 
 
 # --- variables and types -------------------------------------------------------------------

@@ -54,6 +54,8 @@ def test_initialize_capabilities_exact() -> None:
             "supportsFunctionBreakpoints": True,
             "supportsConditionalBreakpoints": False,
             "supportsTerminateRequest": True,
+            "supportsSteppingGranularity": True,
+            "supportsDataBreakpoints": True,
             "supportTerminateDebuggee": True,
             "supportsDelayedStackTraceLoading": True,
             "exceptionBreakpointFilters": [],

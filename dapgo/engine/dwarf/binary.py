@@ -1,28 +1,32 @@
 """BinaryInfo: the one facade over a Go ELF binary (symbols, .gopclntab, DWARF).
 
 open() reads only the ELF header, section table and .gopclntab header; everything else is
-decoded on first use and kept in memory. The file -> line-program index needed for line
-breakpoints is cached on disk by build id (see cache.py)."""
+decoded on first use and kept in memory. Symbols and .gopclntab are read from section bytes
+(elf.py, pclntab.py); DWARF is decoded by pyelftools, one DIE, unit or function at a time
+(dies.py, lineprog.py, locations.py, types.py). The file -> compilation-unit index needed
+for line breakpoints is cached on disk by build id (see cache.py)."""
 
 from __future__ import annotations
 
+import bisect
 import os
+import posixpath
 import struct
 from collections.abc import Iterator
 
 from dapgo.engine.errors import BinaryFormatError, NoDebugInfoError
 
-from . import cache, lineprog
+from . import cache
 from . import dies as D
-from .dies import DebugInfo, Die
+from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
-from .locations import decode_expr, lookup_loc4, lookup_loclist5, ranges4, ranges5
+from .lineprog import LineTables, Row
+from .locations import Locator
 from .model import (
     AddrLoc,
     Function,
     GoType,
     LineLookup,
-    Location,
     StructLayout,
     Symbol,
     TypeRef,
@@ -46,9 +50,12 @@ class BinaryInfo:
         self.go_version: str | None = _go_version(elf)
         self._dwarf: DebugInfo | None = None
         self._types: TypeReader | None = None
+        self._lines: LineTables | None = None
+        self._locator: Locator | None = None
         self._file_index: dict[str, list[int]] | None = None
-        self._line_rows: dict[int, tuple[lineprog.LineHeader, list[lineprog.Row]]] = {}
-        self._subprograms: dict[int, Die | None] = {}
+        self._by_base: dict[str, dict[str, list[int]]] = {}  # see _files_named()
+        self._stmt_lists: list[tuple[int, int]] = []  # (.debug_line offset, unit offset)
+        self._subprograms: dict[int, DIE | None] = {}
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -122,13 +129,21 @@ class BinaryInfo:
     @property
     def dwarf(self) -> DebugInfo:
         if self._dwarf is None:
-            elf = self._elf
-
-            def sec(name: str) -> bytes | None:
-                return elf.data(name) if elf.has(name) else None
-
-            self._dwarf = DebugInfo(sec)
+            self._dwarf = DebugInfo(self._elf)
         return self._dwarf
+
+    @property
+    def _linetables(self) -> LineTables:
+        if self._lines is None:
+            elf = self._elf
+            self._lines = LineTables(self.dwarf.dwarf, lambda: elf.data(".debug_line"))
+        return self._lines
+
+    @property
+    def _locations(self) -> Locator:
+        if self._locator is None:
+            self._locator = Locator(self.dwarf.dwarf)
+        return self._locator
 
     @property
     def _typereader(self) -> TypeReader:
@@ -154,21 +169,18 @@ class BinaryInfo:
 
     def global_variable(self, name: str) -> VarInfo | None:
         for die in self.dwarf.find_named(name, frozenset({D.TAG_variable})):
-            expr = die.get(D.AT_location)
-            t = die.int_attr(D.AT_type)
-            if not isinstance(expr, bytes) or t is None:
-                continue
-            loc = decode_expr(expr)
-            if isinstance(loc, AddrLoc):
-                return VarInfo(name, False, t, loc, die.int_attr(D.AT_decl_line))
+            t = attr_ref(die, D.AT_type)
+            loc = self._locations.location(die, None)
+            if t is not None and isinstance(loc, AddrLoc):
+                return VarInfo(name, False, t, loc, attr_int(die, D.AT_decl_line))
         return None
 
-    def _subprogram(self, fn: Function) -> Die | None:
+    def _subprogram(self, fn: Function) -> DIE | None:
         if fn.entry in self._subprograms:
             return self._subprograms[fn.entry]
-        found: Die | None = None
+        found: DIE | None = None
         for die in self.dwarf.find_named(fn.name, frozenset({D.TAG_subprogram})):
-            r = die.pc_range()
+            r = pc_range(die)
             if r is not None and r[0] == fn.entry:
                 found = die
                 break
@@ -182,84 +194,109 @@ class BinaryInfo:
         args: list[VarInfo] = []
         locals_: list[VarInfo] = []
         for die in self._scope_vars(sub, pc):
-            t = die.int_attr(D.AT_type)
-            if t is None or die.name is None:
+            t = attr_ref(die, D.AT_type)
+            name = die_name(die)
+            if t is None or name is None:
                 continue
-            v = VarInfo(die.name, die.tag == D.TAG_formal_parameter, t,
-                        self._location(die, pc), die.int_attr(D.AT_decl_line))
+            v = VarInfo(name, die.tag == D.TAG_formal_parameter, t,
+                        self._locations.location(die, pc), attr_int(die, D.AT_decl_line))
             (args if v.is_arg else locals_).append(v)
         return args + locals_
 
-    def _scope_vars(self, scope: Die, pc: int) -> Iterator[Die]:
-        for c in self.dwarf.children(scope):
+    def _scope_vars(self, scope: DIE, pc: int) -> Iterator[DIE]:
+        for c in children(scope):
             if c.tag in _VAR_TAGS:
                 yield c
             elif c.tag == D.TAG_lexical_block and self._die_covers(c, pc):
                 yield from self._scope_vars(c, pc)
 
-    def _die_covers(self, die: Die, pc: int) -> bool:
-        r = die.pc_range()
+    def _die_covers(self, die: DIE, pc: int) -> bool:
+        r = pc_range(die)
         if r is not None:
             return r[0] <= pc < r[1]
-        off = die.int_attr(D.AT_ranges)
-        if off is None:
-            return False
-        u = die.unit
-        dw = self.dwarf
-        if u.version >= 5:
-            rs = ranges5(dw.sec(".debug_rnglists"), off, u.low_pc, dw.sec(".debug_addr"),
-                         u.addr_base)
-        else:
-            rs = ranges4(dw.sec(".debug_ranges"), off, u.low_pc)
-        return any(lo <= pc < hi for lo, hi in rs)
-
-    def _location(self, die: Die, pc: int) -> Location | None:
-        v = die.get(D.AT_location)
-        if isinstance(v, bytes):
-            return decode_expr(v)
-        if not isinstance(v, int):
-            return None
-        u = die.unit
-        dw = self.dwarf
-        if u.version >= 5:
-            expr = lookup_loclist5(dw.sec(".debug_loclists"), v, pc, u.low_pc,
-                                   dw.sec(".debug_addr"), u.addr_base)
-        else:
-            expr = lookup_loc4(dw.sec(".debug_loc"), v, pc, u.low_pc)
-        return None if expr is None else decode_expr(expr)
+        return any(lo <= pc < hi for lo, hi in self._locations.ranges(die))
 
     # --- source lines ----------------------------------------------------------------------
     def _files(self) -> dict[str, list[int]]:
-        """file path -> .debug_line offsets of the line programs that mention it."""
+        """file path -> .debug_info offsets of the compilation units whose line programs
+        mention it, for every file. Reading every line-program header takes pyelftools
+        ~0.2 s on cmd/go, so this index is cached on disk; line breakpoints use the
+        cheaper `_files_named()` until it exists."""
         if self._file_index is not None:
             return self._file_index
-        data = cache.load(self.build_id, "files")
-        if isinstance(data, dict):
-            self._file_index = {str(k): [int(x) for x in v] for k, v in data.items()}
-            return self._file_index
-        dw = self.dwarf
-        line = dw.sec(".debug_line")
-        lstr = dw.sec(".debug_line_str")
-        dstr = dw.sec(".debug_str")
+        data = self._cached_files()
+        if data is not None:
+            return data
+        lines = self._linetables
         index: dict[str, list[int]] = {}
-        for u0 in dw.units:
-            u = dw.unit_for(u0.offset)
-            if u is None or u.stmt_list is None:
-                continue
-            h = lineprog.header(line, u.stmt_list, u.comp_dir, lstr, dstr)
-            for f in set(h.files):
+        for cu in self.dwarf.units():
+            for f in set(lines.files(cu)):
                 if f:
-                    index.setdefault(f, []).append(u.stmt_list)
+                    index.setdefault(f, []).append(cu.cu_offset)
         self._file_index = index
         cache.store(self.build_id, "files", index)
         return index
+
+    def _cached_files(self) -> dict[str, list[int]] | None:
+        data = cache.load(self.build_id, "files")
+        if isinstance(data, dict):
+            self._file_index = {str(k): [int(x) for x in v] for k, v in data.items()}
+        return self._file_index
+
+    def _files_named(self, path: str) -> dict[str, list[int]]:
+        """The part of the file index for files with the same base name as `path`: enough
+        for resolve_file(), which only ever matches such files.
+
+        Without the full index at hand, the base name is looked for with bytes.find in
+        .debug_line (Go writes file names inline in the line-program headers), and only the
+        headers it is found in are decoded (pyelftools): ~20 ms on cmd/go instead of ~0.2 s."""
+        if self._file_index is not None or self._cached_files() is not None:
+            assert self._file_index is not None
+            return self._file_index
+        base = posixpath.basename(os.path.normpath(path))
+        got = self._by_base.get(base)
+        if got is not None:
+            return got
+        if not self._stmt_lists:
+            # Reading the 352 unit DIEs of cmd/go takes ~19 ms: kept on disk too.
+            pairs = cache.load(self.build_id, "units")
+            if isinstance(pairs, list):
+                self._stmt_lists = [(int(a), int(b)) for a, b in pairs]
+            else:
+                for cu in self.dwarf.units():
+                    off = attr_int(cu.get_top_DIE(), "DW_AT_stmt_list")
+                    if off is not None:
+                        self._stmt_lists.append((off, cu.cu_offset))
+                self._stmt_lists.sort()
+                cache.store(self.build_id, "units", self._stmt_lists)
+        starts = [off for off, _ in self._stmt_lists]
+        data = self._elf.data(".debug_line")
+        needle = base.encode() + b"\0"
+        units: set[int] = set()
+        pos = data.find(needle)
+        while pos >= 0:
+            i = bisect.bisect_right(starts, pos) - 1
+            if i >= 0:
+                units.add(self._stmt_lists[i][1])
+            pos = data.find(needle, pos + 1)
+        lines = self._linetables
+        got = {}
+        for cu_off in sorted(units):
+            unit = self.dwarf.unit_at(cu_off)
+            if unit is None:
+                continue
+            for f in set(lines.files(unit)):
+                if f and posixpath.basename(f) == base:
+                    got.setdefault(f, []).append(cu_off)
+        self._by_base[base] = got
+        return got
 
     def source_files(self) -> list[str]:
         return sorted(f for f in self._files() if not f.startswith("<"))
 
     def resolve_file(self, path: str) -> str | None:
         """The binary's name for a client path: exact match, else unique suffix match."""
-        files = self._files()
+        files = self._files_named(path)
         if path in files:
             return path
         norm = os.path.normpath(path)
@@ -279,56 +316,34 @@ class BinaryInfo:
                 break
         return best[0] if len(best) == 1 else None
 
-    def _rows(self, stmt_list: int) -> tuple[lineprog.LineHeader, list[lineprog.Row]]:
-        got = self._line_rows.get(stmt_list)
-        if got is None:
-            dw = self.dwarf
-            line = dw.sec(".debug_line")
-            h = lineprog.header(line, stmt_list, "", dw.sec(".debug_line_str"),
-                                dw.sec(".debug_str"))
-            got = (h, lineprog.rows(line, h))
-            self._line_rows[stmt_list] = got
-        return got
-
     def addresses_for_line(self, path: str, line: int) -> LineLookup:
+        """Where a line breakpoint goes, the way Delve places it: one address per function
+        that has code for the line (an inlined or duplicated copy in another function counts
+        as another function), the lowest is_stmt address of the line in that function. So a
+        `for` line stops once, at the loop's initialisation. When that address is the
+        function's entry (the declaration line: the stack check), the breakpoint goes after
+        the prologue instead, where a function breakpoint would."""
         fname = self.resolve_file(path)
         if fname is None:
             return LineLookup([], None, f"file not found in the binary: {path}")
-        runs: list[tuple[int, int]] = []  # (function index, first address of a run)
-        for off in self._files()[fname]:
-            h, rows = self._rows(off)
-            want = {i for i, f in enumerate(h.files) if f == fname}
-            # Rows in address order within each sequence; a run is consecutive rows at the
-            # line. Take the first is_stmt address of each run (the run's first row if none is).
-            run_addr: int | None = None
-            run_stmt = False
-            prev_fn: int | None = None
-            for addr, fi, ln, stmt, _pe, end in rows:
-                hit = not end and fi in want and ln == line
-                fn_i = self._pcln.index_for_pc(addr) if hit else None
-                if hit and run_addr is not None and fn_i == prev_fn:
-                    if not run_stmt and stmt:
-                        run_addr, run_stmt = addr, True
+        lines = self._linetables
+        lowest: dict[int, int] = {}  # function index -> lowest is_stmt address at the line
+        for off in self._files_named(fname).get(fname, []):
+            cu = self.dwarf.unit_at(off)
+            if cu is None:
+                continue
+            want = {i for i, f in enumerate(lines.files(cu)) if f == fname}
+            for addr, fi, ln, stmt, _pe, end in lines.rows(cu):
+                if ln != line or not stmt or end or fi not in want:
                     continue
-                if run_addr is not None and prev_fn is not None:
-                    runs.append((prev_fn, run_addr))
-                    run_addr = None
-                if hit:
-                    run_addr, run_stmt, prev_fn = addr, stmt, fn_i
-            if run_addr is not None and prev_fn is not None:
-                runs.append((prev_fn, run_addr))
+                fn_i = self._pcln.index_for_pc(addr)
+                if fn_i is not None and addr < lowest.get(fn_i, addr + 1):
+                    lowest[fn_i] = addr
         found: set[int] = set()
-        seen_decl: set[int] = set()
-        for fn_i, addr in sorted(runs):
+        for fn_i, addr in lowest.items():
             rec = self._pcln.record(fn_i)
-            if rec.start_line == line or addr == rec.entry:
-                # The declaration line: its code is the stack check at the entry and the
-                # morestack trailer at the end. Like Delve, break once, after the prologue.
-                if fn_i in seen_decl:
-                    continue
-                seen_decl.add(fn_i)
-                if addr == rec.entry:
-                    addr = self.first_pc_after_prologue(Function(rec.name, rec.entry, rec.end))
+            if addr == rec.entry:
+                addr = self.first_pc_after_prologue(Function(rec.name, rec.entry, rec.end))
             found.add(addr)
         if not found:
             return LineLookup([], fname, f"no code at {fname}:{line}")
@@ -337,22 +352,27 @@ class BinaryInfo:
     def lines_for_function(self, fn: Function) -> list[tuple[int, str, int, bool, bool]]:
         """(address, file, line, is_stmt, prologue_end) DWARF line rows inside fn, by address.
 
-        Only the line program of fn's compilation unit is decoded (found through its
-        subprogram DIE; the file index is the fallback)."""
+        Only fn's own sequence of its unit's line program is decoded when the unit is known
+        (through fn's subprogram DIE); the file index is the fallback."""
+        lines = self._linetables
         sub = self._subprogram(fn)
-        offsets: list[int] = []
-        if sub is not None and sub.unit.stmt_list is not None:
-            offsets = [sub.unit.stmt_list]
+        tables: list[tuple[tuple[str, ...], list[Row]]] = []
+        if sub is not None:
+            cu = unit_of(sub)
+            rows = lines.function_rows(cu, fn.entry)
+            tables.append((lines.files(cu), rows if rows is not None else lines.rows(cu)))
         else:
             loc = self.line_for_pc(fn.entry)
             fname = self.resolve_file(loc[0]) if loc else None
-            offsets = self._files().get(fname or "", [])
+            for off in self._files_named(fname or "").get(fname or "", []):
+                unit = self.dwarf.unit_at(off)
+                if unit is not None:
+                    tables.append((lines.files(unit), lines.rows(unit)))
         out: list[tuple[int, str, int, bool, bool]] = []
-        for off in offsets:
-            h, rows = self._rows(off)
+        for files, rows in tables:
             for addr, fi, ln, stmt, pe, end in rows:
                 if not end and fn.entry <= addr < fn.end:
-                    out.append((addr, h.files[fi] if fi < len(h.files) else "", ln, stmt, pe))
+                    out.append((addr, files[fi] if fi < len(files) else "", ln, stmt, pe))
         out.sort(key=lambda r: r[0])
         return out
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: file index values are compilation-unit offsets
 
 
 def cache_dir() -> Path:

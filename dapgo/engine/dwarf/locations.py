@@ -1,184 +1,167 @@
-"""DWARF location descriptions as Go emits them: single expressions (DW_OP_fbreg relative to
-DW_OP_call_frame_cfa, DW_OP_regN, DW_OP_addr, DW_OP_piece) and location lists, both DWARF 4
-(.debug_loc) and DWARF 5 (.debug_loclists with .debug_addr indexes)."""
+"""Where a variable lives, and which addresses a scope covers.
+
+Decoding is pyelftools': DWARF expressions by `DWARFExprParser`, location lists (DWARF 4
+.debug_loc and DWARF 5 .debug_loclists) by `LocationParser` over `DWARFInfo.location_lists()`,
+range lists (.debug_ranges / .debug_rnglists) by `DWARFInfo.range_lists()`. This module picks
+the entry that covers a pc and maps the operations Go emits for variables (DW_OP_fbreg
+relative to DW_OP_call_frame_cfa, DW_OP_regN, DW_OP_addr, DW_OP_piece) onto model.Location."""
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Iterable
+from typing import Any
 
-from .leb import sleb, uleb
+from elftools.dwarf.dwarf_expr import DWARFExprParser
+from elftools.dwarf.dwarfinfo import DWARFInfo
+from elftools.dwarf.locationlists import (
+    BaseAddressEntry,
+    LocationEntry,
+    LocationExpr,
+    LocationLists,
+    LocationListsPair,
+    LocationParser,
+)
+from elftools.dwarf.ranges import BaseAddressEntry as RangeBaseEntry
+from elftools.dwarf.ranges import RangeEntry, RangeLists, RangeListsPair
+from elftools.dwarf.structs import DWARFStructs
+
+from .dies import (
+    DIE,
+    AT_data_member_location,
+    AT_location,
+    AT_low_pc,
+    AT_ranges,
+    attr_int,
+    unit_of,
+)
 from .model import AddrLoc, Location, Piece, PiecesLoc, RegLoc, StackLoc
 
 Simple = StackLoc | RegLoc | AddrLoc
 
+_PARSERS: dict[tuple[int, int], DWARFExprParser] = {}
+_EXPR_FORMS = frozenset({"DW_FORM_exprloc", "DW_FORM_block1", "DW_FORM_block2",
+                         "DW_FORM_block4", "DW_FORM_block"})
+_REG0 = 0x50  # DW_OP_reg0; DW_OP_reg0..DW_OP_reg31 are consecutive
 
-def decode_expr(expr: bytes) -> Location | None:
-    """Decode a Go location expression; None when empty (optimized out) or unsupported."""
-    if not expr:
+
+def expr_parser(structs: DWARFStructs) -> DWARFExprParser:
+    """pyelftools' expression parser for a unit's address size and offset size (cached)."""
+    key = (structs.address_size, structs.dwarf_format)
+    p = _PARSERS.get(key)
+    if p is None:
+        p = _PARSERS[key] = DWARFExprParser(structs)
+    return p
+
+
+def decode_expr(expr: Iterable[int], structs: DWARFStructs) -> Location | None:
+    """A Go location expression as a Location; None when empty (optimized out) or when it
+    uses an operation Go does not emit for variables."""
+    ops = expr_parser(structs).parse_expr(expr)
+    if not ops:
         return None
-    pos = 0
     pieces: list[Piece] = []
     cur: Simple | None = None
     saw_piece = False
-    while pos < len(expr):
-        op = expr[pos]
-        pos += 1
-        if 0x50 <= op <= 0x6F:
-            cur = RegLoc(op - 0x50)
-        elif op == 0x90:
-            r, pos = uleb(expr, pos)
-            cur = RegLoc(r)
-        elif op == 0x91:
-            off, pos = sleb(expr, pos)
-            cur = StackLoc(off)
-        elif op == 0x9C:
+    for op in ops:
+        name = op.op_name
+        if _REG0 <= op.op <= _REG0 + 31:
+            cur = RegLoc(op.op - _REG0)
+        elif name == "DW_OP_regx":
+            cur = RegLoc(op.args[0])
+        elif name == "DW_OP_fbreg":
+            cur = StackLoc(op.args[0])
+        elif name == "DW_OP_call_frame_cfa":
             cur = StackLoc(0)
-        elif op == 0x03:
-            cur = AddrLoc(struct.unpack_from("<Q", expr, pos)[0])
-            pos += 8
-        elif op == 0x93:
-            size, pos = uleb(expr, pos)
-            pieces.append(Piece(size, cur))
+        elif name == "DW_OP_addr":
+            cur = AddrLoc(op.args[0])
+        elif name == "DW_OP_piece":
+            pieces.append(Piece(op.args[0], cur))
             cur = None
             saw_piece = True
         else:
-            return None  # an operation a Go compiler does not emit for variables
-    if saw_piece:
-        return PiecesLoc(pieces)
-    return cur
-
-
-def lookup_loclist5(sec: bytes, offset: int, pc: int, base: int, addr_sec: bytes,
-                    addr_base: int) -> bytes | None:
-    """Expression of the .debug_loclists entry covering pc (None if none covers it)."""
-    pos = offset
-
-    def addrx(i: int) -> int:
-        o = addr_base + i * 8
-        return int(struct.unpack_from("<Q", addr_sec, o)[0])
-
-    while pos < len(sec):
-        kind = sec[pos]
-        pos += 1
-        lo = hi = None
-        if kind == 0:
             return None
-        if kind == 1:
-            i, pos = uleb(sec, pos)
-            base = addrx(i)
-            continue
-        if kind == 6:
-            base = struct.unpack_from("<Q", sec, pos)[0]
-            pos += 8
-            continue
-        if kind == 2:
-            a, pos = uleb(sec, pos)
-            b, pos = uleb(sec, pos)
-            lo, hi = addrx(a), addrx(b)
-        elif kind == 3:
-            a, pos = uleb(sec, pos)
-            n, pos = uleb(sec, pos)
-            lo = addrx(a)
-            hi = lo + n
-        elif kind == 4:
-            a, pos = uleb(sec, pos)
-            b, pos = uleb(sec, pos)
-            lo, hi = base + a, base + b
-        elif kind == 5:
-            pass
-        elif kind == 7:
-            lo, hi = struct.unpack_from("<QQ", sec, pos)
-            pos += 16
-        elif kind == 8:
-            lo = struct.unpack_from("<Q", sec, pos)[0]
-            pos += 8
-            n, pos = uleb(sec, pos)
-            hi = lo + n
-        else:
+    return PiecesLoc(pieces) if saw_piece else cur
+
+
+def member_offset(die: DIE) -> int:
+    """DW_AT_data_member_location as a byte offset (a constant, or DW_OP_plus_uconst)."""
+    a = die.attributes.get(AT_data_member_location)
+    if a is None:
+        return 0
+    if isinstance(a.value, int):
+        return a.value
+    ops = expr_parser(die.cu.structs).parse_expr(a.value)
+    if len(ops) == 1 and ops[0].op_name == "DW_OP_plus_uconst":
+        return int(ops[0].args[0])
+    return 0
+
+
+def _unit_base(die: DIE) -> int:
+    """The unit's base address (DW_AT_low_pc of its top DIE), for unit-relative list entries."""
+    return attr_int(die.cu.get_top_DIE(), AT_low_pc) or 0
+
+
+class Locator:
+    """Location and range lookups over one DWARFInfo."""
+
+    def __init__(self, dwarf: DWARFInfo) -> None:
+        self._dwarf = dwarf
+        self._loc_parser: LocationParser | None = None
+        self._ranges: RangeLists | RangeListsPair | None = None
+
+    def _locparser(self) -> LocationParser:
+        if self._loc_parser is None:
+            lists: LocationLists | LocationListsPair | None = self._dwarf.location_lists()
+            self._loc_parser = LocationParser(lists)
+        return self._loc_parser
+
+    def location(self, die: DIE, pc: int | None) -> Location | None:
+        """DW_AT_location of `die` at `pc` (pc None: a single expression only, e.g. globals)."""
+        attr = die.attributes.get(AT_location)
+        if attr is None:
             return None
-        n, pos = uleb(sec, pos)
-        expr = sec[pos:pos + n]
-        pos += n
-        if lo is None or lo <= pc < hi:  # type: ignore[operator]
-            return bytes(expr)
-    return None
-
-
-def lookup_loc4(sec: bytes, offset: int, pc: int, base: int) -> bytes | None:
-    """Expression of the DWARF 4 .debug_loc entry covering pc."""
-    pos = offset
-    while pos + 16 <= len(sec):
-        lo, hi = struct.unpack_from("<QQ", sec, pos)
-        pos += 16
-        if lo == 0 and hi == 0:
+        if attr.form in _EXPR_FORMS:
+            # Go writes single expressions as DW_FORM_block1 in DWARF 4 and 5 units too;
+            # pyelftools' LocationParser, by the letter of DWARF 4, takes blocks there for
+            # constants, so the expression goes to the parser directly.
+            return decode_expr(attr.value, die.cu.structs)
+        version = die.cu["version"]
+        if pc is None or not LocationParser.attribute_has_location(attr, version):
             return None
-        if lo == 0xFFFFFFFFFFFFFFFF:
-            base = hi
-            continue
-        n = struct.unpack_from("<H", sec, pos)[0]
-        pos += 2
-        if base + lo <= pc < base + hi:
-            return bytes(sec[pos:pos + n])
-        pos += n
-    return None
+        parsed: Any = self._locparser().parse_from_attribute(attr, version, die)
+        if isinstance(parsed, LocationExpr):
+            return decode_expr(parsed.loc_expr, die.cu.structs)
+        base = _unit_base(die)
+        default: list[int] | None = None
+        for e in parsed:
+            if isinstance(e, BaseAddressEntry):
+                base = e.base_address
+            elif isinstance(e, LocationEntry):
+                if e.begin_offset == -1 and e.end_offset == -1:  # DW_LLE_default_location
+                    default = e.loc_expr
+                    continue
+                lo, hi = e.begin_offset, e.end_offset
+                if not e.is_absolute:
+                    lo, hi = base + lo, base + hi
+                if lo <= pc < hi:
+                    return decode_expr(e.loc_expr, die.cu.structs)
+        return None if default is None else decode_expr(default, die.cu.structs)
 
-
-def ranges5(sec: bytes, offset: int, base: int, addr_sec: bytes,
-            addr_base: int) -> list[tuple[int, int]]:
-    """Address ranges of a .debug_rnglists list."""
-    out: list[tuple[int, int]] = []
-    pos = offset
-
-    def addrx(i: int) -> int:
-        return int(struct.unpack_from("<Q", addr_sec, addr_base + i * 8)[0])
-
-    while pos < len(sec):
-        kind = sec[pos]
-        pos += 1
-        if kind == 0:
-            break
-        if kind == 1:
-            i, pos = uleb(sec, pos)
-            base = addrx(i)
-        elif kind == 5:
-            base = struct.unpack_from("<Q", sec, pos)[0]
-            pos += 8
-        elif kind == 2:
-            a, pos = uleb(sec, pos)
-            b, pos = uleb(sec, pos)
-            out.append((addrx(a), addrx(b)))
-        elif kind == 3:
-            a, pos = uleb(sec, pos)
-            n, pos = uleb(sec, pos)
-            out.append((addrx(a), addrx(a) + n))
-        elif kind == 4:
-            a, pos = uleb(sec, pos)
-            b, pos = uleb(sec, pos)
-            out.append((base + a, base + b))
-        elif kind == 6:
-            lo, hi = struct.unpack_from("<QQ", sec, pos)
-            pos += 16
-            out.append((lo, hi))
-        elif kind == 7:
-            lo = struct.unpack_from("<Q", sec, pos)[0]
-            pos += 8
-            n, pos = uleb(sec, pos)
-            out.append((lo, lo + n))
-        else:
-            break
-    return out
-
-
-def ranges4(sec: bytes, offset: int, base: int) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    pos = offset
-    while pos + 16 <= len(sec):
-        lo, hi = struct.unpack_from("<QQ", sec, pos)
-        pos += 16
-        if lo == 0 and hi == 0:
-            break
-        if lo == 0xFFFFFFFFFFFFFFFF:
-            base = hi
-            continue
-        out.append((base + lo, base + hi))
-    return out
+    def ranges(self, die: DIE) -> list[tuple[int, int]]:
+        """The [lo, hi) address ranges of DW_AT_ranges (empty if the DIE has none)."""
+        attr = die.attributes.get(AT_ranges)
+        if attr is None or not isinstance(attr.value, int):
+            return []
+        if self._ranges is None:
+            self._ranges = self._dwarf.range_lists()
+            if self._ranges is None:
+                return []
+        base = _unit_base(die)
+        out: list[tuple[int, int]] = []
+        for e in self._ranges.get_range_list_at_offset(attr.value, cu=unit_of(die)):
+            if isinstance(e, RangeBaseEntry):
+                base = e.base_address
+            elif isinstance(e, RangeEntry):
+                lo, hi = e.begin_offset, e.end_offset
+                out.append((lo, hi) if e.is_absolute else (base + lo, base + hi))
+        return out

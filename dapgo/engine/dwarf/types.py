@@ -1,10 +1,12 @@
 """Go types from DWARF type DIEs: GoType (one level, lazily) and StructLayout (field offsets,
-nested structs resolved), keyed by the type DIE's .debug_info offset (TypeRef)."""
+nested structs resolved), keyed by the type DIE's .debug_info offset (TypeRef). The DIEs
+are pyelftools'; this module knows how Go describes its types with them."""
 
 from __future__ import annotations
 
 from . import dies as D
-from .dies import DebugInfo, Die
+from .dies import DIE, DebugInfo, attr_int, attr_ref, attr_value, children, die_name
+from .locations import member_offset
 from .model import Field, GoType, StructLayout, StructMember, TypeRef
 
 # reflect.Kind -> dapgo kind name
@@ -32,16 +34,16 @@ class TypeReader:
         self._types: dict[TypeRef, GoType] = {}
         self._layouts: dict[TypeRef, StructLayout] = {}
 
-    def _die(self, ref: TypeRef) -> Die:
+    def _die(self, ref: TypeRef) -> DIE:
         die = self.info.die(ref)
         if die is None:
             raise KeyError(f"no type DIE at {ref:#x}")
         return die
 
-    def _underlying(self, die: Die) -> Die:
+    def _underlying(self, die: DIE) -> DIE:
         seen = 0
         while die.tag == D.TAG_typedef and seen < 32:
-            t = die.int_attr(D.AT_type)
+            t = attr_ref(die, D.AT_type)
             if t is None:
                 break
             die = self._die(t)
@@ -53,74 +55,65 @@ class TypeReader:
         if cached is not None:
             return cached
         die = self._die(ref)
-        name = die.name or ""
+        name = die_name(die) or ""
         under = self._underlying(die)
         kind_code = self._chain_attr(die, D.AT_go_kind)
         kind = _REFLECT_KIND.get(kind_code or 0)
         if kind is None:
             kind = self._kind_from_tag(under)
-        size = under.int_attr(D.AT_byte_size) or 0
+        size = attr_int(under, D.AT_byte_size) or 0
         elem: TypeRef | None = None
         key: TypeRef | None = None
         length: int | None = None
         fields: list[StructMember] = []
-        go_elem = self._chain_attr(die, D.AT_go_elem)
+        go_elem = self._chain_attr(die, D.AT_go_elem, ref=True)
         if kind == "ptr":
-            elem = under.int_attr(D.AT_type)
+            elem = attr_ref(under, D.AT_type)
         elif kind in ("slice", "chan"):
             elem = go_elem
         elif kind == "map":
-            key = self._chain_attr(die, D.AT_go_key)
+            key = self._chain_attr(die, D.AT_go_key, ref=True)
             elem = go_elem
         elif kind == "array":
-            elem = under.int_attr(D.AT_type)
-            for c in self.info.children(under):
+            elem = attr_ref(under, D.AT_type)
+            for c in children(under):
                 if c.tag == D.TAG_subrange_type:
-                    length = c.int_attr(D.AT_count)
+                    length = attr_int(c, D.AT_count)
                     break
             if length is None and elem is not None:
                 esize = self.type_info(elem).size
                 length = size // esize if esize else 0
         if under.tag == D.TAG_structure_type:
-            for c in self.info.children(under):
+            for c in children(under):
                 if c.tag != D.TAG_member:
                     continue
-                t = c.int_attr(D.AT_type)
+                t = attr_ref(c, D.AT_type)
                 if t is None:
                     continue
-                fields.append(StructMember(c.name or "", self._member_offset(c), t,
-                                           bool(c.get(D.AT_go_embedded_field))))
+                fields.append(StructMember(die_name(c) or "", member_offset(c), t,
+                                           bool(attr_value(c, D.AT_go_embedded_field))))
         gt = GoType(name=name, kind=kind, size=size, elem=elem, fields=fields, length=length,
                     key=key, offset=ref)
         self._types[ref] = gt
         return gt
 
-    def _chain_attr(self, die: Die, attr: int) -> int | None:
+    def _chain_attr(self, die: DIE, attr: int, ref: bool = False) -> int | None:
         """First value of `attr` along the typedef chain from `die` (Go puts DW_AT_go_kind,
-        go_key and go_elem on the typedef of interfaces, maps and channels)."""
+        go_key and go_elem on the typedef of interfaces, maps and channels). `ref`: the
+        attribute is a reference, returned as an absolute .debug_info offset."""
         for _ in range(32):
-            v = die.int_attr(attr)
+            v = attr_ref(die, attr) if ref else attr_int(die, attr)
             if v is not None or die.tag != D.TAG_typedef:
                 return v
-            t = die.int_attr(D.AT_type)
+            t = attr_ref(die, D.AT_type)
             if t is None:
                 return None
             die = self._die(t)
         return None
 
-    @staticmethod
-    def _member_offset(c: Die) -> int:
-        v = c.get(D.AT_data_member_location, 0)
-        if isinstance(v, int):
-            return v
-        if isinstance(v, bytes) and v[:1] == b"\x23":  # DW_OP_plus_uconst
-            from .leb import uleb
-            return uleb(v, 1)[0]
-        return 0
-
-    def _kind_from_tag(self, die: Die) -> str:
+    def _kind_from_tag(self, die: DIE) -> str:
         if die.tag == D.TAG_pointer_type:
-            return "ptr" if die.int_attr(D.AT_type) is not None else "unsafe.Pointer"
+            return "ptr" if D.AT_type in die.attributes else "unsafe.Pointer"
         if die.tag == D.TAG_structure_type:
             return "struct"
         if die.tag == D.TAG_array_type:
@@ -128,14 +121,14 @@ class TypeReader:
         if die.tag == D.TAG_subroutine_type:
             return "func"
         if die.tag == D.TAG_base_type:
-            enc = die.int_attr(D.AT_encoding)
-            if die.name == "uintptr":
+            enc = attr_int(die, D.AT_encoding)
+            if die_name(die) == "uintptr":
                 return "uintptr"
             return _ENCODING.get(enc or 0, "uint")
         return "unsafe.Pointer"
 
     def type_name(self, ref: TypeRef) -> str:
-        return self._die(ref).name or ""
+        return die_name(self._die(ref)) or ""
 
     def find_type(self, name: str) -> TypeRef | None:
         for die in self.info.find_named(name, TYPE_TAGS):
@@ -152,21 +145,21 @@ class TypeReader:
             return None
         fields: dict[str, Field] = {}
         nested: dict[str, StructLayout | None] = {}
-        for c in self.info.children(under):
+        for c in children(under):
             if c.tag != D.TAG_member:
                 continue
-            t = c.int_attr(D.AT_type)
+            t = attr_ref(c, D.AT_type)
             if t is None:
                 continue
             tdie = self._die(t)
             tunder = self._underlying(tdie)
-            fname = c.name or ""
-            fields[fname] = Field(fname, self._member_offset(c), tdie.name or "",
-                                  tunder.int_attr(D.AT_byte_size) or 0)
+            fname = die_name(c) or ""
+            fields[fname] = Field(fname, member_offset(c), die_name(tdie) or "",
+                                  attr_int(tunder, D.AT_byte_size) or 0)
             if tunder.tag == D.TAG_structure_type:
                 nested[fname] = self.layout(tunder.offset)
-        lay = StructLayout(name=die.name or under.name or "",
-                           size=under.int_attr(D.AT_byte_size) or 0, fields=fields,
+        lay = StructLayout(name=die_name(die) or die_name(under) or "",
+                           size=attr_int(under, D.AT_byte_size) or 0, fields=fields,
                            nested=nested)
         self._layouts[ref] = lay
         return lay
