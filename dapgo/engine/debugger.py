@@ -22,7 +22,17 @@ from dapgo.engine import build as gobuild
 from dapgo.engine.breakpoints import Breakpoint, BreakpointTable
 from dapgo.engine.dwarf import AddrLoc, BinaryInfo, TypeRef, VarInfo
 from dapgo.engine.errors import DebuggerError, NotStoppedError, ProcessError, ProgramNotFoundError
-from dapgo.engine.goroutines import Goroutine, GoroutineReader
+from dapgo.engine.eval import Const, EvalError, FrameScope, evaluate, result_text
+from dapgo.engine.eval.assign import assign, find_child
+from dapgo.engine.goroutines import (
+    COMMAND_HELP,
+    Goroutine,
+    GoroutineCommand,
+    GoroutineReader,
+    GoroutineSet,
+    GoroutineView,
+    parse_command,
+)
 from dapgo.engine.hitcount import parse_hit_condition
 from dapgo.engine.hwbreak import (
     NUM_SLOTS,
@@ -55,7 +65,14 @@ from dapgo.engine.ptrace.process import PtraceFailure, StopEvent, TracedProcess
 from dapgo.engine.stack import MAX_FRAMES, Frame, unwind
 from dapgo.engine.stepping import StepKind, Stepper, SteppingError
 from dapgo.engine.target import Target
-from dapgo.engine.values import UnreadableError, ValueReader, ValueRef
+from dapgo.engine.values import (
+    MAX_ARRAY_VALUES,
+    MAX_STRING_LEN,
+    UnreadableError,
+    Value,
+    ValueReader,
+    ValueRef,
+)
 from dapgo.engine.watchpoints import DataBreakpoint, WatchTarget, decode_data_id
 
 log = logging.getLogger(__name__)
@@ -96,6 +113,7 @@ class Debugger:
         self._binary: BinaryInfo | None = None
         self._goroutines: GoroutineReader | None = None
         self._values: ValueReader | None = None
+        self._value_limits = (MAX_STRING_LEN, MAX_ARRAY_VALUES)
         self._bps = BreakpointTable()
         self._stop_on_entry = False
         self._tmpdir: str | None = None
@@ -222,7 +240,7 @@ class Debugger:
         self._binary = binary
         self._target = Target(proc, binary, self._ex())
         self._goroutines = GoroutineReader(self._target)
-        self._values = ValueReader(self._target)
+        self._values = ValueReader(self._target, *self._value_limits)
         self._state = "stopped"
         self._current_tid = proc.pid
 
@@ -382,7 +400,7 @@ class Debugger:
             return
         while True:
             try:
-                ev = proc.wait_for_stop()
+                ev = proc.wait_event()
             except Exception:
                 log.exception("wait loop failed")
                 self._on_exit(-1)
@@ -391,6 +409,7 @@ class Debugger:
                 self._on_exit(ev.exit_code if ev.exit_code is not None else -1)
                 return
             if ev.kind == "halt":
+                ev = proc.stop_others(ev)
                 if self._pause_requested:
                     self._pause_requested = False
                     self._internal_halt = False
@@ -400,10 +419,21 @@ class Debugger:
                     return  # `_while_halted` work runs next, then resumes
                 proc.resume()  # a late halt signal from an earlier request
                 continue
-            hits = self._hits_of(ev)
-            if not hits:
-                proc.resume()  # only conditions that failed, or internal breakpoints
+            # Decide on the reporting thread alone first: a hit that must not stop (a false
+            # condition, an internal breakpoint) lets that thread go on and no other thread
+            # is disturbed.
+            first = self._hits_of(StopEvent(
+                ev.kind, tid=ev.tid,
+                breakpoint_tids=(ev.tid,) if ev.kind == "breakpoint" else (),
+                trap_tids=(ev.tid,) if ev.kind == "trap" else ()))
+            if not first:
+                proc.resume_thread(ev.tid)
                 continue
+            ev = proc.stop_others(ev)
+            others = StopEvent(ev.kind, tid=ev.tid,
+                               breakpoint_tids=tuple(t for t in ev.breakpoint_tids if t != ev.tid),
+                               trap_tids=tuple(t for t in ev.trap_tids if t != ev.tid))
+            hits = first + self._hits_of(others)
             self._pause_requested = False
             self._internal_halt = False
             self._pending_hits = hits[1:]
@@ -555,10 +585,7 @@ class Debugger:
         self._g_by_id = None
 
     def _goroutine_map(self) -> dict[int, Goroutine]:
-        if self._g_by_id is None:
-            assert self._goroutines is not None
-            self._g_by_id = {g.id: g for g in self._goroutines.all()}
-        return self._g_by_id
+        return self._goroutine_set().by_id
 
     def _thread_id_for_tid(self, tid: int) -> int:
         """The DAP thread id for an OS thread: its goroutine's id, else a pseudo id."""
@@ -572,39 +599,122 @@ class Debugger:
         return OS_THREAD_ID_BASE + tid
 
     def threads(self) -> list[ThreadInfo]:
+        """Goroutines as threads, filtered and capped as `set_goroutine_options` says (how
+        many were left out: `last_threads_omitted`). While the program runs: the last
+        answer, or the program is halted briefly. Never raises."""
         with self._lock:
-            if self._state == "running":
-                if self._threads_cache:
+            view = self._goroutine_view()
+            try:
+                if self._state == "running":
+                    if view.last is not None:
+                        return list(view.last)
+                    out = self._while_halted(self._list_threads)
+                    self._g_by_id = None  # read during a brief halt: not this stop's
+                    return out
+                if self._state != "stopped":
                     return list(self._threads_cache)
-                return self._while_halted(self._list_threads)
-            if self._state != "stopped":
+                if not self._threads_cache:
+                    self._threads_cache = self._ex().call(self._list_threads)
                 return list(self._threads_cache)
-            if not self._threads_cache:
-                self._threads_cache = self._ex().call(self._list_threads)
-            return list(self._threads_cache)
+            except Exception:
+                log.exception("listing goroutines failed")
+                return list(view.last or [])
 
     def _list_threads(self) -> list[ThreadInfo]:
-        assert self._binary is not None and self._target is not None
-        gmap = self._goroutine_map()
-        out = []
-        for g in gmap.values():
-            where = self._user_function(g)
-            name = f"[Go {g.id}] {where}"
-            if g.thread_id:
-                name += f" (Thread {g.thread_id})"
-            out.append(ThreadInfo(id=g.id, name=name))
-        if not out:  # the runtime has not started: show the OS threads themselves
-            for tid in self._target.thread_ids():
-                out.append(ThreadInfo(id=OS_THREAD_ID_BASE + tid, name=f"[Thread {tid}]"))
+        assert self._target is not None
+        gs = self._goroutine_set()
+        view = self._goroutine_view()
+        if not gs.goroutines:  # the runtime has not started: show the OS threads themselves
+            view.matched = view.omitted = 0
+            out = [ThreadInfo(id=OS_THREAD_ID_BASE + tid, name=f"[Thread {tid}]")
+                   for tid in self._target.thread_ids()]
+        else:
+            selected = self._selected_goroutine()
+            out = [ThreadInfo(id=g.id, name=view.thread_name(gs, g, g.id == selected))
+                   for g in view.choose(gs, selected)]
+        view.last = out
         return out
+
+    def _goroutine_view(self) -> GoroutineView:
+        """The goroutine display settings (created on first use)."""
+        view: GoroutineView | None = getattr(self, "_gview", None)
+        if view is None:
+            view = self._gview = GoroutineView()
+        return view
+
+    def _goroutine_set(self) -> GoroutineSet:
+        """Every goroutine of this stop, read once (batched) until the program runs again."""
+        assert self._goroutines is not None
+        gs = self._goroutines.current
+        if self._g_by_id is None or gs is None or gs.by_id is not self._g_by_id:
+            gs = self._goroutines.snapshot()
+            self._g_by_id = gs.by_id
+        return gs
+
+    def _selected_goroutine(self) -> int | None:
+        """The goroutine of the last stop (the one marked `*`)."""
+        if self._current_tid is None:
+            return None
+        gid = self._thread_id_for_tid(self._current_tid)
+        return gid if gid < OS_THREAD_ID_BASE else None
+
+    def set_goroutine_options(
+        self, show_labels: list[str], hide_system: bool, filters: str, max_goroutines: int
+    ) -> None:
+        """`showPprofLabels` (keys, or ["*"]), `hideSystemGoroutines`, `goroutineFilters`
+        (Delve syntax) and `maxGoroutines`. Raises DebuggerError (FilterError) on a filter
+        that does not parse or a bad maximum, keeping the previous settings."""
+        with self._lock:
+            self._goroutine_view().set(show_labels, hide_system, filters, max_goroutines)
+            self._goroutine_view().last = None
+            self._threads_cache = []
+
+    @property
+    def last_threads_omitted(self) -> int:
+        """Goroutines that matched the filters but were left out of the last `threads`
+        answer by maxGoroutines (0: none)."""
+        return self._goroutine_view().omitted
+
+    def threads_omitted_message(self) -> str:
+        """Console text for the last `threads` answer when goroutines were left out."""
+        return self._goroutine_view().omitted_message()
+
+    @property
+    def goroutine_view_changed(self) -> bool:
+        """True when the last `goroutine_command` changed what `threads` shows (send an
+        `invalidated` event with areas ["threads"])."""
+        return self._goroutine_view().changed
+
+    def goroutine_command(self, args: str) -> str:
+        """The `dapgo goroutines ...` REPL command (`args`: the text after `dapgo
+        goroutines`); returns the text to print. Raises DebuggerError on bad arguments."""
+        with self._lock:
+            view = self._goroutine_view()
+            view.changed = False
+            cmd = parse_command(args)
+            if cmd.help:
+                return COMMAND_HELP
+            if cmd.sets_view:
+                view.apply_command(cmd)
+                view.last = None
+                self._threads_cache = []
+            if self._state not in ("stopped", "running"):
+                return view.describe() + "\n(no program is stopped: nothing to count)\n"
+            if self._state == "running":
+                return self._while_halted(lambda: self._goroutine_report(cmd))
+            return self._ex().call(self._goroutine_report, cmd)
+
+    def _goroutine_report(self, cmd: GoroutineCommand) -> str:
+        gs = self._goroutine_set()
+        view = self._goroutine_view()
+        text = ""
+        if cmd.sets_view:
+            text = "goroutine view changed: " + view.describe() + "\n"
+        return text + view.report(gs, cmd, self._selected_goroutine())
 
     def _user_function(self, g: Goroutine) -> str:
         """Name of the innermost non-runtime function of a goroutine (its user location)."""
-        frames = self._frames_for(g.id, limit=32)
-        for f in frames:
-            if f.function and not f.function.name.startswith("runtime."):
-                return f.function.name
-        return frames[0].function.name if frames and frames[0].function else "?"
+        return self._goroutine_set().user_location(g).function or "?"
 
     def _frames_for(self, thread_id: int, limit: int = MAX_FRAMES) -> list[Frame]:
         cached = self._frames_cache.get(thread_id)
@@ -875,6 +985,7 @@ class Debugger:
         """On the ptrace thread, program stopped: debug registers and scope breakpoints."""
         proc = self._proc
         assert proc is not None
+        proc.stop_all()  # debug registers can only be written on stopped threads
         self._watch.slots = allocate([(w.id, w.addr, w.size, w.access) for w in self._watches])
         for tid in list(proc.threads):
             self._watch.apply(tid)
@@ -1003,3 +1114,107 @@ class Debugger:
             self._executor = None
         self._proc = None
         self._target = None
+
+    # ----- expressions and values (issue 3: Go values, expressions) -----
+
+    def set_value_limits(self, max_string_len: int | None, max_array_values: int | None) -> None:
+        """How much of a string to read and how many children to list per page."""
+        with self._lock:
+            s, a = self._value_limits
+            self._value_limits = (max_string_len or s, max_array_values or a)
+            if self._values is not None:
+                self._values.max_string_len, self._values.max_array_values = \
+                    self._value_limits
+
+    def evaluate(
+        self, expression: str, thread_id: int | None, frame_index: int, context: str
+    ) -> VariableInfo:
+        """Evaluate a Go expression in a frame (or over globals only, without a thread).
+        `context` is DAP's (watch, repl, hover, clipboard); all evaluate alike."""
+        with self._lock:
+            self._require_stopped()
+            try:
+                return self._ex().call(self._evaluate, expression, thread_id, frame_index)
+            except EvalError as exc:
+                raise DebuggerError(str(exc)) from exc
+
+    def _evaluate(self, expression: str, thread_id: int | None, frame_index: int
+                  ) -> VariableInfo:
+        assert self._values is not None
+        result = evaluate(expression, self._eval_scope(thread_id, frame_index))
+        if isinstance(result, Const):
+            text, tname = result_text(self._values, result)
+            return VariableInfo(name=expression, value=text, type=tname)
+        return self._values.info(expression, result)
+
+    def _eval_scope(self, thread_id: int | None, frame_index: int) -> FrameScope:
+        """Names visible in a frame: its arguments and locals (as Values, or why they
+        cannot be read), then package globals."""
+        assert self._values is not None
+        if thread_id is None:
+            return FrameScope(self._values, [], None)
+        frames = self._frames_for(thread_id)
+        if not 0 <= frame_index < len(frames):
+            raise EvalError(f"no frame {frame_index} on goroutine {thread_id}")
+        frame = frames[frame_index]
+        regs = self._frame0_registers(thread_id) if frame_index == 0 else None
+        found: list[tuple[str, Value | str]] = []
+        for args in (True, False):
+            for _shown, v in self._frame_vars(_ScopeRef(thread_id, frame_index, args)):
+                if v.location is None:
+                    found.append((v.name, "optimized out"))
+                    continue
+                try:
+                    where = self._values.address_of(v.location, frame.cfa, regs)
+                    found.append((v.name, self._values.value_at(v.type, where)))
+                except UnreadableError as exc:
+                    found.append((v.name, str(exc)))
+                except OSError:
+                    found.append((v.name, "unreadable memory"))
+        fn = frame.function.name if frame.function else None
+        return FrameScope(self._values, found, fn)
+
+    def set_variable(self, handle: object, name: str, value: str) -> VariableInfo:
+        """Assign `value` (a Go expression) to the child `name` of a scope or value:
+        numbers, bools, strings no longer than the current one (rewritten in place), and
+        nil for pointers, slices, maps, channels, funcs and interfaces."""
+        with self._lock:
+            self._require_stopped()
+            try:
+                return self._ex().call(self._set_variable, handle, name, value)
+            except EvalError as exc:
+                raise DebuggerError(str(exc)) from exc
+
+    def _set_variable(self, handle: object, name: str, value: str) -> VariableInfo:
+        assert self._values is not None
+        target: Value | str | None
+        if isinstance(handle, _ScopeRef):
+            scope = self._eval_scope(handle.thread_id, handle.frame_index)
+            target = dict(self._scope_values(handle)).get(name)
+            if target is None:
+                raise EvalError(f"no variable {name} in this scope")
+        elif isinstance(handle, Value):
+            scope = FrameScope(self._values, [], None)
+            target = find_child(self._values, handle, name)
+        else:
+            raise EvalError("unknown variables reference")
+        if isinstance(target, str):
+            raise EvalError(f"{name} is not available: {target}")
+        assign(self._values, target, evaluate(value, scope))
+        return self._values.info(name, self._values.load(target.type, target.addr))
+
+    def _scope_values(self, ref: _ScopeRef) -> list[tuple[str, Value | str]]:
+        assert self._values is not None
+        frame = self._frames_for(ref.thread_id)[ref.frame_index]
+        regs = self._frame0_registers(ref.thread_id) if ref.frame_index == 0 else None
+        out: list[tuple[str, Value | str]] = []
+        for shown, v in self._frame_vars(ref):
+            if v.location is None:
+                out.append((shown, "optimized out"))
+                continue
+            try:
+                where = self._values.address_of(v.location, frame.cfa, regs)
+                out.append((shown, self._values.value_at(v.type, where)))
+            except (UnreadableError, OSError) as exc:
+                out.append((shown, str(exc) or "unreadable memory"))
+        return out

@@ -241,6 +241,13 @@ class TracedProcess:
     def wait_for_stop(self) -> StopEvent:
         """Let the running program run until something is worth reporting, then stop every
         thread and say what happened."""
+        ev = self.wait_event()
+        return ev if ev.kind == "exited" else self.stop_others(ev)
+
+    def wait_event(self) -> StopEvent:
+        """Wait for the next breakpoint, trap, halt or exit. Only the thread that reports
+        it is stopped: the caller either lets it go on (`resume_thread`) or stops the rest
+        (`stop_others`)."""
         while True:
             try:
                 tid, status = self._wait(-1)
@@ -253,16 +260,37 @@ class TracedProcess:
             if kind is None:
                 continue
             if kind in ("breakpoint", "trap", "halt"):
-                self._halt_requested.clear()
-                self.stop_all()
-                return StopEvent(
-                    kind,
-                    tid=tid,
-                    breakpoint_tids=self._tids_at_breakpoints(),
-                    trap_tids=tuple(t.tid for t in self.threads.values() if t.trap),
-                )
+                return StopEvent(kind, tid=tid)
             # clone events, our own SIGSTOPs, ordinary signals: the thread goes on
             self._cont(tid)
+
+    def stop_others(self, ev: StopEvent) -> StopEvent:
+        """Stop every thread after `wait_event` and list every thread that sits on one of our
+        breakpoints or stopped on a trap (simultaneous hits included), `ev.tid` first."""
+        self._halt_requested.clear()
+        self.stop_all()
+        bps = self._tids_at_breakpoints()
+        traps = tuple(t.tid for t in self.threads.values() if t.trap)
+        first = (ev.tid,)
+        return StopEvent(
+            ev.kind, tid=ev.tid,
+            breakpoint_tids=(first + tuple(t for t in bps if t != ev.tid)) if ev.tid in bps
+            else bps,
+            trap_tids=(first + tuple(t for t in traps if t != ev.tid)) if ev.tid in traps
+            else traps,
+        )
+
+    def resume_thread(self, tid: int) -> None:
+        """Let one stopped thread go on while the others run. A thread sitting on one of our
+        breakpoints is stepped over it with every other thread stopped, so no thread can run
+        past the address while its original instruction is restored; if anything stopped
+        the other threads meanwhile, everything resumes."""
+        others_stopped = any(t.stopped for t in self.threads.values() if t.tid != tid)
+        if others_stopped or self._safe_pc(tid) in self.breakpoints:
+            self.stop_all()
+            self.resume()
+            return
+        self._cont(tid)
 
     def _tids_at_breakpoints(self) -> tuple[int, ...]:
         return tuple(
