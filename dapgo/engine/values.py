@@ -1,8 +1,11 @@
 """Reading Go values from the program's memory and rendering them as a Go programmer writes them.
 
-A value is (type, location); `ValueReader.render` turns one into a `VariableInfo` whose
-children, if any, are reached through a `ValueRef` handle. Strings are capped at
-`max_string_len` and slices/arrays at `max_array_values` children per page.
+A `Value` is a Go type plus its bytes (and address, when it lives in memory). `ValueReader`
+renders one as a `VariableInfo` in Delve's formats (`[]int len: 3, cap: 3, [1,2,3]`,
+`map[string]int ["a": 1, ]`, `main.Point {X: 1, Y: 2}`, `*main.Point {X: 1, Y: 2}`,
+`error(*errors.errorString) *{s: "boom"}`), whose children, if any, are reached through
+the `Value` itself as the handle. Strings are capped at `max_string_len` and children are
+paged `max_array_values` at a time.
 """
 
 from __future__ import annotations
@@ -12,62 +15,60 @@ import struct
 import attrs
 
 from dapgo.engine.dwarf import BinaryInfo
-from dapgo.engine.dwarf.model import AddrLoc, GoType, Location, PiecesLoc, RegLoc, StackLoc, TypeRef
+from dapgo.engine.dwarf.model import (
+    AddrLoc,
+    GoType,
+    Location,
+    PiecesLoc,
+    RegLoc,
+    StackLoc,
+    TypeRef,
+)
+from dapgo.engine.gofmt import (
+    format_complex,
+    format_duration,
+    format_float,
+    format_time,
+    go_quote,
+    time_seconds,
+)
+from dapgo.engine.gomaps import MapLayoutError, MapReader
 from dapgo.engine.model import VariableInfo
+from dapgo.engine.rtypes import RuntimeTypes
 from dapgo.engine.target import Registers, Target
+
+__all__ = ["UnreadableError", "Value", "ValueReader", "ValueRef", "format_float", "go_quote"]
 
 MAX_STRING_LEN = 512
 MAX_ARRAY_VALUES = 64
-SUMMARY_FIELDS = 8
+SUMMARY_ELEMS = 8  # elements/fields shown inline in a value's one-line summary
+MAX_DEPTH = 3  # nesting shown inline before `{...}`
 
 # DWARF register numbers on amd64 -> names in the ptrace register set
 DWARF_REGS = [
     "rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
     "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip",
 ]
+POINTER_SHAPED = frozenset({"ptr", "unsafe.Pointer", "map", "chan", "func"})
 
 
-@attrs.frozen
-class ValueRef:
-    """Handle for a compound value's children: its type and where it lives."""
+@attrs.frozen(eq=False)
+class Value:
+    """A Go value: its type, its bytes, and its address (0 when not in memory)."""
 
-    type: TypeRef
+    type: GoType
     addr: int
+    data: bytes
+
+    def word(self, offset: int = 0) -> int:
+        return int(struct.unpack_from("<Q", self.data, offset)[0])
+
+
+ValueRef = Value  # a compound value is its own handle for `children`
 
 
 class UnreadableError(Exception):
     """The value's location is not readable at this pc (optimized out, register elsewhere)."""
-
-
-def go_quote(data: bytes) -> str:
-    """A Go double-quoted string literal for `data`, as %q would print it."""
-    text = data.decode("utf-8", errors="replace")
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def format_float(v: float) -> str:
-    if v != v:
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "+Inf" if v > 0 else "-Inf"
-    return repr(v) if not v.is_integer() or abs(v) >= 1e21 else str(int(v))
 
 
 class ValueReader:
@@ -79,6 +80,10 @@ class ValueReader:
         self.binary: BinaryInfo = target.binary
         self.max_string_len = max_string_len
         self.max_array_values = max_array_values
+        self.maps = MapReader(target)
+        self.rtypes = RuntimeTypes(target)
+        self._basic: dict[str, GoType] = {}
+        self._itab_type: int | None = None
 
     # ----- locating -----
 
@@ -111,89 +116,146 @@ class ValueReader:
             raise UnreadableError("register not available in this frame")
         return regs.values[DWARF_REGS[regnum]].to_bytes(8, "little")[:size]
 
-    # ----- rendering -----
+    # ----- building values -----
+
+    def type_of(self, tref: TypeRef) -> GoType:
+        t = self.binary.type_info(tref)
+        if t.size == 0 and t.kind in POINTER_SHAPED:  # DWARF pointer types omit their size
+            t = attrs.evolve(t, size=8)
+        return t
+
+    def load(self, t: GoType, addr: int) -> Value:
+        """The value of type `t` stored at `addr`."""
+        return Value(t, addr, self.target.read(addr, t.size) if t.size else b"")
+
+    def value_at(self, tref: TypeRef | GoType, where: int | bytes) -> Value:
+        t = tref if isinstance(tref, GoType) else self.type_of(tref)
+        if isinstance(where, bytes):
+            return Value(t, 0, where[: t.size].ljust(t.size, b"\0"))
+        return self.load(t, where)
+
+    def basic(self, name: str) -> GoType:
+        """A predeclared type (int, bool, float64, string, uint8...) from DWARF."""
+        got = self._basic.get(name)
+        if got is None:
+            ref = self.binary.find_type(name)
+            got = self.type_of(ref) if ref is not None else _synthetic_basic(name)
+            self._basic[name] = got
+        return got
+
+    def pointer_to(self, t: GoType) -> GoType:
+        """The type *T (from DWARF when the program has it, else built here)."""
+        ref = self.binary.find_type("*" + t.name) if t.name else None
+        if ref is not None:
+            return self.type_of(ref)
+        return GoType(name="*" + t.name, kind="ptr", size=8, elem=t.offset or None)
+
+    # ----- VariableInfo -----
 
     def variable(self, name: str, tref: TypeRef, where: int | bytes) -> VariableInfo:
-        t = self.binary.type_info(tref)
-        data = where if isinstance(where, bytes) else self.target.read(where, t.size)
-        addr = where if isinstance(where, int) else 0
-        value, handle, named, indexed = self._render(t, data, addr, depth=0)
-        return VariableInfo(
-            name=name, value=value, type=t.name, handle=handle,
-            named_children=named, indexed_children=indexed,
-        )
+        return self.info(name, self.value_at(tref, where))
 
     def unreadable(self, name: str, tref: TypeRef, why: str) -> VariableInfo:
-        t = self.binary.type_info(tref)
+        t = self.type_of(tref)
         return VariableInfo(name=name, value=f"<{why}>", type=t.name)
 
-    def _render(
-        self, t: GoType, data: bytes, addr: int, depth: int
-    ) -> tuple[str, ValueRef | None, int | None, int | None]:
+    def info(self, name: str, v: Value) -> VariableInfo:
+        try:
+            text = self.format(v)
+        except OSError:
+            return VariableInfo(name=name, value="<unreadable memory>", type=v.type.name)
+        named, indexed = self.child_counts(v)
+        handle = v if (named or indexed) else None
+        return VariableInfo(name=name, value=text, type=v.type.name, handle=handle,
+                            named_children=named or None, indexed_children=indexed or None)
+
+    def child_counts(self, v: Value) -> tuple[int, int]:
+        """(named, indexed) numbers of children of `v`."""
+        t = v.type
         k = t.kind
+        try:
+            if k == "struct":
+                return len(t.fields), 0
+            if k == "ptr":
+                if v.word() == 0 or t.elem is None:
+                    return 0, 0
+                et = self.type_of(t.elem)
+                return (len(et.fields), 0) if et.kind == "struct" else (1, 0)
+            if k == "slice":
+                return 0, v.word(8) if v.word() else 0
+            if k == "array":
+                return 0, t.length or 0
+            if k == "map":
+                return (self.maps.count(t, v.word()), 0) if v.word() else (0, 0)
+            if k == "chan":
+                return (0, self.target.u64(v.word())) if v.word() else (0, 0)
+            if k == "interface":
+                dyn = self.dynamic(v)
+                if dyn is None or dyn[1] is None:
+                    return 0, 0
+                named, indexed = self.child_counts(dyn[1])
+                return (named, indexed) if (named or indexed) else (1, 0)
+        except (OSError, MapLayoutError, LookupError):
+            return 0, 0
+        return 0, 0
+
+    # ----- rendering -----
+
+    def format(self, v: Value, depth: int = 0, typed: bool = True) -> str:
+        """The one-line text of `v`; `typed` prefixes compound values with their type."""
+        t = v.type
+        k = t.kind
+        prefix = f"{t.name} " if typed and t.name else ""
+        special = self._special(v)
+        if special is not None:
+            return prefix + special
         if k == "bool":
-            return ("true" if data[0] else "false"), None, None, None
-        if k == "int":
-            return str(int.from_bytes(data[: t.size], "little", signed=True)), None, None, None
-        if k == "uint":
-            return str(int.from_bytes(data[: t.size], "little")), None, None, None
+            return "true" if v.data[0] else "false"
+        if k in ("int", "uint", "float", "complex"):
+            return format_scalar(t, scalar(v))
         if k == "uintptr":
-            return hex(int.from_bytes(data[: t.size], "little")), None, None, None
-        if k == "float":
-            fmt = "<f" if t.size == 4 else "<d"
-            return format_float(struct.unpack(fmt, data[: t.size])[0]), None, None, None
-        if k == "complex":
-            fmt = "<ff" if t.size == 8 else "<dd"
-            re_, im = struct.unpack(fmt, data[: t.size])
-            sign = "+" if im >= 0 else ""
-            return f"({format_float(re_)}{sign}{format_float(im)}i)", None, None, None
+            return hex(int.from_bytes(v.data, "little"))
         if k == "string":
-            return self._string(data), None, None, None
+            return self._string(v)
         if k == "unsafe.Pointer":
-            ptr = int.from_bytes(data[:8], "little")
-            return ("nil" if ptr == 0 else f"unsafe.Pointer({ptr:#x})"), None, None, None
+            p = v.word()
+            return "unsafe.Pointer(nil)" if p == 0 else f"unsafe.Pointer({p:#x})"
         if k == "ptr":
-            ptr = int.from_bytes(data[:8], "little")
-            if ptr == 0:
-                return "nil", None, None, None
-            return f"({t.name})({ptr:#x})", ValueRef(t.offset, addr), 1, None
+            return self._pointer(v, depth, typed)
         if k == "struct":
-            summary = self._struct_summary(t, data, depth)
-            return summary, ValueRef(t.offset, addr), len(t.fields) or None, None
+            if depth >= MAX_DEPTH:
+                return prefix + "{...}"
+            parts = []
+            for m in t.fields[:SUMMARY_ELEMS]:
+                fv = self.field_value(v, m.name)
+                parts.append(f"{m.name}: {self.format(fv, depth + 1, True)}")
+            more = ", ..." if len(t.fields) > SUMMARY_ELEMS else ""
+            return f"{prefix}{{{', '.join(parts)}{more}}}"
         if k == "slice":
-            ptr, length, cap = struct.unpack_from("<QQQ", data)
-            shown = self._elements_summary(t.elem, ptr, length, depth)
-            value = f"{t.name} len: {length}, cap: {cap}, {shown}"
+            ptr, length, cap = struct.unpack_from("<QQq", v.data)
             if ptr == 0:
-                value = f"{t.name} nil"
-            return value, (ValueRef(t.offset, addr) if length else None), None, length or None
+                return f"{prefix}len: 0, cap: {cap}, nil"
+            return f"{prefix}len: {length}, cap: {cap}, {self._elems(t, ptr, length, depth)}"
         if k == "array":
             n = t.length or 0
-            shown = self._elements_summary(t.elem, addr, n, depth) if addr else "[...]"
-            return f"{t.name} {shown}", (ValueRef(t.offset, addr) if n and addr else None), \
-                None, n or None
-        if k in ("map", "chan"):
-            ptr = int.from_bytes(data[:8], "little")
-            if ptr == 0:
-                return f"{t.name} nil", None, None, None
-            count = self.target.u64(ptr)  # hmap.count / maps.Map.used / hchan.qcount: first word
-            return f"{t.name} len: {count} (elements not shown yet)", None, None, None
+            return prefix + self._array_elems(v, n, depth)
+        if k == "map":
+            return self._map(v, depth, prefix)
+        if k == "chan":
+            p = v.word()
+            if p == 0:
+                return f"{prefix}nil"
+            qcount, size = struct.unpack("<QQ", self.target.read(p, 16))
+            return f"{prefix}{qcount}/{size}"
         if k == "func":
-            ptr = int.from_bytes(data[:8], "little")
-            if ptr == 0:
-                return "nil", None, None, None
-            fn = self.binary.function_for_pc(self.target.u64(ptr))
-            return (fn.name if fn else f"func({ptr:#x})"), None, None, None
+            return self._func(v)
         if k == "interface":
-            tab, ptr = struct.unpack_from("<QQ", data)
-            if tab == 0:
-                return "nil", None, None, None
-            return f"{t.name}(dynamic value at {ptr:#x}; type not decoded yet)", None, None, None
-        return f"<{k}>", None, None, None
+            return self._interface(v, depth)
+        return f"<{k}>"
 
-    def _string(self, data: bytes) -> str:
-        ptr, length = struct.unpack_from("<QQ", data)
-        if length == 0:
+    def _string(self, v: Value) -> str:
+        ptr, length = struct.unpack_from("<Qq", v.data)
+        if length <= 0:
             return '""'
         n = min(length, self.max_string_len)
         try:
@@ -205,63 +267,343 @@ class ValueReader:
             text += f"...+{length - n} more"
         return text
 
-    def _leaf(self, tref: TypeRef, data: bytes, addr: int, depth: int) -> str:
-        t = self.binary.type_info(tref)
-        if t.kind == "struct" and depth >= 1:
-            return "{...}"
-        return self._render(t, data, addr, depth + 1)[0]
+    def string_bytes(self, v: Value, limit: int | None = None) -> bytes:
+        """The bytes of a string value (at most `limit`)."""
+        ptr, length = struct.unpack_from("<Qq", v.data)
+        n = length if limit is None else min(length, limit)
+        return self.target.read(ptr, n) if n > 0 else b""
 
-    def _struct_summary(self, t: GoType, data: bytes, depth: int) -> str:
-        if depth >= 1:
-            return f"{t.name} {{...}}"
-        parts = []
-        for m in t.fields[:SUMMARY_FIELDS]:
-            mt = self.binary.type_info(m.type)
-            chunk = data[m.offset : m.offset + mt.size]
-            parts.append(f"{m.name}: {self._leaf(m.type, chunk, 0, depth + 1)}")
-        more = ", ..." if len(t.fields) > SUMMARY_FIELDS else ""
-        return f"{t.name} {{{', '.join(parts)}{more}}}"
-
-    def _elements_summary(self, elem: TypeRef | None, addr: int, n: int, depth: int) -> str:
-        if elem is None or n == 0 or addr == 0:
-            return "[]"
-        if depth >= 1:
-            return "[...]"
-        et = self.binary.type_info(elem)
-        shown = min(n, SUMMARY_FIELDS)
+    def _pointer(self, v: Value, depth: int, typed: bool) -> str:
+        t = v.type
+        p = v.word()
+        if p == 0:
+            return f"{t.name} nil" if typed else "nil"
+        if t.elem is None or depth >= MAX_DEPTH:
+            return f"({t.name})({p:#x})"
         try:
-            raw = self.target.read(addr, et.size * shown)
+            target = self.load(self.type_of(t.elem), p)
         except OSError:
-            return "[<unreadable>]"
+            return f"({t.name})({p:#x}) <unreadable>"
+        # a struct's own fields take the next level; anything else costs one here (so
+        # pointer cycles end)
+        inner = depth if target.type.kind == "struct" else depth + 1
+        return "*" + self.format(target, inner, typed)
+
+    def _elems(self, t: GoType, base: int, n: int, depth: int) -> str:
+        if t.elem is None or n <= 0:
+            return "[]"
+        if depth >= MAX_DEPTH:
+            return "[...]"
+        et = self.type_of(t.elem)
+        shown = min(n, SUMMARY_ELEMS)
+        raw = self.target.read(base, et.size * shown)
         parts = [
-            self._leaf(elem, raw[i * et.size : (i + 1) * et.size], addr + i * et.size, depth + 1)
+            self.format(Value(et, base + i * et.size, raw[i * et.size : (i + 1) * et.size]),
+                        depth + 1, False)
             for i in range(shown)
         ]
-        more = f", ...+{n - shown} more" if n > shown else ""
-        return f"[{', '.join(parts)}{more}]"
+        more = f",...+{n - shown} more" if n > shown else ""
+        return f"[{','.join(parts)}{more}]"
+
+    def _array_elems(self, v: Value, n: int, depth: int) -> str:
+        t = v.type
+        if t.elem is None or n == 0:
+            return "[]"
+        if depth >= MAX_DEPTH:
+            return "[...]"
+        et = self.type_of(t.elem)
+        shown = min(n, SUMMARY_ELEMS)
+        parts = []
+        for i in range(shown):
+            chunk = v.data[i * et.size : (i + 1) * et.size]
+            addr = v.addr + i * et.size if v.addr else 0
+            parts.append(self.format(Value(et, addr, chunk), depth + 1, False))
+        more = f",...+{n - shown} more" if n > shown else ""
+        return f"[{','.join(parts)}{more}]"
+
+    def _map(self, v: Value, depth: int, prefix: str) -> str:
+        t = v.type
+        hdr = v.word()
+        if hdr == 0:
+            return f"{prefix}nil"
+        if depth >= MAX_DEPTH:
+            return f"{prefix}[...]"
+        try:
+            total = self.maps.count(t, hdr)
+            pairs = self.map_pairs(v, 0, SUMMARY_ELEMS)
+        except MapLayoutError as exc:
+            return f"{prefix}<{exc}>"
+        parts = [
+            f"{self.format(k, depth + 1, False)}: {self.format(e, depth + 1, False)}, "
+            for k, e in pairs
+        ]
+        more = f"...+{total - len(pairs)} more" if total > len(pairs) else ""
+        return f"{prefix}[{''.join(parts)}{more}]"
+
+    def _func(self, v: Value) -> str:
+        p = v.word()
+        if p == 0:
+            return "nil"
+        try:
+            fn = self.binary.function_for_pc(self.target.u64(p))
+        except OSError:
+            fn = None
+        return fn.name if fn else f"func({p:#x})"
+
+    def _interface(self, v: Value, depth: int) -> str:
+        t = v.type
+        try:
+            dyn = self.dynamic(v)
+        except (OSError, LookupError) as exc:
+            return f"{t.name}(<unknown dynamic type: {exc}>)"
+        if dyn is None:
+            return f"{t.name} nil"
+        name, inner = dyn
+        if inner is None:
+            return f"{t.name}({name}) {v.word(8):#x}"
+        return f"{t.name}({name}) {self.format(inner, depth + 1, False)}"
+
+    def _special(self, v: Value) -> str | None:
+        name = v.type.name
+        if name == "time.Duration" and v.type.kind == "int":
+            return format_duration(int.from_bytes(v.data, "little", signed=True))
+        if name == "time.Time" and v.type.kind == "struct":
+            try:
+                return self._time(v)
+            except (OSError, KeyError, StopIteration):
+                return None
+        return None
+
+    def _time(self, v: Value) -> str:
+        wall = self.field_value(v, "wall").word()
+        ext = struct.unpack("<q", self.field_value(v, "ext").data)[0]
+        loc = self.field_value(v, "loc").word()
+        unix, nsec, mono = time_seconds(wall, ext)
+        offset, zone = self._zone(loc, unix)
+        return format_time(unix, nsec, offset, zone, mono)
+
+    def _zone(self, loc: int, unix: int) -> tuple[int, str]:
+        """(offset seconds, abbreviation) of time.Location at `loc` at a unix time."""
+        if loc == 0:
+            return 0, "UTC"
+        lt_ref = self.binary.find_type("time.Location")
+        if lt_ref is None:
+            return 0, "UTC"
+        lv = self.load(self.type_of(lt_ref), loc)
+        zones = self.field_value(lv, "zone")
+        nzones = zones.word(8)
+        if nzones == 0:
+            return 0, "UTC"
+        zt = self.type_of(zones.type.elem or 0)
+        cache_zone = self.field_value(lv, "cacheZone").word()
+        start = struct.unpack("<q", self.field_value(lv, "cacheStart").data)[0]
+        end = struct.unpack("<q", self.field_value(lv, "cacheEnd").data)[0]
+        zaddr = zones.word()
+        if cache_zone and start <= unix < end:
+            zaddr = cache_zone
+        else:
+            tx = self.field_value(lv, "tx")
+            ntx = tx.word(8)
+            index = 0
+            if ntx:
+                txt = self.type_of(tx.type.elem or 0)
+                for i in range(ntx):
+                    tv = self.load(txt, tx.word() + i * txt.size)
+                    when = struct.unpack("<q", self.field_value(tv, "when").data)[0]
+                    if when > unix:
+                        break
+                    index = self.field_value(tv, "index").data[0]
+            zaddr = zones.word() + index * zt.size
+        zv = self.load(zt, zaddr)
+        off = int.from_bytes(self.field_value(zv, "offset").data, "little", signed=True)
+        name = self.string_bytes(self.field_value(zv, "name"), 64).decode("utf-8", "replace")
+        return off, name
+
+    # ----- structure access (shared with the expression evaluator) -----
+
+    def field_value(self, v: Value, name: str) -> Value:
+        """Field `name` of struct value `v` (KeyError when it has none)."""
+        for m in v.type.fields:
+            if m.name == name:
+                ft = self.type_of(m.type)
+                data = v.data[m.offset : m.offset + ft.size]
+                return Value(ft, v.addr + m.offset if v.addr else 0, data)
+        raise KeyError(name)
+
+    def deref(self, v: Value) -> Value:
+        """*p for a non-nil pointer value."""
+        p = v.word()
+        if v.type.elem is None:
+            raise LookupError(f"cannot dereference {v.type.name}")
+        return self.load(self.type_of(v.type.elem), p)
+
+    def element(self, v: Value, i: int) -> Value:
+        """Element i of an array or slice (no bounds check here)."""
+        t = v.type
+        if t.elem is None:
+            raise LookupError(f"{t.name} has no element type")
+        et = self.type_of(t.elem)
+        if t.kind == "array":
+            chunk = v.data[i * et.size : (i + 1) * et.size]
+            if len(chunk) == et.size and not v.addr:
+                return Value(et, 0, chunk)
+            return self.load(et, v.addr + i * et.size)
+        return self.load(et, v.word() + i * et.size)
+
+    def map_pairs(self, v: Value, start: int, count: int | None) -> list[tuple[Value, Value]]:
+        """Entries [start, start+count) of a map value, as (key, element) values."""
+        t = v.type
+        hdr = v.word()
+        if hdr == 0 or t.key is None or t.elem is None:
+            return []
+        kt, et = self.type_of(t.key), self.type_of(t.elem)
+        out: list[tuple[Value, Value]] = []
+        for i, (ka, ea) in enumerate(self.maps.entries(t, hdr)):
+            if i < start:
+                continue
+            if count is not None and len(out) >= count:
+                break
+            out.append((self.load(kt, ka), self.load(et, ea)))
+        return out
+
+    def dynamic(self, v: Value) -> tuple[str, Value | None] | None:
+        """(dynamic type name, dynamic value) of an interface value; None when nil.
+        The value is None when the type has no DWARF description."""
+        first, data = struct.unpack_from("<QQ", v.data)
+        if first == 0:
+            return None
+        eface = bool(v.type.fields) and v.type.fields[0].name == "_type"
+        rtype = first if eface else self.target.u64(first + self._itab_type_offset())
+        rt = self.rtypes.resolve(rtype)
+        if rt.tref is None:
+            return rt.name, None
+        dt = self.type_of(rt.tref)
+        if self.is_direct(dt):
+            return rt.name, Value(dt, v.addr + 8 if v.addr else 0,
+                                  data.to_bytes(8, "little")[: dt.size])
+        return rt.name, self.load(dt, data)
+
+    def _itab_type_offset(self) -> int:
+        if self._itab_type is None:
+            lay = self.binary.struct_layout("runtime.itab") or self.binary.struct_layout(
+                "internal/abi.ITab")
+            if lay is None:
+                raise LookupError("runtime.itab not found in DWARF")
+            self._itab_type = lay.offset("Type" if "Type" in lay.fields else "_type")
+        return self._itab_type
+
+    def is_direct(self, t: GoType) -> bool:
+        """Whether the runtime stores a value of `t` in an interface's data word itself."""
+        if t.kind in POINTER_SHAPED:
+            return True
+        if t.kind == "struct" and len(t.fields) == 1 and t.size == 8:
+            return self.is_direct(self.type_of(t.fields[0].type))
+        if t.kind == "array" and t.length == 1 and t.elem is not None and t.size == 8:
+            return self.is_direct(self.type_of(t.elem))
+        return False
 
     # ----- children -----
 
-    def children(self, ref: ValueRef, start: int | None, count: int | None) -> list[VariableInfo]:
-        t = self.binary.type_info(ref.type)
-        if t.kind == "ptr":
-            target_addr = self.target.u64(ref.addr)
-            if t.elem is None:
-                return []
-            return [self.variable(f"*{t.name[1:]}" if t.name.startswith("*") else "*",
-                                  t.elem, target_addr)]
+    def children(self, ref: Value, start: int | None, count: int | None) -> list[VariableInfo]:
+        return [self.info(name, v) for name, v in self.child_values(ref, start, count)]
+
+    def child_values(
+        self, v: Value, start: int | None = None, count: int | None = None
+    ) -> list[tuple[str, Value]]:
+        """Named children of a compound value; arrays, slices, maps and channels page by
+        `start`/`count` (default: `max_array_values` from `start`)."""
+        t = v.type
+        first = start or 0
+        page = count if count else self.max_array_values
         if t.kind == "struct":
-            return [self.variable(m.name, m.type, ref.addr + m.offset) for m in t.fields]
-        if t.kind in ("slice", "array") and t.elem is not None:
-            if t.kind == "slice":
-                base, length = struct.unpack("<QQ", self.target.read(ref.addr, 16))
-            else:
-                base, length = ref.addr, t.length or 0
-            et = self.binary.type_info(t.elem)
-            first = start or 0
-            n = min(count if count else self.max_array_values, max(0, length - first))
-            return [
-                self.variable(f"[{i}]", t.elem, base + i * et.size)
-                for i in range(first, first + n)
-            ]
+            return [(m.name, self.field_value(v, m.name)) for m in t.fields]
+        if t.kind == "ptr":
+            if v.word() == 0 or t.elem is None:
+                return []
+            target = self.deref(v)
+            if target.type.kind == "struct":
+                return self.child_values(target)
+            return [("*" + (t.name[1:] if t.name.startswith("*") else ""), target)]
+        if t.kind in ("slice", "array"):
+            length = (t.length or 0) if t.kind == "array" else v.word(8)
+            end = min(length, first + page)
+            return [(f"[{i}]", self.element(v, i)) for i in range(first, end)]
+        if t.kind == "map":
+            return [(f"[{self.format(k, 1, False)}]", e)
+                    for k, e in self.map_pairs(v, first, page)]
+        if t.kind == "chan":
+            return self._chan_elements(v, first, page)
+        if t.kind == "interface":
+            dyn = self.dynamic(v)
+            if dyn is None or dyn[1] is None:
+                return []
+            inner = dyn[1]
+            kids = self.child_values(inner, start, count)
+            named, indexed = self.child_counts(inner)
+            return kids if (named or indexed) else [("data", inner)]
         return []
+
+    def _chan_elements(self, v: Value, first: int, page: int) -> list[tuple[str, Value]]:
+        p = v.word()
+        t = v.type
+        if p == 0 or t.elem is None:
+            return []
+        lay = self.binary.struct_layout("runtime.hchan")
+        if lay is None:
+            return []
+        qcount = self.target.u64(p + lay.offset("qcount"))
+        size = self.target.u64(p + lay.offset("dataqsiz"))
+        buf = self.target.u64(p + lay.offset("buf"))
+        recvx = self.target.u64(p + lay.offset("recvx"))
+        et = self.type_of(t.elem)
+        out = []
+        for i in range(first, min(qcount, first + page)):
+            slot = (recvx + i) % size if size else 0
+            out.append((f"[{i}]", self.load(et, buf + slot * et.size)))
+        return out
+
+
+def scalar(v: Value) -> int | float | complex | bool:
+    """The Python value of a bool, integer, float or complex Go value."""
+    t = v.type
+    k = t.kind
+    if k == "bool":
+        return bool(v.data[0])
+    if k == "int":
+        return int.from_bytes(v.data[: t.size], "little", signed=True)
+    if k in ("uint", "uintptr", "unsafe.Pointer", "ptr", "chan", "map", "func"):
+        return int.from_bytes(v.data[: t.size], "little")
+    if k == "float":
+        return float(struct.unpack("<f" if t.size == 4 else "<d", v.data[: t.size])[0])
+    if k == "complex":
+        re_, im = struct.unpack("<ff" if t.size == 8 else "<dd", v.data[: t.size])
+        return complex(re_, im)
+    raise TypeError(f"{t.name} is not a scalar")
+
+
+def format_scalar(t: GoType, x: int | float | complex | bool) -> str:
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, complex):
+        bits = 32 if t.size == 8 else 64
+        return format_complex(x.real, x.imag, bits)
+    if isinstance(x, float):
+        return format_float(x, 32 if t.size == 4 else 64)
+    return str(x)
+
+
+_BASIC_KINDS = {
+    "bool": ("bool", 1), "int": ("int", 8), "int8": ("int", 1), "int16": ("int", 2),
+    "int32": ("int", 4), "int64": ("int", 8), "uint": ("uint", 8), "uint8": ("uint", 1),
+    "uint16": ("uint", 2), "uint32": ("uint", 4), "uint64": ("uint", 8),
+    "uintptr": ("uintptr", 8), "float32": ("float", 4), "float64": ("float", 8),
+    "complex64": ("complex", 8), "complex128": ("complex", 16), "string": ("string", 16),
+    "byte": ("uint", 1), "rune": ("int", 4),
+}
+
+
+def _synthetic_basic(name: str) -> GoType:
+    if name not in _BASIC_KINDS:
+        raise LookupError(f"unknown type {name}")
+    kind, size = _BASIC_KINDS[name]
+    return GoType(name=name, kind=kind, size=size)

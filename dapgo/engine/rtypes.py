@@ -1,0 +1,102 @@
+"""Runtime type descriptors (`runtime._type` / `internal/abi.Type`) -> DWARF types.
+
+An interface value holds a pointer to its dynamic type's runtime descriptor (eface._type,
+or itab._type / itab.Type). Like Delve, the descriptor's name is read from the module's
+type-name table (`Str` is a nameOff into `runtime.firstmoduledata.types`) and then looked
+up among the DWARF types. Field offsets come from DWARF, never constants.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dapgo.engine.dwarf import BinaryInfo
+from dapgo.engine.dwarf.model import TypeRef
+from dapgo.engine.target import Target
+
+TFLAG_UNCOMMON = 1
+TFLAG_EXTRA_STAR = 2
+
+
+@attrs.frozen
+class RuntimeTypeInfo:
+    """What the engine learned about one runtime type descriptor."""
+
+    name: str
+    tref: TypeRef | None  # None: the name has no DWARF type
+
+
+class RuntimeTypes:
+    """Resolves runtime type descriptor addresses to names and DWARF types (cached)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.binary: BinaryInfo = target.binary
+        self._cache: dict[int, RuntimeTypeInfo] = {}
+        self._layout: tuple[int, int, int, int] | None = None  # str, tflag, types, etypes
+
+    def _offsets(self) -> tuple[int, int, int, int]:
+        if self._layout is None:
+            t = self.binary.struct_layout("internal/abi.Type") or self.binary.struct_layout(
+                "runtime._type")
+            md = self.binary.struct_layout("runtime.moduledata")
+            if t is None or md is None:
+                raise LookupError("runtime type layout not found in DWARF")
+            str_off = t.offset("Str") if "Str" in t.fields else t.offset("str")
+            tflag_off = t.offset("TFlag") if "TFlag" in t.fields else t.offset("tflag")
+            self._layout = (str_off, tflag_off, md.offset("types"), md.offset("etypes"))
+        return self._layout
+
+    def _module_types(self) -> int:
+        first = self.binary.global_variable("runtime.firstmoduledata")
+        if first is None or first.location is None:
+            raise LookupError("runtime.firstmoduledata not found")
+        addr = getattr(first.location, "addr", None)
+        if not isinstance(addr, int):
+            raise LookupError("runtime.firstmoduledata has no fixed address")
+        return self.target.u64(addr + self._offsets()[2])
+
+    def name_of(self, rtype: int) -> str:
+        """The Go name of a runtime type descriptor ("*main.T", "[]int", "error")."""
+        str_off, tflag_off, _, _ = self._offsets()
+        tflag = self.target.read(rtype + tflag_off, 1)[0]
+        off = int.from_bytes(self.target.read(rtype + str_off, 4), "little", signed=True)
+        base = self._module_types()
+        addr = base + off
+        head = self.target.read(addr, 11)
+        n, pos = _uvarint(head, 1)  # byte 0: flags; then the varint length
+        raw = self.target.read(addr + pos, n).decode("utf-8", "replace")
+        if tflag & TFLAG_EXTRA_STAR and raw.startswith("*"):
+            raw = raw[1:]
+        return raw
+
+    def resolve(self, rtype: int) -> RuntimeTypeInfo:
+        """Name and DWARF type of the descriptor at `rtype`."""
+        got = self._cache.get(rtype)
+        if got is not None:
+            return got
+        name = self.name_of(rtype)
+        tref = self.binary.find_type(name)
+        if tref is None:
+            tref = self.binary.find_type(_dwarf_spelling(name))
+        info = RuntimeTypeInfo(name, tref)
+        self._cache[rtype] = info
+        return info
+
+
+def _dwarf_spelling(name: str) -> str:
+    """Runtime names write the empty interface as `interface {}`; so does DWARF, but
+    the runtime writes `any`-free forms with spacing that can differ slightly."""
+    return name.replace("interface{}", "interface {}")
+
+
+def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < len(data):
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+    return result, pos
