@@ -14,7 +14,7 @@ import attrs
 
 from dapgo.engine.model import BreakpointStatus
 
-BreakpointKind = Literal["source", "function"]
+BreakpointKind = Literal["source", "function", "exception"]
 
 
 @attrs.define

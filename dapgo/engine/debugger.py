@@ -20,9 +20,9 @@ import attrs
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.breakpoints import Breakpoint, BreakpointTable
-from dapgo.engine.dwarf import AddrLoc, BinaryInfo, TypeRef, VarInfo
+from dapgo.engine.dwarf import AddrLoc, BinaryInfo, GoType, TypeRef, VarInfo
 from dapgo.engine.errors import DebuggerError, NotStoppedError, ProcessError, ProgramNotFoundError
-from dapgo.engine.eval import Const, EvalError, FrameScope, evaluate, result_text
+from dapgo.engine.eval import Const, EvalError, FrameScope, evaluate, is_true, result_text
 from dapgo.engine.eval.assign import assign, find_child
 from dapgo.engine.goroutines import (
     COMMAND_HELP,
@@ -47,6 +47,7 @@ from dapgo.engine.model import (
     DataBreakpointInfo,
     DataBreakpointSpec,
     EngineEvent,
+    ExceptionInfo,
     Exited,
     FrameInfo,
     FunctionBreakpointSpec,
@@ -60,11 +61,12 @@ from dapgo.engine.model import (
     VariableInfo,
 )
 from dapgo.engine.output import OutputPump
+from dapgo.engine.panics import error_text, panic_value_text
 from dapgo.engine.ptrace.executor import PtraceExecutor
 from dapgo.engine.ptrace.process import PtraceFailure, StopEvent, TracedProcess
 from dapgo.engine.stack import MAX_FRAMES, Frame, unwind
 from dapgo.engine.stepping import StepKind, Stepper, SteppingError
-from dapgo.engine.target import Target
+from dapgo.engine.target import Registers, Target
 from dapgo.engine.values import (
     MAX_ARRAY_VALUES,
     MAX_STRING_LEN,
@@ -82,7 +84,15 @@ State = Literal["idle", "launching", "stopped", "running", "exited"]
 # OS threads with no goroutine (before the runtime starts) are shown with ids above this.
 OS_THREAD_ID_BASE = 1 << 30
 FUNCTION_GROUP = "<function>"
-EXCEPTION_FILTERS: frozenset[str] = frozenset()  # panics: see the "Go values" issue
+EXCEPTION_GROUP = "<exception>"
+# exception filter id -> (runtime functions the program reaches, exception id, label).
+# Fatal errors stop where their message is still an argument (runtime.fatalthrow comes
+# later, when `s` may already be optimized out of the runtime's frames).
+EXCEPTION_FILTERS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "panic": (("runtime.fatalpanic",), "panic", "Unrecovered panics"),
+    "fatal": (("runtime.throw", "runtime.fatal"), "fatal error", "Fatal runtime errors"),
+}
+DEFAULT_EXCEPTION_FILTERS = ("panic", "fatal")
 
 
 @attrs.frozen
@@ -93,6 +103,7 @@ class _Hit:
     reason: StopReason
     bp_ids: tuple[int, ...] = ()
     description: str | None = None
+    text: str | None = None
 
 
 @attrs.frozen
@@ -125,10 +136,12 @@ class Debugger:
         self._internal_bps: dict[int, Callable[[int], None]] = {}
         self._watch = DebugRegisterSet(self._peek_user, self._poke_user)
         self._watches: list[DataBreakpoint] = []
+        self._exceptions: dict[int, ExceptionInfo] = {}  # by goroutine, for this stop
         self._current_tid: int | None = None  # OS thread of the last stop
         # caches valid for one stop
         self._threads_cache: list[ThreadInfo] = []
         self._frames_cache: dict[int, list[Frame]] = {}
+        self._tid_of_goroutine: dict[int, int] = {}
         self._g_by_id: dict[int, Goroutine] | None = None
 
     # ----- properties -----
@@ -243,6 +256,7 @@ class Debugger:
         self._values = ValueReader(self._target, *self._value_limits)
         self._state = "stopped"
         self._current_tid = proc.pid
+        self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
 
     def configuration_done(self) -> None:
         with self._lock:
@@ -318,9 +332,72 @@ class Debugger:
             return [bp.status() for bp in bps]
 
     def set_exception_breakpoints(self, filters: list[str]) -> None:
+        """Stop on unrecovered panics ("panic") and fatal runtime errors ("fatal")."""
         unknown = [f for f in filters if f not in EXCEPTION_FILTERS]
         if unknown:
-            raise DebuggerError(f"unknown exception filter(s): {', '.join(unknown)}")
+            raise DebuggerError(f"unknown exception filter(s): {', '.join(unknown)}; dapgo "
+                                f"has {', '.join(EXCEPTION_FILTERS)}")
+        with self._lock:
+            bps = []
+            for f in filters:
+                old = self._bps.existing(EXCEPTION_GROUP, f)
+                if old is not None:
+                    bps.append(old)
+                    continue
+                addrs = []
+                for name in EXCEPTION_FILTERS[f][0]:
+                    fn = self._binary.function(name) if self._binary else None
+                    if fn is not None and self._binary is not None:
+                        addrs.append(self._binary.first_pc_after_prologue(fn))
+                bps.append(Breakpoint(id=self._bps.new_id(), kind="exception", key=f,
+                                      addresses=addrs))
+            self._bps.replace_group(EXCEPTION_GROUP, bps)
+            self._sync_breakpoints()
+
+    def exception_info(self, thread_id: int) -> ExceptionInfo:
+        """Why goroutine `thread_id` stopped on an exception: the panic value or fatal
+        error message, and its stack."""
+        with self._lock:
+            self._require_stopped()
+            info = self._exceptions.get(thread_id)
+            if info is None:
+                raise DebuggerError(f"goroutine {thread_id} did not stop on an exception")
+            return info
+
+    def _read_exception(self, tid: int, filter_id: str) -> ExceptionInfo:
+        """On the ptrace thread at runtime.fatalpanic / runtime.throw: the message."""
+        assert self._values is not None
+        thread_id = self._thread_id_for_tid(tid)
+        target = self._require_target()
+        regs = target.registers(tid)
+        frames = unwind(target, regs.pc, regs.sp)
+        self._frames_cache[thread_id] = frames
+        self._tid_of_goroutine[thread_id] = tid  # only this thread may be stopped
+        exception_id = EXCEPTION_FILTERS[filter_id][1]
+        type_name, message = "", ""
+        try:
+            if filter_id == "panic":
+                scope = self._eval_scope(thread_id, 0)
+                arg = evaluate("msgs.arg", scope)
+                if isinstance(arg, Value):
+                    type_name, message = panic_value_text(self._values, arg)
+            else:
+                for i, f in enumerate(frames):
+                    if f.function and f.function.name in ("runtime.throw", "runtime.fatal"):
+                        s = evaluate("s", self._eval_scope(thread_id, i))
+                        if isinstance(s, Value):
+                            message = error_text(self._values, s)
+                        break
+        except (EvalError, DebuggerError, LookupError, OSError) as exc:
+            message = f"(the message could not be read: {exc})"
+        # the user's stack: from the frame that panicked or threw, runtime frames above it
+        lines = []
+        for f in frames:
+            name = f.function.name if f.function else f"?{f.pc:#x}"
+            lines.append(f"{name}()\n\t{f.file}:{f.line}")
+        self._clear_stop_caches()
+        return ExceptionInfo(exception_id=exception_id, description=message,
+                             type_name=type_name, stack="\n".join(lines))
 
     def _sync_breakpoints(self) -> None:
         """Make the int3 bytes in the program match the breakpoint table."""
@@ -384,6 +461,7 @@ class Debugger:
                 self._report_hit(self._pending_hits.pop(0))
                 return
             self._clear_stop_caches()
+            self._exceptions = {}
             self._state = "running"
             self._ex().call(proc.resume)
             self._submit_wait()
@@ -422,10 +500,14 @@ class Debugger:
             # Decide on the reporting thread alone first: a hit that must not stop (a false
             # condition, an internal breakpoint) lets that thread go on and no other thread
             # is disturbed.
-            first = self._hits_of(StopEvent(
-                ev.kind, tid=ev.tid,
-                breakpoint_tids=(ev.tid,) if ev.kind == "breakpoint" else (),
-                trap_tids=(ev.tid,) if ev.kind == "trap" else ()))
+            try:
+                first = self._hits_of(StopEvent(
+                    ev.kind, tid=ev.tid,
+                    breakpoint_tids=(ev.tid,) if ev.kind == "breakpoint" else (),
+                    trap_tids=(ev.tid,) if ev.kind == "trap" else ()))
+            except Exception as exc:  # never leave the program stopped and unreported
+                log.exception("deciding on a stop failed")
+                first = [_Hit(ev.tid, "breakpoint", (), f"dapgo internal error: {exc}")]
             if not first:
                 proc.resume_thread(ev.tid)
                 continue
@@ -452,6 +534,13 @@ class Debugger:
             if handler is not None:
                 handler(tid)
             bps = [bp for bp in self._bps.at(pc) if self._should_stop(bp, tid)]
+            exc = [bp for bp in bps if bp.kind == "exception"]
+            if exc:
+                info = self._read_exception(tid, exc[0].key)
+                self._exceptions[self._thread_id_for_tid(tid)] = info
+                hits.append(_Hit(tid, "exception", tuple(b.id for b in bps),
+                                 info.exception_id, info.description))
+                continue
             if bps:
                 reason: StopReason = (
                     "function breakpoint" if all(b.kind == "function" for b in bps)
@@ -493,21 +582,36 @@ class Debugger:
         return True
 
     def _condition_holds(self, condition: str, tid: int) -> bool:
-        raise DebuggerError("breakpoint conditions are not supported yet")
+        """Evaluate a breakpoint condition in the innermost frame of thread `tid` (on the
+        ptrace thread, with at least that thread stopped)."""
+        target = self._require_target()
+        self._clear_stop_caches()  # state from the last stop is stale here
+        thread_id = self._thread_id_for_tid(tid)
+        regs = target.registers(tid)
+        # only this thread is stopped: never look at the others
+        self._frames_cache[thread_id] = unwind(target, regs.pc, regs.sp, 1)
+        self._tid_of_goroutine[thread_id] = tid
+        try:
+            return is_true(condition, self._eval_scope(thread_id, 0))
+        except EvalError as exc:
+            raise DebuggerError(str(exc)) from exc
+        finally:
+            self._clear_stop_caches()
 
     def _report_hit(self, hit: _Hit) -> None:
-        self._report_stop(hit.reason, hit.tid, hit.bp_ids, description=hit.description)
+        self._report_stop(hit.reason, hit.tid, hit.bp_ids, description=hit.description,
+                          text=hit.text)
 
     def _report_stop(
         self, reason: StopReason, tid: int, bp_ids: tuple[int, ...],
-        description: str | None = None,
+        description: str | None = None, text: str | None = None,
     ) -> None:
         self._state = "stopped"
         self._current_tid = tid
         self._clear_stop_caches()
         thread_id = self._thread_id_for_tid(tid)
         self._emit(Stopped(reason=reason, thread_id=thread_id, hit_breakpoint_ids=bp_ids,
-                           description=description))
+                           description=description, text=text))
 
     def _on_exit(self, code: int) -> None:
         self._state = "exited"
@@ -533,6 +637,7 @@ class Debugger:
             )
             self._pending_hits = []
             self._clear_stop_caches()
+            self._exceptions = {}
             self._state = "running"
             self._ex().submit(lambda: self._step_job(stepper, tid, kind, instruction))
 
@@ -580,6 +685,7 @@ class Debugger:
     # ----- threads and stacks -----
 
     def _clear_stop_caches(self) -> None:
+        self._tid_of_goroutine = {}
         self._threads_cache = []
         self._frames_cache = {}
         self._g_by_id = None
@@ -830,10 +936,13 @@ class Debugger:
             out.append((v.name if n == 1 else f"{v.name} (shadowed {n - 1})", v))
         return out
 
-    def _frame0_registers(self, thread_id: int):  # type: ignore[no-untyped-def]
+    def _frame0_registers(self, thread_id: int) -> Registers | None:
+        """Registers of the thread running goroutine `thread_id` (None when parked)."""
         target = self._require_target()
         if thread_id >= OS_THREAD_ID_BASE:
             return target.registers(thread_id - OS_THREAD_ID_BASE)
+        if thread_id in self._tid_of_goroutine:
+            return target.registers(self._tid_of_goroutine[thread_id])
         assert self._goroutines is not None
         for tid in target.thread_ids():
             g = self._goroutines.of_thread(tid)
@@ -880,8 +989,13 @@ class Debugger:
                 raise DebuggerError("it lives in registers, not in memory")
             return self._watch_on(name, where, var.type, thread_id, frame_index)
         if isinstance(handle, ValueRef):
-            addr, tref = self._child_location(handle, name)
-            return self._watch_on(name, addr, tref, None, 0)
+            try:
+                child = find_child(self._values, handle, name)
+            except EvalError as exc:
+                raise DebuggerError(str(exc)) from exc
+            if not child.addr:
+                raise DebuggerError("it is not in memory")
+            return self._watch_on(name, child.addr, child.type, None, 0)
         if handle is not None:
             raise DebuggerError("unknown variables reference")
         glob = self._binary.global_variable(name)
@@ -896,11 +1010,12 @@ class Debugger:
         raise DebuggerError(f"{name} is not a variable in scope or a package variable")
 
     def _watch_on(
-        self, name: str, addr: int, tref: TypeRef, thread_id: int | None, frame_index: int
+        self, name: str, addr: int, tref: TypeRef | GoType, thread_id: int | None,
+        frame_index: int,
     ) -> WatchTarget:
         """A watch on [addr, addr+size); stack addresses are tied to their frame."""
         assert self._binary is not None
-        t = self._binary.type_info(tref)
+        t = tref if isinstance(tref, GoType) else self._binary.type_info(tref)
         if t.size == 0:
             raise DebuggerError("a zero-size value cannot be watched")
         if t.size > 8 * NUM_SLOTS:
@@ -919,23 +1034,6 @@ class Debugger:
                 return WatchTarget(name, addr, t.size, t.name, g.id, g.stack_hi - addr,
                                    ret, depth)
         return WatchTarget(name, addr, t.size, t.name)
-
-    def _child_location(self, ref: ValueRef, name: str) -> tuple[int, TypeRef]:
-        """Address and type of the child `name` of a compound value (as `variables` names
-        it: a field, `[i]`, or the pointee of a pointer)."""
-        assert self._binary is not None and self._target is not None
-        t = ref.type
-        if t.kind == "struct":
-            for m in t.fields:
-                if m.name == name:
-                    return ref.addr + m.offset, m.type
-        elif t.kind == "ptr" and t.elem is not None:
-            return self._target.u64(ref.addr), t.elem
-        elif t.kind in ("slice", "array") and t.elem is not None and name.startswith("["):
-            index = int(name.strip("[]"))
-            base = self._target.u64(ref.addr) if t.kind == "slice" else ref.addr
-            return base + index * self._binary.type_info(t.elem).size, t.elem
-        raise DebuggerError(f"no child {name} to watch in a {t.name}")
 
     def _stack_lo(self, g: Goroutine) -> int:
         assert self._binary is not None and self._target is not None

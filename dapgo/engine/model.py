@@ -106,6 +106,17 @@ class DataBreakpointSpec:
     hit_condition: str | None = None
 
 
+@attrs.frozen
+class ExceptionInfo:
+    """Why a goroutine stopped on a panic or fatal error."""
+
+    exception_id: str  # "panic" or "fatal error"
+    description: str  # the panic value or error message, as Go would print it
+    type_name: str = ""  # the panic value's dynamic type
+    stack: str = ""  # the goroutine's stack, one "function()\n\tfile:line" per frame
+    break_mode: str = "unhandled"
+
+
 # ---- events the engine reports (from its own thread) ----
 
 

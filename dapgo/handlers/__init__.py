@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dapgo.handlers import breakpoints, execution, inspection, lifecycle
+from dapgo.handlers import breakpoints, evaluation, execution, inspection, lifecycle
 from dapgo.handlers.base import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -10,4 +10,5 @@ HANDLERS: dict[str, Handler] = {
     **breakpoints.HANDLERS,
     **execution.HANDLERS,
     **inspection.HANDLERS,
+    **evaluation.HANDLERS,
 }

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         BreakpointStatus,
         DataBreakpointInfo,
         DataBreakpointSpec,
+        ExceptionInfo,
         FrameInfo,
         FunctionBreakpointSpec,
         LaunchConfig,
@@ -59,6 +60,11 @@ class Debugger(Protocol):
     def data_breakpoint_info(
         self, handle: object | None, name: str, thread_id: int | None, frame_index: int
     ) -> DataBreakpointInfo: ...
+    def exception_info(self, thread_id: int) -> ExceptionInfo: ...
+    def evaluate(
+        self, expression: str, thread_id: int | None, frame_index: int, context: str
+    ) -> VariableInfo: ...
+    def set_variable(self, handle: object, name: str, value: str) -> VariableInfo: ...
     def set_data_breakpoints(
         self, specs: list[DataBreakpointSpec]
     ) -> list[BreakpointStatus]: ...

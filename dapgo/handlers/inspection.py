@@ -56,7 +56,7 @@ async def scopes(call: Call) -> Body:
     for scope in infos:
         body: Body = {
             "name": scope.name,
-            "variablesReference": _ref(call, scope.handle, None),
+            "variablesReference": variable_ref(call, scope.handle, None),
             "expensive": scope.expensive,
         }
         if scope.presentation_hint:
@@ -85,7 +85,7 @@ async def variables(call: Call) -> Body:
             "name": var.name,
             "value": var.value,
             "type": var.type,
-            "variablesReference": _ref(call, var.handle, var),
+            "variablesReference": variable_ref(call, var.handle, var),
         }
         if var.named_children is not None:
             body["namedVariables"] = var.named_children
@@ -106,7 +106,8 @@ class _Ref:
         self.named = named
 
 
-def _ref(call: Call, handle: object | None, var: object | None) -> int:
+def variable_ref(call: Call, handle: object | None, var: object | None) -> int:
+    """A variablesReference for an engine handle (0 for a leaf)."""
     if handle is None:
         return 0
     indexed = getattr(var, "indexed_children", None)
@@ -114,7 +115,22 @@ def _ref(call: Call, handle: object | None, var: object | None) -> int:
     return call.session.variables.add(_Ref(handle, indexed, named))
 
 
+async def exception_info(call: Call) -> Body:
+    session, args = call.session, call.args
+    thread_id = args.req_int("threadId")
+    debugger = session.require_debugger()
+    info = await session.run_engine(debugger.exception_info, thread_id)
+    return {
+        "exceptionId": info.exception_id,
+        "description": info.description,
+        "breakMode": info.break_mode,
+        "details": {"message": info.description, "typeName": info.type_name,
+                    "stackTrace": info.stack},
+    }
+
+
 HANDLERS: dict[str, Handler] = {
+    "exceptionInfo": exception_info,
     "threads": threads,
     "stackTrace": stack_trace,
     "scopes": scopes,

@@ -13,6 +13,7 @@ import logging
 import shlex
 from typing import Any
 
+from dapgo.engine.debugger import DEFAULT_EXCEPTION_FILTERS, EXCEPTION_FILTERS
 from dapgo.engine.model import LaunchConfig
 from dapgo.handlers.base import Args, Body, Call, Debugger, Handler, RequestError
 from dapgo.protocol.errors import ErrorId
@@ -22,13 +23,20 @@ log = logging.getLogger(__name__)
 CAPABILITIES: Body = {
     "supportsConfigurationDoneRequest": True,
     "supportsFunctionBreakpoints": True,
-    "supportsConditionalBreakpoints": False,
+    "supportsConditionalBreakpoints": True,
+    "supportsHitConditionalBreakpoints": True,
+    "supportsEvaluateForHovers": True,
+    "supportsSetVariable": True,
     "supportsTerminateRequest": True,
     "supportTerminateDebuggee": True,
     "supportsDelayedStackTraceLoading": True,
     "supportsSteppingGranularity": True,
     "supportsDataBreakpoints": True,
-    "exceptionBreakpointFilters": [],
+    "supportsExceptionInfoRequest": True,
+    "exceptionBreakpointFilters": [
+        {"filter": f, "label": label, "default": f in DEFAULT_EXCEPTION_FILTERS}
+        for f, (_fn, _id, label) in EXCEPTION_FILTERS.items()
+    ],
 }
 
 LAUNCH_MODES = ("debug", "exec", "test")

@@ -52,13 +52,20 @@ def test_initialize_capabilities_exact() -> None:
         assert r["body"] == {
             "supportsConfigurationDoneRequest": True,
             "supportsFunctionBreakpoints": True,
-            "supportsConditionalBreakpoints": False,
+            "supportsConditionalBreakpoints": True,
+            "supportsHitConditionalBreakpoints": True,
+            "supportsEvaluateForHovers": True,
+            "supportsSetVariable": True,
             "supportsTerminateRequest": True,
             "supportsSteppingGranularity": True,
             "supportsDataBreakpoints": True,
             "supportTerminateDebuggee": True,
             "supportsDelayedStackTraceLoading": True,
-            "exceptionBreakpointFilters": [],
+            "supportsExceptionInfoRequest": True,
+            "exceptionBreakpointFilters": [
+                {"filter": "panic", "label": "Unrecovered panics", "default": True},
+                {"filter": "fatal", "label": "Fatal runtime errors", "default": True},
+            ],
         }
         await asyncio.sleep(0.05)
         assert not [m for m in h.received if m.get("event") == "initialized"]

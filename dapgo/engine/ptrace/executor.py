@@ -7,6 +7,7 @@ hands back its result or exception; calls made from the owning thread itself run
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -14,6 +15,15 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+log = logging.getLogger(__name__)
+
+
+def _log_failure(fut: Future[Any]) -> None:
+    exc = fut.exception()
+    if exc is not None:
+        log.error("ptrace job failed", exc_info=exc)
 
 
 class PtraceExecutor:
@@ -49,8 +59,10 @@ class PtraceExecutor:
         return fut.result()
 
     def submit(self, fn: Callable[[], Any]) -> Future[Any]:
-        """Queue `fn` to run on the owning thread after what is queued already; do not wait."""
+        """Queue `fn` to run on the owning thread after what is queued already; do not wait.
+        Nobody waits for the result, so an exception is logged, never lost."""
         fut: Future[Any] = Future()
+        fut.add_done_callback(_log_failure)
         self._queue.put((fn, fut))
         return fut
 

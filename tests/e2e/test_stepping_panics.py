@@ -1,0 +1,240 @@
+"""End to end on every supported Go toolchain: stepping (next, stepIn, stepOut, instruction
+granularity) that stays on its goroutine and frame, conditions and hit counts, evaluate and
+setVariable, and stops on panics and fatal errors with exceptionInfo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import fixtures
+import pytest
+from dapclient import DAPClient
+
+from .helpers import (
+    exit_code,
+    frame_variables,
+    launch,
+    mark,
+    output_text,
+    resume,
+    session,
+    set_line_breakpoints,
+    top_frame,
+    wait_stopped,
+)
+
+Message = dict[str, Any]
+GO_VERSIONS = [None, "1.21.13", "1.24.11"]  # None: the default toolchain, 1.27.3
+
+
+def go_id(v: str | None) -> str:
+    return v or "1.27.3"
+
+
+@contextmanager
+def stopped_at(fixture: str, marker: str, go: str | None, args: tuple[str, ...] = (),
+               **bp: Any) -> Iterator[tuple[DAPClient, Message]]:
+    """A session stopped at `marker` (the breakpoint is then cleared)."""
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build(fixture, go=go)),
+                   "args": list(args)})
+        path, line = fixtures.line_of(fixture, marker)
+        c.request("setBreakpoints", {"source": {"path": path},
+                                     "breakpoints": [{"line": line, **bp}]})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, after=at)
+        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
+        yield c, stop
+
+
+def line(marker: str) -> int:
+    return fixtures.line_of("stepping", marker)[1]
+
+
+def where(c: DAPClient, stop: Message) -> tuple[str, int]:
+    frame = top_frame(c, stop["threadId"])
+    return frame["name"], frame["line"]
+
+
+def var(c: DAPClient, stop: Message, name: str) -> str:
+    return str(frame_variables(c, top_frame(c, stop["threadId"])["id"])[name]["value"])
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_next_stays_on_its_goroutine_across_a_goroutine_switch(go: str | None) -> None:
+    with stopped_at("stepping", "worker_send", go) as (c, stop):
+        goroutine = stop["threadId"]
+        me = var(c, stop, "id")
+        seen = []
+        for _ in range(6):
+            # the channel send blocks: other workers run the same lines meanwhile
+            stop = resume(c, "next", goroutine, reason="step")
+            assert stop["threadId"] == goroutine
+            fn, ln = where(c, stop)
+            seen.append(ln)
+            if fn != "main.worker":
+                break
+            assert var(c, stop, "id") == me
+        assert line("worker_body") in seen
+        c.request("disconnect", {"terminateDebuggee": True})
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_next_over_recursion_stays_in_the_frame(go: str | None) -> None:
+    with stopped_at("stepping", "fact_rec", go) as (c, stop):
+        assert var(c, stop, "n") == "5"
+        stop = resume(c, "next", stop["threadId"], reason="step")
+        assert where(c, stop) == ("main.fact", line("fact_ret"))
+        assert var(c, stop, "n") == "5"
+        assert var(c, stop, "r") == "120"
+        c.request("disconnect", {"terminateDebuggee": True})
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_step_in_and_out_through_calls_interfaces_and_closures(go: str | None) -> None:
+    with stopped_at("stepping", "call_fact", go) as (c, stop):
+        g = stop["threadId"]
+        stop = resume(c, "stepIn", g, reason="step")
+        fn, _ = where(c, stop)
+        assert fn == "main.fact"
+        stop = resume(c, "stepOut", g, reason="step")
+        fn, ln = where(c, stop)
+        assert fn == "main.main" and ln in (line("call_fact"), line("call_fact") + 1)
+        # into a method called through an interface
+        while where(c, stop)[1] != line("call_iface"):
+            stop = resume(c, "next", g, reason="step")
+        stop = resume(c, "stepIn", g, reason="step")
+        assert where(c, stop)[0] == "main.Square.Area"
+        stop = resume(c, "stepOut", g, reason="step")
+        # into a closure
+        while where(c, stop)[1] != line("call_closure"):
+            stop = resume(c, "next", g, reason="step")
+        stop = resume(c, "stepIn", g, reason="step")
+        assert where(c, stop)[0] == "main.main.func1"
+        assert where(c, stop)[1] in (line("closure_body") - 1, line("closure_body"))
+        c.request("disconnect", {"terminateDebuggee": True})
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_next_over_a_return_with_a_deferred_call(go: str | None) -> None:
+    with stopped_at("stepping", "with_defer_body", go) as (c, stop):
+        g = stop["threadId"]
+        for _ in range(4):
+            stop = resume(c, "next", g, reason="step")
+            if where(c, stop)[0] == "main.main":
+                break
+        assert where(c, stop)[0] == "main.main"
+        c.request("continue", {"threadId": g})
+        assert exit_code(c) == 0
+        assert "stepping: 30 120 9 18 42" in output_text(c, "stdout")
+
+
+def test_instruction_granularity_moves_one_instruction() -> None:
+    with stopped_at("stepping", "fact_rec", None) as (c, stop):
+        g = stop["threadId"]
+        pc0 = c.request("stackTrace", {"threadId": g, "levels": 1})["body"]["stackFrames"][0]
+        stop = resume(c, "next", g, reason="step", granularity="instruction")
+        pc1 = c.request("stackTrace", {"threadId": g, "levels": 1})["body"]["stackFrames"][0]
+        assert where(c, stop) == ("main.fact", line("fact_rec"))
+        assert pc1["instructionPointerReference"] != pc0["instructionPointerReference"]
+        c.request("disconnect", {"terminateDebuggee": True})
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_conditions_and_hit_conditions(go: str | None) -> None:
+    with stopped_at("stepping", "fact_rec", go, condition="n == 3") as (c, stop):
+        assert var(c, stop, "n") == "3"
+        c.request("disconnect", {"terminateDebuggee": True})
+    with stopped_at("stepping", "fact_rec", go, hitCondition="== 3") as (c, stop):
+        assert var(c, stop, "n") == "3"
+        c.request("disconnect", {"terminateDebuggee": True})
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("stepping", go=go))})
+        path, ln = fixtures.line_of("stepping", "fact_rec")
+        c.request("setBreakpoints", {"source": {"path": path},
+                                     "breakpoints": [{"line": ln, "hitCondition": "% 2"}]})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at)
+        assert var(c, stop, "n") == "4"
+        stop = resume(c, "continue", stop["threadId"], reason="breakpoint")
+        assert var(c, stop, "n") == "2"
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
+
+
+def test_condition_that_cannot_be_evaluated_stops_and_says_why() -> None:
+    with stopped_at("stepping", "fact_rec", None, condition="nosuchvar > 1") as (c, stop):
+        assert where(c, stop)[0] == "main.fact"
+        console = output_text(c, "console")
+        assert "nosuchvar" in console and "could not be evaluated" in console
+        c.request("disconnect", {"terminateDebuggee": True})
+
+
+def test_evaluate_and_set_variable() -> None:
+    with stopped_at("stepping", "call_fact", None) as (c, stop):
+        frame = top_frame(c, stop["threadId"])
+        ev = c.request("evaluate", {"expression": "sum * 2 + 1", "frameId": frame["id"],
+                                    "context": "watch"})["body"]
+        assert ev["result"] == "61" and ev["type"] == "int"
+        bad = c.response(c.send("evaluate", {"expression": "sum +", "frameId": frame["id"]}))
+        assert bad["success"] is False
+        scopes = c.request("scopes", {"frameId": frame["id"]})["body"]["scopes"]
+        local_ref = next(s["variablesReference"] for s in scopes if s["name"] == "Locals")
+        c.request("setVariable", {"variablesReference": local_ref, "name": "sum",
+                                  "value": "1000"})
+        assert var(c, stop, "sum") == "1000"
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
+        # sum lives in memory across the calls that follow: the program prints the new value
+        assert "stepping: 1000 120 9 18 42" in output_text(c, "stdout")
+
+
+PANICS = [
+    ("fmt", "panic", "boom 42"),
+    ("nilmap", "panic", "assignment to entry in nil map"),
+    ("error", "panic", "outer: inner problem"),
+    ("index", "panic", "runtime error: index out of range [6] with length 3"),
+    ("deadlock", "fatal error", "all goroutines are asleep - deadlock!"),
+]
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+@pytest.mark.parametrize(("how", "exception_id", "message"), PANICS, ids=[p[0] for p in PANICS])
+def test_panics_and_fatal_errors_stop_with_exception_info(
+    go: str | None, how: str, exception_id: str, message: str
+) -> None:
+    with session("stdio") as c:
+        caps = c.request("initialize", {"adapterID": "go"})["body"]
+        assert {f["filter"] for f in caps["exceptionBreakpointFilters"]} == {"panic", "fatal"}
+        c.request("launch", {"mode": "exec", "program": str(fixtures.build("panics", go=go)),
+                             "args": [how]}, timeout=60)
+        c.wait_event("initialized")
+        c.request("setExceptionBreakpoints", {"filters": ["panic", "fatal"]})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "exception", after=at)
+        info = c.request("exceptionInfo", {"threadId": stop["threadId"]})["body"]
+        assert info["exceptionId"] == exception_id
+        assert info["description"] == message
+        assert info["breakMode"] == "unhandled"
+        if how != "deadlock":
+            assert "main." in info["details"]["stackTrace"]
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 2
+        assert message in output_text(c, "stderr")
+        # recovered panics never stopped the program
+        assert "panics: caught" in output_text(c, "stdout")
+
+
+def test_exception_filters_can_be_turned_off() -> None:
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("panics")), "args": ["fmt"]})
+        c.request("setExceptionBreakpoints", {"filters": []})
+        c.request("configurationDone")
+        assert exit_code(c) == 2
+        assert not c.events("stopped")
