@@ -1,26 +1,56 @@
-"""Goroutines read from the runtime: `runtime.allgs`, each g's id, status and saved registers.
+"""Goroutines read from the runtime: `runtime.allgs`, each g's id, status, registers, labels.
 
 Field offsets of runtime.g, runtime.gobuf and runtime.m come from DWARF, never constants.
+
+Listing is built for programs with 100,000s of goroutines: `GoroutineReader.snapshot()` reads
+the allgs array with one pread and the g structs in long contiguous runs (`MemCache`), directly
+from /proc/PID/mem. The resulting `GoroutineSet` (valid for one stop) computes the costly
+facts lazily and caches them: pprof labels only when a filter or a name needs them, locations
+only for the goroutines a location filter or a thread name asks about, unwinding each stack
+only as far as its first non-runtime frame.
 """
 
 from __future__ import annotations
 
+import gc
+import shlex
 import struct
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import attrs
 
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError
+from dapgo.engine.goroutine_filters import (
+    FilterError,
+    GoroutineFilter,
+    GoroutineQuery,
+    format_filters,
+    group_value,
+    matches_all,
+    order_by_cost,
+    parse_filters,
+    parse_query,
+)
+from dapgo.engine.labels import EMPTY, LabelDecoder, Labels
+from dapgo.engine.memcache import MemCache
+from dapgo.engine.model import ThreadInfo
+from dapgo.engine.stack import STACK_ROOTS
 from dapgo.engine.target import Target
 
 # runtime/runtime2.go goroutine states
 G_IDLE, G_RUNNABLE, G_RUNNING, G_SYSCALL, G_WAITING = 0, 1, 2, 3, 4
 G_DEAD = 6
 G_SCAN = 0x1000
+MAX_UNWIND = 64  # frames searched for the user location
+STACK_WINDOW = 4096  # bytes of stack read at once when looking for the user frame
+DEFAULT_MAX_GOROUTINES = 1024
 
 
-@attrs.frozen
-class Goroutine:
+class Goroutine(NamedTuple):
     id: int
     addr: int
     status: int
@@ -30,6 +60,21 @@ class Goroutine:
     go_pc: int
     stack_hi: int  # top of its stack: `stack_hi - sp` survives the runtime copying the stack
     thread_id: int | None  # OS thread it runs on, if any
+    labels_addr: int = 0  # g.labels: its pprof labelMap, 0 when none
+
+
+class Location(NamedTuple):
+    pc: int
+    function: str | None
+    file: str | None
+    line: int
+
+    def __str__(self) -> str:
+        """Delve's format, which the location filters match against."""
+        return f"{self.file or '?'}:{self.line} in {self.function or '?'}"
+
+
+NO_LOCATION = Location(0, None, None, 0)
 
 
 @attrs.define
@@ -45,8 +90,31 @@ class _Layout:
     go_pc: int
     stack_hi: int
     m: int
+    labels: int | None
     m_procid: int
     m_curg: int
+    # one unpack of the fields above, in offset order, and where each lands in its tuple
+    packed: struct.Struct = attrs.field(init=False)
+    order: tuple[int, ...] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        fields = [
+            (self.goid, "Q"), (self.status, "I"), (self.sched_pc, "Q"), (self.sched_sp, "Q"),
+            (self.syscall_pc, "Q"), (self.syscall_sp, "Q"), (self.start_pc, "Q"),
+            (self.go_pc, "Q"), (self.stack_hi, "Q"), (self.m, "Q"),
+        ]
+        if self.labels is not None:
+            fields.append((self.labels, "Q"))
+        ranked = sorted(range(len(fields)), key=lambda i: fields[i][0])
+        fmt, pos = "<", 0
+        slot = [0] * len(fields)
+        for n, i in enumerate(ranked):
+            off, code = fields[i]
+            fmt += f"{off - pos}x{code}" if off > pos else code
+            pos = off + struct.calcsize(code)
+            slot[i] = n
+        self.packed = struct.Struct(fmt)
+        self.order = tuple(slot)
 
 
 def _layout(binary: BinaryInfo) -> _Layout:
@@ -54,27 +122,48 @@ def _layout(binary: BinaryInfo) -> _Layout:
     m = binary.struct_layout("runtime.m")
     if g is None or m is None:
         raise DebuggerError("runtime.g/runtime.m not found in the binary's DWARF")
+    labels = g.offset("labels") if "labels" in g.fields else None
     return _Layout(
-        size=g.size,
-        goid=g.offset("goid"),
-        status=g.offset("atomicstatus"),
-        sched_pc=g.offset("sched.pc"),
-        sched_sp=g.offset("sched.sp"),
-        syscall_pc=g.offset("syscallpc"),
-        syscall_sp=g.offset("syscallsp"),
-        start_pc=g.offset("startpc"),
-        go_pc=g.offset("gopc"),
-        stack_hi=g.offset("stack.hi"),
-        m=g.offset("m"),
-        m_procid=m.offset("procid"),
-        m_curg=m.offset("curg"),
+        size=g.size, goid=g.offset("goid"), status=g.offset("atomicstatus"),
+        sched_pc=g.offset("sched.pc"), sched_sp=g.offset("sched.sp"),
+        syscall_pc=g.offset("syscallpc"), syscall_sp=g.offset("syscallsp"),
+        start_pc=g.offset("startpc"), go_pc=g.offset("gopc"), stack_hi=g.offset("stack.hi"),
+        m=g.offset("m"), labels=labels, m_procid=m.offset("procid"), m_curg=m.offset("curg"),
     )
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while creating 100,000s of small acyclic
+    objects (goroutine tuples, label dicts): its passes would double the time taken."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _user_function(name: str | None) -> bool:
+    """Delve's rule for the user's location: the first frame whose function is neither a
+    private runtime function nor in internal/ or runtime/internal/ packages."""
+    if not name or "." not in name:
+        return False
+    if name.startswith("runtime."):
+        c = name[8:9]
+        return "A" <= c <= "Z"  # exported runtime functions (runtime.Breakpoint) count
+    return not name.startswith(("internal/", "runtime/internal/"))
 
 
 class GoroutineReader:
     def __init__(self, target: Target) -> None:
         self.target = target
         self._lay: _Layout | None = None
+        self._labels: LabelDecoder | None = None
+        # pc -> (function, sp offset, file, line): the binary does not change
+        self._pcinfo: dict[int, tuple[str | None, int | None, str | None, int]] = {}
+        self.current: GoroutineSet | None = None  # the snapshot of the last stop
 
     @property
     def layout(self) -> _Layout:
@@ -82,47 +171,102 @@ class GoroutineReader:
             self._lay = _layout(self.target.binary)
         return self._lay
 
+    @property
+    def label_decoder(self) -> LabelDecoder:
+        if self._labels is None:
+            self._labels = LabelDecoder(self.target.binary)
+        return self._labels
+
     def _q(self, data: bytes, off: int) -> int:
         return int(struct.unpack_from("<Q", data, off)[0])
 
+    def _from_bytes(self, addr: int, data: bytes, off: int) -> Goroutine:
+        lay = self.layout
+        vals = lay.packed.unpack_from(data, off)
+        o = lay.order
+        status = vals[o[1]] & ~G_SCAN
+        if status == G_SYSCALL:
+            pc, sp = vals[o[4]], vals[o[5]]
+        else:
+            pc, sp = vals[o[2]], vals[o[3]]
+        thread_id = None
+        m = vals[o[9]]
+        if m and status in (G_RUNNING, G_SYSCALL):
+            thread_id = self._thread_of_m(m, None, None)
+        return Goroutine(vals[o[0]], addr, status, pc, sp, vals[o[6]], vals[o[7]], vals[o[8]],
+                         thread_id, vals[o[10]] if lay.labels is not None else 0)
+
+    def _thread_of_m(self, m: int, cache: dict[int, int | None] | None,
+                     mem: MemCache | None) -> int | None:
+        if cache is not None and m in cache:
+            return cache[m]
+        try:
+            addr = m + self.layout.m_procid
+            tid = (mem.u64(addr) if mem is not None else self.target.u64(addr)) or None
+        except OSError:
+            tid = None
+        if cache is not None:
+            cache[m] = tid
+        return tid
+
     def read(self, addr: int) -> Goroutine:
         lay = self.layout
-        data = self.target.read(addr, lay.size)
-        status = int(struct.unpack_from("<I", data, lay.status)[0]) & ~G_SCAN
-        pc, sp = self._q(data, lay.sched_pc), self._q(data, lay.sched_sp)
-        if status == G_SYSCALL:
-            pc, sp = self._q(data, lay.syscall_pc), self._q(data, lay.syscall_sp)
-        thread_id = None
-        m = self._q(data, lay.m)
-        if m and status in (G_RUNNING, G_SYSCALL):
-            try:
-                thread_id = self.target.u64(m + lay.m_procid) or None
-            except OSError:
-                thread_id = None
-        return Goroutine(
-            id=self._q(data, lay.goid), addr=addr, status=status, pc=pc, sp=sp,
-            start_pc=self._q(data, lay.start_pc), go_pc=self._q(data, lay.go_pc),
-            stack_hi=self._q(data, lay.stack_hi),
-            thread_id=thread_id,
-        )
+        return self._from_bytes(addr, self.target.read(addr, lay.size), 0)
+
+    def _allgs(self, mem: MemCache) -> tuple[int, ...]:
+        sym = self.target.binary.symbol("runtime.allgs")
+        if sym is None:
+            return ()
+        ptr, length = struct.unpack("<QQ", mem.raw(sym.addr, 16))
+        if not ptr or not length or length > 1 << 26:
+            return ()
+        return struct.unpack(f"<{length}Q", mem.raw(ptr, 8 * length))
+
+    def new_memcache(self) -> MemCache:
+        """A direct, batched reader of the (stopped) program's memory."""
+        return MemCache(self.target.proc.mem.read)
 
     def all(self) -> list[Goroutine]:
         """Every goroutine that is not dead, in allgs order."""
-        sym = self.target.binary.symbol("runtime.allgs")
-        if sym is None:
-            return []
-        ptr, length = struct.unpack("<QQ", self.target.read(sym.addr, 16))
-        if not ptr or not length:
-            return []
-        addrs = struct.unpack(f"<{length}Q", self.target.read(ptr, 8 * length))
-        out = []
-        for a in addrs:
-            if not a:
+        return list(self.snapshot().goroutines)
+
+    def snapshot(self) -> GoroutineSet:
+        """Read every live goroutine, batched; also kept as `current`."""
+        with _bulk():
+            return self._snapshot()
+
+    def _snapshot(self) -> GoroutineSet:
+        mem = self.new_memcache()
+        lay = self.layout
+        unpack = lay.packed.unpack_from
+        o = lay.order
+        i_id, i_st, i_pc, i_sp, i_scpc, i_scsp, i_start, i_go, i_hi, i_m = o[:10]
+        i_lab = o[10] if lay.labels is not None else None
+        running = (G_RUNNING, G_SYSCALL)
+        out: list[Goroutine] = []
+        ms: dict[int, int | None] = {}
+        new = tuple.__new__
+        for data, base, addrs in mem.read_spans((a for a in self._allgs(mem) if a), lay.size):
+            if data is None:
                 continue
-            g = self.read(a)
-            if g.status != G_DEAD:
-                out.append(g)
-        return out
+            for addr in addrs:
+                v = unpack(data, addr - base)
+                status = v[i_st] & ~G_SCAN
+                if status == G_DEAD:
+                    continue
+                if status == G_SYSCALL:
+                    pc, sp = v[i_scpc], v[i_scsp]
+                else:
+                    pc, sp = v[i_pc], v[i_sp]
+                tid = None
+                if status in running and v[i_m]:
+                    tid = self._thread_of_m(v[i_m], ms, mem)
+                out.append(new(Goroutine, (
+                    v[i_id], addr, status, pc, sp, v[i_start], v[i_go], v[i_hi], tid,
+                    v[i_lab] if i_lab is not None else 0)))
+        out.sort(key=lambda g: g.id)
+        self.current = GoroutineSet(self, out, mem)
+        return self.current
 
     def of_thread(self, tid: int) -> Goroutine | None:
         """The user goroutine running on OS thread `tid` (following m.curg from g0)."""
@@ -139,3 +283,422 @@ class GoroutineReader:
                 return None
             g = self.read(curg)
         return g
+
+    def pc_info(self, pc: int) -> tuple[str | None, int | None, str | None, int]:
+        """(function name, SP offset, file, line) at `pc`, cached."""
+        info = self._pcinfo.get(pc)
+        if info is None:
+            b = self.target.binary
+            fn = b.function_for_pc(pc)
+            loc = b.line_for_pc(pc) if fn is not None else None
+            off = b.sp_offset(pc) if fn is not None else None
+            info = (fn.name if fn else None, off, loc[0] if loc else None,
+                    loc[1] if loc else 0)
+            self._pcinfo[pc] = info
+        return info
+
+
+class _Facts:
+    """One goroutine as the filter matcher sees it (GoroutineFacts)."""
+
+    __slots__ = ("g", "gs")
+
+    def __init__(self, gs: GoroutineSet, g: Goroutine) -> None:
+        self.gs, self.g = gs, g
+
+    def labels(self) -> Mapping[str, str]:
+        return self.gs.labels(self.g)
+
+    def running(self) -> bool:
+        return self.g.thread_id is not None
+
+    def system(self) -> bool:
+        return self.gs.is_system(self.g)
+
+    def location(self, kind: str) -> str:
+        return str(self.gs.location(self.g, kind))
+
+
+class GoroutineSet:
+    """The live goroutines at one stop (sorted by id), with lazily computed facts."""
+
+    def __init__(self, reader: GoroutineReader, goroutines: list[Goroutine],
+                 mem: MemCache) -> None:
+        self.reader = reader
+        self.goroutines = goroutines
+        self.by_id = {g.id: g for g in goroutines}
+        self.mem = mem
+        self._labels: dict[int, Labels] = {}
+        self._strings: dict[int, str] = {}
+        self._cur: dict[int, Location] = {}
+        self._user: dict[int, Location] = {}
+        self._thread_regs: dict[int, tuple[int, int] | None] = {}
+
+    # ----- facts -----
+
+    def labels(self, g: Goroutine) -> Labels:
+        p = g.labels_addr
+        if not p:
+            return EMPTY
+        got = self._labels.get(p)
+        if got is None:
+            got = self.reader.label_decoder.decode(p, self.mem, self._strings)
+            self._labels[p] = got
+        return got
+
+    def is_system(self, g: Goroutine) -> bool:
+        """Delve's `System()`: started in a runtime function other than runtime.main."""
+        name = self.reader.pc_info(g.start_pc)[0]
+        if not name or name in ("runtime.main", "main.main"):
+            return False
+        return name.startswith("runtime.")
+
+    def location(self, g: Goroutine, kind: str) -> Location:
+        if kind == "curloc":
+            return self.current_location(g)
+        if kind == "userloc":
+            return self.user_location(g)
+        if kind == "goloc":
+            return self._pc_location(g.go_pc, True)
+        if kind == "startloc":
+            return self._pc_location(g.start_pc, False)
+        raise ValueError(kind)
+
+    def _pc_location(self, pc: int, is_return: bool) -> Location:
+        if not pc:
+            return NO_LOCATION
+        if is_return:  # gopc is the return address of the call to newproc
+            name = self.reader.pc_info(pc)[0]
+            if name is not None:
+                pc -= 1
+        name, _, file, line = self.reader.pc_info(pc)
+        return Location(pc, name, file, line)
+
+    def current_location(self, g: Goroutine) -> Location:
+        loc = self._cur.get(g.id)
+        if loc is None:
+            self._unwind(g)
+            loc = self._cur[g.id]
+        return loc
+
+    def user_location(self, g: Goroutine) -> Location:
+        """The innermost frame that is not in the runtime (else the current location)."""
+        loc = self._user.get(g.id)
+        if loc is None:
+            self._unwind(g)
+            loc = self._user[g.id]
+        return loc
+
+    def registers(self, g: Goroutine) -> tuple[int, int]:
+        """pc, sp of a goroutine: its thread's registers when it runs on the goroutine's own
+        stack, else the ones the scheduler saved."""
+        tid = g.thread_id
+        if tid is None:
+            return g.pc, g.sp
+        if g.id in self._thread_regs:
+            regs = self._thread_regs[g.id]
+        else:
+            regs = None
+            target = self.reader.target
+            if tid in target.proc.threads:
+                try:
+                    if target.g_of_thread(tid) == g.addr:  # not on the system stack
+                        r = target.registers(tid)
+                        regs = (r.pc, r.sp)
+                except OSError:
+                    regs = None
+            self._thread_regs[g.id] = regs
+        return regs if regs is not None else (g.pc, g.sp)
+
+    def _unwind(self, g: Goroutine) -> None:
+        pc, sp = self.registers(g)
+        info = self.reader.pc_info
+        cur: Location | None = None
+        user: Location | None = None
+        window, wbase = b"", sp
+        for depth in range(MAX_UNWIND):
+            if not pc:
+                break
+            name, off, file, line = info(pc)
+            if depth:  # a return address: the call is the instruction before
+                lname, _, file, line = info(pc - 1)
+                name = lname or name
+            loc = Location(pc, name, file, line)
+            if cur is None:
+                cur = loc
+            if _user_function(name):
+                user = loc
+                break
+            if name is None or off is None or name in STACK_ROOTS:
+                break
+            slot = sp + off
+            rel = slot - wbase
+            if not 0 <= rel <= len(window) - 8:
+                wbase = slot
+                size = STACK_WINDOW
+                if g.stack_hi > slot:
+                    size = min(size, g.stack_hi - slot)
+                try:
+                    window = self.mem.raw(slot, max(size, 8))
+                except OSError:
+                    try:
+                        window = self.mem.read(slot, 8)
+                    except OSError:
+                        break
+                rel = 0
+            ret = int.from_bytes(window[rel:rel + 8], "little")
+            if not ret:
+                break
+            pc, sp = ret, slot + 8
+        cur = cur or NO_LOCATION
+        self._cur[g.id] = cur
+        self._user[g.id] = user or cur
+
+    # ----- selection -----
+
+    def facts(self, g: Goroutine) -> _Facts:
+        return _Facts(self, g)
+
+    def select(self, filters: Iterable[GoroutineFilter]) -> list[Goroutine]:
+        """The goroutines matching every filter, by id."""
+        with _bulk():
+            return self._select(order_by_cost(filters))
+
+    def _select(self, fs: tuple[GoroutineFilter, ...]) -> list[Goroutine]:
+        if not fs:
+            return list(self.goroutines)
+        # the common label filter, inlined: no per-goroutine objects
+        if len(fs) == 1 and fs[0].kind == "label":
+            key, eq, value = fs[0].arg.partition("=")
+            neg = fs[0].negated
+            labels = self.labels
+            if eq:
+                return [g for g in self.goroutines if (labels(g).get(key) == value) != neg]
+            return [g for g in self.goroutines if (key in labels(g)) != neg]
+        return [g for g in self.goroutines if matches_all(fs, _Facts(self, g))]
+
+    def group(self, query: GoroutineQuery, among: Iterable[Goroutine]) -> Counter[str | None]:
+        with _bulk():
+            return Counter(group_value(query, _Facts(self, g)) for g in among)
+
+
+@attrs.define
+class GoroutineView:
+    """How goroutines are shown as threads: the launch/attach attributes `showPprofLabels`,
+    `hideSystemGoroutines`, `goroutineFilters`, `maxGoroutines`, and what the last listing
+    left out."""
+
+    show_labels: tuple[str, ...] = ()
+    hide_system: bool = False
+    filters: tuple[GoroutineFilter, ...] = ()
+    max_goroutines: int = DEFAULT_MAX_GOROUTINES
+    omitted: int = 0  # matching goroutines left out of the last `threads` answer
+    matched: int = 0  # goroutines that passed the filters in the last `threads` answer
+    last: list[ThreadInfo] | None = None  # the last `threads` answer
+    changed: bool = False  # the last command changed what `threads` shows
+
+    def set(self, show_labels: Iterable[str], hide_system: bool, filters: str,
+            max_goroutines: int) -> None:
+        """Replace every setting; raises FilterError (a DebuggerError) on a bad filter,
+        leaving the settings as they were."""
+        parsed = parse_filters(filters or "")
+        if max_goroutines <= 0:
+            raise DebuggerError(f"maxGoroutines must be positive, not {max_goroutines}")
+        self.show_labels = tuple(show_labels)
+        self.hide_system = hide_system
+        self.filters = parsed
+        self.max_goroutines = max_goroutines
+
+    def effective_filters(self) -> tuple[GoroutineFilter, ...]:
+        extra = (GoroutineFilter("user"),) if self.hide_system else ()
+        return (*self.filters, *extra)
+
+    def describe(self) -> str:
+        parts = [format_filters(self.effective_filters()) or "(none)"]
+        return "filters: " + parts[0] + (
+            f"; labels shown: {', '.join(self.show_labels)}" if self.show_labels else "")
+
+    def label_text(self, labels: Mapping[str, str]) -> str:
+        """Delve's rule: one key shows its value alone, `*` shows every key:value sorted,
+        several keys show key:value for those present."""
+        keys = self.show_labels
+        if not keys or not labels:
+            return ""
+        if len(keys) == 1:
+            if keys[0] == "*":
+                return "".join(f" {k}:{labels[k]}" for k in sorted(labels) if labels[k])
+            v = labels.get(keys[0], "")
+            return f" {v}" if v else ""
+        return "".join(f" {k}:{labels[k]}" for k in keys if labels.get(k))
+
+    def thread_name(self, gs: GoroutineSet, g: Goroutine, selected: bool) -> str:
+        """`* [Go 7 team:blue] main.work (Thread 1234)`, as Delve names goroutines."""
+        labels = self.label_text(gs.labels(g)) if self.show_labels else ""
+        fn = gs.user_location(g).function or "?"
+        thread = f" (Thread {g.thread_id})" if g.thread_id else ""
+        return f"{'* ' if selected else ''}[Go {g.id}{labels}] {fn}{thread}"
+
+    def choose(self, gs: GoroutineSet, selected: int | None) -> list[Goroutine]:
+        """Filter every goroutine, then cap at max_goroutines; the selected goroutine is
+        always included. Sets `omitted`/`matched`."""
+        matched = gs.select(self.effective_filters())
+        shown = matched[:self.max_goroutines]
+        self.matched = len(matched)
+        self.omitted = len(matched) - len(shown)
+        if selected is not None and selected in gs.by_id and all(g.id != selected
+                                                                 for g in shown):
+            shown.append(gs.by_id[selected])
+            shown.sort(key=lambda g: g.id)
+        return shown
+
+    def apply_command(self, cmd: GoroutineCommand) -> None:
+        _apply_command(self, cmd)
+
+    def report(self, gs: GoroutineSet, cmd: GoroutineCommand, selected: int | None) -> str:
+        return _report(self, gs, cmd, selected)
+
+    def omitted_message(self) -> str:
+        return (f"dapgo: showing {self.matched - self.omitted} of {self.matched} goroutines "
+                f"(maxGoroutines is {self.max_goroutines}); narrow the list with the "
+                "goroutineFilters attribute or in the Debug Console with "
+                "`dapgo goroutines -with label KEY=VALUE` (see `dapgo goroutines -help`)\n")
+
+
+COMMAND_HELP = """\
+dapgo goroutines                        the threads view settings and how many goroutines match
+dapgo goroutines -with|-without FILTER  show only the matching goroutines as threads (replaces
+                                        the filters; several combine with AND)
+dapgo goroutines -clear                 show every goroutine again
+dapgo goroutines -labels KEY[,KEY...]   pprof labels shown in thread names (`*`: all; `-`: none)
+dapgo goroutines [FILTER...] -group label KEY
+                                        count goroutines per label value (also -group userloc,
+                                        curloc, goloc, startloc, running, user); FILTERs given
+                                        here restrict the count only
+dapgo goroutines [FILTER...] -list [N]  print the first N (50) matching goroutines
+FILTER: label KEY=VALUE | label KEY | userloc|curloc|goloc|startloc SUBSTRING | running | user
+"""
+DEFAULT_LIST = 50
+MAX_GROUPS_SHOWN = 200
+
+
+@attrs.frozen
+class GoroutineCommand:
+    """A parsed `dapgo goroutines` command line."""
+
+    query: GoroutineQuery = attrs.field(factory=GoroutineQuery)
+    filters_given: bool = False
+    clear: bool = False
+    labels: tuple[str, ...] | None = None
+    list_count: int | None = None
+    help: bool = False
+
+    @property
+    def reports_only(self) -> bool:
+        """-group/-list: the filters restrict the report, the view is not changed."""
+        return self.query.group_by is not None or self.list_count is not None
+
+    @property
+    def sets_view(self) -> bool:
+        return (self.clear or self.labels is not None
+                or (self.filters_given and not self.reports_only))
+
+
+def parse_command(args: str) -> GoroutineCommand:
+    """Parse the arguments of `dapgo goroutines` (a leading `goroutines` word is skipped);
+    raises FilterError (a DebuggerError) saying what is wrong."""
+    try:
+        tokens = shlex.split(args)
+    except ValueError as exc:
+        raise FilterError(f"cannot parse {args!r}: {exc}") from exc
+    if tokens and tokens[0] == "goroutines":
+        tokens = tokens[1:]
+    rest: list[str] = []
+    clear = help_ = False
+    labels: tuple[str, ...] | None = None
+    list_count: int | None = None
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t in ("-h", "-help", "--help", "help"):
+            help_ = True
+        elif t == "-clear":
+            clear = True
+        elif t == "-labels":
+            if i + 1 >= len(tokens):
+                raise FilterError("-labels must be followed by KEY[,KEY...], `*` or `-`")
+            i += 1
+            spec = tokens[i]
+            labels = () if spec == "-" else tuple(k for k in spec.split(",") if k)
+        elif t == "-list":
+            list_count = DEFAULT_LIST
+            if i + 1 < len(tokens) and tokens[i + 1].isdigit():
+                i += 1
+                list_count = int(tokens[i])
+        else:
+            rest.append(t)
+        i += 1
+    query = parse_query(" ".join(shlex.quote(t) for t in rest))
+    if clear and query.filters and not (query.group_by or list_count is not None):
+        raise FilterError("-clear removes the filters: give it without -with/-without")
+    return GoroutineCommand(query, bool(query.filters), clear, labels, list_count, help_)
+
+
+def _apply_command(view: GoroutineView, cmd: GoroutineCommand) -> None:
+    if cmd.clear:
+        view.filters = ()
+        view.hide_system = False
+    elif cmd.filters_given and not cmd.reports_only:
+        view.filters = cmd.query.filters
+    if cmd.labels is not None:
+        view.show_labels = cmd.labels
+    view.changed = True
+
+
+def _describe_goroutine(view: GoroutineView, gs: GoroutineSet, g: Goroutine,
+                        selected: bool) -> str:
+    loc = gs.user_location(g)
+    labels = gs.labels(g)
+    text = (f"{'*' if selected else ' '} Goroutine {g.id} - User: {loc.file or '?'}:{loc.line} "
+            f"{loc.function or '?'} ({loc.pc:#x})")
+    if g.thread_id:
+        text += f" (thread {g.thread_id})"
+    if labels:
+        text += " [" + " ".join(f"{k}:{v}" for k, v in sorted(labels.items())) + "]"
+    return text
+
+
+def _report(view: GoroutineView, gs: GoroutineSet, cmd: GoroutineCommand,
+            selected: int | None) -> str:
+    total = len(gs.goroutines)
+    q = cmd.query
+    if q.group_by is not None:
+        among = gs.select(q.filters)
+        counts = gs.group(q, among)
+        what = f"label {q.group_key}" if q.group_by == "label" else q.group_by
+        scope = f" matching {format_filters(q.filters)}" if q.filters else ""
+        lines = [f"{len(among)} of {total} goroutines{scope}, {len(counts)} groups "
+                 f"by {what}:"]
+        ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
+        for value, n in ordered[:MAX_GROUPS_SHOWN]:
+            if value is None:
+                name = f"(no label {q.group_key})" if q.group_by == "label" else "(none)"
+            else:
+                name = f"{q.group_key}={value}" if q.group_by == "label" else value
+            lines.append(f"  {name}: {n}")
+        if len(ordered) > MAX_GROUPS_SHOWN:
+            lines.append(f"  ... and {len(ordered) - MAX_GROUPS_SHOWN} more groups")
+        return "\n".join(lines) + "\n"
+    if cmd.list_count is not None:
+        filters = q.filters if q.filters else view.effective_filters()
+        among = gs.select(filters)
+        lines = [_describe_goroutine(view, gs, g, g.id == selected)
+                 for g in among[:cmd.list_count]]
+        more = len(among) - len(lines)
+        tail = f"[{len(among)} of {total} goroutines match"
+        tail += f" {format_filters(filters)}" if filters else ""
+        tail += f"; {more} not listed]" if more > 0 else "]"
+        return "\n".join([*lines, tail]) + "\n"
+    matched = len(gs.select(view.effective_filters()))
+    shown = min(matched, view.max_goroutines)
+    return (f"{view.describe()}\n{matched} of {total} goroutines match; the threads list "
+            f"shows {shown} (maxGoroutines {view.max_goroutines}) plus the stopped one\n")

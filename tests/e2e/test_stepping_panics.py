@@ -21,7 +21,6 @@ from .helpers import (
     output_text,
     resume,
     session,
-    set_line_breakpoints,
     top_frame,
     wait_stopped,
 )

@@ -1,0 +1,122 @@
+"""Benchmark: goroutines as threads at scale.
+
+Parks 100,000 goroutines with pprof labels shard=i%100 and worker=i (bench/goroutines/), stops
+at a breakpoint, then times through the engine facade:
+
+* `threads` with the filter `-with label shard=7` (1,000 goroutines match): the first request
+  of the stop, so it includes reading every goroutine and its labels;
+* `dapgo goroutines -group label shard`, which must count all 100,000.
+
+Prints the times and the goroutines read per second. Usage:
+    .venv/bin/python bench/goroutines.py [N] [--go VERSION]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import fixtures  # noqa: E402
+
+from dapgo.engine.debugger import Debugger  # noqa: E402
+from dapgo.engine.model import (  # noqa: E402
+    EngineEvent,
+    Exited,
+    LaunchConfig,
+    SourceBreakpointSpec,
+    Stopped,
+)
+
+SRC = ROOT / "bench" / "goroutines"
+SHARDS = 100
+
+
+def build(go: str | None) -> Path:
+    gobin = fixtures.go_binary(go)
+    version = subprocess.run([gobin, "env", "GOVERSION"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    out = ROOT / ".cache" / "bench" / f"goroutines-{version}"
+    src_mtime = max(f.stat().st_mtime for f in SRC.iterdir())
+    if not out.exists() or out.stat().st_mtime < src_mtime:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", str(out), "."], cwd=SRC,
+                       check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
+    return out
+
+
+def marker_line(name: str) -> int:
+    for i, text in enumerate((SRC / "main.go").read_text().splitlines(), start=1):
+        if re.search(rf"//\s*@{name}\b", text):
+            return i
+    raise SystemExit(f"marker @{name} not found")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", type=int, nargs="?", default=100_000)
+    ap.add_argument("--go", default=None, help="toolchain version (default: the project's)")
+    args = ap.parse_args()
+    binary = build(args.go)
+    events: queue.Queue[EngineEvent] = queue.Queue()
+    d = Debugger(events.put)
+    d.launch(LaunchConfig(program=str(binary), mode="exec", args=(str(args.n),)),
+             stop_on_entry=False)
+    try:
+        d.set_breakpoints(str(SRC / "main.go"),
+                          [SourceBreakpointSpec(line=marker_line("bench_stop"))])
+        t0 = time.perf_counter()
+        d.configuration_done()
+        while True:
+            ev = events.get(timeout=300)
+            if isinstance(ev, Exited):
+                raise SystemExit(f"program exited early: {ev}")
+            if isinstance(ev, Stopped):
+                break
+        print(f"program parked {args.n} goroutines in {time.perf_counter() - t0:.2f} s")
+
+        d.set_goroutine_options(["shard"], False, "-with label shard=7", 1024)
+        t0 = time.perf_counter()
+        threads = d.threads()
+        t_threads = time.perf_counter() - t0
+        ids = {t.id for t in threads} - {ev.thread_id}
+        want = args.n // SHARDS
+        ok = len(ids) == want and all(" 7] " in t.name for t in threads if t.id in ids)
+        total = args.n + 5  # roughly: the parked ones plus main and the runtime's
+        print(f"threads -with label shard=7: {len(threads)} threads "
+              f"({len(ids)} matching + the stopped one) in {t_threads * 1000:.0f} ms"
+              f" -> {total / t_threads:,.0f} goroutines/s read and filtered"
+              f"  [{'OK' if ok else 'WRONG'}]")
+
+        t0 = time.perf_counter()
+        out = d.goroutine_command("-group label shard")
+        t_group = time.perf_counter() - t0
+        counts = dict(re.findall(r"^  shard=(\d+): (\d+)$", out, re.M))
+        counted = sum(int(v) for v in counts.values())
+        ok_group = counted == args.n and len(counts) == min(SHARDS, args.n)
+        print(f"dapgo goroutines -group label shard: {len(counts)} groups, {counted} "
+              f"goroutines counted in {t_group * 1000:.0f} ms (same stop, cached reads)"
+              f"  [{'OK' if ok_group else 'WRONG'}]")
+        print("  " + out.splitlines()[0])
+
+        d.set_goroutine_options([], False, "", 1024)
+        t0 = time.perf_counter()
+        threads = d.threads()
+        print(f"threads unfiltered: {len(threads)} shown, {d.last_threads_omitted} left out "
+              f"(maxGoroutines 1024) in {(time.perf_counter() - t0) * 1000:.0f} ms")
+        return 0 if ok and ok_group else 1
+    finally:
+        d.disconnect(True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

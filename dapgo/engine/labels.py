@@ -1,0 +1,311 @@
+"""pprof labels of a goroutine (`g.labels`), for every supported Go version.
+
+`g.labels` points at the `runtime/pprof.labelMap` that `pprof.Do`/`SetGoroutineLabels` set:
+
+* Go <= 1.23: `type labelMap map[string]string`, so g.labels is a *map: a pointer to the hmap
+  pointer. The classic hash map is walked bucket by bucket (8 tophash bytes, 8 keys,
+  8 values, an overflow pointer), the old buckets of a growth in progress included.
+* Go 1.24-1.25: `type labelMap struct{ LabelSet }` with `LabelSet{ list []label }` and
+  `label{ key, value string }`, a slice sorted by key.
+* Later: `labelMap struct{ label.Set }`, `Set{ List []Label }`, `Label{ Key, Value string }`
+  (package internal/runtime/pprof/label).
+
+Every type, size and field offset comes from the binary's DWARF; only the hash map's tophash
+markers (runtime algorithm constants, stable over those versions) are written here.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import attrs
+
+from dapgo.engine.dwarf import BinaryInfo, GoType
+from dapgo.engine.memcache import BLOCK, BLOCK_SHIFT, MemCache
+
+BLOCK_MASK = BLOCK - 1
+
+LABEL_MAP = "runtime/pprof.labelMap"
+MAX_LABELS = 4096
+MAX_STRING = 1 << 16
+MAX_BUCKETS = 1 << 16
+# runtime/map.go (Go <= 1.23): tophash values below minTopHash mark empty/evacuated cells
+MIN_TOP_HASH = 5
+SAME_SIZE_GROW = 8  # hmap.flags: the old buckets are as many as the new ones
+
+_Q = struct.Struct("<Q")
+_QQ = struct.Struct("<QQ")
+Labels = dict[str, str]
+EMPTY: Labels = {}
+
+
+@attrs.frozen
+class _SliceLayout:
+    slice_off: int  # of the []label inside labelMap
+    elem_size: int
+    key_off: int  # of the key string inside a label
+    value_off: int
+
+
+@attrs.frozen
+class _MapLayout:
+    count_off: int
+    flags_off: int
+    b_off: int
+    buckets_off: int
+    oldbuckets_off: int
+    bucket_size: int
+    slots: int  # tophash entries per bucket (8)
+    keys_off: int
+    values_off: int
+    key_size: int
+    value_size: int
+    overflow_off: int
+
+
+def _field(t: GoType, *names: str) -> int | None:
+    for m in t.fields:
+        if m.name in names:
+            return m.offset
+    return None
+
+
+def _label_struct(lay: _SliceLayout, str_ptr: int, str_len: int) -> struct.Struct:
+    """One element of []label as (key ptr, key len, value ptr, value len), padded to the
+    element size so that iter_unpack walks the array."""
+    fields = sorted([(lay.key_off + str_ptr, 0), (lay.key_off + str_len, 1),
+                     (lay.value_off + str_ptr, 2), (lay.value_off + str_len, 3)])
+    if [i for _, i in fields] != [0, 1, 2, 3]:
+        raise ValueError("unexpected label layout")
+    fmt, pos = "<", 0
+    for off, _ in fields:
+        fmt += f"{off - pos}xQ" if off > pos else "Q"
+        pos = off + 8
+    if lay.elem_size > pos:
+        fmt += f"{lay.elem_size - pos}x"
+    return struct.Struct(fmt)
+
+
+class LabelDecoder:
+    """Decodes labelMaps of one binary; layouts resolved once, from DWARF."""
+
+    def __init__(self, binary: BinaryInfo) -> None:
+        self.binary = binary
+        self._resolved = False
+        self._slice: _SliceLayout | None = None
+        self._map: _MapLayout | None = None
+        self._str_ptr = 0
+        self._str_len = 8
+        self._label_struct: struct.Struct | None = None
+
+    @property
+    def supported(self) -> bool:
+        """False when the program never uses pprof labels (no labelMap in its DWARF)."""
+        self._resolve()
+        return self._slice is not None or self._map is not None
+
+    def _resolve(self) -> None:
+        if self._resolved:
+            return
+        self._resolved = True
+        b = self.binary
+        sref = b.find_type("string")
+        if sref is not None:
+            st = b.type_info(sref)
+            self._str_ptr = _field(st, "str") or 0
+            self._str_len = _field(st, "len") or 8
+        ref = b.find_type(LABEL_MAP)
+        if ref is None:
+            return
+        t = b.type_info(ref)
+        if t.kind == "struct":
+            self._slice = self._slice_layout(t, 0, 0)
+            if self._slice is not None:
+                try:
+                    self._label_struct = _label_struct(self._slice, self._str_ptr,
+                                                       self._str_len)
+                except ValueError:
+                    self._label_struct = None
+        elif t.kind == "map":
+            self._map = self._map_layout(t)
+
+    def _slice_layout(self, t: GoType, base: int, depth: int) -> _SliceLayout | None:
+        """Find the []label inside labelMap (through embedded LabelSet / label.Set)."""
+        b = self.binary
+        for m in t.fields:
+            mt = b.type_info(m.type)
+            if mt.kind == "slice" and mt.elem is not None:
+                et = b.type_info(mt.elem)
+                key = _field(et, "key", "Key")
+                value = _field(et, "value", "Value")
+                if key is not None and value is not None:
+                    return _SliceLayout(base + m.offset, et.size, key, value)
+            elif mt.kind == "struct" and depth < 4:
+                found = self._slice_layout(mt, base + m.offset, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def _map_layout(self, t: GoType) -> _MapLayout | None:
+        b = self.binary
+        if t.key is None or t.elem is None:
+            return None
+        k, v = b.type_info(t.key).name, b.type_info(t.elem).name
+        hdr = bucket = None
+        for name in (f"map.hdr[{k}]{v}", f"hash<{k},{v}>", "runtime.hmap"):
+            ref = b.find_type(name)
+            if ref is not None:
+                hdr = b.type_info(ref)
+                break
+        for name in (f"map.bucket[{k}]{v}", f"bucket<{k},{v}>"):
+            ref = b.find_type(name)
+            if ref is not None:
+                bucket = b.type_info(ref)
+                break
+        if hdr is None or bucket is None:
+            return None
+        members = {m.name: m for m in bucket.fields}
+        try:
+            tophash, keys, values = members["tophash"], members["keys"], members["values"]
+            overflow = members["overflow"]
+            slots = b.type_info(tophash.type).size
+            offs = [_field(hdr, n) for n in ("count", "flags", "B", "buckets", "oldbuckets")]
+        except KeyError:
+            return None
+        if not slots or any(o is None for o in offs):
+            return None
+        count, flags, b_off, buckets, old = (o or 0 for o in offs)
+        return _MapLayout(
+            count_off=count, flags_off=flags, b_off=b_off, buckets_off=buckets, oldbuckets_off=old,
+            bucket_size=bucket.size, slots=slots, keys_off=keys.offset,
+            values_off=values.offset, key_size=b.type_info(keys.type).size // slots,
+            value_size=b.type_info(values.type).size // slots, overflow_off=overflow.offset,
+        )
+
+    # ----- reading -----
+
+    def decode(self, ptr: int, mem: MemCache, strings: dict[int, str]) -> Labels:
+        """The labels of the labelMap at `ptr` (g.labels); {} when none or unreadable.
+        `strings` caches decoded strings by pointer and length for one stop."""
+        if not ptr:
+            return EMPTY
+        self._resolve()
+        try:
+            if self._slice is not None:
+                return self._decode_slice(ptr, mem, strings)
+            if self._map is not None:
+                return self._decode_map(ptr, mem, strings)
+        except OSError:
+            pass
+        return EMPTY
+
+    def _string(self, data: bytes, off: int, mem: MemCache, strings: dict[int, str]) -> str:
+        p = int(_Q.unpack_from(data, off + self._str_ptr)[0])
+        n = int(_Q.unpack_from(data, off + self._str_len)[0])
+        return self._string_at(p, n, mem, strings)
+
+    @staticmethod
+    def _string_at(p: int, n: int, mem: MemCache, strings: dict[int, str]) -> str:
+        key = p | (n << 48)  # user-space pointers are below 2**47
+        s = strings.get(key)
+        n = min(n, MAX_STRING) if n > 0 else 0
+        if s is None:
+            s = mem.read(p, n).decode("utf-8", "replace") if p and n else ""
+            strings[key] = s
+        return s
+
+    def _decode_slice(self, ptr: int, mem: MemCache, strings: dict[int, str]) -> Labels:
+        # the hot path of listing 100,000s of labelled goroutines: reads are inlined as
+        # lookups of cached memory blocks
+        lay = self._slice
+        assert lay is not None
+        blocks = mem.blocks
+        addr = ptr + lay.slice_off
+        off = addr & BLOCK_MASK
+        blk = blocks.get(addr >> BLOCK_SHIFT)
+        if blk and off + 16 <= BLOCK:
+            arr, n = _QQ.unpack_from(blk, off)
+        else:
+            arr, n = _QQ.unpack(mem.read(addr, 16))
+        if not arr or n <= 0:
+            return EMPTY
+        n = min(n, MAX_LABELS)
+        size = n * lay.elem_size
+        off = arr & BLOCK_MASK
+        blk = blocks.get(arr >> BLOCK_SHIFT)
+        if blk and off + size <= BLOCK:
+            raw = blk[off:off + size]
+        else:
+            raw = mem.read(arr, size)
+        out: Labels = {}
+        if self._label_struct is None:  # an unusual layout: field by field
+            for i in range(n):
+                base = i * lay.elem_size
+                out[self._string(raw, base + lay.key_off, mem, strings)] = self._string(
+                    raw, base + lay.value_off, mem, strings)
+            return out
+        get = strings.get
+        for kp, kl, vp, vl in self._label_struct.iter_unpack(raw):
+            k = get(kp | (kl << 48))
+            if k is None:
+                k = self._string_at(kp, kl, mem, strings)
+            v = get(vp | (vl << 48))
+            if v is None:
+                off = vp & BLOCK_MASK
+                blk = blocks.get(vp >> BLOCK_SHIFT)
+                if blk and 0 < vl <= MAX_STRING and off + vl <= BLOCK:
+                    v = blk[off:off + vl].decode("utf-8", "replace")
+                    strings[vp | (vl << 48)] = v
+                else:
+                    v = self._string_at(vp, vl, mem, strings)
+            out[k] = v
+        return out
+
+    def _decode_map(self, ptr: int, mem: MemCache, strings: dict[int, str]) -> Labels:
+        lay = self._map
+        assert lay is not None
+        buf, off = mem.view(ptr, 8)
+        hmap = int(_Q.unpack_from(buf, off)[0])  # g.labels is a *labelMap; a map is an *hmap
+        if not hmap:
+            return EMPTY
+        hdr, h = mem.view(hmap, max(lay.count_off, lay.buckets_off, lay.oldbuckets_off) + 8)
+        count = int(_Q.unpack_from(hdr, h + lay.count_off)[0])
+        if count <= 0:
+            return EMPTY
+        nb = 1 << min(hdr[h + lay.b_off], 16)
+        buckets = int(_Q.unpack_from(hdr, h + lay.buckets_off)[0])
+        old = int(_Q.unpack_from(hdr, h + lay.oldbuckets_off)[0])
+        out: Labels = {}
+        # during a growth, cells not yet evacuated are only in the old buckets, and the
+        # evacuated ones are marked there (tophash < MIN_TOP_HASH): the union is exact
+        arrays = [(buckets, nb)]
+        if old:
+            same_size = hdr[h + lay.flags_off] & SAME_SIZE_GROW
+            arrays.append((old, nb if same_size else max(nb // 2, 1)))
+        budget = MAX_BUCKETS
+        get = strings.get
+        sp, sl = self._str_ptr, self._str_len
+        for base, n in arrays:
+            if not base:
+                continue
+            for i in range(n):
+                addr = base + i * lay.bucket_size
+                while addr and budget > 0 and len(out) < count:
+                    budget -= 1
+                    data, d = mem.view(addr, lay.bucket_size)
+                    for slot in range(lay.slots):
+                        if data[d + slot] < MIN_TOP_HASH:
+                            continue
+                        ko = d + lay.keys_off + slot * lay.key_size
+                        vo = d + lay.values_off + slot * lay.value_size
+                        kp, kl = _Q.unpack_from(data, ko + sp)[0], _Q.unpack_from(data, ko + sl)[0]
+                        vp, vl = _Q.unpack_from(data, vo + sp)[0], _Q.unpack_from(data, vo + sl)[0]
+                        k = get(kp | (kl << 48))
+                        if k is None:
+                            k = self._string_at(kp, kl, mem, strings)
+                        v = get(vp | (vl << 48))
+                        if v is None:
+                            v = self._string_at(vp, vl, mem, strings)
+                        out[k] = v
+                    addr = int(_Q.unpack_from(data, d + lay.overflow_off)[0])
+        return out
