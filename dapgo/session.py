@@ -99,6 +99,8 @@ class Session:
         self.engine_disconnected = False
         self.target: Literal["launch", "attach"] | None = None
         self.initialized = False
+        self.show_globals = False  # launch attribute showGlobalVariables
+        self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.frames = HandleTable("frame ids")
         self.variables = HandleTable("variable references")

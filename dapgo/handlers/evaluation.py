@@ -7,10 +7,12 @@ variable's.
 
 from __future__ import annotations
 
-from dapgo.handlers.base import Body, Call, Handler
+from dapgo.handlers.base import Body, Call, Handler, RequestError
 from dapgo.handlers.inspection import variable_ref
+from dapgo.protocol.errors import ErrorId
 
 CONTEXTS = ("watch", "repl", "hover", "clipboard", "variables")
+REPL_PREFIX = "dapgo "
 
 
 async def evaluate(call: Call) -> Body:
@@ -20,6 +22,8 @@ async def evaluate(call: Call) -> Body:
     context = args.opt_str("context") or "repl"
     if context not in CONTEXTS:
         raise args.bad("context", f"is {context!r}; use one of {CONTEXTS}")
+    if context == "repl" and expression.strip().startswith(REPL_PREFIX):
+        return await _dapgo_command(call, expression.strip()[len(REPL_PREFIX):])
     thread_id: int | None = None
     frame_index = 0
     if frame_id is not None:
@@ -36,6 +40,23 @@ async def evaluate(call: Call) -> Body:
     if var.indexed_children is not None:
         body["indexedVariables"] = var.indexed_children
     return body
+
+
+async def _dapgo_command(call: Call, text: str) -> Body:
+    """`dapgo goroutines ...` typed in the debug console: change the goroutine view or
+    count goroutines; the threads view is told to refresh when what it shows changed."""
+    session = call.session
+    words = text.split(None, 1)
+    if not words or words[0] != "goroutines":
+        raise RequestError(ErrorId.INVALID_ARGUMENTS, "dapgo console commands: "
+                           "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
+                           "[-labels KEYS] [-clear] [-help]'")
+    debugger = session.require_debugger()
+    out = await session.run_engine(debugger.goroutine_command, words[1] if len(words) > 1
+                                   else "")
+    if debugger.goroutine_view_changed:
+        call.then(lambda: session.send_event("invalidated", {"areas": ["threads"]}))
+    return {"result": out, "variablesReference": 0}
 
 
 async def set_variable(call: Call) -> Body:

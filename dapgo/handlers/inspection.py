@@ -15,7 +15,14 @@ async def threads(call: Call) -> Body:
     session = call.session
     if session.debugger is None:
         return {"threads": []}
-    infos = await session.run_engine(session.debugger.threads)
+    debugger = session.debugger
+    infos = await session.run_engine(debugger.threads)
+    omitted = debugger.last_threads_omitted
+    if omitted and omitted != session.omitted_reported:
+        message = await session.run_engine(debugger.threads_omitted_message)
+        call.then(lambda: session.send_event("output", {"category": "console",
+                                                        "output": message.rstrip("\n") + "\n"}))
+    session.omitted_reported = omitted
     return {"threads": [convert.thread(t) for t in infos]}
 
 

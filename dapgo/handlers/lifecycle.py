@@ -14,6 +14,7 @@ import shlex
 from typing import Any
 
 from dapgo.engine.debugger import DEFAULT_EXCEPTION_FILTERS, EXCEPTION_FILTERS
+from dapgo.engine.errors import DebuggerError
 from dapgo.engine.model import LaunchConfig
 from dapgo.handlers.base import Args, Body, Call, Debugger, Handler, RequestError
 from dapgo.protocol.errors import ErrorId
@@ -110,6 +111,27 @@ def _build_flags(args: Args) -> tuple[str, ...]:
     raise args.bad("buildFlags", "must be a string or a list of strings")
 
 
+async def apply_display_options(call: Call, debugger: Debugger) -> None:
+    """Launch/attach attributes that shape what the user sees (vscode-go/Delve names):
+    showPprofLabels, hideSystemGoroutines, goroutineFilters, maxGoroutines, maxStringLen,
+    maxArrayValues, showGlobalVariables. A bad value fails the request before anything
+    starts."""
+    args = call.args
+    labels = args.opt_str_list("showPprofLabels") or []
+    hide = args.opt_bool("hideSystemGoroutines", False)
+    filters = args.opt_str("goroutineFilters") or ""
+    max_goroutines = args.opt_int("maxGoroutines", minimum=1) or 1024
+    max_string = args.opt_int("maxStringLen", minimum=1)
+    max_array = args.opt_int("maxArrayValues", minimum=1)
+    call.session.show_globals = args.opt_bool("showGlobalVariables", False)
+    try:
+        await call.session.run_engine(debugger.set_goroutine_options, labels, hide, filters,
+                                      max_goroutines)
+    except DebuggerError as exc:
+        raise args.bad("goroutineFilters", str(exc)) from None
+    await call.session.run_engine(debugger.set_value_limits, max_string, max_array)
+
+
 async def launch(call: Call) -> None:
     session, args = call.session, call.args
     if args.opt_bool("noDebug", False):
@@ -122,6 +144,7 @@ async def launch(call: Call) -> None:
     debugger = session.create_debugger()
     session.target = "launch"
     try:
+        await apply_display_options(call, debugger)
         await session.run_engine(debugger.launch, cfg, stop_on_entry)
     except Exception:
         await _abandon(call, debugger, terminate=True)
@@ -141,6 +164,7 @@ async def attach(call: Call) -> None:
     debugger = session.create_debugger()
     session.target = "attach"
     try:
+        await apply_display_options(call, debugger)
         await session.run_engine(debugger.attach, pid)
     except Exception:
         await _abandon(call, debugger, terminate=False)

@@ -40,6 +40,7 @@ class FakeDebugger:
     def __init__(self, on_event: Callable[[EngineEvent], None]) -> None:
         self.on_event = on_event
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.options: list[tuple[Any, ...]] = []  # display options from launch/attach
         self.release_launch = threading.Event()
         self.release_launch.set()
         self.stopped = True
@@ -55,6 +56,24 @@ class FakeDebugger:
         t = threading.Thread(target=self.on_event, args=(ev,))
         t.start()
         t.join()
+
+    last_threads_omitted = 0
+    goroutine_view_changed = False
+
+    def set_goroutine_options(self, show_labels: list[str], hide_system: bool, filters: str,
+                              max_goroutines: int) -> None:
+        self.options.append(("goroutines", show_labels, hide_system, filters, max_goroutines))
+
+    def set_value_limits(self, max_string_len: int | None,
+                         max_array_values: int | None) -> None:
+        self.options.append(("values", max_string_len, max_array_values))
+
+    def threads_omitted_message(self) -> str:
+        return ""
+
+    def goroutine_command(self, args: str) -> str:
+        self._call("goroutine_command", args)
+        return ""
 
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> None:
         self._call("launch", cfg, stop_on_entry)
