@@ -113,6 +113,24 @@ class _ScopeRef:
     args: bool
 
 
+@attrs.frozen
+class _GlobalsRef:
+    package: str
+
+
+@attrs.frozen
+class _RegistersRef:
+    thread_id: int
+    frame_index: int
+
+
+def package_of(function: str) -> str:
+    """The package path of a Go function name: "net/http.(*Client).Do" -> "net/http"."""
+    slash = function.rfind("/")
+    dot = function.find(".", slash + 1)
+    return function[:dot] if dot > 0 else function
+
+
 class Debugger:
     def __init__(self, on_event: Callable[[EngineEvent], None]) -> None:
         self._emit = on_event
@@ -867,18 +885,29 @@ class Debugger:
             ]
             return out, len(frames)
 
-    def scopes(self, thread_id: int, frame_index: int) -> list[ScopeInfo]:
+    def scopes(
+        self, thread_id: int, frame_index: int, show_globals: bool = False
+    ) -> list[ScopeInfo]:
+        """Arguments and Locals; the frame's package variables when `show_globals`
+        (showGlobalVariables); Registers, marked expensive."""
         with self._lock:
             self._require_stopped()
             frames = self._ex().call(self._frames_for, thread_id)
             if not 0 <= frame_index < len(frames):
                 raise DebuggerError(f"no frame {frame_index} on goroutine {thread_id}")
-            return [
+            out = [
                 ScopeInfo("Arguments", _ScopeRef(thread_id, frame_index, True),
                           presentation_hint="arguments"),
                 ScopeInfo("Locals", _ScopeRef(thread_id, frame_index, False),
                           presentation_hint="locals"),
             ]
+            fn = frames[frame_index].function
+            if show_globals and fn is not None:
+                pkg = package_of(fn.name)
+                out.append(ScopeInfo(f"Globals ({pkg})", _GlobalsRef(pkg), expensive=True))
+            out.append(ScopeInfo("Registers", _RegistersRef(thread_id, frame_index),
+                                 expensive=True, presentation_hint="registers"))
+            return out
 
     def variables(
         self, handle: object, start: int | None = None, count: int | None = None
@@ -889,9 +918,38 @@ class Debugger:
             assert values is not None
             if isinstance(handle, _ScopeRef):
                 return self._ex().call(self._scope_variables, handle)
+            if isinstance(handle, _GlobalsRef):
+                return self._ex().call(self._global_variables, handle.package)
+            if isinstance(handle, _RegistersRef):
+                return self._ex().call(self._register_variables, handle)
             if isinstance(handle, ValueRef):
                 return self._ex().call(values.children, handle, start, count)
             raise DebuggerError("unknown variables reference")
+
+    def _global_variables(self, package: str) -> list[VariableInfo]:
+        assert self._binary is not None and self._values is not None
+        out = []
+        for v in self._binary.package_variables(package):
+            assert isinstance(v.location, AddrLoc)
+            short = v.name[len(package) + 1 :]
+            try:
+                out.append(self._values.variable(short, v.type, v.location.addr))
+            except OSError:
+                out.append(self._values.unreadable(short, v.type, "unreadable memory"))
+        return out
+
+    def _register_variables(self, ref: _RegistersRef) -> list[VariableInfo]:
+        """Frame 0 of a goroutine on a thread: every register; otherwise what unwinding
+        knows (pc, sp, and the frame's CFA)."""
+        frame = self._frames_for(ref.thread_id)[ref.frame_index]
+        regs = self._frame0_registers(ref.thread_id) if ref.frame_index == 0 else None
+        if regs is not None:
+            return [VariableInfo(name, f"{value:#x}", "uint64")
+                    for name, value in regs.values.items()]
+        known = {"pc": frame.pc, "sp": frame.sp}
+        if frame.cfa is not None:
+            known["cfa"] = frame.cfa
+        return [VariableInfo(name, f"{value:#x}", "uint64") for name, value in known.items()]
 
     def _scope_variables(self, ref: _ScopeRef) -> list[VariableInfo]:
         assert self._binary is not None and self._values is not None

@@ -58,7 +58,7 @@ async def scopes(call: Call) -> Body:
     assert isinstance(location, tuple)
     thread_id, index = location
     debugger = session.require_debugger()
-    infos = await session.run_engine(debugger.scopes, thread_id, index)
+    infos = await session.run_engine(debugger.scopes, thread_id, index, session.show_globals)
     out: list[Body] = []
     for scope in infos:
         body: Body = {

@@ -237,3 +237,28 @@ def test_exception_filters_can_be_turned_off() -> None:
         c.request("configurationDone")
         assert exit_code(c) == 2
         assert not c.events("stopped")
+
+
+def test_globals_on_request_and_registers_as_an_expensive_scope() -> None:
+    with session("stdio") as c:
+        c.request("initialize", {"adapterID": "go"})
+        c.request("launch", {"mode": "exec", "program": str(fixtures.build("stepping")),
+                             "showGlobalVariables": True}, timeout=60)
+        c.wait_event("initialized")
+        path, ln = fixtures.line_of("stepping", "call_fact")
+        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": ln}]})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at)
+        frame = top_frame(c, stop["threadId"])
+        scopes = {s["name"]: s for s in c.request("scopes", {"frameId": frame["id"]}
+                                                   )["body"]["scopes"]}
+        assert scopes["Registers"]["expensive"] is True
+        regs = {v["name"]: v["value"] for v in c.request("variables", {
+            "variablesReference": scopes["Registers"]["variablesReference"]})["body"]["variables"]}
+        assert int(regs["rip"], 16) == int(frame["instructionPointerReference"], 16)
+        globals_ = {v["name"]: v for v in c.request("variables", {
+            "variablesReference": scopes["Globals (main)"]["variablesReference"]}
+        )["body"]["variables"]}
+        assert globals_["wg"]["type"] == "sync.WaitGroup"
+        c.request("disconnect", {"terminateDebuggee": True})

@@ -115,7 +115,8 @@ class FakeDebugger:
         end = len(frames) if levels == 0 else start + levels
         return frames[start:end], len(frames)
 
-    def scopes(self, thread_id: int, frame_index: int) -> list[ScopeInfo]:
+    def scopes(self, thread_id: int, frame_index: int,
+               show_globals: bool = False) -> list[ScopeInfo]:
         self._call("scopes", thread_id, frame_index)
         return [ScopeInfo("Locals", ("locals", thread_id, frame_index), False, "locals"),
                 ScopeInfo("Empty", None)]

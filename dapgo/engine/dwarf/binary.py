@@ -167,6 +167,21 @@ class BinaryInfo:
                 return lay
         return None
 
+    def package_variables(self, package: str) -> list[VarInfo]:
+        """The package-level variables of `package` (e.g. "main", "net/http") that DWARF
+        describes, by name; compiler-generated symbols are left out."""
+        out = []
+        for sym in self._elf.data_symbols(package + "."):
+            rest = sym.name[len(package) + 1 :]
+            if not rest or not (rest[0].isalpha() or rest[0] == "_") or any(
+                c in rest for c in "./·$"
+            ):
+                continue
+            var = self.global_variable(sym.name)
+            if var is not None:
+                out.append(var)
+        return sorted(out, key=lambda v: v.name)
+
     def global_variable(self, name: str) -> VarInfo | None:
         for die in self.dwarf.find_named(name, frozenset({D.TAG_variable})):
             t = attr_ref(die, D.AT_type)

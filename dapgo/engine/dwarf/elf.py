@@ -147,6 +147,22 @@ class ElfImage:
         return None
 
     # --- symbols -----------------------------------------------------------------------
+    def data_symbols(self, prefix: str) -> list[Symbol]:
+        """Data objects (STT_OBJECT) whose name starts with `prefix`, from .symtab."""
+        symtab = self._by_name.get(".symtab")
+        if symtab is None:
+            return []
+        strs = self.data(self._by_index[symtab["sh_link"]].name)
+        want = prefix.encode()
+        out = []
+        for name_off, info, _, shndx, value, size in _SYM.iter_unpack(self.data(".symtab")):
+            if info & 0xF != 1 or shndx == 0:  # STT_OBJECT, defined
+                continue
+            if strs.startswith(want, name_off):
+                end = strs.index(b"\0", name_off)
+                out.append(Symbol(strs[name_off:end].decode("utf-8", "replace"), value, size))
+        return out
+
     def symbol(self, name: str) -> Symbol | None:
         """Look a symbol up by exact name: bytes.find in .strtab, then in .symtab."""
         symtab = self._by_name.get(".symtab")
