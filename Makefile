@@ -5,6 +5,8 @@ LISTEN ?= :4711
 
 .PHONY: setup run test lint unit e2e bench clean
 
+include editors/Makefile.inc
+
 setup:
 	@bash scripts/setup.sh
 
@@ -15,11 +17,16 @@ lint: setup
 	$(VENV)/bin/ruff check dapgo tests bench
 	$(VENV)/bin/mypy
 
-test: setup lint
+# The whole suite: lint and types, every pytest test (unit, end to end, editors), the
+# VS Code extension's mocha suite against the real dapgo, and the .vsix package.
+test: setup lint editors-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+	cd $(VSCODE_DIR) && npm run compile && DAPGO=$(EDITORS_DAPGO) npm test
+	cd $(VSCODE_DIR) && npm run package
 
 bench: setup
 	$(PY) bench/startup.py
+	$(PY) bench/goroutines.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

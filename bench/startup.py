@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dapclient import DAPGO, DAPClient, _drain  # noqa: E402
+from dapclient import DAPClient, _drain  # noqa: E402
 
 CMD_GO = ROOT / ".cache" / "bench" / "cmd-go"
 GO = ROOT / ".venv" / "bin" / "go"
@@ -126,7 +126,8 @@ def main() -> int:
     print(f"  dapgo warm : {w * 1000:8.1f} ms")
     if delve:
         d = statistics.median(delve)
-        print(f"  Delve      : {d * 1000:8.1f} ms  ({subprocess.run([dlv, 'version'], capture_output=True, text=True).stdout.splitlines()[1].strip()})")
+        version = subprocess.run([dlv, "version"], capture_output=True, text=True)
+        print(f"  Delve      : {d * 1000:8.1f} ms  ({version.stdout.splitlines()[1].strip()})")
         print(f"  ratio cold/Delve = {c / d:.2f} (target <= 1.00)")
         print(f"  ratio warm/Delve = {w / d:.2f} (target < 0.50)")
         ok = c / d <= 1.0 and w / d < 0.5
