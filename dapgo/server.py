@@ -85,6 +85,16 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+def _ignore_signals_from_now_on() -> None:
+    """Everything is shut down: a late SIGINT/SIGTERM must not reach the loop's wakeup pipe
+    while it closes (it would print a BrokenPipeError); the process is exiting anyway."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, RuntimeError):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+
+
 async def serve_tcp(
     host: str, port: int, factory: DebuggerFactory = engine_debugger,
     stop: asyncio.Event | None = None,
@@ -134,6 +144,7 @@ async def serve_tcp(
     if handlers:
         await asyncio.wait(list(handlers), timeout=5)
     await server.wait_closed()
+    _ignore_signals_from_now_on()
     return 0
 
 
@@ -217,4 +228,5 @@ async def serve_stdio(factory: DebuggerFactory = engine_debugger) -> int:
         await session.shutdown()
     await running
     stopping.cancel()
+    _ignore_signals_from_now_on()
     return 0
