@@ -27,6 +27,7 @@ test: setup lint editors-deps
 bench: setup
 	$(PY) bench/startup.py
 	$(PY) bench/goroutines.py
+	$(PY) bench/watch_overhead.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -1,0 +1,3 @@
+module example.com/watchbench
+
+go 1.21
