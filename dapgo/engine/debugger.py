@@ -952,27 +952,12 @@ class Debugger:
         return [VariableInfo(name, f"{value:#x}", "uint64") for name, value in known.items()]
 
     def _scope_variables(self, ref: _ScopeRef) -> list[VariableInfo]:
-        assert self._binary is not None and self._values is not None
-        frames = self._frames_for(ref.thread_id)
-        frame = frames[ref.frame_index]
-        if frame.function is None:
-            return []
-        regs = None
-        if ref.frame_index == 0:
-            regs = self._frame0_registers(ref.thread_id)
-        out = []
-        for name, v in self._frame_vars(ref):
-            if v.location is None:
-                out.append(self._values.unreadable(name, v.type, "optimized out"))
-                continue
-            try:
-                where = self._values.address_of(v.location, frame.cfa, regs)
-                out.append(self._values.variable(name, v.type, where))
-            except UnreadableError as exc:
-                out.append(self._values.unreadable(name, v.type, str(exc)))
-            except OSError:
-                out.append(self._values.unreadable(name, v.type, "unreadable memory"))
-        return out
+        assert self._values is not None
+        return [
+            self._values.unreadable(shown, v.type, value) if isinstance(value, str)
+            else self._values.info(shown, value)
+            for shown, v, value in self._scope_values(ref)
+        ]
 
     def _frame_vars(self, ref: _ScopeRef) -> list[tuple[str, VarInfo]]:
         """The scope's variables in scope at the frame's pc, with display names that tell
@@ -1313,20 +1298,11 @@ class Debugger:
         if not 0 <= frame_index < len(frames):
             raise EvalError(f"no frame {frame_index} on goroutine {thread_id}")
         frame = frames[frame_index]
-        regs = self._frame0_registers(thread_id) if frame_index == 0 else None
-        found: list[tuple[str, Value | str]] = []
-        for args in (True, False):
-            for _shown, v in self._frame_vars(_ScopeRef(thread_id, frame_index, args)):
-                if v.location is None:
-                    found.append((v.name, "optimized out"))
-                    continue
-                try:
-                    where = self._values.address_of(v.location, frame.cfa, regs)
-                    found.append((v.name, self._values.value_at(v.type, where)))
-                except UnreadableError as exc:
-                    found.append((v.name, str(exc)))
-                except OSError:
-                    found.append((v.name, "unreadable memory"))
+        found: list[tuple[str, Value | str]] = [
+            (v.name, value)
+            for args in (True, False)
+            for _shown, v, value in self._scope_values(_ScopeRef(thread_id, frame_index, args))
+        ]
         fn = frame.function.name if frame.function else None
         return FrameScope(self._values, found, fn)
 
@@ -1346,7 +1322,7 @@ class Debugger:
         target: Value | str | None
         if isinstance(handle, _ScopeRef):
             scope = self._eval_scope(handle.thread_id, handle.frame_index)
-            target = dict(self._scope_values(handle)).get(name)
+            target = {shown: value for shown, _v, value in self._scope_values(handle)}.get(name)
             if target is None:
                 raise EvalError(f"no variable {name} in this scope")
         elif isinstance(handle, Value):
@@ -1359,18 +1335,22 @@ class Debugger:
         assign(self._values, target, evaluate(value, scope))
         return self._values.info(name, self._values.load(target.type, target.addr))
 
-    def _scope_values(self, ref: _ScopeRef) -> list[tuple[str, Value | str]]:
+    def _scope_values(self, ref: _ScopeRef) -> list[tuple[str, VarInfo, Value | str]]:
+        """The scope's variables: display name, DWARF variable, and its value or why it
+        cannot be read (optimized out, unreadable memory...)."""
         assert self._values is not None
         frame = self._frames_for(ref.thread_id)[ref.frame_index]
+        if frame.function is None:
+            return []
         regs = self._frame0_registers(ref.thread_id) if ref.frame_index == 0 else None
-        out: list[tuple[str, Value | str]] = []
+        out: list[tuple[str, VarInfo, Value | str]] = []
         for shown, v in self._frame_vars(ref):
             if v.location is None:
-                out.append((shown, "optimized out"))
+                out.append((shown, v, "optimized out"))
                 continue
             try:
                 where = self._values.address_of(v.location, frame.cfa, regs)
-                out.append((shown, self._values.value_at(v.type, where)))
+                out.append((shown, v, self._values.value_at(v.type, where)))
             except (UnreadableError, OSError) as exc:
-                out.append((shown, str(exc) or "unreadable memory"))
+                out.append((shown, v, str(exc) or "unreadable memory"))
         return out
