@@ -72,7 +72,12 @@ def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
     if isinstance(ev, Continued):
         return [("continued", {"threadId": ev.thread_id, "allThreadsContinued": True})]
     if isinstance(ev, Output):
-        return [("output", {"category": ev.category, "output": ev.text})]
+        out: Body = {"category": ev.category, "output": ev.text}
+        if ev.path is not None:
+            out["source"] = source(ev.path)
+            if ev.line is not None:
+                out["line"] = ev.line - 1 + base.line
+        return [("output", out)]
     if isinstance(ev, Exited):
         return [("exited", {"exitCode": ev.exit_code}), ("terminated", {})]
     if isinstance(ev, BreakpointChanged):

@@ -41,6 +41,7 @@ from dapgo.engine.hwbreak import (
     WatchpointError,
     allocate,
 )
+from dapgo.engine.logmessage import format_log_message, parse_log_message
 from dapgo.engine.model import (
     BreakpointChanged,
     BreakpointStatus,
@@ -308,6 +309,13 @@ class Debugger:
                     line=spec.line, condition=spec.condition, hit_condition=spec.hit_condition,
                     log_message=spec.log_message,
                 )
+                try:
+                    if spec.log_message is not None:
+                        parse_log_message(spec.log_message)
+                except DebuggerError as exc:
+                    bp.message = str(exc)
+                    bps.append(bp)
+                    continue
                 if self._binary is None:
                     bp.message = "no program loaded yet"
                 else:
@@ -593,11 +601,39 @@ class Debugger:
         bp.hits += 1
         if bp.hit_condition:
             try:
-                return parse_hit_condition(bp.hit_condition).matches(bp.hits)
+                if not parse_hit_condition(bp.hit_condition).matches(bp.hits):
+                    return False
             except DebuggerError as exc:
                 self._emit(Output("console", f"breakpoint {bp.id}: {exc}\n"))
                 return True
+        if isinstance(bp, Breakpoint) and bp.log_message is not None:
+            self._log(bp, tid)
+            return False  # a logpoint prints and never stops the program
         return True
+
+    def _log(self, bp: Breakpoint, tid: int) -> None:
+        """A logpoint hit on the ptrace path: evaluate its expressions in the hitting
+        thread's innermost frame and print `[Go N] message` on the console."""
+        assert bp.log_message is not None
+        target = self._require_target()
+        self._clear_stop_caches()
+        thread_id = self._thread_id_for_tid(tid)
+        regs = target.registers(tid)
+        self._frames_cache[thread_id] = unwind(target, regs.pc, regs.sp, 1)
+        self._tid_of_goroutine[thread_id] = tid
+
+        def value_of(expr: str) -> str:
+            try:
+                return self._evaluate(expr, thread_id, 0).value
+            except EvalError as exc:
+                raise DebuggerError(str(exc)) from exc
+
+        try:
+            text = format_log_message(parse_log_message(bp.log_message), value_of)
+        finally:
+            self._clear_stop_caches()
+        who = f"[Go {thread_id}]" if thread_id < OS_THREAD_ID_BASE else f"[Thread {tid}]"
+        self._emit(Output("console", f"{who} {text}\n", path=bp.path, line=bp.line))
 
     def _condition_holds(self, condition: str, tid: int) -> bool:
         """Evaluate a breakpoint condition in the innermost frame of thread `tid` (on the

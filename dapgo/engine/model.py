@@ -138,6 +138,8 @@ class Continued:
 class Output:
     category: OutputCategory
     text: str
+    path: str | None = None  # where it comes from (a logpoint's line)
+    line: int | None = None
 
 
 @attrs.frozen

@@ -28,6 +28,7 @@ CAPABILITIES: Body = {
     "supportsHitConditionalBreakpoints": True,
     "supportsEvaluateForHovers": True,
     "supportsSetVariable": True,
+    "supportsLogPoints": True,
     "supportsTerminateRequest": True,
     "supportTerminateDebuggee": True,
     "supportsDelayedStackTraceLoading": True,

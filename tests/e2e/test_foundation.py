@@ -333,3 +333,25 @@ def test_error_when_stopped_only_requests_arrive_while_running() -> None:
             c.request("scopes", {"frameId": 12345})
         assert c.request("threads")["success"]
         c.request("disconnect", {"terminateDebuggee": True})
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_logpoints_print_and_never_stop(transport: str) -> None:
+    with session(transport) as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("basic")), "args": ["0"]})
+        path, line = fixtures.line_of("basic", "add_body")
+        bps = c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [
+            {"line": line, "logMessage": "add a={a} b={b} {{literal}} bad={nosuch}"},
+            {"line": fixtures.line_of("basic", "main_end")[1], "logMessage": "unclosed {a"},
+        ]})["body"]["breakpoints"]
+        assert bps[0]["verified"] is True
+        assert bps[1]["verified"] is False and "never closed" in bps[1]["message"]
+        c.request("configurationDone")
+        assert exit_code(c) == 0
+        assert not c.events("stopped")
+        logs = [e["body"] for e in c.events("output") if e["body"].get("category") == "console"
+                and "add a=" in e["body"]["output"]]
+        assert [b["output"].split(" bad=")[0] for b in logs] == [
+            f"[Go 1] add a={a} b={b} {{literal}}" for a, b in ((0, 0), (0, 1), (1, 2))]
+        assert all("<error:" in b["output"] for b in logs)
+        assert logs[0]["source"]["path"] == path and logs[0]["line"] == line

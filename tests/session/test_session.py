@@ -56,6 +56,7 @@ def test_initialize_capabilities_exact() -> None:
             "supportsHitConditionalBreakpoints": True,
             "supportsEvaluateForHovers": True,
             "supportsSetVariable": True,
+            "supportsLogPoints": True,
             "supportsTerminateRequest": True,
             "supportsSteppingGranularity": True,
             "supportsDataBreakpoints": True,
