@@ -1,4 +1,5 @@
-"""Command-line entry point: `dapgo` (stdio), `dapgo --listen [HOST]:PORT`, `dapgo doctor`."""
+"""Command-line entry point: `dapgo` (stdio), `dapgo --listen [HOST]:PORT`, `dapgo doctor`,
+`dapgo trace ...`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import sys
 
 from dapgo import __version__
+from dapgo.trace import add_trace_subparser, run_trace
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
 
@@ -18,8 +20,9 @@ def _parser() -> argparse.ArgumentParser:
         description="A Debug Adapter Protocol server for Go programs on Linux x86-64. "
         "Without --listen it speaks DAP on stdin/stdout.",
     )
-    p.add_argument("command", nargs="?", choices=["doctor"],
-                   help="doctor: check what this machine offers dapgo, then exit")
+    sub = p.add_subparsers(dest="command", metavar="{doctor,trace}")
+    sub.add_parser("doctor", help="check what this machine offers dapgo, then exit")
+    add_trace_subparser(sub)
     p.add_argument("--version", action="version", version=f"dapgo {__version__}")
     p.add_argument("--listen", metavar="[HOST]:PORT",
                    help="serve DAP over TCP (':4711' binds 127.0.0.1; port 0 picks one)")
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         from dapgo.doctor import main as doctor_main
 
         return doctor_main()
+    if args.command == "trace":
+        return run_trace(args)
     _setup_logging(args.log_file, args.log_level)
     from dapgo import server
 

@@ -8,6 +8,7 @@ blocking and safe to call from any thread; callers in asyncio use `asyncio.to_th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -1252,7 +1253,8 @@ class Debugger:
             if self._proc is None or self._state in ("idle", "exited"):
                 return
             if self._state == "running":
-                os.kill(self._proc.pid, signal.SIGKILL)  # the wait loop reports the exit
+                with contextlib.suppress(ProcessLookupError):  # it may have just exited
+                    os.kill(self._proc.pid, signal.SIGKILL)  # the wait loop reports the exit
                 return
             code = self._ex().call(self._proc.kill)
             self._on_exit(code)
@@ -1267,7 +1269,8 @@ class Debugger:
                 if proc is not None and self._state in ("stopped", "running"):
                     if terminate:
                         if self._state == "running":
-                            os.kill(proc.pid, signal.SIGKILL)
+                            with contextlib.suppress(ProcessLookupError):  # just exited
+                                os.kill(proc.pid, signal.SIGKILL)
                         self._ex().call(proc.kill)
                     else:
                         if self._state == "running":

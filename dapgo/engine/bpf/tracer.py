@@ -1,0 +1,120 @@
+"""Function tracing (`dapgo trace`): a probe after the prologue of every matching function
+for its arguments, and one on every RET instruction for its results (never uretprobes).
+
+Deferred calls run before the function's RET (also after a recovered panic: the frame then
+resumes at its runtime.deferreturn call, which falls through to a RET), so RET probes see the
+final results; probing the deferreturn call sites as well would report those returns twice.
+"""
+
+from __future__ import annotations
+
+import attrs
+import capstone
+
+from dapgo.engine.dwarf import BinaryInfo, Function
+
+from . import layout as L
+from .reads import NotReadable, ValueRead, arg_reads, format_value, result_reads
+from .ringbuf import Record
+from .session import BpfSession
+
+TRACE_GROUP = 1
+
+
+@attrs.define
+class Site:
+    fn: Function
+    is_return: bool
+    reads: list[tuple[str, ValueRead | NotReadable]]
+
+
+def ret_addresses(bi: BinaryInfo, fn: Function) -> list[int]:
+    code = bi.read_text(fn.entry, fn.end - fn.entry)
+    if not code:
+        return []
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    return [addr for addr, size, mnem, _ops in md.disasm_lite(code, fn.entry)
+            if mnem == "ret" and size == 1]
+
+
+def _desc(site: Site, flags: int, nstack: int) -> L.Desc:
+    d = L.Desc()
+    d.flags = flags
+    d.nstack = min(nstack, L.MAX_STACK)
+    n = 0
+    for _name, r in site.reads:
+        if isinstance(r, ValueRead) and n < L.MAX_VALS:
+            d.vals[n] = r.valspec()
+            n += 1
+    d.nvals = n
+    return d
+
+
+class FunctionTracer:
+    """Builds and attaches the probes for a function regex; formats the records."""
+
+    def __init__(self, session: BpfSession, *, stack: int = 0, string_cap: int = 64) -> None:
+        self.s = session
+        self.bi = session.bi
+        self.stack = stack
+        self.string_cap = string_cap
+        self.sites: dict[int, Site] = {}
+        self.functions: list[Function] = []
+        self.skipped: list[str] = []
+
+    def plan(self, regex: str) -> dict[int, L.Desc]:
+        descs: dict[int, L.Desc] = {}
+        bi = self.bi
+        for fn in bi.functions_matching(regex):
+            if fn.name.startswith(("runtime.", "internal/", "type:")) and not regex.startswith(
+                    ("^runtime", "runtime")):
+                continue  # runtime internals only when asked for explicitly
+            try:
+                entry = bi.first_pc_after_prologue(fn)
+                rets = [a for a in ret_addresses(bi, fn) if a != entry]
+                site = Site(fn, False, arg_reads(bi, fn, entry, string_cap=self.string_cap))
+                descs[entry] = _desc(site, L.DF_EMIT, self.stack)
+                self.sites[entry] = site
+                for ra in rets:
+                    res = result_reads(bi, fn, ra, string_cap=self.string_cap)
+                    rsite = Site(fn, True, [(r.name if isinstance(r, ValueRead) else "?", r)
+                                            for r in res])
+                    descs[ra] = _desc(rsite, L.DF_EMIT | L.DF_AT_RET, self.stack)
+                    self.sites[ra] = rsite
+                self.functions.append(fn)
+            except (NotReadable, KeyError, ValueError) as e:
+                self.skipped.append(f"{fn.name}: {e}")
+        return descs
+
+    def attach(self, regex: str) -> int:
+        descs = self.plan(regex)
+        if descs:
+            self.s.add_group(TRACE_GROUP, descs)
+        return len(descs)
+
+    def format(self, rec: Record) -> list[str]:
+        site = self.sites.get(rec.ip)
+        if site is None:
+            return []
+        vals = iter(rec.values)
+        parts: list[str] = []
+        for name, r in site.reads:
+            if isinstance(r, NotReadable):
+                text = f"(unreadable {r})"
+            else:
+                v = next(vals, None)
+                text = "?" if v is None else format_value(self.bi, r.type, v.err, v.raw,
+                                                          v.data, v.full_len)
+            parts.append(text if site.is_return else f"{name}={text}")
+        if site.is_return:
+            line = f">> goroutine({rec.goid}): {site.fn.name} => ({', '.join(parts)})"
+        else:
+            line = f"> goroutine({rec.goid}): {site.fn.name}({', '.join(parts)})"
+        out = [line]
+        for i, pc in enumerate(rec.stack):
+            look = pc if i == 0 else pc - 1
+            f = self.bi.function_for_pc(look)
+            loc = self.bi.line_for_pc(look)
+            where = f"{loc[0]}:{loc[1]}" if loc else "?"
+            out.append(f"\t{i:2d}  {pc:#x} in {f.name if f else '?'}\n\t        at {where}")
+        return out

@@ -1,0 +1,200 @@
+"""`dapgo trace [--exec BINARY | --pid PID | PACKAGE] REGEX [-- ARGS...]`: eBPF function tracing.
+
+Like `dlv trace --ebpf`: a uprobe after the prologue of every function matching REGEX and on
+each of its RET instructions; one line per call and per return, goroutine ids, arguments and
+results by name. The program's stdout/stderr pass through untouched; trace lines go to
+stderr (or --output). Ctrl-C (SIGINT) removes every probe and the BPF program; with --pid
+the program keeps running. A summary line reports records delivered and records lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from typing import TextIO
+
+
+def add_trace_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "trace", help="trace function calls and returns with eBPF (never stops the program)",
+        description=__doc__.split("\n\n")[1] if __doc__ else None)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--exec", dest="exec_path", metavar="BINARY",
+                     help="run this already-built binary")
+    src.add_argument("--pid", type=int, help="trace a running process (left running after)")
+    p.add_argument("--stack", type=int, default=0, metavar="N",
+                   help="print N stack frames with each line")
+    p.add_argument("--output", "-o", metavar="FILE", help="write trace lines here, not stderr")
+    p.add_argument("--string-cap", type=int, default=64, metavar="BYTES",
+                   help="bytes of each string/slice to read (default 64)")
+    p.add_argument("--buffer-pages", type=int, default=16384, metavar="PAGES",
+                   help="ring buffer size in pages, a power of two (default 16384 = 64 MiB)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="[PACKAGE] REGEX [-- ARGS...]",
+                   help="package to build and run (default: .; not with --exec/--pid), the "
+                        "functions to trace (Python re.search syntax), program arguments")
+    p.set_defaults(func=run_trace)
+    return p
+
+
+def _split_args(args: argparse.Namespace) -> tuple[str | None, str, list[str]]:
+    """(package or None, regex, program args) from `[PACKAGE] REGEX [-- ARGS...]`."""
+    rest = list(args.rest or [])
+    prog_args: list[str] = []
+    if "--" in rest:
+        i = rest.index("--")
+        rest, prog_args = rest[:i], rest[i + 1:]
+    if len(rest) == 1:
+        return (None if args.exec_path or args.pid else "."), rest[0], prog_args
+    if len(rest) == 2 and not (args.exec_path or args.pid):
+        return rest[0], rest[1], prog_args
+    raise SystemExit("usage: dapgo trace [--exec BINARY | --pid PID | PACKAGE] REGEX "
+                     "[-- ARGS...]")
+
+
+def _build(package: str) -> tuple[str, str | None]:
+    from dapgo.engine.build import build
+    from dapgo.engine.model import LaunchConfig
+
+    cfg = LaunchConfig(program=package)
+    return build(cfg)
+
+
+def _spawn_held(path: str, argv: list[str]) -> tuple[int, int]:
+    """Fork a child that execs `path` only once the returned pipe fd is written to."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(w)
+            os.read(r, 1)
+            os.close(r)
+            os.execv(path, [path, *argv])
+        finally:
+            os._exit(127)
+    os.close(r)
+    return pid, w
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from dapgo.engine.bpf.attach import AttachError
+    from dapgo.engine.bpf.program import BpfUnavailable
+    from dapgo.engine.bpf.session import BpfSession
+    from dapgo.engine.bpf.tracer import FunctionTracer
+    from dapgo.engine.dwarf import BinaryInfo
+
+    package, regex, prog_args = _split_args(args)
+    out: TextIO = open(args.output, "w") if args.output else sys.stderr
+    tmpdir: str | None = None
+    child: int | None = None
+    release_fd: int | None = None
+    stop = False
+
+    def on_sigint(_sig: int, _frm: object) -> None:
+        nonlocal stop
+        stop = True
+
+    old_int = signal.signal(signal.SIGINT, on_sigint)
+    old_term = signal.signal(signal.SIGTERM, on_sigint)
+    session: BpfSession | None = None
+    status = 0
+    try:
+        if args.pid:
+            pid = args.pid
+            try:
+                path = os.readlink(f"/proc/{pid}/exe")
+            except OSError as e:
+                print(f"dapgo trace: no process {pid}: {e.strerror}", file=sys.stderr)
+                return 1
+        else:
+            if package is not None:
+                path, tmpdir = _build(package)
+            else:
+                path = os.path.abspath(args.exec_path)
+            child, release_fd = _spawn_held(path, prog_args)
+            pid = child
+        bi = BinaryInfo.open(path)
+        session = BpfSession(bi, pid, ringbuf_pages=args.buffer_pages)
+        tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
+        t0 = time.monotonic()
+        n = tracer.attach(regex)
+        print(f"dapgo trace: {len(tracer.functions)} functions, {n} probes "
+              f"({time.monotonic() - t0:.2f} s)", file=sys.stderr)
+        for msg in tracer.skipped[:10]:
+            print(f"dapgo trace: skipped {msg}", file=sys.stderr)
+        if release_fd is not None:
+            os.write(release_fd, b"x")
+            os.close(release_fd)
+            release_fd = None
+        exited = False
+        while not stop:
+            recs = session.poll(0.05)
+            _emit(tracer, recs, out)
+            if child is not None:
+                wpid, st = os.waitpid(child, os.WNOHANG)
+                if wpid == child:
+                    status = os.waitstatus_to_exitcode(st)
+                    exited = True
+                    break
+            elif not os.path.exists(f"/proc/{pid}"):
+                exited = True
+                break
+        _emit(tracer, session.drain(), out)
+        delivered, lost = session.reader.delivered, session.lost()
+        session.close()
+        session = None
+        print(f"dapgo trace: {delivered} records delivered, {lost} lost"
+              + (" (ring buffer full: raise --buffer-pages)" if lost else "")
+              + ("" if exited else "; probes removed, program left running"
+                 if args.pid else "; probes removed"), file=sys.stderr)
+        if child is not None and not exited:
+            os.kill(child, signal.SIGINT)
+            _, st = os.waitpid(child, 0)
+            status = os.waitstatus_to_exitcode(st)
+        if status < 0:
+            return 128 - status
+        return status
+    except (BpfUnavailable, AttachError, OSError) as e:
+        print(f"dapgo trace: {e}", file=sys.stderr)
+        if child is not None:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        return 1
+    finally:
+        if release_fd is not None:
+            os.close(release_fd)
+        if session is not None:
+            session.close()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        if args.output:
+            out.close()
+        else:
+            out.flush()
+        if tmpdir:
+            import shutil
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _emit(tracer: object, recs: list, out: TextIO) -> None:
+    fmt = tracer.format  # type: ignore[attr-defined]
+    lines: list[str] = []
+    for r in recs:
+        lines.extend(fmt(r))
+    if lines:
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="dapgo")
+    sub = ap.add_subparsers(dest="command", required=True)
+    add_trace_subparser(sub)
+    args = ap.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
