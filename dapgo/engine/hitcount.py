@@ -2,6 +2,9 @@
 
 `N` or `== N` stops on the Nth hit only; `!= N`, `> N`, `>= N`, `< N`, `<= N` compare the
 hit count; `% N` stops on every Nth hit.
+
+A leaf module (it imports only dapgo.engine.errors), shared by the engine core and engine/bpf
+so that a hit condition means the same in the kernel and under ptrace.
 """
 
 from __future__ import annotations

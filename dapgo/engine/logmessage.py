@@ -1,5 +1,8 @@
 """Logpoint messages: Delve-compatible `{expression}` interpolation, `{{` and `}}` for
 literal braces. Parsing is pure; evaluating the expressions is the caller's job.
+
+A leaf module (it imports only dapgo.engine.errors): the ptrace logpoints of the engine core
+and the kernel logpoints of engine/bpf share it, so both read a message the same way.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def test_parse_message_braces() -> None:
 
 def test_parse_hit_condition() -> None:
     from dapgo.engine.bpf import layout as L
-    assert parse_hit_condition("5") == (L.HIT_GE, 5)
+    assert parse_hit_condition("5") == (L.HIT_EQ, 5)  # Delve: a bare N means == N
     assert parse_hit_condition("% 3") == (L.HIT_MOD, 3)
     assert parse_hit_condition("==2") == (L.HIT_EQ, 2)
 

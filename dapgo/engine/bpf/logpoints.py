@@ -22,6 +22,9 @@ import re
 import attrs
 
 from dapgo.engine.dwarf import BinaryInfo, Function
+from dapgo.engine.errors import DebuggerError
+from dapgo.engine.hitcount import parse_hit_condition as parse_hit_count
+from dapgo.engine.logmessage import parse_log_message
 
 from . import layout as L
 from .reads import DEFAULT_STRING_CAP, NotReadable, ValueRead, format_value, path_read, tsize
@@ -46,46 +49,29 @@ class LogEvent:
 
 
 def parse_message(msg: str) -> list[str | tuple[str]]:
-    """Literal text (str) and expressions ((expr,)) of a Delve-style log message."""
-    parts: list[str | tuple[str]] = []
-    buf: list[str] = []
-    i = 0
-    while i < len(msg):
-        c = msg[i]
-        if c == "{" and msg.startswith("{{", i):
-            buf.append("{")
-            i += 2
-        elif c == "}" and msg.startswith("}}", i):
-            buf.append("}")
-            i += 2
-        elif c == "{":
-            j = msg.find("}", i + 1)
-            if j < 0:
-                raise NotReadable(f"log message has an unclosed '{{': {msg!r}")
-            if buf:
-                parts.append("".join(buf))
-                buf = []
-            parts.append((msg[i + 1:j].strip(),))
-            i = j + 1
-        else:
-            buf.append(c)
-            i += 1
-    if buf:
-        parts.append("".join(buf))
-    return parts
+    """Literal text (str) and expressions ((expr,)) of a Delve-style log message, parsed by
+    the same rules as the ptrace logpoints (dapgo.engine.logmessage)."""
+    try:
+        return [p if isinstance(p, str) else (p.text,) for p in parse_log_message(msg)]
+    except DebuggerError as exc:
+        raise NotReadable(str(exc)) from exc
 
 
-_HIT = re.compile(r"^\s*(==|>=|<=|>|<|%)?\s*(\d+)\s*$")
+# hitcount's operators -> the kernel program's
 _HIT_OPS = {"==": L.HIT_EQ, ">=": L.HIT_GE, ">": L.HIT_GT, "<=": L.HIT_LE, "<": L.HIT_LT,
-            "%": L.HIT_MOD, None: L.HIT_GE}
+            "%": L.HIT_MOD}
 
 
 def parse_hit_condition(text: str) -> tuple[int, int]:
-    """(HIT_* op, N); a bare number N means `>= N`."""
-    m = _HIT.match(text)
-    if m is None:
-        raise NotReadable(f"invalid hit condition {text!r}: use N, ==N, >=N, >N, <=N, <N or %N")
-    return _HIT_OPS[m.group(1)], int(m.group(2))
+    """(HIT_* op, N), with the meaning dapgo.engine.hitcount gives (a bare N is `== N`, as
+    in Delve); `!= N` has no kernel form."""
+    try:
+        hc = parse_hit_count(text)
+    except DebuggerError as exc:
+        raise NotReadable(str(exc)) from exc
+    if hc.op not in _HIT_OPS:
+        raise NotReadable(f"hit condition {text!r} cannot be evaluated in the kernel")
+    return _HIT_OPS[hc.op], hc.count
 
 
 # --- conditions -----------------------------------------------------------------------------
