@@ -30,6 +30,9 @@ class Breakpoint:
     line: int | None = None
     message: str | None = None
     hits: int = 0
+    # evaluated by a uprobe in the kernel instead of an int3 (eBPF logpoint or condition)
+    in_kernel: bool = False
+    kernel_trap_pcs: frozenset[int] = frozenset()  # where its SIGTRAP leaves the thread
 
     @property
     def verified(self) -> bool:
@@ -54,6 +57,9 @@ class BreakpointTable:
         """DAP sets all breakpoints of a file (or all function breakpoints) at once."""
         self._by_group[group] = {bp.key: bp for bp in bps}
 
+    def group(self, group: str) -> list[Breakpoint]:
+        return list(self._by_group.get(group, {}).values())
+
     def existing(self, group: str, key: str) -> Breakpoint | None:
         return self._by_group.get(group, {}).get(key)
 
@@ -61,7 +67,12 @@ class BreakpointTable:
         return [bp for g in self._by_group.values() for bp in g.values()]
 
     def wanted_addresses(self) -> set[int]:
-        return {a for bp in self.all() for a in bp.addresses}
+        """Addresses that need an int3 (breakpoints done in the kernel need none)."""
+        return {a for bp in self.all() if not bp.in_kernel for a in bp.addresses}
 
     def at(self, addr: int) -> list[Breakpoint]:
-        return [bp for bp in self.all() if addr in bp.addresses]
+        return [bp for bp in self.all() if not bp.in_kernel and addr in bp.addresses]
+
+    def kernel_trap_at(self, pc: int) -> list[Breakpoint]:
+        """Breakpoints whose in-kernel condition stopped a thread that is now at `pc`."""
+        return [bp for bp in self.all() if bp.in_kernel and pc in bp.kernel_trap_pcs]

@@ -14,8 +14,10 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -79,6 +81,9 @@ from dapgo.engine.values import (
 )
 from dapgo.engine.watchpoints import DataBreakpoint, WatchTarget, decode_data_id
 
+if TYPE_CHECKING:  # the eBPF backend is imported on first use: bcc is slow to import
+    from dapgo.engine.bpf.logpoints import BpfLogpoints, LogEvent
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 State = Literal["idle", "launching", "stopped", "running", "exited"]
@@ -126,6 +131,13 @@ class _RegistersRef:
     frame_index: int
 
 
+@cache
+def _disassembler() -> Any:
+    import capstone  # only where instruction lengths are needed
+
+    return capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+
+
 def package_of(function: str) -> str:
     """The package path of a Go function name: "net/http.(*Client).Do" -> "net/http"."""
     slash = function.rfind("/")
@@ -157,6 +169,11 @@ class Debugger:
         self._watch = DebugRegisterSet(self._peek_user, self._poke_user)
         self._watches: list[DataBreakpoint] = []
         self._exceptions: dict[int, ExceptionInfo] = {}  # by goroutine, for this stop
+        # eBPF: made on first use; a string says why it is unavailable
+        self._kernel_state: BpfLogpoints | str | None = None
+        self._kernel_lock = threading.Lock()
+        self._kernel_poller: threading.Thread | None = None
+        self._kernel_poller_stop = threading.Event()
         self._current_tid: int | None = None  # OS thread of the last stop
         # caches valid for one stop
         self._threads_cache: list[ThreadInfo] = []
@@ -324,7 +341,10 @@ class Debugger:
                     bp.addresses = list(found.addresses)
                     bp.message = found.message
                 bps.append(bp)
+            previous = self._bps.group(path)
             self._bps.replace_group(path, bps)
+            if self._proc is not None and self._state in ("stopped", "running"):
+                self._place(bps, [b for b in previous if b not in bps])
             self._sync_breakpoints()
             return [bp.status() for bp in bps]
 
@@ -354,7 +374,10 @@ class Debugger:
                     if loc:
                         bp.path, bp.line = loc
                 bps.append(bp)
+            previous = self._bps.group(FUNCTION_GROUP)
             self._bps.replace_group(FUNCTION_GROUP, bps)
+            if self._proc is not None and self._state in ("stopped", "running"):
+                self._place(bps, [b for b in previous if b not in bps])
             self._sync_breakpoints()
             return [bp.status() for bp in bps]
 
@@ -576,6 +599,14 @@ class Debugger:
                 )
                 hits.append(_Hit(tid, reason, tuple(b.id for b in bps)))
         for tid in ev.trap_tids:
+            kernel_bps = self._bps.kernel_trap_at(proc.get_pc(tid))
+            if kernel_bps:  # an in-kernel condition held: its uprobe stopped this thread
+                for bp in kernel_bps:
+                    bp.hits += 1
+                hits.append(_Hit(tid, "function breakpoint"
+                                 if all(b.kind == "function" for b in kernel_bps)
+                                 else "breakpoint", tuple(b.id for b in kernel_bps)))
+                continue
             fired = self._watch.fired(tid) if self._watch.active else []
             if fired:
                 owners = set(s.owner for s in fired)
@@ -670,6 +701,7 @@ class Debugger:
 
     def _on_exit(self, code: int) -> None:
         self._state = "exited"
+        self._close_kernel()
         if self._pump is not None:
             self._pump.join(timeout=5)
         self._emit(Exited(exit_code=code))
@@ -1030,6 +1062,137 @@ class Debugger:
                 return target.registers(tid)
         return None
 
+    # ----- breakpoints in the kernel (eBPF logpoints and conditions) -----
+
+    def _place(self, bps: list[Breakpoint], dropped: list[Breakpoint]) -> None:
+        """Decide, for each breakpoint, between a uprobe in the kernel and an int3.
+
+        A logpoint or a breakpoint with a condition / hit condition goes to the kernel when
+        eBPF is available and every expression can be read there; otherwise it stays on the
+        ptrace path (the program stops briefly on each hit) and the console says why."""
+        for bp in dropped:
+            if bp.in_kernel:
+                self._kernel_remove(bp)
+        for bp in bps:
+            wants = bp.addresses and (bp.log_message is not None or bp.condition
+                                      or bp.hit_condition)
+            if not wants:
+                if bp.in_kernel:
+                    self._kernel_remove(bp)
+                continue
+            why = self._kernel_add(bp)
+            if why is not None:
+                if bp.in_kernel:
+                    self._kernel_remove(bp)
+                what = "logpoint" if bp.log_message is not None else "condition"
+                self._emit(Output("console", f"dapgo: the {what} at {bp.path}:{bp.line} is "
+                                             f"evaluated with ptrace (the program stops briefly "
+                                             f"on every hit): {why}\n"))
+
+    def _kernel_add(self, bp: Breakpoint) -> str | None:
+        """Attach `bp` as a uprobe; the reason when it cannot be."""
+        kernel = self._kernel()
+        if isinstance(kernel, str):
+            return kernel
+        stop = bp.log_message is None
+        with self._kernel_lock:
+            res = kernel.add(bp.id, list(bp.addresses), message=bp.log_message,
+                             condition=bp.condition, hit_condition=bp.hit_condition, stop=stop)
+        if res.fallback is not None:
+            return res.fallback
+        bp.in_kernel = True
+        bp.kernel_trap_pcs = frozenset(self._after_instruction(a) for a in bp.addresses) \
+            if stop else frozenset()
+        if not stop:
+            self._start_kernel_poller()
+        return None
+
+    def _kernel_remove(self, bp: Breakpoint) -> None:
+        if self._kernel_state is not None and not isinstance(self._kernel_state, str):
+            with self._kernel_lock:
+                self._kernel_state.remove(bp.id)
+        bp.in_kernel = False
+        bp.kernel_trap_pcs = frozenset()
+
+    def _kernel(self) -> BpfLogpoints | str:
+        """The eBPF backend for this program, made on first use (bcc compiles the program:
+        never on the way to the first stop); a string says why there is none."""
+        if self._kernel_state is None:
+            assert self._binary is not None and self._proc is not None
+            try:
+                from dapgo.engine.bpf.logpoints import BpfLogpoints
+
+                self._kernel_state = BpfLogpoints(self._binary, self._proc.pid)
+            except Exception as exc:  # no bcc, no BPF permission, no headers, old kernel
+                self._kernel_state = f"eBPF is not available here ({exc}); see `dapgo doctor`"
+        return self._kernel_state
+
+    def _after_instruction(self, addr: int) -> int:
+        """Where a thread stands after the instruction at `addr` ran (a uprobe's SIGTRAP is
+        delivered after the probed instruction)."""
+        assert self._binary is not None
+        code = self._binary.read_text(addr, 16) or b""
+        insn = next(iter(_disassembler().disasm(code, addr, 1)), None)
+        return addr + (insn.size if insn is not None else 1)
+
+    def _start_kernel_poller(self) -> None:
+        if self._kernel_poller is not None:
+            return
+        self._kernel_poller_stop.clear()
+        self._kernel_poller = threading.Thread(target=self._poll_kernel, daemon=True,
+                                               name="dapgo-bpf-poll")
+        self._kernel_poller.start()
+
+    def _poll_kernel(self) -> None:
+        """Deliver logpoint records as console output, in batches, until the program ends;
+        records the kernel had to drop are counted and said, never lost silently."""
+        lost_told = 0
+        while not self._kernel_poller_stop.is_set():
+            kernel = self._kernel_state
+            if kernel is None or isinstance(kernel, str):
+                return
+            with self._kernel_lock:
+                events = kernel.poll(0.05)
+                lost = kernel.lost()
+            self._emit_log_events(events)
+            if lost > lost_told:
+                self._emit(Output("important", f"dapgo: {lost - lost_told} logpoint records "
+                                               "were lost (the kernel's ring buffer was full)\n"))
+                lost_told = lost
+            if not events:
+                time.sleep(0.01)
+
+    def _emit_log_events(self, events: list[LogEvent]) -> None:
+        """One output event per logpoint per batch, one line per hit, in order."""
+        lines: dict[int, list[str]] = {}
+        for ev in events:
+            if ev.message is not None:
+                lines.setdefault(ev.id, []).append(f"[Go {ev.goroutine}] {ev.message}\n")
+        by_id = {bp.id: bp for bp in self._bps.all()}
+        for bp_id, texts in lines.items():
+            bp = by_id.get(bp_id)
+            self._emit(Output("console", "".join(texts), path=bp.path if bp else None,
+                              line=bp.line if bp else None))
+
+    def _close_kernel(self) -> None:
+        """Remove every uprobe and the BPF program; deliver what is still in the buffer."""
+        self._kernel_poller_stop.set()
+        if self._kernel_poller is not None:
+            self._kernel_poller.join(timeout=2)
+            self._kernel_poller = None
+        kernel = self._kernel_state
+        self._kernel_state = None
+        if kernel is not None and not isinstance(kernel, str):
+            with self._kernel_lock:
+                try:
+                    self._emit_log_events(kernel.poll(0))
+                    lost = kernel.lost()
+                finally:
+                    kernel.close()
+            if lost:
+                self._emit(Output("important", f"dapgo: {lost} logpoint records were lost in "
+                                               "all (the kernel's ring buffer was full)\n"))
+
     # ----- data breakpoints (hardware watchpoints) -----
 
     def data_breakpoint_info(
@@ -1282,6 +1445,7 @@ class Debugger:
                 self._cleanup()
 
     def _cleanup(self) -> None:
+        self._close_kernel()
         if self._pump is not None:
             self._pump.join(timeout=2)
             self._pump.close()

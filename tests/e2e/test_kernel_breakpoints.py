@@ -1,0 +1,142 @@
+"""End to end over DAP: logpoints and breakpoint conditions evaluated by uprobes in the
+kernel (eBPF): the program never stops for a logpoint, stops only on matching hits of a
+condition, and every probe and BPF program is gone afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from typing import Any
+
+import fixtures
+import pytest
+from dapclient import DAPClient
+
+from .helpers import exit_code, frame_variables, initialize, mark, output_text, session, \
+    top_frame, wait_stopped
+
+Message = dict[str, Any]
+
+
+def bpf_ready() -> str | None:
+    try:
+        import bcc  # noqa: F401
+    except ImportError as exc:
+        return f"bcc is not importable: {exc}"
+    return None
+
+
+pytestmark = pytest.mark.skipif(bpf_ready() is not None, reason=str(bpf_ready()))
+
+
+def dapgo_programs(wait: float = 5.0) -> list[str]:
+    """BPF programs of dapgo still loaded (a closed one is freed after an RCU grace period)."""
+    end = time.monotonic() + wait
+    while True:
+        out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+        progs = [ln for ln in out.splitlines() if "dapgo_probe" in ln]
+        if not progs or time.monotonic() > end:
+            return progs
+        time.sleep(0.05)
+
+
+def launch(c: DAPClient, *args: str) -> None:
+    initialize(c)
+    c.request("launch", {"mode": "exec", "program": str(fixtures.build("logpoints")),
+                         "args": list(args)}, timeout=60)
+    c.wait_event("initialized")
+
+
+def set_at(c: DAPClient, marker: str, **bp: Any) -> Message:
+    path, line = fixtures.line_of("logpoints", marker)
+    body = c.request("setBreakpoints", {"source": {"path": path},
+                                        "breakpoints": [{"line": line, **bp}] if bp else []},
+                     timeout=60)["body"]
+    return body["breakpoints"][0] if bp else body
+
+
+def log_lines(c: DAPClient, needle: str) -> list[str]:
+    return [ln for ln in output_text(c, "console").splitlines() if needle in ln]
+
+
+def test_logpoint_in_the_kernel_prints_every_hit_and_never_stops() -> None:
+    n = 100_000
+    with session("stdio") as c:
+        launch(c, str(n))
+        bp = set_at(c, "visit_body", logMessage="i={i} id={it.ID} name={it.Name} "
+                                                "next={it.Next} label={label} {{ok}}")
+        assert bp["verified"] is True
+        c.request("configurationDone")
+        assert exit_code(c, timeout=120) == 0
+        assert not c.events("stopped")
+        console = output_text(c, "console")
+        assert "evaluated with ptrace" not in console  # it really ran in the kernel
+        lines = log_lines(c, "label=\"loop\"")
+        assert len(lines) == n  # every hit printed once
+        for i in (0, 1, 2, 77_777, n - 1):
+            line = lines[i]
+            assert re.match(rf"^\[Go 1\] i={i} id={1 + i % 2} ", line), line
+            assert f"name=\"{['one', 'two'][i % 2]}\"" in line, line
+            assert ("next=nil" in line) == (i % 2 == 1), line
+            assert line.endswith("label=\"loop\" {ok}"), line
+        assert "lost" not in console
+        assert "logpoints: done" in output_text(c, "stdout")
+    assert dapgo_programs() == []
+
+
+def test_condition_in_the_kernel_stops_only_on_the_matching_goroutine() -> None:
+    with session("stdio") as c:
+        launch(c, "10")
+        bp = set_at(c, "check_body", condition="id == 13 && k == 7")
+        assert bp["verified"] is True
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at)
+        assert stop["hitBreakpointIds"] == [bp["id"]]
+        frame = top_frame(c, stop["threadId"])
+        assert frame["name"] == "main.check"
+        assert frame["line"] == fixtures.line_of("logpoints", "check_body")[1]
+        values = frame_variables(c, frame["id"])
+        assert (values["id"]["value"], values["k"]["value"]) == ("13", "7")
+        assert "evaluated with ptrace" not in output_text(c, "console")
+        at = mark(c)
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
+        assert len(c.events("stopped")) == 1  # the 999 other calls never stopped
+    assert dapgo_programs() == []
+
+
+def test_logpoints_added_and_removed_while_running() -> None:
+    with session("stdio") as c:
+        launch(c, "0", "linger")
+        c.request("configurationDone")
+        time.sleep(0.2)
+        set_at(c, "visit_body", logMessage="tick {i}")
+        deadline = time.monotonic() + 10
+        while len(log_lines(c, "tick ")) < 5:
+            assert time.monotonic() < deadline, output_text(c, "console")
+            time.sleep(0.05)
+        set_at(c, "visit_body")  # cleared
+        time.sleep(0.3)
+        count = len(log_lines(c, "tick "))
+        time.sleep(0.5)
+        assert len(log_lines(c, "tick ")) == count  # no more records once removed
+        assert not c.events("stopped")
+        c.request("disconnect", {"terminateDebuggee": True})
+    assert dapgo_programs() == []
+
+
+def test_what_the_kernel_cannot_read_falls_back_to_ptrace_and_says_why() -> None:
+    with session("stdio") as c:
+        launch(c, "3")
+        bp = set_at(c, "visit_body", logMessage="sum={i + it.ID}")
+        assert bp["verified"] is True
+        c.request("configurationDone")
+        assert exit_code(c) == 0
+        console = output_text(c, "console")
+        assert "evaluated with ptrace" in console
+        assert [ln.split("] ", 1)[1] for ln in log_lines(c, "sum=")] == [
+            "sum=1", "sum=3", "sum=3"]
+        assert not c.events("stopped")
