@@ -1,15 +1,29 @@
 """Per-call cost of tracing one hot function, side by side in one run (tracee fixture, `hot`):
-untraced, an empty uprobe (the floor), dapgo trace (args + returns), a dapgo logpoint, a
-never-true in-kernel condition, and `dlv trace` if dlv is on PATH. Also: records delivered
-at 200,000 hits. Run as root: .venv/bin/python bench/trace_overhead.py [CALLS]"""
+untraced, an empty uprobe (the floor), a dapgo logpoint and a never-true in-kernel condition
+(both at the // @hot_body line of main.hot), dapgo trace (args + returns), records delivered
+at 200,000+ hits, and, when `dlv` is on PATH, Delve's ptrace trace (`dlv trace`), logpoint and
+never-true conditional breakpoint (both over DAP, `dlv dap`) on the same function and line.
+
+dapgo rows use the tracee's own in-loop timer. Delve is ~10^3 times slower per hit, so its
+rows run fewer calls (--dlv-calls) and are timed from outside: (wall time of the traced run -
+wall time of the same run under Delve with nothing set) / calls; the hits Delve reported
+are counted so the figure is known to cover real work. Delve 1.20 cannot read DWARF 5 (the
+default since Go 1.25), so its rows run a DWARF 4 build of the same source, checked to have
+byte-identical main.hot code at the same address.
+
+Run as root: .venv/bin/python bench/trace_overhead.py [CALLS] [--dlv-calls N]
+A benchmark: always exits 0."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 import fixtures  # noqa: E402
+from dapclient import DAPClient  # noqa: E402
 
 from dapgo.engine.bpf.attach import UprobeLink  # noqa: E402
 from dapgo.engine.bpf.logpoints import BpfLogpoints  # noqa: E402
@@ -78,18 +93,135 @@ class EmptyProbe:
         self.b.cleanup()
 
 
+# ---- Delve (reference only: used when `dlv` is on PATH) ----
+
+DLV_FLAGS = ["--check-go-version=false"]
+
+
+def dwarf4_twin(binary: str, tmp: str) -> tuple[str, str]:
+    """A DWARF 4 build of the tracee (Delve 1.20 cannot read Go's default DWARF 5), and a note
+    saying whether its main.hot is byte-identical, at the same address, to `binary`'s."""
+    out = str(Path(tmp) / "tracee-dwarf4")
+    gobin = fixtures.go_binary()
+    r = subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", out, "."],
+                       cwd=fixtures.FIXTURES / "tracee", capture_output=True, text=True,
+                       env={**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local",
+                            "GOEXPERIMENT": "nodwarf5"})
+    if r.returncode != 0:
+        return binary, "no DWARF 4 build (Delve may not read variables): " + r.stderr.strip()
+
+    def code(path: str) -> list[tuple[str, str]]:
+        dump = subprocess.run([gobin, "tool", "objdump", "-s", r"^main\.hot$", path],
+                              capture_output=True, text=True).stdout
+        return re.findall(r"^\s+\S+:\d+\s+(0x[0-9a-f]+)\s+([0-9a-f]+)\s", dump, re.M)
+
+    a, b = code(binary), code(out)
+    if a and a == b:
+        return out, f"Delve ran a DWARF 4 build; main.hot identical ({len(a)} instructions, " \
+                    f"same address {a[0][0]})"
+    return out, "WARNING: Delve ran a DWARF 4 build whose main.hot code differs"
+
+
+def dlv_trace(dlv: str, binary: str, regex: str, n: int) -> tuple[float, int, int, float]:
+    """(wall s, entry lines, return lines, tracee's own ns/call) of `dlv trace`."""
+    t0 = time.monotonic()
+    r = subprocess.run([dlv, "trace", *DLV_FLAGS, "--exec", binary, regex, "--", "hot",
+                        str(n)], capture_output=True, text=True, timeout=600)
+    wall = time.monotonic() - t0
+    fn = regex.strip("^$").replace("\\", "")
+    calls = len(re.findall(rf"^> goroutine\(\d+\): {re.escape(fn)}\(", r.stderr, re.M))
+    rets = len(re.findall(r"^>> goroutine\(\d+\): => \(", r.stderr, re.M))
+    m = re.search(r"(\d+) ns/call", r.stdout)
+    return wall, calls, rets, float(m.group(1)) if m else float("nan")
+
+
+def dlv_dap(dlv: str, binary: str, n: int, bp: dict | None,
+            source: str) -> tuple[float, int, int, float, str]:
+    """Run `hot N` under `dlv dap` with breakpoint `bp` (or none) at `source`; returns (s from
+    configurationDone to the program's exit, logpoint output lines, stops, tracee's own
+    ns/call, a sample logpoint line)."""
+    proc = subprocess.Popen([dlv, "dap", "--listen", "127.0.0.1:0", *DLV_FLAGS],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    lines: list[str] = []
+    m = None
+    while m is None:
+        line = stdout.readline()
+        if not line:
+            proc.wait()
+            raise RuntimeError(f"dlv dap did not start: {lines}")
+        lines.append(line)
+        m = re.search(r"DAP server listening at: \[?([^\]\s]+?)\]?:(\d+)\s*$", line)
+    pump = threading.Thread(target=lambda: lines.extend(stdout), daemon=True)
+    pump.start()
+    c = DAPClient.connect(m.group(1), int(m.group(2)))
+    try:
+        c.request("initialize", {"adapterID": "go", "linesStartAt1": True,
+                                 "columnsStartAt1": True, "pathFormat": "path"})
+        c.request("launch", {"mode": "exec", "program": binary, "args": ["hot", str(n)]})
+        c.wait_event("initialized")
+        if bp is not None:
+            r = c.request("setBreakpoints", {"source": {"path": source}, "breakpoints": [bp]})
+            assert r["body"]["breakpoints"][0].get("verified"), r
+        stops = 0
+        seen = len(c.messages)
+        t0 = time.monotonic()
+        c.request("configurationDone")
+        while True:  # a never-true condition must not stop; if it does, count and go on
+            ev = c.wait_for(lambda msg: msg.get("type") == "event" and msg.get("event") in (
+                "stopped", "terminated", "exited"), timeout=600, after=seen)
+            seen = c.messages.index(ev) + 1
+            if ev["event"] != "stopped":
+                break
+            stops += 1
+            c.request("continue", {"threadId": ev["body"].get("threadId", 1)})
+        wall = time.monotonic() - t0
+        logs = [e["body"]["output"] for e in c.events("output")
+                if e["body"].get("category") == "stdout"
+                and e["body"]["output"].startswith("> [Go ")]
+        try:
+            c.request("disconnect", {"terminateDebuggee": True})
+        except (AssertionError, TimeoutError):
+            pass
+    finally:
+        c.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    pump.join(timeout=5)
+    ns = re.search(r"(\d+) ns/call", "".join(lines))
+    return (wall, len(logs), stops, float(ns.group(1)) if ns else float("nan"),
+            logs[-1].strip() if logs else "")
+
+
 def main() -> int:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("calls", nargs="?", type=int, default=200_000,
+                    help="calls for the dapgo rows (default 200000; trace hits = 2x)")
+    ap.add_argument("--dlv-calls", type=int, default=300,
+                    help="calls for Delve's rows (default 300; ~2-8 ms per hit)")
+    opts = ap.parse_args()
+    n, dn = opts.calls, opts.dlv_calls
     binary = str(fixtures.build("tracee"))
     bi = BinaryInfo.open(binary)
     fn = bi.function("main.hot")
     assert fn is not None
     entry = bi.first_pc_after_prologue(fn)
-    body = bi.addresses_for_line(*fixtures.line_of("tracee", "hot_body")).addresses
-    rows: list[tuple[str, float]] = []
-    rows.append(("untraced call", run_held(binary, n)))
-    rows.append(("empty uprobe (floor)", run_held(
-        binary, n, lambda pid: EmptyProbe(binary, entry, pid))))
+    src, body_line = fixtures.line_of("tracee", "hot_body")
+    body = bi.addresses_for_line(src, body_line).addresses
+    never = "i == -1"  # the same never-true condition for dapgo and Delve
+    # (name, hits per call, us per call, how measured)
+    rows: list[tuple[str, int, float, str]] = []
+
+    def us(ns: float) -> float:
+        return ns / 1000
+
+    rows.append(("untraced call", 0, us(run_held(binary, n)), f"tracee timer, {n} calls"))
+    rows.append(("empty uprobe (floor)", 1, us(run_held(
+        binary, n, lambda pid: EmptyProbe(binary, entry, pid))), f"tracee timer, {n} calls"))
 
     def logpoint(pid: int, cond: str | None) -> BpfLogpoints:
         lp = BpfLogpoints(bi, pid)
@@ -97,31 +229,97 @@ def main() -> int:
         assert res.fallback is None, res.fallback
         return lp
 
-    rows.append(("dapgo logpoint i={i}", run_held(binary, n, lambda p: logpoint(p, None))))
-    rows.append(("dapgo condition never true", run_held(
-        binary, n, lambda p: logpoint(p, "i < 0"))))
+    rows.append(("dapgo logpoint i={i}", 1, us(run_held(
+        binary, n, lambda p: logpoint(p, None))), f"tracee timer, {n} calls"))
+    rows.append((f"dapgo condition {never}", 1, us(run_held(
+        binary, n, lambda p: logpoint(p, never))), f"tracee timer, {n} calls"))
     t0 = time.monotonic()
     tr = subprocess.run([sys.executable, "-m", "dapgo.trace", "trace", "--exec", binary,
                          r"^main\.hot$", "--", "hot", str(n)], capture_output=True, text=True,
                         cwd=ROOT)
     wall = time.monotonic() - t0
     m = re.search(r"(\d+) ns/call", tr.stdout)
-    rows.append(("dapgo trace (args + returns)", float(m.group(1)) if m else float("nan")))
+    rows.append(("dapgo trace (args + returns)", 2, us(float(m.group(1)) if m else float("nan")),
+                 f"tracee timer, {n} calls"))
     summary = re.search(r"dapgo trace: (\d+) records delivered, (\d+) lost", tr.stderr)
+
+    notes: list[str] = []
     dlv = shutil.which("dlv")
-    if dlv:
-        dn = min(n, 2000)  # ptrace tracing is ~10^4 times slower: fewer calls
-        d = subprocess.run([dlv, "trace", "--exec", binary, r"^main\.hot$", "--", "hot",
-                            str(dn)], capture_output=True, text=True, timeout=600)
-        m = re.search(r"(\d+) ns/call", d.stdout + d.stderr)
-        rows.append((f"dlv trace ({dn} calls)", float(m.group(1)) if m else float("nan")))
-    floor = rows[1][1]
-    print(f"{'what':32} {'us/call':>10} {'x floor':>8}")
-    for name, ns in rows:
-        print(f"{name:32} {ns / 1000:10.3f} {ns / floor if floor else 0:8.2f}")
+    with tempfile.TemporaryDirectory(prefix="dapgo-bench-") as tmp:
+        if dlv:
+            dbin, note = dwarf4_twin(binary, tmp)
+            notes.append(note)
+            try:
+                base_w, base_calls, _, _ = dlv_trace(dlv, dbin, r"^main\.main$", dn)
+                w, calls, rets, own = dlv_trace(dlv, dbin, r"^main\.hot$", dn)
+                ok = calls == dn and rets == dn
+                per = (w - base_w) / dn * 1e6
+                rows.append(("dlv trace (args + returns)", 2, per,
+                             f"wall diff, {dn} calls{'' if ok else ' INCOMPLETE'}"))
+                notes.append(f"dlv trace: {calls} call + {rets} return lines for {dn} calls "
+                             f"(baseline run traced main.main only: {base_calls} call); "
+                             f"{w:.2f} s vs {base_w:.2f} s wall; tracee's own timer "
+                             f"{own / 1000:.0f} us/call")
+                base, _, _, own0 = dlv_dap(dlv, dbin, dn, None, src)
+                notes.append(f"dlv dap, no breakpoint: {base:.2f} s from configurationDone to "
+                             f"exit; tracee's own timer {own0 / 1000:.3f} us/call")
+                for name, bp in (("dlv logpoint i={i} (DAP)",
+                                  {"line": body_line, "logMessage": "i={i}"}),
+                                 (f"dlv condition {never} (DAP)",
+                                  {"line": body_line, "condition": never})):
+                    w, logs, stops, own, sample = dlv_dap(dlv, dbin, dn, bp, src)
+                    want = dn if "logMessage" in bp else 0
+                    ok = logs == want and stops == 0
+                    rows.append((name, 1, (w - base) / dn * 1e6,
+                                 f"wall diff, {dn} calls{'' if ok else ' INCOMPLETE'}"))
+                    last = f" (last: {sample!r})" if sample else ""
+                    notes.append(f"{name}: {logs} log lines{last}"
+                                 f", {stops} stops, for {dn} calls; {w:.2f} s vs {base:.2f} s "
+                                 f"with no breakpoint; tracee's own timer {own / 1000:.0f} "
+                                 f"us/call")
+            except Exception as exc:  # a benchmark: report, don't fail
+                notes.append(f"Delve rows incomplete: {type(exc).__name__}: {exc}")
+        else:
+            notes.append("dlv not on PATH: no Delve rows")
+
+    by = {name: (hits, per) for name, hits, per, _ in rows}
+    floor = by["empty uprobe (floor)"][1]
+
+    def per_hit(name: str) -> float:
+        hits, per = by.get(name, (1, float("nan")))
+        return per / hits if hits else per
+
+    def ratio(name: str) -> float:
+        return per_hit(name) / floor if floor else float("nan")
+
+    print(f"{'what':34} {'hits/call':>9} {'us/call':>10} {'us/hit':>10} {'x floor':>8}  how")
+    for name, hits, per, how in rows:
+        print(f"{name:34} {hits:9d} {per:10.3f} {per_hit(name):10.3f} {ratio(name):8.2f}  {how}")
+    print("(x floor = us per hit / empty-uprobe us per hit; Delve rows are added cost only)")
+    for note in notes:
+        print("note:", note)
     if summary:
         print(f"dapgo trace at {n} calls ({2 * n} hits): {summary.group(1)} records delivered, "
               f"{summary.group(2)} lost; {wall:.1f} s wall")
+
+    pairs = [("logpoint", "dlv logpoint i={i} (DAP)", "dapgo logpoint i={i}"),
+             ("never-true condition", f"dlv condition {never} (DAP)",
+              f"dapgo condition {never}"),
+             ("trace (per call)", "dlv trace (args + returns)", "dapgo trace (args + returns)")]
+    for what, d, g in pairs:
+        if d in by:
+            print(f"Delve/dapgo {what:22} {by[d][1] / by[g][1]:10.0f}x")
+
+    def target(text: str, ok: bool) -> None:
+        print(f"target {text:58} {'holds' if ok else 'MISSED'}")
+
+    target("dapgo logpoint <= 2x floor per hit", ratio("dapgo logpoint i={i}") <= 2)
+    target("dapgo trace <= 2x floor per hit", ratio("dapgo trace (args + returns)") <= 2)
+    target("dapgo never-true condition <= 1.5x floor per hit",
+           ratio(f"dapgo condition {never}") <= 1.5)
+    delivered = bool(summary) and 2 * n >= 200_000 and summary is not None \
+        and int(summary.group(1)) == 2 * n and int(summary.group(2)) == 0
+    target(f"every record delivered at {2 * n} hits (>= 200,000)", delivered)
     return 0
 
 

@@ -14,8 +14,16 @@ import fixtures
 import pytest
 from dapclient import DAPClient
 
-from .helpers import exit_code, frame_variables, initialize, mark, output_text, session, \
-    top_frame, wait_stopped
+from .helpers import (
+    exit_code,
+    frame_variables,
+    initialize,
+    mark,
+    output_text,
+    session,
+    top_frame,
+    wait_stopped,
+)
 
 Message = dict[str, Any]
 
