@@ -129,3 +129,13 @@ def test_string_and_field_conditions(tracee: Path) -> None:
         lp.close()
         bi.close()
     assert dapgo_progs() == []
+
+
+def test_condition_with_a_negative_literal_tokenizes() -> None:
+    from dapgo.engine.bpf import layout as L
+    from dapgo.engine.bpf.logpoints import _CondCompiler
+    from dapgo.engine.bpf.reads import ValueRead
+
+    reads: list[ValueRead] = []
+    ops = _CondCompiler("-1 == 3", {}, reads, None).compile()
+    assert ops == [(L.OP_CONST, 0, -1), (L.OP_CONST, 0, 3), (L.OP_EQ, 0, 0)]
