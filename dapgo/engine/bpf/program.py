@@ -45,7 +45,7 @@ class ProbeProgram:
         defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages)
         self.ringbuf_bytes = ringbuf_pages * os.sysconf("SC_PAGE_SIZE")
         try:
-            self._bpf = bcc.BPF(text=L.source(), cflags=L.cflags(defs))
+            self._bpf = bcc.BPF(text=L.source().encode(), cflags=L.cflags(defs))
             fn = self._bpf.load_func(b"dapgo_probe", bcc.BPF.KPROBE,
                                      attach_type=BPF_TRACE_UPROBE_MULTI)
         except Exception as e:
