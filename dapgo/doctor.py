@@ -160,10 +160,24 @@ def _kernel_version_code() -> int:
 
 def check_tracefs() -> Check:
     for base in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        if Path(base, "uprobe_events").exists():
+        if os.path.exists(os.path.join(base, "uprobe_events")):
             return Check("tracefs", True, f"{base}/uprobe_events exists")
+    if os.path.isdir("/sys/kernel/tracing") and not os.access("/sys/kernel/tracing", os.X_OK):
+        return Check("tracefs", False, "/sys/kernel/tracing is not accessible to this user",
+                     "run dapgo as root (or a user with CAP_BPF and CAP_PERFMON)")
     return Check("tracefs", False, "no uprobe_events under /sys/kernel/tracing",
                  "mount -t tracefs nodev /sys/kernel/tracing")
+
+
+def check_kernel_version() -> Check:
+    """dapgo attaches uprobes as BPF uprobe_multi links, which Linux has from 6.6."""
+    release = os.uname().release
+    nums = [int("".join(ch for ch in part if ch.isdigit()) or 0)
+            for part in release.split(".")[:2]]
+    if len(nums) == 2 and (nums[0], nums[1]) >= (6, 6):
+        return Check("kernel", True, f"{release} has uprobe_multi links (6.6+)")
+    return Check("kernel", False, f"{release} is older than 6.6: no uprobe_multi links",
+                 "eBPF logpoints and dapgo trace need Linux 6.6 or later")
 
 
 def check_kernel_headers() -> Check:
@@ -202,7 +216,8 @@ def check_go() -> Check:
 
 def run_checks() -> list[Check]:
     checks = check_ptrace_and_debugregs()
-    checks += [check_bpf(), check_tracefs(), check_kernel_headers(), check_bcc(), check_go()]
+    checks += [check_bpf(), check_kernel_version(), check_tracefs(), check_kernel_headers(),
+               check_bcc(), check_go()]
     return checks
 
 

@@ -61,9 +61,11 @@ class DAPClient:
     # ---- construction ----
 
     @classmethod
-    def spawn_stdio(cls, *args: str, env: dict[str, str] | None = None) -> DAPClient:
+    def spawn_stdio(cls, *args: str, env: dict[str, str] | None = None,
+                    prefix: tuple[str, ...] = ()) -> DAPClient:
+        """dapgo over stdio; `prefix` runs it through another command (e.g. runuser)."""
         proc = subprocess.Popen(
-            [DAPGO, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [*prefix, DAPGO, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env,
         )
         assert proc.stdin is not None and proc.stdout is not None

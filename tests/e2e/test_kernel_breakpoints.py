@@ -5,6 +5,7 @@ condition, and every probe and BPF program is gone afterwards.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 import fixtures
 import pytest
-from dapclient import DAPClient
+from dapclient import DAPGO, DAPClient
 
 from .helpers import (
     exit_code,
@@ -147,4 +148,25 @@ def test_what_the_kernel_cannot_read_falls_back_to_ptrace_and_says_why() -> None
         assert "evaluated with ptrace" in console
         assert [ln.split("] ", 1)[1] for ln in log_lines(c, "sum=")] == [
             "sum=1", "sum=3", "sum=3"]
+        assert not c.events("stopped")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run dapgo as user nobody")
+def test_without_bpf_permission_logpoints_fall_back_and_doctor_says_so() -> None:
+    """As an unprivileged user (kernel.unprivileged_bpf_disabled), ptrace of one's own child
+    works and BPF does not: every logpoint falls back, saying why."""
+    nobody = ("runuser", "-u", "nobody", "--")
+    doctor = subprocess.run([*nobody, DAPGO, "doctor"], capture_output=True, text=True)
+    assert "BPF" in doctor.stdout and "MISSING" in doctor.stdout, doctor.stdout
+    path, line = fixtures.line_of("logpoints", "visit_body")
+    with DAPClient.spawn_stdio(prefix=nobody) as c:
+        launch(c, "3")
+        bp = set_at(c, "visit_body", logMessage="i={i}")
+        assert bp["verified"] is True
+        c.request("configurationDone")
+        assert exit_code(c) == 0
+        console = output_text(c, "console")
+        assert f"logpoint at {path}:{line} is evaluated with ptrace" in console
+        assert "eBPF is not available" in console
+        assert [ln.split("] ", 1)[1] for ln in log_lines(c, "i=")] == ["i=0", "i=1", "i=2"]
         assert not c.events("stopped")
