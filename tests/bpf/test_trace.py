@@ -55,6 +55,17 @@ def test_trace_calls_returns_goroutines(tracee: Path) -> None:
     assert uprobe_events() == before
 
 
+def test_return_after_a_recovered_panic_is_reported_once(tracee: Path) -> None:
+    """No probe on runtime.deferreturn call sites: after a recovered panic the frame goes on
+    from that call and leaves through a RET, whose probe reports the final results."""
+    r = _run("--exec", str(tracee), r"^main\.recovers$")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.splitlines()
+    assert err.count("> goroutine(1): main.recovers(x=5)") == 1
+    assert err.count(">> goroutine(1): main.recovers => (-5)") == 1
+    assert "dapgo trace: 2 records delivered, 0 lost" in r.stderr
+
+
 def test_trace_thousands_of_functions(tracee: Path) -> None:
     t0 = time.monotonic()
     r = _run("--exec", str(tracee), r"^main\.m\d{4}$", "--", "many")
