@@ -13,6 +13,7 @@ stops there and abandons the step (as Delve does); a pause request abandons it t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -111,7 +112,13 @@ class Stepper:
         ret = self.target.u64(regs.sp + off)
         goid = self._goid(tid)
         caller_depth = self._depth(tid, regs.sp + off + 8)  # SP after return == this CFA
-        out = self._run_to(ret, self._at_depth(goid, caller_depth))
+        targets = {ret: self._at_depth(goid, caller_depth)}
+        panic = self._gopanic_entry()
+        out = self._run_to_any({**targets, **({panic: self._on_goroutine(goid)}
+                                              if panic is not None else {})})
+        fn = self.binary.function_for_pc(regs.pc)
+        if out.kind == "arrived" and out.addr == panic and fn is not None:
+            return self._after_panic(goid, fn, targets, {})
         return StepOutcome("step", out.tid) if out.kind == "arrived" else out.as_outcome()
 
     def _step_lines(self, tid: int, into: bool) -> StepOutcome:
@@ -127,6 +134,7 @@ class Stepper:
         }
         goid = self._goid(tid)
         depth = self._depth(tid, self._cfa(tid))
+        fn_return = self._frame_return(tid, goid)
         for _ in range(MAX_STEPS):
             if self.pause_requested():
                 return StepOutcome("pause", tid)
@@ -138,6 +146,8 @@ class Stepper:
             if nfn is not None and pc == nfn.entry:  # a call
                 ret = self.target.u64(regs.sp)
                 ret_depth = self._depth(tid, regs.sp + 8)
+                if nfn.name == "runtime.gopanic":  # this very frame panics
+                    return self._after_panic(goid, fn, {}, fn_return)
                 if into and is_user_function(nfn) and self.binary.line_for_pc(pc):
                     dest = self.binary.first_pc_after_prologue(nfn)
                     if dest == pc:  # no prologue (a leaf function): already there
@@ -145,9 +155,15 @@ class Stepper:
                     out = self._run_to(dest, lambda t: self._goid(t) == goid)
                     return StepOutcome("step", out.tid) if out.kind == "arrived" \
                         else out.as_outcome()
-                out = self._run_to(ret, self._at_depth(goid, ret_depth))
+                panic = self._gopanic_entry()
+                targets = {ret: self._at_depth(goid, ret_depth)}
+                if panic is not None:
+                    targets[panic] = self._on_goroutine(goid)
+                out = self._run_to_any(targets)
                 if out.kind != "arrived":
                     return out.as_outcome()
+                if out.addr == panic:  # the callee panicked: follow the unwinding
+                    return self._after_panic(goid, fn, {ret: targets[ret]}, fn_return)
                 tid = out.tid
                 pc = self.target.registers(tid).pc
                 nfn = self.binary.function_for_pc(pc)
@@ -160,13 +176,50 @@ class Stepper:
                 return StepOutcome("step", tid)
         return StepOutcome("step", tid)
 
+    # ----- panics during a step -----
+
+    def _on_goroutine(self, goid: int) -> Callable[[int], bool]:
+        return lambda t: self._goid(t) == goid
+
+    def _gopanic_entry(self) -> int | None:
+        fn = self.binary.function("runtime.gopanic")
+        return fn.entry if fn is not None else None
+
+    def _frame_return(self, tid: int, goid: int) -> dict[int, Callable[[int], bool]]:
+        """Where the current frame returns to, as a target (empty when unknown)."""
+        regs = self.target.registers(tid)
+        off = self.binary.sp_offset(regs.pc)
+        if off is None:
+            return {}
+        cfa = regs.sp + off + 8
+        return {self.target.u64(regs.sp + off): self._at_depth(goid, self._depth(tid, cfa))}
+
+    def _after_panic(
+        self, goid: int, fn: Function, targets: dict[int, Callable[[int], bool]],
+        fn_return: dict[int, Callable[[int], bool]],
+    ) -> StepOutcome:
+        """The stepping goroutine panicked: stop where it comes back to user code: in a
+        deferred closure of the stepping function (where a recover would be), or where a
+        frame returns after a recovery. An unrecovered panic meets the exception breakpoint."""
+        closures = {
+            self.binary.first_pc_after_prologue(c): self._on_goroutine(goid)
+            for c in self.binary.functions_matching("^" + re.escape(fn.name) + r"\.func\d+$")
+        }
+        out = self._run_to_any({**closures, **targets, **fn_return})
+        return StepOutcome("step", out.tid) if out.kind == "arrived" else out.as_outcome()
+
     # ----- running to a temporary breakpoint -----
 
     def _run_to(self, addr: int, arrived: Callable[[int], bool]) -> _RunResult:
+        return self._run_to_any({addr: arrived})
+
+    def _run_to_any(self, targets: dict[int, Callable[[int], bool]]) -> _RunResult:
+        """Run the whole program until a thread reaches one of `targets` and its predicate
+        holds (`.addr` says which), or something the user must see happens."""
         proc = self.proc
-        temporary = addr not in proc.breakpoints
-        if temporary:
-            proc.insert_breakpoint(addr)
+        temporary = [a for a in targets if a not in proc.breakpoints]
+        for a in temporary:
+            proc.insert_breakpoint(a)
         try:
             while True:
                 proc.resume()
@@ -181,12 +234,14 @@ class Stepper:
                 if hits:
                     return _RunResult("breakpoint", hits=tuple(hits))
                 for t in ev.breakpoint_tids:
-                    if proc.get_pc(t) == addr and arrived(t):
-                        return _RunResult("arrived", t)
+                    pc = proc.get_pc(t)
+                    if pc in targets and targets[pc](t):
+                        return _RunResult("arrived", t, addr=pc)
                 # another goroutine (or a deeper frame) passed our breakpoint: go on
         finally:
-            if temporary and proc.exit_code is None:
-                proc.remove_breakpoint(addr)
+            if proc.exit_code is None:
+                for a in temporary:
+                    proc.remove_breakpoint(a)
 
 
 @attrs.frozen
@@ -195,6 +250,7 @@ class _RunResult:
     tid: int = 0
     exit_code: int | None = None
     hits: tuple[Any, ...] = ()
+    addr: int = 0  # for "arrived": which target
 
     def as_outcome(self) -> StepOutcome:
         assert self.kind != "arrived"

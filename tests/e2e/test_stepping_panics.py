@@ -262,3 +262,16 @@ def test_globals_on_request_and_registers_as_an_expensive_scope() -> None:
         )["body"]["variables"]}
         assert globals_["wg"]["type"] == "sync.WaitGroup"
         c.request("disconnect", {"terminateDebuggee": True})
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_next_over_a_call_that_panics_stops_where_it_is_recovered(go: str | None) -> None:
+    with stopped_at("stepping", "call_explode", go) as (c, stop):
+        g = stop["threadId"]
+        stop = resume(c, "next", g, reason="step")
+        assert stop["threadId"] == g
+        fn, ln = where(c, stop)
+        assert fn == "main.risky.func1", (fn, ln)
+        c.request("continue", {"threadId": g})
+        assert exit_code(c) == 0
+        assert "stepping: recovered: kaboom" in output_text(c, "stdout")
