@@ -275,3 +275,23 @@ def test_next_over_a_call_that_panics_stops_where_it_is_recovered(go: str | None
         c.request("continue", {"threadId": g})
         assert exit_code(c) == 0
         assert "stepping: recovered: kaboom" in output_text(c, "stdout")
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_breakpoint_on_another_goroutine_during_a_step_stops_there(go: str | None) -> None:
+    """As Delve does: the other goroutine's breakpoint is reported and the step is
+    abandoned (continuing runs on without stopping where the step would have ended)."""
+    with stopped_at("stepping", "call_relay", go) as (c, stop):
+        stepping = stop["threadId"]
+        path, line = fixtures.line_of("stepping", "sender_bp")
+        bp = c.request("setBreakpoints", {"source": {"path": path},
+                                          "breakpoints": [{"line": line}]})["body"]
+        stop = resume(c, "next", stepping, reason="breakpoint")
+        assert stop["threadId"] != stepping
+        assert stop["hitBreakpointIds"] == [bp["breakpoints"][0]["id"]]
+        assert where(c, stop) == ("main.sender", line)
+        at = mark(c)
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
+        assert not [e for e in c.messages[at:] if e.get("event") == "stopped"]
+        assert "stepping: relayed 42" in output_text(c, "stdout")
