@@ -31,8 +31,8 @@ def test_parse_listen_rejects(text: str) -> None:
 def test_doctor_checks_this_machine() -> None:
     checks = run_checks()
     names = [c.name for c in checks]
-    assert names == ["ptrace", "debug registers", "BPF syscall", "tracefs", "kernel headers",
-                     "bcc", "Go toolchain"]
+    assert names == ["ptrace", "debug registers", "BPF syscall", "kernel", "tracefs",
+                     "kernel headers", "bcc", "Go toolchain"]
     assert [c.name for c in checks if c.required] == ["ptrace"]
     # The development machines provide everything (see /work/shared/ENVIRONMENT.md).
     assert all(c.ok for c in checks), checks
@@ -42,12 +42,13 @@ def test_doctor_command_output_and_status() -> None:
     p = subprocess.run([DAPGO, "doctor"], capture_output=True, text=True, timeout=60)
     lines = p.stdout.splitlines()
     assert p.returncode == 0, p.stdout + p.stderr
-    assert len(lines) == 8
-    assert all(line.startswith(("ok ", "MISSING")) for line in lines[:7])
+    assert len(lines) == 9
+    assert all(line.startswith(("ok ", "MISSING")) for line in lines[:8])
 
 
 def test_missing_items_print_a_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dapgo.doctor.Path.exists", lambda self: False)
+    monkeypatch.setattr("dapgo.doctor.os.path.exists", lambda path: False)
+    monkeypatch.setattr("dapgo.doctor.os.path.isdir", lambda path: False)
     c = check_tracefs()
     assert c == Check("tracefs", False, "no uprobe_events under /sys/kernel/tracing",
                       "mount -t tracefs nodev /sys/kernel/tracing")
