@@ -355,3 +355,55 @@ def test_logpoints_print_and_never_stop(transport: str) -> None:
             f"[Go 1] add a={a} b={b} {{literal}}" for a, b in ((0, 0), (0, 1), (1, 2))]
         assert all("<error:" in b["output"] for b in logs)
         assert logs[0]["source"]["path"] == path and logs[0]["line"] == line
+
+
+def test_launched_program_kept_running_with_terminate_debuggee_false() -> None:
+    with session("tcp") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("busy"))})
+        c.request("configurationDone")
+        time.sleep(0.2)
+        pid = _child_pid_of_listener(c)
+        c.request("disconnect", {"terminateDebuggee": False})
+        c.wait_closed()
+        time.sleep(0.5)
+        try:
+            status = proc_status(pid)
+            assert status["State"][0] in "RS", status["State"]  # running, not stopped/zombie
+            assert status["TracerPid"] == "0"
+        finally:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5  # and it is reaped once it ends: no zombie
+        while os.path.exists(f"/proc/{pid}"):
+            assert time.monotonic() < deadline, proc_status(pid)["State"]
+            time.sleep(0.05)
+
+
+def _child_pid_of_listener(c: DAPClient) -> int:
+    """The program a `dapgo --listen` session launched (the only Go child of the server)."""
+    out = subprocess.run(["pgrep", "-f", str(fixtures.build("busy"))], capture_output=True,
+                         text=True).stdout.split()
+    assert len(out) == 1, out
+    return int(out[0])
+
+
+def test_two_sessions_in_one_server_debug_side_by_side() -> None:
+    """Each session traces from its own thread; neither sees the other's events."""
+    from dapclient import ListeningServer
+
+    path, line = fixtures.line_of("basic", "add_body")
+    with ListeningServer() as server, server.connect() as a, server.connect() as b:
+        for c, code in ((a, "3"), (b, "4")):
+            launch(c, {"mode": "exec", "program": str(fixtures.build("basic")), "args": [code]})
+            c.request("setBreakpoints", {"source": {"path": path},
+                                         "breakpoints": [{"line": line}]})
+        marks = {id(c): mark(c) for c in (a, b)}
+        a.request("configurationDone")
+        b.request("configurationDone")
+        for _ in range(3):  # three hits each, interleaved
+            for c in (a, b):
+                stop = wait_stopped(c, "breakpoint", after=marks[id(c)])
+                assert top_frame(c, stop["threadId"])["name"] == "main.add"
+                marks[id(c)] = mark(c)
+                c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(a) == 3
+        assert exit_code(b) == 4

@@ -4,7 +4,8 @@ Every method here must run on the `PtraceExecutor` thread, except `request_halt`
 thread may call (it only sends a signal). The model follows Delve's native backend:
 
 * every thread of the program is traced (PTRACE_O_TRACECLONE); a launched program also gets
-  PTRACE_O_EXITKILL and PR_SET_PDEATHSIG, so it never outlives dapgo;
+  PTRACE_O_EXITKILL, so it never outlives dapgo while traced; one detached on purpose runs
+  on, and is reaped when it ends;
 * when one thread stops for a reason worth reporting, every other thread is stopped with
   SIGSTOP before the stop is reported; simultaneous breakpoint hits are all collected;
 * SIGSTOPs are dapgo's own (halts): they are suppressed, never delivered; other signals
@@ -15,6 +16,7 @@ thread may call (it only sends a signal). The model follows Delve's native backe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -54,6 +56,11 @@ class StopEvent:
     exit_code: int | None = None
     breakpoint_tids: tuple[int, ...] = ()  # threads sitting on one of our breakpoints
     trap_tids: tuple[int, ...] = ()  # threads stopped by a foreign SIGTRAP (e.g. hardware)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _decode_exit(status: int) -> int:
@@ -159,7 +166,7 @@ class TracedProcess:
     def _wait(self, tid: int = -1) -> tuple[int, int]:
         while True:
             try:
-                return os.waitpid(tid, sc.WALL)
+                return os.waitpid(tid, sc.WALL | sc.WNOTHREAD)
             except ChildProcessError:
                 raise
             except InterruptedError:
@@ -459,6 +466,9 @@ class TracedProcess:
                 pass
         self.threads.clear()
         self.mem.close()
+        if self.launched:  # our child runs on untraced: reap it when it ends, no zombie
+            threading.Thread(target=_reap, args=(self.pid,), daemon=True,
+                             name=f"dapgo-reap-{self.pid}").start()
 
     def kill(self) -> int:
         """Kill the program and reap it; returns its exit code (128+9 for SIGKILL)."""

@@ -1,4 +1,5 @@
-"""Thin wrappers for what python-ptrace lacks: tgkill, PTRACE_O_EXITKILL, prctl, raw process memory.
+"""Thin wrappers for what python-ptrace lacks: tgkill, PTRACE_O_EXITKILL, TRACEME in a
+fresh child, raw process memory.
 
 Process memory goes through /proc/PID/mem with pread/pwrite: one system call for any size,
 where PEEKDATA costs one per word.
@@ -8,22 +9,22 @@ from __future__ import annotations
 
 import ctypes
 import os
-import signal
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
-_libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong)
 _libc.ptrace.argtypes = (ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
 _libc.ptrace.restype = ctypes.c_long
 
 SYS_TGKILL = 234
-PR_SET_PDEATHSIG = 1
 PTRACE_TRACEME = 0
 PTRACE_O_TRACECLONE = 0x8
 PTRACE_O_EXITKILL = 0x100000
 PTRACE_EVENT_CLONE = 3
 WALL = 0x40000000  # __WALL: wait for every thread, cloned or not
+# __WNOTHREAD: only this thread's own children and tracees. Several sessions in one dapgo
+# (--listen) each trace from their own thread; without it one session's waitpid(-1) would
+# take another's events.
+WNOTHREAD = 0x20000000
 
 # siginfo.si_code values of a SIGTRAP stop
 SI_KERNEL = 0x80  # int3
@@ -43,8 +44,11 @@ def tgkill(pid: int, tid: int, sig: int) -> bool:
 
 
 def child_prepare_for_trace() -> None:
-    """In a freshly forked child: die with the parent and ask to be traced (async-signal-safe)."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    """In a freshly forked child: ask to be traced (async-signal-safe).
+
+    No PR_SET_PDEATHSIG: it fires when the forking *thread* ends, which would kill a
+    launched program that the user detaches from (terminateDebuggee false). A traced
+    program dies with dapgo through PTRACE_O_EXITKILL, set at its first stop."""
     _libc.ptrace(PTRACE_TRACEME, 0, 0, 0)
 
 
