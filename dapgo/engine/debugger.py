@@ -15,6 +15,7 @@ import shutil
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -1030,22 +1031,26 @@ class Debugger:
 
     def _frame_vars(self, ref: _ScopeRef) -> list[tuple[str, VarInfo]]:
         """The scope's variables in scope at the frame's pc, with display names that tell
-        shadowed variables apart."""
+        shadowed variables apart as Delve does: the visible (innermost) one is `x`, the
+        ones it hides are `(x)`, `((x))`... DWARF lists outer blocks before inner ones."""
         assert self._binary is not None
         frame = self._frames_for(ref.thread_id)[ref.frame_index]
         if frame.function is None:
             return []
         pc = frame.pc if ref.frame_index == 0 else frame.pc - 1
+        found = [
+            v for v in self._binary.frame_variables(frame.function, pc)
+            if v.is_arg == ref.args
+            # declared further down: not in scope yet (as Delve does)
+            and (v.is_arg or not v.decl_line or not frame.line or v.decl_line <= frame.line)
+        ]
+        total = Counter(v.name for v in found)
+        seen: Counter[str] = Counter()
         out = []
-        seen: dict[str, int] = {}
-        for v in self._binary.frame_variables(frame.function, pc):
-            if v.is_arg != ref.args:
-                continue
-            if not v.is_arg and v.decl_line and frame.line and v.decl_line > frame.line:
-                continue  # declared further down: not in scope yet (as Delve does)
-            seen[v.name] = seen.get(v.name, 0) + 1
-            n = seen[v.name]
-            out.append((v.name if n == 1 else f"{v.name} (shadowed {n - 1})", v))
+        for v in found:
+            seen[v.name] += 1
+            hidden_by = total[v.name] - seen[v.name]  # inner declarations after this one
+            out.append(("(" * hidden_by + v.name + ")" * hidden_by, v))
         return out
 
     def _frame0_registers(self, thread_id: int) -> Registers | None:

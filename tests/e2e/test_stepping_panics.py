@@ -295,3 +295,30 @@ def test_breakpoint_on_another_goroutine_during_a_step_stops_there(go: str | Non
         assert exit_code(c) == 0
         assert not [e for e in c.messages[at:] if e.get("event") == "stopped"]
         assert "stepping: relayed 42" in output_text(c, "stdout")
+
+
+def test_shadowed_variables_are_told_apart_as_delve_does() -> None:
+    with session("stdio") as c:
+        c.request("initialize", {"adapterID": "go"})
+        c.request("launch", {"mode": "exec", "program": str(fixtures.build("shadow"))},
+                  timeout=60)
+        c.wait_event("initialized")
+        path, ln = fixtures.line_of("shadow", "inner")
+        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": ln}]})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at)
+        frame = top_frame(c, stop["threadId"])
+        values = frame_variables(c, frame["id"])
+        # the visible x is the inner string; the one it hides is (x)
+        assert values["x"]["value"] == '"inner"' and values["x"]["type"] == "string"
+        assert values["(x)"]["value"] == "5" and values["(x)"]["type"] == "int"
+        ev = c.request("evaluate", {"expression": "x", "frameId": frame["id"]})["body"]
+        assert ev["result"] == '"inner"'
+        scopes = c.request("scopes", {"frameId": frame["id"]})["body"]["scopes"]
+        local_ref = next(s["variablesReference"] for s in scopes if s["name"] == "Locals")
+        c.request("setVariable", {"variablesReference": local_ref, "name": "(x)",
+                                  "value": "10"})
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
+        assert "15" in output_text(c, "stdout").split()  # 10 + len("hello")
