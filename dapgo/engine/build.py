@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from dapgo.engine.errors import BuildError, ProgramNotFoundError
@@ -47,8 +49,35 @@ def package_dir(cfg: LaunchConfig) -> str:
     return program if os.path.isdir(program) else os.path.dirname(program)
 
 
-def build(cfg: LaunchConfig) -> tuple[str, str | None]:
-    """Build `cfg.program`; returns (binary path, temporary directory to remove or None)."""
+def cancel_build(proc: subprocess.Popen[str]) -> None:
+    """Kill a build started by `build` and everything it started, and wait for it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def build_env(cfg: LaunchConfig) -> dict[str, str]:
+    """The environment of the build: the launch's `env` applies to it too (GOOS, GOFLAGS,
+    CGO_ENABLED, ... as with vscode-go); None removes a variable."""
+    env = dict(os.environ)
+    for k, v in cfg.env:
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
+def build(
+    cfg: LaunchConfig,
+    started: Callable[[subprocess.Popen[str], str | None], None] | None = None,
+) -> tuple[str, str | None]:
+    """Build `cfg.program`; returns (binary path, temporary directory to remove or None).
+    `started` receives the running `go` process and the temporary directory, so that a
+    caller can cancel the build with `cancel_build` and remove the directory itself."""
     program = os.path.abspath(os.path.join(cfg.cwd or os.getcwd(), cfg.program))
     if not os.path.exists(program):
         raise ProgramNotFoundError(f"program not found: {cfg.program}")
@@ -64,10 +93,17 @@ def build(cfg: LaunchConfig) -> tuple[str, str | None]:
         cmd = [find_go(), "test", "-c", DEBUG_GCFLAGS, *_flags(cfg.build_flags), "-o", out]
     else:
         cmd = [find_go(), "build", DEBUG_GCFLAGS, *_flags(cfg.build_flags), "-o", out, target]
-    proc = subprocess.run(cmd, cwd=pkg_dir, capture_output=True, text=True)
+    # its own process group, so that cancelling kills the compilers go started as well
+    proc = subprocess.Popen(cmd, cwd=pkg_dir, env=build_env(cfg), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if started is not None:
+        started(proc, tmpdir)
+    stdout, stderr = proc.communicate()
     if proc.returncode != 0 or not os.path.exists(out):
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
-        detail = (proc.stderr or proc.stdout).strip()
+        detail = (stderr or stdout).strip()
+        if proc.returncode < 0:
+            raise BuildError(f"build cancelled: {shlex.join(cmd)}")
         raise BuildError(f"build failed: {shlex.join(cmd)}\n{detail}")
     return out, tmpdir

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -160,6 +161,7 @@ class Debugger:
         self._value_limits = (MAX_STRING_LEN, MAX_ARRAY_VALUES)
         self._bps = BreakpointTable()
         self._stop_on_entry = False
+        self._build_proc: subprocess.Popen[str] | None = None  # a go build in progress
         self._tmpdir: str | None = None
         self._pump: OutputPump | None = None
         self._pause_requested = False
@@ -200,6 +202,15 @@ class Debugger:
         assert self._proc is not None
         self._proc.poke_user(tid, offset, value)
 
+    def _set_build_proc(self, proc: subprocess.Popen[str], tmpdir: str | None) -> None:
+        """The go build is running: a disconnect now cancels it and removes `tmpdir`."""
+        with self._lock:
+            self._build_proc = proc
+            self._tmpdir = tmpdir
+            cancelled = self._state != "launching"  # disconnected just before it started
+        if cancelled:
+            gobuild.cancel_build(proc)
+
     def _ex(self) -> PtraceExecutor:
         if self._executor is None:
             self._executor = PtraceExecutor()
@@ -231,7 +242,7 @@ class Debugger:
                     raise ProgramNotFoundError(f"program not found: {cfg.program}")
                 cwd = cfg.cwd or os.getcwd()
             else:
-                binary_path, self._tmpdir = gobuild.build(cfg)
+                binary_path, self._tmpdir = gobuild.build(cfg, self._set_build_proc)
                 cwd = cfg.cwd or gobuild.package_dir(cfg)
             binary = BinaryInfo.open(binary_path)
         except BaseException:
@@ -239,18 +250,15 @@ class Debugger:
                 if self._state == "launching":
                     self._state = "idle"
             raise
+        finally:
+            self._build_proc = None
         with self._lock:
             if self._state != "launching":  # disconnected during the build
                 if self._tmpdir:
                     shutil.rmtree(self._tmpdir, ignore_errors=True)
                     self._tmpdir = None
                 raise DebuggerError("the session ended while the program was being built")
-            env = dict(os.environ)
-            for k, v in cfg.env:
-                if v is None:
-                    env.pop(k, None)
-                else:
-                    env[k] = v
+            env = gobuild.build_env(cfg)
             pump = OutputPump(self._emit)
             try:
                 proc = self._ex().call(
@@ -1433,6 +1441,8 @@ class Debugger:
             proc = self._proc
             if self._state == "launching":
                 self._state = "exited"  # the launch in progress sees this and gives up
+                if self._build_proc is not None:
+                    gobuild.cancel_build(self._build_proc)  # a go build in progress
             try:
                 if proc is not None and self._state in ("stopped", "running"):
                     if terminate:

@@ -64,6 +64,9 @@ async def initialize(call: Call) -> Body:
 def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
     """Check vscode-go/Delve launch arguments and map them to the engine's LaunchConfig."""
     mode = args.opt_str("mode") or "debug"
+    if mode == "auto":  # vscode-go's default: a _test.go file means the package's tests
+        program = args.raw.get("program")
+        mode = "test" if isinstance(program, str) and program.endswith("_test.go") else "debug"
     if mode not in LAUNCH_MODES:
         raise args.bad("mode", f"is {mode!r}; dapgo supports 'debug', 'exec' and 'test'")
     program = args.req_str("program")

@@ -407,3 +407,40 @@ def test_two_sessions_in_one_server_debug_side_by_side() -> None:
                 c.request("continue", {"threadId": stop["threadId"]})
         assert exit_code(a) == 3
         assert exit_code(b) == 4
+
+
+def test_disconnect_during_a_build_cancels_it(tmp_path: os.PathLike[str]) -> None:
+    """An empty GOCACHE makes the build take seconds; disconnect kills it and its compilers,
+    and the temporary build directory goes with it."""
+    build_tmp = os.path.join(tmp_path, "tmp")
+    os.mkdir(build_tmp)
+    env = {**os.environ, "GOCACHE": os.path.join(tmp_path, "gocache"), "TMPDIR": build_tmp}
+    with DAPClient.spawn_stdio(env=env) as c:
+        initialize(c)
+        c.send("launch", {"mode": "debug", "program": str(fixtures.FIXTURES / "busy")})
+        time.sleep(1.0)
+        builds = subprocess.run(["pgrep", "-f", f"GOCACHE|{tmp_path}"], capture_output=True,
+                                text=True).stdout
+        c.request("disconnect", {"terminateDebuggee": True})
+        c.wait_closed()
+    deadline = time.monotonic() + 10
+    while True:
+        left = [p for p in os.listdir(build_tmp) if p.startswith("dapgo-build-")]
+        running = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True,
+                                 text=True).stdout.split()
+        if not left and not running:
+            break
+        assert time.monotonic() < deadline, (left, running, builds)
+        time.sleep(0.1)
+
+
+def test_vscode_go_default_mode_auto() -> None:
+    with session("stdio") as c:
+        launch(c, {"mode": "auto", "program": str(fixtures.FIXTURES / "testpkg" / "calc_test.go")})
+        c.request("configurationDone")
+        assert exit_code(c) == 0
+        assert "PASS" in output_text(c, "stdout")
+    with session("stdio") as c:
+        launch(c, {"mode": "auto", "program": str(fixtures.FIXTURES / "exitcode"), "args": ["6"]})
+        c.request("configurationDone")
+        assert exit_code(c) == 6
