@@ -8,6 +8,7 @@ facade from `wanted_addresses()`.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import Literal
 
 import attrs
@@ -32,7 +33,7 @@ class Breakpoint:
     hits: int = 0
     # evaluated by a uprobe in the kernel instead of an int3 (eBPF logpoint or condition)
     in_kernel: bool = False
-    kernel_trap_pcs: frozenset[int] = frozenset()  # where its SIGTRAP leaves the thread
+    kernel_spec: tuple[object, ...] = ()  # what the kernel was last given (or "shared")
 
     @property
     def verified(self) -> bool:
@@ -73,6 +74,6 @@ class BreakpointTable:
     def at(self, addr: int) -> list[Breakpoint]:
         return [bp for bp in self.all() if not bp.in_kernel and addr in bp.addresses]
 
-    def kernel_trap_at(self, pc: int) -> list[Breakpoint]:
-        """Breakpoints whose in-kernel condition stopped a thread that is now at `pc`."""
-        return [bp for bp in self.all() if bp.in_kernel and pc in bp.kernel_trap_pcs]
+    def by_ids(self, ids: Iterable[int]) -> list[Breakpoint]:
+        wanted = set(ids)
+        return [bp for bp in self.all() if bp.id in wanted]

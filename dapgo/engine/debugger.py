@@ -18,8 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
 
@@ -133,13 +132,6 @@ class _RegistersRef:
     frame_index: int
 
 
-@cache
-def _disassembler() -> Any:
-    import capstone  # only where instruction lengths are needed
-
-    return capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-
-
 def package_of(function: str) -> str:
     """The package path of a Go function name: "net/http.(*Client).Do" -> "net/http"."""
     slash = function.rfind("/")
@@ -177,6 +169,7 @@ class Debugger:
         self._kernel_lock = threading.Lock()
         self._kernel_poller: threading.Thread | None = None
         self._kernel_poller_stop = threading.Event()
+        self._kernel_signals: dict[int, list[int]] = {}  # tid -> ids of conditions that held
         self._current_tid: int | None = None  # OS thread of the last stop
         # caches valid for one stop
         self._threads_cache: list[ThreadInfo] = []
@@ -352,9 +345,7 @@ class Debugger:
                 bps.append(bp)
             previous = self._bps.group(path)
             self._bps.replace_group(path, bps)
-            if self._proc is not None and self._state in ("stopped", "running"):
-                self._place(bps, [b for b in previous if b not in bps])
-            self._sync_breakpoints()
+            self._place([b for b in previous if b not in bps])
             return [bp.status() for bp in bps]
 
     def set_function_breakpoints(
@@ -385,9 +376,7 @@ class Debugger:
                 bps.append(bp)
             previous = self._bps.group(FUNCTION_GROUP)
             self._bps.replace_group(FUNCTION_GROUP, bps)
-            if self._proc is not None and self._state in ("stopped", "running"):
-                self._place(bps, [b for b in previous if b not in bps])
-            self._sync_breakpoints()
+            self._place([b for b in previous if b not in bps])
             return [bp.status() for bp in bps]
 
     def set_exception_breakpoints(self, filters: list[str]) -> None:
@@ -607,8 +596,10 @@ class Debugger:
                     else "breakpoint"
                 )
                 hits.append(_Hit(tid, reason, tuple(b.id for b in bps)))
+        if ev.trap_tids:
+            self._drain_kernel()  # the uprobe wrote its record before signalling
         for tid in ev.trap_tids:
-            kernel_bps = self._bps.kernel_trap_at(proc.get_pc(tid))
+            kernel_bps = self._bps.by_ids(self._kernel_signals.pop(tid, ()))
             if kernel_bps:  # an in-kernel condition held: its uprobe stopped this thread
                 for bp in kernel_bps:
                     bp.hits += 1
@@ -1077,30 +1068,61 @@ class Debugger:
 
     # ----- breakpoints in the kernel (eBPF logpoints and conditions) -----
 
-    def _place(self, bps: list[Breakpoint], dropped: list[Breakpoint]) -> None:
-        """Decide, for each breakpoint, between a uprobe in the kernel and an int3.
+    def _place(self, dropped: list[Breakpoint]) -> None:
+        """Decide, for every breakpoint, between a uprobe in the kernel and an int3, then
+        make the program match.
 
         A logpoint or a breakpoint with a condition / hit condition goes to the kernel when
-        eBPF is available and every expression can be read there; otherwise it stays on the
-        ptrace path (the program stops briefly on each hit) and the console says why."""
+        eBPF is available, every expression can be read there, and no other breakpoint uses
+        the same address (an address carries either one uprobe or int3s); otherwise it is
+        an int3 (the program stops briefly on each hit) and the console says why."""
         for bp in dropped:
             if bp.in_kernel:
                 self._kernel_remove(bp)
-        for bp in bps:
-            wants = bp.addresses and (bp.log_message is not None or bp.condition
-                                      or bp.hit_condition)
+        if self._proc is None or self._state not in ("stopped", "running"):
+            return
+        everything = self._bps.all()
+        users = Counter(a for bp in everything for a in bp.addresses)
+        joining: list[Breakpoint] = []
+        for bp in everything:
+            wants = bool(bp.addresses) and (bp.log_message is not None or bool(bp.condition)
+                                            or bool(bp.hit_condition))
+            spec = (tuple(bp.addresses), bp.log_message, bp.condition, bp.hit_condition)
+            if wants and any(users[a] > 1 for a in bp.addresses):
+                if bp.in_kernel:
+                    self._kernel_remove(bp)
+                if bp.kernel_spec != ("shared", *spec):
+                    self._say_ptrace(bp, "another breakpoint is at the same address")
+                bp.kernel_spec = ("shared", *spec)
+                continue
             if not wants:
                 if bp.in_kernel:
                     self._kernel_remove(bp)
+                bp.kernel_spec = ()
                 continue
+            if bp.in_kernel and bp.kernel_spec == spec:
+                continue  # unchanged
+            if bp.in_kernel:
+                self._kernel_remove(bp)
+            bp.kernel_spec = spec
+            bp.in_kernel = True  # tentatively: its int3s go before the uprobe comes
+            joining.append(bp)
+        self._sync_breakpoints()
+        failed = False
+        for bp in joining:
             why = self._kernel_add(bp)
             if why is not None:
-                if bp.in_kernel:
-                    self._kernel_remove(bp)
-                what = "logpoint" if bp.log_message is not None else "condition"
-                self._emit(Output("console", f"dapgo: the {what} at {bp.path}:{bp.line} is "
-                                             f"evaluated with ptrace (the program stops briefly "
-                                             f"on every hit): {why}\n"))
+                bp.in_kernel = False
+                failed = True
+                self._say_ptrace(bp, why)
+        if failed:
+            self._sync_breakpoints()
+
+    def _say_ptrace(self, bp: Breakpoint, why: str) -> None:
+        what = "logpoint" if bp.log_message is not None else "condition"
+        where = f"{bp.path}:{bp.line}" if bp.path else bp.key
+        self._emit(Output("console", f"dapgo: the {what} at {where} is evaluated with ptrace "
+                                     f"(the program stops briefly on every hit): {why}\n"))
 
     def _kernel_add(self, bp: Breakpoint) -> str | None:
         """Attach `bp` as a uprobe; the reason when it cannot be."""
@@ -1108,16 +1130,16 @@ class Debugger:
         if isinstance(kernel, str):
             return kernel
         stop = bp.log_message is None
-        with self._kernel_lock:
-            res = kernel.add(bp.id, list(bp.addresses), message=bp.log_message,
-                             condition=bp.condition, hit_condition=bp.hit_condition, stop=stop)
+        try:
+            with self._kernel_lock:
+                res = kernel.add(bp.id, list(bp.addresses), message=bp.log_message,
+                                 condition=bp.condition, hit_condition=bp.hit_condition,
+                                 stop=stop)
+        except Exception as exc:  # e.g. no uprobe_multi links in this kernel
+            return f"the uprobe could not be attached ({exc})"
         if res.fallback is not None:
             return res.fallback
-        bp.in_kernel = True
-        bp.kernel_trap_pcs = frozenset(self._after_instruction(a) for a in bp.addresses) \
-            if stop else frozenset()
-        if not stop:
-            self._start_kernel_poller()
+        self._start_kernel_poller()
         return None
 
     def _kernel_remove(self, bp: Breakpoint) -> None:
@@ -1125,7 +1147,6 @@ class Debugger:
             with self._kernel_lock:
                 self._kernel_state.remove(bp.id)
         bp.in_kernel = False
-        bp.kernel_trap_pcs = frozenset()
 
     def _kernel(self) -> BpfLogpoints | str:
         """The eBPF backend for this program, made on first use (bcc compiles the program:
@@ -1139,14 +1160,6 @@ class Debugger:
             except Exception as exc:  # no bcc, no BPF permission, no headers, old kernel
                 self._kernel_state = f"eBPF is not available here ({exc}); see `dapgo doctor`"
         return self._kernel_state
-
-    def _after_instruction(self, addr: int) -> int:
-        """Where a thread stands after the instruction at `addr` ran (a uprobe's SIGTRAP is
-        delivered after the probed instruction)."""
-        assert self._binary is not None
-        code = self._binary.read_text(addr, 16) or b""
-        insn = next(iter(_disassembler().disasm(code, addr, 1)), None)
-        return addr + (insn.size if insn is not None else 1)
 
     def _start_kernel_poller(self) -> None:
         if self._kernel_poller is not None:
@@ -1175,12 +1188,21 @@ class Debugger:
             if not events:
                 time.sleep(0.01)
 
+    def _drain_kernel(self) -> None:
+        kernel = self._kernel_state
+        if kernel is not None and not isinstance(kernel, str):
+            with self._kernel_lock:
+                self._emit_log_events(kernel.poll(0))
+
     def _emit_log_events(self, events: list[LogEvent]) -> None:
-        """One output event per logpoint per batch, one line per hit, in order."""
+        """One output event per logpoint per batch, one line per hit, in order; a record
+        of a stopping condition says which thread its uprobe is about to stop."""
         lines: dict[int, list[str]] = {}
         for ev in events:
-            if ev.message is not None:
-                lines.setdefault(ev.id, []).append(f"[Go {ev.goroutine}] {ev.message}\n")
+            if ev.message is None:
+                self._kernel_signals.setdefault(ev.tid, []).append(ev.id)
+                continue
+            lines.setdefault(ev.id, []).append(f"[Go {ev.goroutine}] {ev.message}\n")
         by_id = {bp.id: bp for bp in self._bps.all()}
         for bp_id, texts in lines.items():
             bp = by_id.get(bp_id)
@@ -1217,8 +1239,10 @@ class Debugger:
             try:
                 target = self._ex().call(self._watch_target, handle, name, thread_id,
                                          frame_index)
-            except (DebuggerError, UnreadableError, KeyError) as exc:
+            except (DebuggerError, UnreadableError) as exc:
                 return DataBreakpointInfo(None, f"{name} cannot be watched: {exc}")
+            except (KeyError, LookupError, OSError) as exc:
+                return DataBreakpointInfo(None, f"{name} cannot be watched: {exc!r}")
             where = f"on the stack of goroutine {target.goid}" if target.goid else "in memory"
             return DataBreakpointInfo(
                 target.encode(),
@@ -1254,16 +1278,19 @@ class Debugger:
             return self._watch_on(name, child.addr, child.type, None, 0)
         if handle is not None:
             raise DebuggerError("unknown variables reference")
-        glob = self._binary.global_variable(name)
-        if glob is not None and isinstance(glob.location, AddrLoc):
-            return self._watch_on(name, glob.location.addr, glob.type, None, 0)
-        if thread_id is not None:
-            scope = _ScopeRef(thread_id, frame_index, False)
+        if thread_id is not None:  # a plain name in the frame: a local or an argument
             for args in (False, True):
                 scope = _ScopeRef(thread_id, frame_index, args)
                 if any(shown == name for shown, _ in self._frame_vars(scope)):
                     return self._watch_target(scope, name, None, 0)
-        raise DebuggerError(f"{name} is not a variable in scope or a package variable")
+        # any addressable Go expression: main.hits, p.count, s[3], *p, m.field.sub
+        try:
+            value = evaluate(name, self._eval_scope(thread_id, frame_index))
+        except EvalError as exc:
+            raise DebuggerError(str(exc)) from exc
+        if isinstance(value, Const) or not value.addr:
+            raise DebuggerError("it is not a value in memory (a constant or a computed value)")
+        return self._watch_on(name, value.addr, value.type, thread_id, frame_index)
 
     def _watch_on(
         self, name: str, addr: int, tref: TypeRef | GoType, thread_id: int | None,
@@ -1272,6 +1299,8 @@ class Debugger:
         """A watch on [addr, addr+size); stack addresses are tied to their frame."""
         assert self._binary is not None
         t = tref if isinstance(tref, GoType) else self._binary.type_info(tref)
+        if t.kind in ("ptr", "unsafe.Pointer", "map", "chan", "func") and t.size == 0:
+            t = attrs.evolve(t, size=8)  # Go's DWARF gives pointer types no byte size
         if t.size == 0:
             raise DebuggerError("a zero-size value cannot be watched")
         if t.size > 8 * NUM_SLOTS:

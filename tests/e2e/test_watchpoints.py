@@ -84,11 +84,13 @@ def test_write_watch_on_a_global_stops_once_per_write() -> None:
         assert "int64" in info["description"]
         (wp,) = set_watches(c, {"dataId": info["dataId"], "accessType": "write"})
         assert wp["verified"] is True
-        for _ in range(3):
+        for n in (1, 2, 3):
             stop = resume(c, thread_id=stop["threadId"], reason="data breakpoint")
             assert stop["hitBreakpointIds"] == [wp["id"]]
             frame = top_frame(c, stop["threadId"])
             assert frame["name"] == "main.bump" and wrote_at(frame, "bump")
+            value = c.request("evaluate", {"expression": "main.hits", "frameId": frame["id"]})
+            assert value["body"]["result"] == str(n)  # the new value, after each write
         # no fourth write: the next stop is the program's end
         c.request("continue", {"threadId": stop["threadId"]})
         assert exit_code(c) == 0
@@ -235,3 +237,34 @@ def test_detach_clears_debug_registers_on_every_thread() -> None:
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_watch_expressions_and_a_pointer_variable() -> None:
+    with session("stdio") as c:
+        stop = start_at(c, "field_write")
+        frame_id = top_frame(c, stop["threadId"])["id"]
+
+        def info(expr: str) -> Message:
+            body: Message = c.request("dataBreakpointInfo", {"name": expr, "frameId": frame_id}
+                                      )["body"]
+            return body
+
+        count = info("c.count")  # a field through a pointer, as an expression
+        assert count["dataId"] and "8 bytes" in count["description"], count
+        b = info("main.pair.B")
+        assert b["dataId"] and "8 bytes" in b["description"], b
+        ptr = info("c")  # the pointer variable itself (DWARF gives pointers no size)
+        assert ptr["dataId"] and "8 bytes" in ptr["description"], ptr
+        bad = info("c.count + 1")
+        assert bad["dataId"] is None and "not a value in memory" in bad["description"]
+        missing = info("nosuch")
+        assert missing["dataId"] is None and "nosuch" in missing["description"]
+        set_watches(c, {"dataId": count["dataId"]}, {"dataId": b["dataId"]})
+        stop = resume(c, thread_id=stop["threadId"], reason="data breakpoint")
+        assert wrote_at(top_frame(c, stop["threadId"]), "field_write")
+        frame = top_frame(c, stop["threadId"])
+        value = c.request("evaluate", {"expression": "c.count", "frameId": frame["id"]})
+        assert value["body"]["result"] == "5"  # the new value is readable at the stop
+        stop = resume(c, thread_id=stop["threadId"], reason="data breakpoint")
+        assert wrote_at(top_frame(c, stop["threadId"]), "pair_b")
+        c.request("disconnect", {"terminateDebuggee": True})
