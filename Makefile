@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/startup.py
 	$(PY) bench/goroutines.py
 	$(PY) bench/watch_overhead.py
+	$(PY) bench/trace_overhead.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
