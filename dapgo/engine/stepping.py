@@ -159,16 +159,23 @@ class Stepper:
                 targets = {ret: self._at_depth(goid, ret_depth)}
                 if panic is not None:
                     targets[panic] = self._on_goroutine(goid)
-                out = self._run_to_any(targets)
+                deferred: dict[int, Callable[[int], bool]] = {}
+                if nfn.name == "runtime.deferreturn":  # the frame's deferred calls run now
+                    deferred = self._deferred_calls(tid, goid, regs.sp + 8)
+                out = self._run_to_any({**deferred, **targets})
                 if out.kind != "arrived":
                     return out.as_outcome()
                 if out.addr == panic:  # the callee panicked: follow the unwinding
                     return self._after_panic(goid, fn, {ret: targets[ret]}, fn_return)
+                if out.addr in deferred:  # stop in the deferred call, as Delve's next does
+                    return StepOutcome("step", out.tid)
                 tid = out.tid
                 pc = self.target.registers(tid).pc
                 nfn = self.binary.function_for_pc(pc)
-            if nfn != fn:
-                return StepOutcome("step", tid)  # returned to the caller (or unwound)
+            if nfn != fn:  # returned to the caller (or unwound)
+                if nfn is not None and not is_user_function(nfn):
+                    return self._out_to_user_code(tid)  # e.g. a deferred call returning
+                return StepOutcome("step", tid)
             if self._depth(tid, self._cfa(tid)) != depth:
                 continue
             here = stmts.get(pc)
@@ -176,7 +183,43 @@ class Stepper:
                 return StepOutcome("step", tid)
         return StepOutcome("step", tid)
 
-    # ----- panics during a step -----
+    def _out_to_user_code(self, tid: int) -> StepOutcome:
+        """Step out of runtime frames (runtime.deferreturn after a deferred call, ...) until
+        the goroutine is back in user code."""
+        for _ in range(16):
+            fn = self.binary.function_for_pc(self.target.registers(tid).pc)
+            if fn is None or is_user_function(fn):
+                break
+            out = self._step_out(tid)
+            if out.kind != "step":
+                return out
+            tid = out.tid
+        return StepOutcome("step", tid)
+
+    # ----- deferred calls and panics during a step -----
+
+    def _deferred_calls(self, tid: int, goid: int, frame_sp: int
+                        ) -> dict[int, Callable[[int], bool]]:
+        """Targets after the prologue of every function the frame at `frame_sp` deferred,
+        from the goroutine's _defer chain (field offsets from DWARF)."""
+        g_lay = self.binary.struct_layout("runtime.g")
+        d_lay = self.binary.struct_layout("runtime._defer")
+        g = self.goroutines.of_thread(tid)
+        if g_lay is None or d_lay is None or g is None:
+            return {}
+        out: dict[int, Callable[[int], bool]] = {}
+        d = self.target.u64(g.addr + g_lay.offset("_defer"))
+        for _ in range(256):  # a chain longer than this is not a frame's defers
+            if not d:
+                break
+            if self.target.u64(d + d_lay.offset("sp")) == frame_sp:
+                funcval = self.target.u64(d + d_lay.offset("fn"))
+                code = self.target.u64(funcval) if funcval else 0
+                fn = self.binary.function_for_pc(code) if code else None
+                if fn is not None:
+                    out[self.binary.first_pc_after_prologue(fn)] = self._on_goroutine(goid)
+            d = self.target.u64(d + d_lay.offset("link"))
+        return out
 
     def _on_goroutine(self, goid: int) -> Callable[[int], bool]:
         return lambda t: self._goid(t) == goid

@@ -119,14 +119,22 @@ def test_step_in_and_out_through_calls_interfaces_and_closures(go: str | None) -
 
 
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
-def test_next_over_a_return_with_a_deferred_call(go: str | None) -> None:
+def test_next_over_a_return_stops_in_the_deferred_call(go: str | None) -> None:
+    """As Delve: `next` over the end of a function with deferred calls stops in them, then
+    goes on to the caller."""
     with stopped_at("stepping", "with_defer_body", go) as (c, stop):
         g = stop["threadId"]
-        for _ in range(4):
+        seen = []
+        for _ in range(8):
             stop = resume(c, "next", g, reason="step")
-            if where(c, stop)[0] == "main.main":
+            assert stop["threadId"] == g
+            seen.append(where(c, stop))
+            if seen[-1][0] == "main.main":
                 break
-        assert where(c, stop)[0] == "main.main"
+        functions = [fn for fn, _ in seen]
+        assert "main.withDefer.func1" in functions, seen
+        assert ("main.withDefer.func1", line("deferred")) in seen, seen
+        assert functions[-1] == "main.main"
         c.request("continue", {"threadId": g})
         assert exit_code(c) == 0
         assert "stepping: 30 120 9 18 42" in output_text(c, "stdout")
