@@ -1517,10 +1517,14 @@ class Debugger:
     def evaluate(
         self, expression: str, thread_id: int | None, frame_index: int, context: str
     ) -> VariableInfo:
-        """Evaluate a Go expression in a frame (or over globals only, without a thread).
+        """Evaluate a Go expression in a frame; without one, in the innermost frame of the
+        goroutine that stopped (as Delve does), or over globals only when there is none.
         `context` is DAP's (watch, repl, hover, clipboard); all evaluate alike."""
         with self._lock:
             self._require_stopped()
+            if thread_id is None:
+                thread_id = self._ex().call(self._selected_goroutine)
+                frame_index = 0
             try:
                 return self._ex().call(self._evaluate, expression, thread_id, frame_index)
             except EvalError as exc:

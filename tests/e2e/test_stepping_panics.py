@@ -188,6 +188,9 @@ def test_evaluate_and_set_variable() -> None:
         ev = c.request("evaluate", {"expression": "sum * 2 + 1", "frameId": frame["id"],
                                     "context": "watch"})["body"]
         assert ev["result"] == "61" and ev["type"] == "int"
+        # without a frame: the innermost frame of the goroutine that stopped, as Delve
+        assert c.request("evaluate", {"expression": "sum", "context": "repl"}
+                         )["body"]["result"] == "30"
         bad = c.response(c.send("evaluate", {"expression": "sum +", "frameId": frame["id"]}))
         assert bad["success"] is False
         scopes = c.request("scopes", {"frameId": frame["id"]})["body"]["scopes"]
@@ -330,3 +333,71 @@ def test_shadowed_variables_are_told_apart_as_delve_does() -> None:
         c.request("continue", {"threadId": stop["threadId"]})
         assert exit_code(c) == 0
         assert "15" in output_text(c, "stdout").split()  # 10 + len("hello")
+
+
+def test_simultaneous_hits_are_each_reported() -> None:
+    """Eight goroutines released at once hit one breakpoint: each hit is its own stop."""
+    with session("stdio") as c:
+        c.request("initialize", {"adapterID": "go"})
+        c.request("launch", {"mode": "exec", "program": str(fixtures.build("simul"))},
+                  timeout=60)
+        c.wait_event("initialized")
+        path, ln = fixtures.line_of("simul", "hit_body")
+        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": ln}]})
+        at = mark(c)
+        c.request("configurationDone")
+        ids, goroutines = set(), set()
+        for _ in range(8):
+            stop = wait_stopped(c, "breakpoint", after=at)
+            goroutines.add(stop["threadId"])
+            ids.add(var(c, stop, "id"))
+            at = mark(c)
+            c.request("continue", {"threadId": stop["threadId"]})
+        assert ids == {str(i) for i in range(8)}
+        assert len(goroutines) == 8
+        assert exit_code(c) == 0
+        assert "simul: 56" in output_text(c, "stdout")
+
+
+def test_hit_conditions_n_and_ge_and_conditions_on_function_breakpoints() -> None:
+    def stops(**bp: Any) -> list[str]:
+        with session("stdio") as c:
+            c.request("initialize", {"adapterID": "go"})
+            c.request("launch", {"mode": "exec", "program": str(fixtures.build("stepping"))},
+                      timeout=60)
+            c.wait_event("initialized")
+            if "function" in bp:
+                c.request("setFunctionBreakpoints", {"breakpoints": [
+                    {"name": bp.pop("function"), **bp}]})
+            else:
+                path, ln = fixtures.line_of("stepping", "fact_rec")
+                c.request("setBreakpoints", {"source": {"path": path},
+                                             "breakpoints": [{"line": ln, **bp}]})
+            at = mark(c)
+            c.request("configurationDone")
+            seen = []
+            while True:
+                ev = c.wait_for(lambda m: m.get("event") in ("stopped", "exited"), after=at)
+                if ev["event"] == "exited":
+                    return seen
+                seen.append(var(c, ev["body"], "n"))
+                at = mark(c)
+                c.request("continue", {"threadId": ev["body"]["threadId"]})
+
+    assert stops(hitCondition="2") == ["4"]  # a bare N is == N, as in Delve
+    assert stops(hitCondition=">= 3") == ["3", "2"]
+    assert stops(function="main.fact", condition="n == 2") == ["2"]
+
+
+def test_step_in_by_instruction() -> None:
+    with stopped_at("stepping", "call_fact", None) as (c, stop):
+        g = stop["threadId"]
+        names = []
+        for _ in range(12):
+            stop = resume(c, "stepIn", g, reason="step", granularity="instruction")
+            names.append(where(c, stop)[0])
+            if names[-1] == "main.fact":
+                break
+        assert names[-1] == "main.fact"  # the CALL was followed, one instruction at a time
+        assert names[0] == "main.main"
+        c.request("disconnect", {"terminateDebuggee": True})
