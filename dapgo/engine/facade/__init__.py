@@ -1,0 +1,1 @@
+"""The parts of the engine facade (dapgo.engine.debugger.Debugger), one concern each."""
