@@ -14,7 +14,10 @@ import os
 import signal
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from dapgo.engine.dwarf import BinaryInfo
 
 
 def add_trace_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -78,18 +81,86 @@ def _spawn_held(path: str, argv: list[str]) -> tuple[int, int]:
     return pid, w
 
 
+def _fail(msg: str) -> int:
+    print(f"dapgo trace: {msg}", file=sys.stderr)
+    return 1
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return "; ".join(lines)
+
+
+def _resolve_binary(args: argparse.Namespace, package: str | None
+                    ) -> tuple[str, str | None] | str:
+    """(binary path, temporary build directory or None), or an error message."""
+    from dapgo.engine.errors import BuildError, DebuggerError
+
+    if args.pid:
+        try:
+            return os.readlink(f"/proc/{args.pid}/exe"), None
+        except OSError as e:
+            return f"no process {args.pid}: {e.strerror}"
+    if package is None:
+        path = os.path.abspath(args.exec_path)
+        if not os.path.isfile(path):
+            return f"{args.exec_path}: no such file"
+        if not os.access(path, os.X_OK):
+            return f"{args.exec_path}: not executable"
+        return path, None
+    try:
+        return _build(package)
+    except BuildError as e:
+        detail = str(e).split("\n", 1)[1] if "\n" in str(e) else str(e)
+        return f"building {package} failed: {_one_line(detail) or str(e)}"
+    except DebuggerError as e:
+        return f"cannot build {package}: {_one_line(str(e))}"
+
+
 def run_trace(args: argparse.Namespace) -> int:
-    from dapgo.engine.bpf.attach import AttachError
-    from dapgo.engine.bpf.program import BpfUnavailable
-    from dapgo.engine.bpf.session import BpfSession
-    from dapgo.engine.bpf.tracer import FunctionTracer
+    import re
+
+    from dapgo.engine.bpf.tracer import traceable_functions
     from dapgo.engine.dwarf import BinaryInfo
+    from dapgo.engine.errors import DebuggerError
 
     package, regex, prog_args = _split_args(args)
+    try:
+        re.compile(regex)
+    except re.error as e:
+        return _fail(f"invalid regular expression {regex!r}: {e}")
+    got = _resolve_binary(args, package)
+    if isinstance(got, str):
+        return _fail(got)
+    path, tmpdir = got
+    bi: BinaryInfo | None = None
+    try:
+        try:
+            bi = BinaryInfo.open(path)
+        except (DebuggerError, OSError, ValueError) as e:
+            what = f"process {args.pid} ({path})" if args.pid else path
+            return _fail(f"{what} is not a Go program dapgo can trace: {_one_line(str(e))}")
+        if not traceable_functions(bi, regex):
+            return _fail(f"no function matches {regex!r}"
+                         + ("" if args.pid else "; the program was not run"))
+        return _trace(args, bi, path, regex, prog_args)
+    finally:
+        if bi is not None:
+            bi.close()
+        if tmpdir:
+            import shutil
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
+           prog_args: list[str]) -> int:
+    from dapgo.engine.bpf.session import BpfSession
+    from dapgo.engine.bpf.tracer import FunctionTracer
+
     out: TextIO = open(args.output, "w") if args.output else sys.stderr
-    tmpdir: str | None = None
     child: int | None = None
     release_fd: int | None = None
+    released = False
     stop = False
 
     def on_sigint(_sig: int, _frm: object) -> None:
@@ -103,19 +174,9 @@ def run_trace(args: argparse.Namespace) -> int:
     try:
         if args.pid:
             pid = args.pid
-            try:
-                path = os.readlink(f"/proc/{pid}/exe")
-            except OSError as e:
-                print(f"dapgo trace: no process {pid}: {e.strerror}", file=sys.stderr)
-                return 1
         else:
-            if package is not None:
-                path, tmpdir = _build(package)
-            else:
-                path = os.path.abspath(args.exec_path)
             child, release_fd = _spawn_held(path, prog_args)
             pid = child
-        bi = BinaryInfo.open(path)
         session = BpfSession(bi, pid, ringbuf_pages=args.buffer_pages)
         tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
         t0 = time.monotonic()
@@ -124,10 +185,14 @@ def run_trace(args: argparse.Namespace) -> int:
               f"({time.monotonic() - t0:.2f} s)", file=sys.stderr)
         for msg in tracer.skipped[:10]:
             print(f"dapgo trace: skipped {msg}", file=sys.stderr)
+        if n == 0:
+            raise _TraceError(f"none of the functions matching {regex!r} can be traced"
+                              + ("" if args.pid else "; the program was not run"))
         if release_fd is not None:
             os.write(release_fd, b"x")
             os.close(release_fd)
             release_fd = None
+            released = True
         exited = False
         while not stop:
             recs = session.poll(0.05)
@@ -153,16 +218,23 @@ def run_trace(args: argparse.Namespace) -> int:
             os.kill(child, signal.SIGINT)
             _, st = os.waitpid(child, 0)
             status = os.waitstatus_to_exitcode(st)
+        child = None
         if status < 0:
             return 128 - status
         return status
-    except (BpfUnavailable, AttachError, OSError) as e:
-        print(f"dapgo trace: {e}", file=sys.stderr)
-        if child is not None:
-            os.kill(child, signal.SIGKILL)
-            os.waitpid(child, 0)
+    except Exception as e:  # one line, never a traceback; the program never runs untraced
+        msg = str(e) or type(e).__name__
+        print(f"dapgo trace: {_one_line(msg) or msg}"
+              + ("; the program was not run" if child is not None and not released
+                 and not isinstance(e, _TraceError) else ""), file=sys.stderr)
         return 1
     finally:
+        if child is not None:  # dapgo started it and is not tracing it: never leave it running
+            try:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
         if release_fd is not None:
             os.close(release_fd)
         if session is not None:
@@ -173,9 +245,10 @@ def run_trace(args: argparse.Namespace) -> int:
             out.close()
         else:
             out.flush()
-        if tmpdir:
-            import shutil
-            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class _TraceError(Exception):
+    """A reason to stop tracing, said in one line."""
 
 
 def _emit(tracer: object, recs: list, out: TextIO) -> None:

@@ -158,3 +158,71 @@ def test_sigint_with_exec_stops_program_and_cleans_up(tracee: Path) -> None:
     finally:
         if tr.poll() is None:
             tr.kill()
+
+
+def test_stack_includes_the_caller_of_a_frameless_leaf(tracee: Path) -> None:
+    """main.leaf has no frame: at its entry the return address is at SP and BP is still
+    its caller's, so the walk must not skip main.leafCaller."""
+    r = _run("--exec", str(tracee), "--stack", "3", r"^main\.(leaf|leafCaller)$", "--",
+             "extra")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.splitlines()
+
+    def frames(header: str) -> list[str]:
+        i = err.index(header)
+        return [re.sub(r"^\s*\d+\s+0x[0-9a-f]+ in ", "", ln) for ln in err[i + 1:i + 7:2]]
+
+    assert frames("> goroutine(1): main.leaf()") == ["main.leaf", "main.leafCaller",
+                                                     "main.init.0"]
+    assert frames(">> goroutine(1): main.leaf => ()") == ["main.leaf", "main.leafCaller",
+                                                          "main.init.0"]
+    assert frames("> goroutine(1): main.leafCaller(n=1)") == [
+        "main.leafCaller", "main.init.0", "runtime.doInit1"]
+    assert dapgo_progs() == []
+
+
+def _one_error_line(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("dapgo trace: ")
+    return lines[0]
+
+
+def test_invalid_regex_is_one_line(tracee: Path) -> None:
+    line = _one_error_line(_run("--exec", str(tracee), "main.(add"))
+    assert "invalid regular expression" in line
+
+
+def test_regex_matching_nothing_does_not_run_the_program(tracee: Path, tmp_path: Path) -> None:
+    r = _run("--exec", str(tracee), r"^main\.nosuch$")
+    line = _one_error_line(r)
+    assert "no function matches" in line and "not run" in line
+    assert r.stdout == ""  # the tracee never printed "tracee: start"
+    assert dapgo_progs() == []
+
+
+def test_pid_that_is_not_a_go_program(tracee: Path) -> None:
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        line = _one_error_line(_run("--pid", str(sleeper.pid), "main"))
+        assert "not a Go program" in line
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    line = _one_error_line(_run("--pid", "999999999", "main"))
+    assert "no process" in line
+
+
+def test_missing_exec_file() -> None:
+    line = _one_error_line(_run("--exec", "/nonexistent/prog", "main"))
+    assert "/nonexistent/prog: no such file" in line
+
+
+def test_build_error_in_package_mode(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module broken\n\ngo 1.21\n")
+    (tmp_path / "main.go").write_text("package main\n\nfunc main() { undefinedThing() }\n")
+    line = _one_error_line(_run(str(tmp_path), "main"))
+    assert "building" in line and "failed" in line and "undefined" in line

@@ -88,11 +88,33 @@ def test_logpoint_in_the_kernel_prints_every_hit_and_never_stops() -> None:
             line = lines[i]
             assert re.match(rf"^\[Go 1\] i={i} id={1 + i % 2} ", line), line
             assert f"name=\"{['one', 'two'][i % 2]}\"" in line, line
-            assert ("next=nil" in line) == (i % 2 == 1), line
+            # rendered exactly as `variables` renders them (the ptrace path agrees: below)
+            assert (f"next={NEXT_NIL}" if i % 2 else f"next={NEXT_SEVEN}") in line, line
             assert line.endswith("label=\"loop\" {ok}"), line
         assert "lost" not in console
         assert "logpoints: done" in output_text(c, "stdout")
     assert dapgo_programs() == []
+
+
+NEXT_NIL = "*main.Item nil"
+NEXT_SEVEN = '*main.Item {ID: 7, Name: "seven", Next: *main.Item nil}'
+
+
+def test_kernel_and_ptrace_logpoints_read_the_same() -> None:
+    message = "id={it.ID} name={it.Name} next={it.Next} it={it}"
+    outputs = []
+    for bump in ("", " {i + 0}"):  # the arithmetic sends the second one to ptrace
+        with session("stdio") as c:
+            launch(c, "2")
+            set_at(c, "visit_body", logMessage=message + bump)
+            c.request("configurationDone")
+            assert exit_code(c) == 0
+            assert ("evaluated with ptrace" in output_text(c, "console")) == bool(bump)
+            outputs.append([ln.split("] ", 1)[1].removesuffix(" 0").removesuffix(" 1")
+                            for ln in log_lines(c, "id=")])
+    kernel, ptrace = outputs
+    assert kernel == ptrace, (kernel, ptrace)
+    assert kernel[0].startswith(f'id=1 name="one" next={NEXT_SEVEN} it=*main.Item {{ID: 1,')
 
 
 def test_condition_in_the_kernel_stops_only_on_the_matching_goroutine() -> None:
@@ -170,3 +192,22 @@ def test_without_bpf_permission_logpoints_fall_back_and_doctor_says_so() -> None
         assert "eBPF is not available" in console
         assert [ln.split("] ", 1)[1] for ln in log_lines(c, "i=")] == ["i=0", "i=1", "i=2"]
         assert not c.events("stopped")
+
+
+def test_condition_on_a_line_starting_with_a_call_stops_at_that_line() -> None:
+    """A uprobe's stop lands after the probed instruction: after a CALL that is inside the
+    callee. Such a line keeps its condition on the ptrace path, and stops where it should."""
+    with session("stdio") as c:
+        launch(c, "1")
+        bp = set_at(c, "tick_call", condition="i == 3")
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at)
+        assert stop["hitBreakpointIds"] == [bp["id"]]
+        frame = top_frame(c, stop["threadId"])
+        assert (frame["name"], frame["line"]) == (
+            "main.main", fixtures.line_of("logpoints", "tick_call")[1])
+        assert frame_variables(c, frame["id"])["i"]["value"] == "3"
+        assert "line starts with a call or jump" in output_text(c, "console")
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0

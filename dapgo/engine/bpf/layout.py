@@ -22,8 +22,9 @@ MAX_CSTR = 4         # string literals per condition (power of two)
 CSTR_LEN = 32        # bytes per string literal
 MAX_STACK = 16       # stack frames per record (power of two)
 RAW_MAX = 64         # bytes of one value's own storage (power of two)
-DATA_MAX = 128       # bytes of string/slice contents per value (power of two)
-SCRATCH_SIZE = 4096  # largest record (power of two)
+DATA_MAX = 512       # bytes of string/slice contents per value (power of two; as much as
+                     # dapgo.engine.values shows of a string by default)
+SCRATCH_SIZE = 16384  # largest record (power of two; MAX_VALS full values fit)
 SCRATCH_SLACK = 1024
 REGS_WORDS = 32      # pt_regs copied as 8-byte words (21 used; power of two for masking)
 PT_REGS_BYTES = 21 * 8
@@ -35,7 +36,7 @@ WAKEUP_EVERY = 256  # records per CPU between consumer wake-ups (it also polls o
 SRC_NONE, SRC_REG, SRC_SP, SRC_ADDR = 0, 1, 2, 3
 VK_PLAIN, VK_STRING, VK_SLICE = 0, 1, 2
 VE_OK, VE_READ, VE_NIL, VE_UNAVAILABLE = 0, 1, 2, 3
-DF_EMIT, DF_SIGNAL, DF_COND, DF_AT_RET = 1, 2, 4, 8
+DF_EMIT, DF_SIGNAL, DF_COND, DF_AT_RET = 1, 2, 4, 8  # DF_AT_RET: return address at SP
 HIT_NONE, HIT_EQ, HIT_GE, HIT_GT, HIT_LE, HIT_LT, HIT_MOD = 0, 1, 2, 3, 4, 5, 6
 (OP_VAL, OP_CONST, OP_STREQ, OP_NOT, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_AND,
  OP_OR, OP_ULT, OP_UGT) = range(1, 15)

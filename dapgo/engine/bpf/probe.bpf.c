@@ -82,7 +82,7 @@ struct scratch {
     u16 voff[MAX_VALS];        // where each value starts in buf
     u64 nrec;                  // records written by this CPU (consumer wake-ups: batched)
     s64 stk[COND_STACK];       // condition evaluation stack
-    u32 top, off, roff, rawlen, dlen, eq;
+    u32 top, off, roff, rawlen, dlen, eq, cerr, errmask;
     u8 buf[SCRATCH_SIZE + SCRATCH_SLACK];
 };
 
@@ -112,6 +112,7 @@ int dapgo_probe(struct pt_regs *ctx) {
     // then sees unknown scalars at each loop head and prunes instead of exploring every
     // path through every iteration.
     s->off = sizeof(struct rec_hdr);
+    s->errmask = 0;
     for (u32 i = 0; i < MAX_VALS; i++) {
         if (i >= *(volatile u16 *)&d->nvals)
             break;
@@ -202,12 +203,17 @@ int dapgo_probe(struct pt_regs *ctx) {
         }
         u32 dlen = s->dlen & (DATA_MAX - 1 + DATA_MAX);
         rv->data_len = dlen;
+        s->errmask |= (u32)(rv->err != 0) << (i & (MAX_VALS - 1));
         s->off = doff + ((dlen + 7) & ~7);
     }
     u32 off = s->off;
 
     // condition: a stack machine over the values (ints / string equality); its stack and
     // stack pointer live in the map value for the same reason as above
+    // a value the condition uses could not be read (nil pointer on the way, bad memory):
+    // like the ptrace path, a condition that cannot be evaluated counts as met, and the
+    // hit is not counted
+    s->cerr = 0;
     if (d->flags & DF_COND) {
         s->top = 0;
         s->stk[0] = 0;
@@ -219,6 +225,7 @@ int dapgo_probe(struct pt_regs *ctx) {
             u32 top = s->top;
             s64 r = 0;
             if (op->op == OP_VAL) {
+                s->cerr |= (s->errmask >> (a & (MAX_VALS - 1))) & 1;
                 s->stk[top & (COND_STACK - 1)] = s->ints[a & (MAX_VALS - 1)];
                 s->top = top + 1;
                 continue;
@@ -237,6 +244,7 @@ int dapgo_probe(struct pt_regs *ctx) {
                 u64 want = d->strlen[si] & (CSTR_LEN - 1 + CSTR_LEN);
                 u32 dpos = (vo + sizeof(struct rec_val) + ((rv->raw_len + 7) & ~7))
                            & SCRATCH_MASK;
+                s->cerr |= (s->errmask >> vi) & 1;
                 u64 diff = rv->err != 0 || rv->full_len != want;
                 // compare 8 bytes at a time, masked to the literal's length: no branches
                 #pragma unroll
@@ -273,20 +281,24 @@ int dapgo_probe(struct pt_regs *ctx) {
             s->stk[(top - 2) & (COND_STACK - 1)] = r;
             s->top = top - 1;
         }
-        if (!s->stk[0])
+        if (!s->stk[0] && !s->cerr)
             return 0;
     }
 
     u32 id = d->id;
     u64 one = 1;
-    u64 hits = 1;
+    u64 hits = 0;
     u64 *hc = hitcounts.lookup(&id);
-    if (hc) {
+    if (s->cerr) {
+        if (hc)
+            hits = *hc;
+    } else if (hc) {
         hits = __sync_fetch_and_add(hc, 1) + 1;
     } else {
+        hits = 1;
         hitcounts.update(&id, &one);
     }
-    if (d->hit_op != HIT_NONE) {
+    if (d->hit_op != HIT_NONE && !s->cerr) {
         u64 n = d->hit_n;
         int ok = 0;
         switch (d->hit_op) {
@@ -301,7 +313,10 @@ int dapgo_probe(struct pt_regs *ctx) {
             return 0;
     }
 
-    if (d->flags & DF_EMIT) {
+    // a stopping probe writes its record too (no values needed, but they cost nothing
+    // here): the ptrace side learns from its tid which probe stopped which thread. The
+    // record is committed before the signal is sent.
+    if (d->flags & (DF_EMIT | DF_SIGNAL)) {
         // the goroutine: g is in R14 under Go's register ABI
         u64 g = s->regs[REG_R14];
         u64 goid = 0;
@@ -320,8 +335,9 @@ int dapgo_probe(struct pt_regs *ctx) {
         h->nstack = 0;
         off &= SCRATCH_MASK;
         if (nstack) {
-            // frame pointers: at a RET the frame is already popped, the return address is
-            // at SP; elsewhere it is at BP+8 and BP links to the caller's BP
+            // frame pointers: at a RET the frame is already popped, and a frameless function
+            // never pushed one (DF_AT_RET for both): the return address is at SP and BP is
+            // the caller's; elsewhere it is at BP+8 and BP links to the caller's BP
             u64 *st = (u64 *)&s->buf[off];
             u64 bp = s->regs[REG_BP];
             u32 n = 0;
@@ -353,7 +369,8 @@ int dapgo_probe(struct pt_regs *ctx) {
         h->size = off;
         off &= (SCRATCH_SIZE * 2 - 1);
         s->nrec++;
-        u64 wake = (s->nrec % WAKEUP_EVERY) ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+        u64 wake = ((d->flags & DF_SIGNAL) || !(s->nrec % WAKEUP_EVERY))
+                   ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
         int rc = events.ringbuf_output(&s->buf, off, wake);
         if (rc < 0) {
             u64 *l = lost.lookup(&zero);

@@ -50,6 +50,14 @@ def _desc(site: Site, flags: int, nstack: int) -> L.Desc:
     return d
 
 
+def traceable_functions(bi: BinaryInfo, regex: str) -> list[Function]:
+    """The functions `regex` selects (re.search on the name); runtime internals only when
+    the regex asks for them explicitly. re.error for an invalid regex."""
+    explicit = regex.startswith(("^runtime", "runtime"))
+    return [fn for fn in bi.functions_matching(regex)
+            if explicit or not fn.name.startswith(("runtime.", "internal/", "type:"))]
+
+
 class FunctionTracer:
     """Builds and attaches the probes for a function regex; formats the records."""
 
@@ -65,15 +73,16 @@ class FunctionTracer:
     def plan(self, regex: str) -> dict[int, L.Desc]:
         descs: dict[int, L.Desc] = {}
         bi = self.bi
-        for fn in bi.functions_matching(regex):
-            if fn.name.startswith(("runtime.", "internal/", "type:")) and not regex.startswith(
-                    ("^runtime", "runtime")):
-                continue  # runtime internals only when asked for explicitly
+        for fn in traceable_functions(bi, regex):
             try:
                 entry = bi.first_pc_after_prologue(fn)
                 rets = [a for a in ret_addresses(bi, fn) if a != entry]
                 site = Site(fn, False, arg_reads(bi, fn, entry, string_cap=self.string_cap))
-                descs[entry] = _desc(site, L.DF_EMIT, self.stack)
+                # a frameless function (nothing pushed at this pc: no frame pointer of its
+                # own) has its return address at SP, like a RET; BP is still the caller's
+                frameless = bi.sp_offset(entry) == 0
+                descs[entry] = _desc(site, L.DF_EMIT | (L.DF_AT_RET if frameless else 0),
+                                     self.stack)
                 self.sites[entry] = site
                 for ra in rets:
                     res = result_reads(bi, fn, ra, string_cap=self.string_cap)

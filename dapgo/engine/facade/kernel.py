@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from dapgo.engine.breakpoints import Breakpoint
 from dapgo.engine.model import (
@@ -17,6 +18,15 @@ if TYPE_CHECKING:  # the eBPF backend is imported on first use: bcc is slow to i
     from dapgo.engine.bpf.logpoints import BpfLogpoints, LogEvent
 
 from dapgo.engine.facade.watch import DataBreakpoints
+
+
+@cache
+def _disassembler() -> Any:
+    import capstone  # imported where instructions must be decoded, not at start-up
+
+    cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    cs.detail = True  # instruction groups (call, jump, ret)
+    return cs
 
 
 class KernelBreakpoints(DataBreakpoints):
@@ -86,6 +96,11 @@ class KernelBreakpoints(DataBreakpoints):
         if isinstance(kernel, str):
             return kernel
         stop = bp.log_message is None
+        if stop:
+            jump = next((a for a in bp.addresses if self._transfers_control(a)), None)
+            if jump is not None:
+                return (f"the line starts with a call or jump ({jump:#x}): a uprobe's stop "
+                        "lands after the instruction, which would be in another place")
         try:
             with self._kernel_lock:
                 res = kernel.add(bp.id, list(bp.addresses), message=bp.log_message,
@@ -97,6 +112,18 @@ class KernelBreakpoints(DataBreakpoints):
             return res.fallback
         self._start_kernel_poller()
         return None
+
+    def _transfers_control(self, addr: int) -> bool:
+        """Is the instruction at `addr` a call, jump or return? (capstone)"""
+        assert self._binary is not None
+        code = self._binary.read_text(addr, 16) or b""
+        insn = next(iter(_disassembler().disasm(code, addr, 1)), None)
+        if insn is None:
+            return True  # unknown: do not guess
+        import capstone
+
+        return any(insn.group(g) for g in (capstone.CS_GRP_CALL, capstone.CS_GRP_JUMP,
+                                           capstone.CS_GRP_RET))
 
     def _kernel_remove(self, bp: Breakpoint) -> None:
         if self._kernel_state is not None and not isinstance(self._kernel_state, str):
