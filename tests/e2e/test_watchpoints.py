@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import time
 from typing import Any
 
@@ -267,4 +268,26 @@ def test_watch_expressions_and_a_pointer_variable() -> None:
         assert value["body"]["result"] == "5"  # the new value is readable at the stop
         stop = resume(c, thread_id=stop["threadId"], reason="data breakpoint")
         assert wrote_at(top_frame(c, stop["threadId"]), "pair_b")
+        c.request("disconnect", {"terminateDebuggee": True})
+
+
+def test_watch_set_at_entry_traps_on_threads_created_later() -> None:
+    """Set before the runtime starts (one thread); the write comes from a goroutine running
+    on whichever thread the runtime made since: the registers were put on each new one."""
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("watch")),
+                   "stopOnEntry": True})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "entry", after=at)
+        assert len(c.request("threads")["body"]["threads"]) == 1
+        first_thread = stop["threadId"] - (1 << 30)  # before the runtime: an OS thread id
+        info = info_for_expression(c, "main.shared", stop["threadId"])
+        assert info["dataId"], info
+        set_watches(c, {"dataId": info["dataId"]})
+        stop = resume(c, thread_id=stop["threadId"], reason="data breakpoint")
+        assert wrote_at(top_frame(c, stop["threadId"]), "other_goroutine")
+        names = {t["id"]: t["name"] for t in c.request("threads")["body"]["threads"]}
+        writer = re.search(r"\(Thread (\d+)\)", names[stop["threadId"]])
+        assert writer is not None and int(writer.group(1)) != first_thread, names
         c.request("disconnect", {"terminateDebuggee": True})
