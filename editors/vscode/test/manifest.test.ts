@@ -32,7 +32,7 @@ describe('package.json: the dapgo debugger contribution', () => {
 
   it('launch: every attribute, with types and defaults', () => {
     const p = dbg.configurationAttributes.launch.properties;
-    assert.deepStrictEqual(p.mode.enum, ['debug', 'exec', 'test']);
+    assert.deepStrictEqual(p.mode.enum, ['debug', 'exec', 'test', 'auto']);
     assert.strictEqual(p.mode.default, 'debug');
     for (const [k, t] of Object.entries({ program: 'string', args: 'array', env: 'object', cwd: 'string', output: 'string', stopOnEntry: 'boolean', host: 'string', port: 'number' })) {
       assert.strictEqual(p[k]?.type, t, k);
