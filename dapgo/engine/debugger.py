@@ -397,7 +397,8 @@ class Debugger(KernelBreakpoints):
         if ev.trap_tids:
             self._drain_kernel()  # the uprobe wrote its record before signalling
         for tid in ev.trap_tids:
-            kernel_bps = self._bps.by_ids(self._kernel_signals.pop(tid, ()))
+            signalled = self._kernel_signals.pop(tid, None)
+            kernel_bps = self._bps.by_ids(signalled) if signalled else []
             if kernel_bps:  # an in-kernel condition held: its uprobe stopped this thread
                 for bp in kernel_bps:
                     bp.hits += 1

@@ -9,6 +9,7 @@ so that a hit condition means the same in the kernel and under ptrace.
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class HitCondition:
         return _OPS[self.op](hits, self.count)
 
 
+@functools.lru_cache(maxsize=256)  # asked on every hit of a breakpoint
 def parse_hit_condition(text: str) -> HitCondition:
     m = _RE.match(text)
     if m is None or (m.group(1) == "%" and int(m.group(2)) == 0):

@@ -47,6 +47,7 @@ class Thread:
     sigstop_expected: bool = False  # a SIGSTOP we sent has not yet been seen
     trap: bool = False  # stopped on a SIGTRAP that is not a breakpoint of ours
     new: bool = False  # cloned, its first stop not yet seen
+    pc: int | None = None  # rip while stopped, once read (a resume forgets it)
 
 
 @attrs.frozen
@@ -226,6 +227,7 @@ class TracedProcess:
         sig, th.pending_signal = th.pending_signal, 0
         th.trap = False
         try:
+            th.pc = None
             pt.ptrace_cont(tid, sig)
         except Exception:  # the thread died under us; its exit status comes by wait
             pass
@@ -373,6 +375,7 @@ class TracedProcess:
         self._stepping = tid
         try:
             while True:
+                th.pc = None
                 pt.ptrace(pt.PTRACE_SINGLESTEP, tid, 0, 0)
                 th.stopped = False
                 wtid, status = self._wait(tid)
@@ -423,14 +426,29 @@ class TracedProcess:
 
     def set_regs(self, tid: int, regs: pt.ptrace_registers_t) -> None:
         pt.ptrace_setregs(tid, regs)
+        self._forget_pc(tid)
 
     def get_pc(self, tid: int) -> int:
-        return int(pt.ptrace_getregs(tid).rip)
+        """rip of a stopped thread (read once per stop: every decision on a hot trap or
+        breakpoint path asks for it)."""
+        th = self.threads.get(tid)
+        if th is not None and th.pc is not None:
+            return th.pc
+        pc = int(pt.ptrace_getregs(tid).rip)
+        if th is not None and th.stopped:
+            th.pc = pc
+        return pc
 
     def set_pc(self, tid: int, pc: int) -> None:
         regs = pt.ptrace_getregs(tid)
         regs.rip = pc
         pt.ptrace_setregs(tid, regs)
+        self._forget_pc(tid)
+
+    def _forget_pc(self, tid: int) -> None:
+        th = self.threads.get(tid)
+        if th is not None:
+            th.pc = None
 
     def peek_user(self, tid: int, offset: int) -> int:
         return int(pt.ptrace_peekuser(tid, offset))
