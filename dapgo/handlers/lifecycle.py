@@ -10,6 +10,7 @@ invited only once it is loaded; Delve does the same); the client's breakpoint re
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from typing import Any
 
@@ -71,7 +72,7 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
         raise args.bad("mode", f"is {mode!r}; dapgo supports 'debug', 'exec' and 'test'")
     program = args.req_str("program")
     program_args = args.opt_str_list("args") or []
-    env = _env(args)
+    env = _env_file(args) + _env(args)  # env wins over envFile, as in vscode-go
     cwd = args.opt_str("cwd")
     output = args.opt_str("output")
     stop_on_entry = args.opt_bool("stopOnEntry", False)
@@ -99,6 +100,36 @@ def _env(args: Args) -> tuple[tuple[str, str | None], ...]:
     ):
         raise args.bad("env", "must be an object mapping names to strings or null")
     return tuple(raw.items())
+
+
+def _env_file(args: Args) -> tuple[tuple[str, str | None], ...]:
+    """vscode-go's `envFile`: one path or a list, lines of NAME=VALUE (dotenv style:
+    blank lines and # comments skipped, optional `export`, optional quotes)."""
+    raw: Any = args.raw.get("envFile")
+    if raw is None:
+        return ()
+    paths = [raw] if isinstance(raw, str) else raw
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise args.bad("envFile", "must be a path or a list of paths")
+    out: list[tuple[str, str | None]] = []
+    for path in paths:
+        try:
+            text = open(os.path.expanduser(path), encoding="utf-8").read()
+        except OSError as exc:
+            raise args.bad("envFile", f"cannot read {path}: {exc.strerror or exc}") from None
+        for n, line in enumerate(text.splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            line = line.removeprefix("export ").strip()
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise args.bad("envFile", f"{path}:{n} is not NAME=VALUE")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            out.append((name.strip(), value))
+    return tuple(out)
 
 
 def _build_flags(args: Args) -> tuple[str, ...]:

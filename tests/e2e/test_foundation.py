@@ -444,3 +444,31 @@ def test_vscode_go_default_mode_auto() -> None:
         launch(c, {"mode": "auto", "program": str(fixtures.FIXTURES / "exitcode"), "args": ["6"]})
         c.request("configurationDone")
         assert exit_code(c) == 6
+
+
+def test_launch_attributes_take_effect(tmp_path: os.PathLike[str]) -> None:
+    """env (null removes), envFile, cwd, buildFlags and args reach the program as in
+    vscode-go (env wins over envFile)."""
+    env_file = os.path.join(tmp_path, "dev.env")
+    with open(env_file, "w") as f:
+        f.write("# comment\nexport DAPGO_A='from file'\nDAPGO_B=\"file b\"\n")
+    os.environ["DAPGO_REMOVED"] = "yes"  # inherited by dapgo: removed by env null
+    try:
+        with session("stdio") as c:
+            launch(c, {"mode": "debug", "program": str(fixtures.FIXTURES / "envprint"),
+                       "envFile": env_file, "env": {"DAPGO_B": "from env",
+                                                    "DAPGO_REMOVED": None},
+                       "cwd": str(tmp_path), "buildFlags": "-tags=dapgotag",
+                       "args": ["x", "y z"]})
+            c.request("configurationDone")
+            assert exit_code(c) == 0
+            out = output_text(c, "stdout")
+    finally:
+        del os.environ["DAPGO_REMOVED"]
+    assert (f"envprint: A=from file B=from env removed=false cwd={tmp_path} tag=dapgotag "
+            "args=[x y z]") in out, out
+    with session("stdio") as c:
+        initialize(c)
+        resp = c.response(c.send("launch", {"mode": "debug", "program": ".",
+                                            "envFile": "/no/such.env"}))
+        assert resp["success"] is False and "envFile" in resp["body"]["error"]["format"]

@@ -27,6 +27,7 @@ from dapgo.engine.dwarf import (
     TypeRef,
     VarInfo,
 )
+from dapgo.engine.gofmt import go_quote
 
 from . import layout as L
 
@@ -335,23 +336,6 @@ _ERRS = {L.VE_READ: "(unreadable could not read memory)",
          L.VE_UNAVAILABLE: "(unreadable optimized out)"}
 
 
-def _quote(b: bytes) -> str:
-    s = b.decode("utf-8", "replace")
-    out = []
-    for ch in s:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
 def _scalar(bi: BinaryInfo, t: GoType, b: bytes) -> str:
     k = t.kind
     if len(b) < tsize(t):
@@ -436,7 +420,7 @@ def format_value(bi: BinaryInfo, tref: TypeRef, err: int, raw: bytes, data: byte
         return _ERRS.get(err, f"(unreadable error {err})")
     t = bi.type_info(tref)
     if t.kind == "string":
-        s = _quote(data)
+        s = go_quote(data)
         more = full_len - len(data)
         return s + (f"...+{more} more" if more > 0 else "")
     if t.kind == "slice" and len(raw) >= 24 and t.elem is not None:
