@@ -35,18 +35,20 @@ def go_id(v: str | None) -> str:
 
 @contextmanager
 def stopped_at(fixture: str, marker: str, go: str | None, args: tuple[str, ...] = (),
+               launch_attrs: Message | None = None, keep: bool = False,
                **bp: Any) -> Iterator[tuple[DAPClient, Message]]:
-    """A session stopped at `marker` (the breakpoint is then cleared)."""
+    """A session stopped at `marker` (the breakpoint is then cleared, unless `keep`)."""
     with session("stdio") as c:
         launch(c, {"mode": "exec", "program": str(fixtures.build(fixture, go=go)),
-                   "args": list(args)})
+                   "args": list(args), **(launch_attrs or {})})
         path, line = fixtures.line_of(fixture, marker)
         c.request("setBreakpoints", {"source": {"path": path},
                                      "breakpoints": [{"line": line, **bp}]})
         at = mark(c)
         c.request("configurationDone")
         stop = wait_stopped(c, after=at)
-        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
+        if not keep:
+            c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
         yield c, stop
 
 
@@ -251,16 +253,8 @@ def test_exception_filters_can_be_turned_off() -> None:
 
 
 def test_globals_on_request_and_registers_as_an_expensive_scope() -> None:
-    with session("stdio") as c:
-        c.request("initialize", {"adapterID": "go"})
-        c.request("launch", {"mode": "exec", "program": str(fixtures.build("stepping")),
-                             "showGlobalVariables": True}, timeout=60)
-        c.wait_event("initialized")
-        path, ln = fixtures.line_of("stepping", "call_fact")
-        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": ln}]})
-        at = mark(c)
-        c.request("configurationDone")
-        stop = wait_stopped(c, "breakpoint", after=at)
+    with stopped_at("stepping", "call_fact", None,
+                    launch_attrs={"showGlobalVariables": True}) as (c, stop):
         frame = top_frame(c, stop["threadId"])
         scopes = {s["name"]: s for s in c.request("scopes", {"frameId": frame["id"]}
                                                    )["body"]["scopes"]}
@@ -309,16 +303,7 @@ def test_breakpoint_on_another_goroutine_during_a_step_stops_there(go: str | Non
 
 
 def test_shadowed_variables_are_told_apart_as_delve_does() -> None:
-    with session("stdio") as c:
-        c.request("initialize", {"adapterID": "go"})
-        c.request("launch", {"mode": "exec", "program": str(fixtures.build("shadow"))},
-                  timeout=60)
-        c.wait_event("initialized")
-        path, ln = fixtures.line_of("shadow", "inner")
-        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": ln}]})
-        at = mark(c)
-        c.request("configurationDone")
-        stop = wait_stopped(c, "breakpoint", after=at)
+    with stopped_at("shadow", "inner", None) as (c, stop):
         frame = top_frame(c, stop["threadId"])
         values = frame_variables(c, frame["id"])
         # the visible x is the inner string; the one it hides is (x)
@@ -337,22 +322,15 @@ def test_shadowed_variables_are_told_apart_as_delve_does() -> None:
 
 def test_simultaneous_hits_are_each_reported() -> None:
     """Eight goroutines released at once hit one breakpoint: each hit is its own stop."""
-    with session("stdio") as c:
-        c.request("initialize", {"adapterID": "go"})
-        c.request("launch", {"mode": "exec", "program": str(fixtures.build("simul"))},
-                  timeout=60)
-        c.wait_event("initialized")
-        path, ln = fixtures.line_of("simul", "hit_body")
-        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": ln}]})
-        at = mark(c)
-        c.request("configurationDone")
+    with stopped_at("simul", "hit_body", None, keep=True) as (c, stop):
         ids, goroutines = set(), set()
-        for _ in range(8):
-            stop = wait_stopped(c, "breakpoint", after=at)
+        for n in range(8):
+            assert stop["reason"] == "breakpoint"
             goroutines.add(stop["threadId"])
             ids.add(var(c, stop, "id"))
-            at = mark(c)
-            c.request("continue", {"threadId": stop["threadId"]})
+            if n < 7:
+                stop = resume(c, thread_id=stop["threadId"], reason="breakpoint")
+        c.request("continue", {"threadId": stop["threadId"]})
         assert ids == {str(i) for i in range(8)}
         assert len(goroutines) == 8
         assert exit_code(c) == 0
