@@ -264,11 +264,21 @@ class LabelDecoder:
     def _decode_map(self, ptr: int, mem: MemCache, strings: dict[int, str]) -> Labels:
         lay = self._map
         assert lay is not None
-        buf, off = mem.view(ptr, 8)
+        blocks = mem.blocks
+
+        def view(addr: int, size: int) -> tuple[bytes, int]:
+            # mem.view, inlined for cached blocks (three reads per goroutine)
+            blk = blocks.get(addr >> BLOCK_SHIFT)
+            off = addr & BLOCK_MASK
+            if blk and off + size <= BLOCK:
+                return blk, off
+            return mem.view(addr, size)
+
+        buf, off = view(ptr, 8)
         hmap = int(_Q.unpack_from(buf, off)[0])  # g.labels is a *labelMap; a map is an *hmap
         if not hmap:
             return EMPTY
-        hdr, h = mem.view(hmap, max(lay.count_off, lay.buckets_off, lay.oldbuckets_off) + 8)
+        hdr, h = view(hmap, max(lay.count_off, lay.buckets_off, lay.oldbuckets_off) + 8)
         count = int(_Q.unpack_from(hdr, h + lay.count_off)[0])
         if count <= 0:
             return EMPTY
@@ -285,6 +295,11 @@ class LabelDecoder:
         budget = MAX_BUCKETS
         get = strings.get
         sp, sl = self._str_ptr, self._str_len
+        # the usual string header {ptr, len}: one unpack per string (the hot path of
+        # listing 100,000s of labelled goroutines on Go <= 1.23)
+        header = _QQ.unpack_from if (sp, sl) == (0, 8) else None
+        slots, keys_off, values_off = lay.slots, lay.keys_off, lay.values_off
+        key_size, value_size = lay.key_size, lay.value_size
         for base, n in arrays:
             if not base:
                 continue
@@ -292,14 +307,20 @@ class LabelDecoder:
                 addr = base + i * lay.bucket_size
                 while addr and budget > 0 and len(out) < count:
                     budget -= 1
-                    data, d = mem.view(addr, lay.bucket_size)
-                    for slot in range(lay.slots):
-                        if data[d + slot] < MIN_TOP_HASH:
+                    data, d = view(addr, lay.bucket_size)
+                    for slot, top in enumerate(data[d : d + slots]):
+                        if top < MIN_TOP_HASH:
                             continue
-                        ko = d + lay.keys_off + slot * lay.key_size
-                        vo = d + lay.values_off + slot * lay.value_size
-                        kp, kl = _Q.unpack_from(data, ko + sp)[0], _Q.unpack_from(data, ko + sl)[0]
-                        vp, vl = _Q.unpack_from(data, vo + sp)[0], _Q.unpack_from(data, vo + sl)[0]
+                        ko = d + keys_off + slot * key_size
+                        vo = d + values_off + slot * value_size
+                        if header is not None:
+                            kp, kl = header(data, ko)
+                            vp, vl = header(data, vo)
+                        else:
+                            kp, kl = _Q.unpack_from(data, ko + sp)[0], _Q.unpack_from(
+                                data, ko + sl)[0]
+                            vp, vl = _Q.unpack_from(data, vo + sp)[0], _Q.unpack_from(
+                                data, vo + sl)[0]
                         k = get(kp | (kl << 48))
                         if k is None:
                             k = self._string_at(kp, kl, mem, strings)
