@@ -211,3 +211,22 @@ def test_condition_on_a_line_starting_with_a_call_stops_at_that_line() -> None:
         assert "line starts with a call or jump" in output_text(c, "console")
         c.request("continue", {"threadId": stop["threadId"]})
         assert exit_code(c) == 0
+
+
+def test_lost_logpoint_records_are_counted_and_said() -> None:
+    """A one-page ring buffer cannot keep up with 100,000 hits: what is not delivered is
+    counted in the kernel and said; delivered + lost is every hit, nothing silent."""
+    n = 100_000
+    env = {**os.environ, "DAPGO_BPF_RINGBUF_PAGES": "1"}
+    with DAPClient.spawn_stdio(env=env) as c:
+        launch(c, str(n))
+        set_at(c, "visit_body", logMessage="i={i}")
+        c.request("configurationDone")
+        assert exit_code(c, timeout=120) == 0
+        delivered = len(log_lines(c, "i="))
+        important = output_text(c, "important")
+        total = re.search(r"dapgo: (\d+) logpoint records were lost in all", important)
+        assert total is not None, important
+        assert int(total.group(1)) > 0
+        assert delivered + int(total.group(1)) == n, (delivered, important)
+    assert dapgo_programs() == []

@@ -439,10 +439,15 @@ class BpfLogpoints:
     """In-kernel logpoints and conditions for one process; one BPF program for all of them."""
 
     def __init__(self, bi: BinaryInfo, pid: int, *, session: BpfSession | None = None,
-                 string_cap: int = MAX_STRING_LEN) -> None:
+                 string_cap: int = MAX_STRING_LEN, ringbuf_pages: int | None = None) -> None:
         self.bi = bi
-        self.s = session if session is not None else BpfSession(bi, pid)
-        self._own_session = session is None
+        if session is None:
+            session = BpfSession(bi, pid) if ringbuf_pages is None else BpfSession(
+                bi, pid, ringbuf_pages=ringbuf_pages)
+            self._own_session = True
+        else:
+            self._own_session = False
+        self.s = session
         self.string_cap = string_cap
         self._lps: dict[int, _Logpoint] = {}
         self._mem = _Captured(bi)

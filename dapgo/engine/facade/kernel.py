@@ -3,6 +3,7 @@ path as the fallback, and the poller that turns their records into output."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -139,7 +140,9 @@ class KernelBreakpoints(DataBreakpoints):
             try:
                 from dapgo.engine.bpf.logpoints import BpfLogpoints
 
-                self._kernel_state = BpfLogpoints(self._binary, self._proc.pid)
+                pages = os.environ.get("DAPGO_BPF_RINGBUF_PAGES")  # a power of two
+                self._kernel_state = BpfLogpoints(self._binary, self._proc.pid,
+                                                  ringbuf_pages=int(pages) if pages else None)
             except Exception as exc:  # no bcc, no BPF permission, no headers, old kernel
                 self._kernel_state = f"eBPF is not available here ({exc}); see `dapgo doctor`"
         return self._kernel_state
