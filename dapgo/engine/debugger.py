@@ -397,26 +397,39 @@ class Debugger(KernelBreakpoints):
         if ev.trap_tids:
             self._drain_kernel()  # the uprobe wrote its record before signalling
         for tid in ev.trap_tids:
-            signalled = self._kernel_signals.pop(tid, None)
-            kernel_bps = self._bps.by_ids(signalled) if signalled else []
-            if kernel_bps:  # an in-kernel condition held: its uprobe stopped this thread
-                for bp in kernel_bps:
-                    bp.hits += 1
-                hits.append(Hit(tid, "function breakpoint"
-                                 if all(b.kind == "function" for b in kernel_bps)
-                                 else "breakpoint", tuple(b.id for b in kernel_bps)))
-                continue
-            fired = self._watch.fired(tid) if self._watch.active else []
-            if fired:
-                owners = set(s.owner for s in fired)
-                ws = [w for w in self._watches if w.id in owners and self._should_stop(w, tid)]
-                if ws:
-                    hits.append(Hit(tid, "data breakpoint", tuple(w.id for w in ws),
-                                     f"{ws[0].name} changed" if ws[0].access == "write"
-                                     else f"{ws[0].name} accessed"))
-            else:
-                hits.append(Hit(tid, "breakpoint", (), "hardcoded breakpoint"))
+            hits.extend(self._trap_hits(tid) or
+                        [Hit(tid, "breakpoint", (), "hardcoded breakpoint")])
         return hits
+
+    def _trap_hits(self, tid: int) -> list[Hit]:
+        """What a SIGTRAP on `tid` stands for: an in-kernel condition that held (its uprobe's
+        record names it), or data breakpoints (DR6); empty when neither."""
+        signalled = self._kernel_signals.pop(tid, None)
+        kernel_bps = self._bps.by_ids(signalled) if signalled else []
+        if kernel_bps:  # an in-kernel condition held: its uprobe stopped this thread
+            for bp in kernel_bps:
+                bp.hits += 1
+            return [Hit(tid, "function breakpoint"
+                        if all(b.kind == "function" for b in kernel_bps)
+                        else "breakpoint", tuple(b.id for b in kernel_bps))]
+        fired = self._watch.fired(tid) if self._watch.active else []
+        if not fired:
+            return []
+        owners = set(s.owner for s in fired)
+        ws = [w for w in self._watches if w.id in owners and self._should_stop(w, tid)]
+        if not ws:
+            return []
+        return [Hit(tid, "data breakpoint", tuple(w.id for w in ws),
+                    f"{ws[0].name} changed" if ws[0].access == "write"
+                    else f"{ws[0].name} accessed")]
+
+    def _hits_during_step(self, tid: int) -> list[Hit]:
+        """A single step's SIGTRAP is also the one of a data breakpoint or an in-kernel
+        condition on the same instruction (the kernel merges them): look for those."""
+        if not self._watch.active and self._kernel_state is None:
+            return []
+        self._drain_kernel()
+        return self._trap_hits(tid)
 
     def _should_stop(self, bp: Breakpoint | DataBreakpoint, tid: int) -> bool:
         """Count the hit and apply the breakpoint's condition and hit condition."""
@@ -520,6 +533,7 @@ class Debugger(KernelBreakpoints):
                 self._proc, target, self._goroutines,
                 classify=self._hits_of,
                 pause_requested=lambda: self._pause_requested,
+                after_step=self._hits_during_step,
             )
             self._pending_hits = []
             self._clear_stop_caches()

@@ -59,6 +59,7 @@ class Stepper:
         goroutines: GoroutineReader,
         classify: Callable[[StopEvent], list[Any]],
         pause_requested: Callable[[], bool],
+        after_step: Callable[[int], list[Any]] = lambda tid: [],
     ) -> None:
         """`classify(ev)` says which stopped threads the user must see (user breakpoints
         whose conditions hold, data breakpoints...) and runs internal breakpoint handlers."""
@@ -67,6 +68,9 @@ class Stepper:
         self.binary = target.binary
         self.goroutines = goroutines
         self.classify = classify
+        # after each single step: what else the step's SIGTRAP stands for (a data
+        # breakpoint or an in-kernel condition on the same instruction)
+        self.after_step = after_step
         self.pause_requested = pause_requested
 
     # ----- identity -----
@@ -95,8 +99,11 @@ class Stepper:
 
     def run(self, tid: int, kind: StepKind, instruction: bool = False) -> StepOutcome:
         if instruction and kind != "out":
-            ok = self.proc.step_instruction(tid)
-            return StepOutcome("step", tid) if ok else self._exited()
+            if not self.proc.step_instruction(tid):
+                return self._exited()
+            hits = self.after_step(tid)
+            return StepOutcome("breakpoint", tid, hits=tuple(hits)) if hits \
+                else StepOutcome("step", tid)
         if kind == "out":
             return self._step_out(tid)
         return self._step_lines(tid, into=(kind == "in"))
@@ -140,6 +147,9 @@ class Stepper:
                 return StepOutcome("pause", tid)
             if not self.proc.step_instruction(tid):
                 return self._exited()
+            hits = self.after_step(tid)
+            if hits:
+                return StepOutcome("breakpoint", tid, hits=tuple(hits))
             regs = self.target.registers(tid)
             pc = regs.pc
             nfn = self.binary.function_for_pc(pc)

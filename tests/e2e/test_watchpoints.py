@@ -291,3 +291,20 @@ def test_watch_set_at_entry_traps_on_threads_created_later() -> None:
         writer = re.search(r"\(Thread (\d+)\)", names[stop["threadId"]])
         assert writer is not None and int(writer.group(1)) != first_thread, names
         c.request("disconnect", {"terminateDebuggee": True})
+
+
+def test_a_write_during_next_is_reported_as_the_data_breakpoint() -> None:
+    """next single-steps the line that writes the watched field: the step's SIGTRAP is the
+    watchpoint's too, and the data breakpoint is what the user sees."""
+    with session("stdio") as c:
+        stop = start_at(c, "field_write")
+        frame_id = top_frame(c, stop["threadId"])["id"]
+        count = c.request("dataBreakpointInfo", {"name": "c.count", "frameId": frame_id}
+                          )["body"]
+        (wp,) = set_watches(c, {"dataId": count["dataId"]})
+        stop = resume(c, "next", stop["threadId"], reason="data breakpoint")
+        assert stop["hitBreakpointIds"] == [wp["id"]]
+        frame = top_frame(c, stop["threadId"])
+        value = c.request("evaluate", {"expression": "c.count", "frameId": frame["id"]})
+        assert value["body"]["result"] == "5"
+        c.request("disconnect", {"terminateDebuggee": True})
