@@ -31,6 +31,7 @@ from dapgo.engine.hitcount import parse_hit_condition
 from dapgo.engine.logmessage import format_log_message, parse_log_message
 from dapgo.engine.model import (
     BreakpointStatus,
+    Continued,
     ExceptionInfo,
     Exited,
     FunctionBreakpointSpec,
@@ -539,6 +540,9 @@ class Debugger(KernelBreakpoints):
             self._clear_stop_caches()
             self._exceptions = {}
             self._state = "running"
+            # a step request implies only its own thread goes on (no allThreadsContinued in
+            # its response), but every goroutine runs during the step: say so, as Delve does
+            self._emit(Continued(thread_id=thread_id))
             self._ex().submit(lambda: self._step_job(stepper, tid, kind, instruction))
 
     def _tid_running(self, thread_id: int) -> int | None:

@@ -88,7 +88,14 @@ def test_next_stays_on_its_goroutine_across_a_goroutine_switch(go: str | None) -
 def test_next_over_recursion_stays_in_the_frame(go: str | None) -> None:
     with stopped_at("stepping", "fact_rec", go) as (c, stop):
         assert var(c, stop, "n") == "5"
+        at = mark(c)
         stop = resume(c, "next", stop["threadId"], reason="step")
+        # every goroutine runs during a step: a continued event says so (as Delve), after
+        # the next response and before the stop
+        order = [m.get("event") or m.get("command") for m in c.messages[at:]]
+        assert order.index("next") < order.index("continued") < order.index("stopped"), order
+        continued = next(m for m in c.messages[at:] if m.get("event") == "continued")
+        assert continued["body"]["allThreadsContinued"] is True
         assert where(c, stop) == ("main.fact", line("fact_ret"))
         assert var(c, stop, "n") == "5"
         assert var(c, stop, "r") == "120"
