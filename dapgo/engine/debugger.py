@@ -535,6 +535,7 @@ class Debugger(KernelBreakpoints):
                 classify=self._hits_of,
                 pause_requested=lambda: self._pause_requested,
                 after_step=self._hits_during_step,
+                past_probe=self._past_probe,
             )
             self._pending_hits = []
             self._clear_stop_caches()

@@ -60,6 +60,7 @@ class Stepper:
         classify: Callable[[StopEvent], list[Any]],
         pause_requested: Callable[[], bool],
         after_step: Callable[[int], list[Any]] = lambda tid: [],
+        past_probe: Callable[[int], int | None] = lambda addr: None,
     ) -> None:
         """`classify(ev)` says which stopped threads the user must see (user breakpoints
         whose conditions hold, data breakpoints...) and runs internal breakpoint handlers."""
@@ -71,6 +72,8 @@ class Stepper:
         # after each single step: what else the step's SIGTRAP stands for (a data
         # breakpoint or an in-kernel condition on the same instruction)
         self.after_step = after_step
+        # for an address carrying a uprobe: the next instruction's address (None if none)
+        self.past_probe = past_probe
         self.pause_requested = pause_requested
 
     # ----- identity -----
@@ -270,7 +273,14 @@ class Stepper:
         """Run the whole program until a thread reaches one of `targets` and its predicate
         holds (`.addr` says which), or something the user must see happens."""
         proc = self.proc
-        temporary = [a for a in targets if a not in proc.breakpoints]
+        # A uprobe (an eBPF logpoint) takes the trap of an int3 at its own address: stop one
+        # instruction later there, where the thread goes on after the probed instruction
+        # (not possible after a call or jump: then the target stays, and may be missed).
+        wanted: dict[int, int] = {}  # address with an int3 -> the target it stands for
+        for a in targets:
+            moved = self.past_probe(a)
+            wanted[moved if moved is not None else a] = a
+        temporary = [a for a in wanted if a not in proc.breakpoints]
         for a in temporary:
             proc.insert_breakpoint(a)
         try:
@@ -288,8 +298,8 @@ class Stepper:
                     return _RunResult("breakpoint", hits=tuple(hits))
                 for t in ev.breakpoint_tids:
                     pc = proc.get_pc(t)
-                    if pc in targets and targets[pc](t):
-                        return _RunResult("arrived", t, addr=pc)
+                    if pc in wanted and targets[wanted[pc]](t):
+                        return _RunResult("arrived", t, addr=wanted[pc])
                 # another goroutine (or a deeper frame) passed our breakpoint: go on
         finally:
             if proc.exit_code is None:

@@ -230,3 +230,29 @@ def test_lost_logpoint_records_are_counted_and_said() -> None:
         assert int(total.group(1)) > 0
         assert delivered + int(total.group(1)) == n, (delivered, important)
     assert dapgo_programs() == []
+
+
+def test_step_in_stops_even_where_a_logpoint_runs_in_the_kernel() -> None:
+    """stepIn's stopping point (after the callee's prologue) is the address of a kernel
+    logpoint on the function's line: the step stops one instruction later, in the callee."""
+    with session("stdio") as c:
+        launch(c, "3")
+        lp = set_at(c, "visit_decl", logMessage="enter {i}")
+        assert lp["verified"] is True
+        path, loop = fixtures.line_of("logpoints", "loop")
+        c.request("setBreakpoints", {"source": {"path": path},
+                                     "breakpoints": [{"line": lp["line"], "logMessage":
+                                                      "enter {i}"}, {"line": loop}]})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at)
+        c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [
+            {"line": lp["line"], "logMessage": "enter {i}"}]})
+        at = mark(c)
+        c.request("stepIn", {"threadId": stop["threadId"]})
+        stop = wait_stopped(c, "step", after=at)
+        assert top_frame(c, stop["threadId"])["name"] == "main.visit"
+        assert "evaluated with ptrace" not in output_text(c, "console")
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
+        assert len(log_lines(c, "enter ")) == 3  # the logpoint still printed every hit

@@ -114,6 +114,19 @@ class KernelBreakpoints(DataBreakpoints):
         self._start_kernel_poller()
         return None
 
+    def _past_probe(self, addr: int) -> int | None:
+        """For a stepping target at an address that carries a uprobe: the address of the
+        next instruction (where the thread stands after the probe ran the instruction
+        out of line); None when `addr` has no uprobe, or its instruction transfers control."""
+        if not any(bp.in_kernel and addr in bp.addresses for bp in self._bps.all()):
+            return None
+        if self._transfers_control(addr):
+            return None
+        assert self._binary is not None
+        code = self._binary.read_text(addr, 16) or b""
+        insn = next(iter(_disassembler().disasm(code, addr, 1)), None)
+        return addr + insn.size if insn is not None else None
+
     def _transfers_control(self, addr: int) -> bool:
         """Is the instruction at `addr` a call, jump or return? (capstone)"""
         assert self._binary is not None
