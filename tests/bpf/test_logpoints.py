@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,14 +32,17 @@ def test_parse_hit_condition() -> None:
     assert parse_hit_condition("==2") == (L.HIT_EQ, 2)
 
 
-@pytest.fixture
-def waiting(tracee: Path) -> Iterator[tuple[BinaryInfo, BpfLogpoints]]:
-    prog = subprocess.Popen([str(tracee), "wait"], stdout=subprocess.PIPE, text=True)
+@contextmanager
+def _logpoints_on(tracee: Path, mode: str, ready: str
+                  ) -> Iterator[tuple[BinaryInfo, BpfLogpoints]]:
+    """The tracee running in `mode` (its first line starts with `ready`), with a
+    BpfLogpoints on it; afterwards no dapgo BPF program may be left."""
+    prog = subprocess.Popen([str(tracee), mode], stdout=subprocess.PIPE, text=True)
     bi = BinaryInfo.open(str(tracee))
     lp: BpfLogpoints | None = None
     try:
         assert prog.stdout is not None
-        prog.stdout.readline()
+        assert prog.stdout.readline().startswith(ready)
         lp = BpfLogpoints(bi, prog.pid)
         yield bi, lp
     finally:
@@ -48,6 +52,12 @@ def waiting(tracee: Path) -> Iterator[tuple[BinaryInfo, BpfLogpoints]]:
         prog.wait()
         bi.close()
     assert dapgo_progs() == []
+
+
+@pytest.fixture
+def waiting(tracee: Path) -> Iterator[tuple[BinaryInfo, BpfLogpoints]]:
+    with _logpoints_on(tracee, "wait", "tracee: waiting") as both:
+        yield both
 
 
 def _events(lp: BpfLogpoints, n: int, timeout: float = 5) -> list:
@@ -292,21 +302,8 @@ def test_condition_that_cannot_be_read_counts_as_met(
 
 @pytest.fixture
 def extra(tracee: Path) -> Iterator[tuple[BinaryInfo, BpfLogpoints]]:
-    prog = subprocess.Popen([str(tracee), "extrawait"], stdout=subprocess.PIPE, text=True)
-    bi = BinaryInfo.open(str(tracee))
-    lp: BpfLogpoints | None = None
-    try:
-        assert prog.stdout is not None
-        assert prog.stdout.readline().startswith("tracee: extra waiting")
-        lp = BpfLogpoints(bi, prog.pid)
-        yield bi, lp
-    finally:
-        if lp is not None:
-            lp.close()
-        prog.kill()
-        prog.wait()
-        bi.close()
-    assert dapgo_progs() == []
+    with _logpoints_on(tracee, "extrawait", "tracee: extra waiting") as both:
+        yield both
 
 
 def test_unsigned_conditions_compare_unsigned(extra: tuple[BinaryInfo, BpfLogpoints]) -> None:

@@ -32,7 +32,7 @@ from .model import (
     TypeRef,
     VarInfo,
 )
-from .pclntab import PcLnTab
+from .pclntab import PcLnTab, uvarint
 from .prologue import skip_prologue
 from .types import TypeReader
 
@@ -402,7 +402,7 @@ def _go_version(elf: ElfImage) -> str | None:
     if ".go.buildinfo" in elf.sections:
         d = elf.data(".go.buildinfo")
         if d[:14] == b"\xff Go buildinf:" and len(d) > 32 and d[15] & 2:
-            n, pos = _uvarint(d, 32)
+            n, pos = uvarint(d, 32)
             return d[pos:pos + n].decode("utf-8", "replace")
     sym = elf.symbol("runtime.buildVersion")
     if sym is not None:
@@ -413,17 +413,6 @@ def _go_version(elf: ElfImage) -> str | None:
             if s is not None:
                 return bytes(s).decode("utf-8", "replace")
     return None
-
-
-def _uvarint(d: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = d[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 __all__ = ["BinaryInfo"]

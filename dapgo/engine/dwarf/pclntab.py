@@ -144,12 +144,12 @@ class PcLnTab:
         pc = entry
         first = True
         while True:
-            uv, pos = _uvarint(data, pos)
+            uv, pos = uvarint(data, pos)
             if uv == 0 and not first:
                 return
             first = False
             val += -((uv >> 1) + 1) if uv & 1 else uv >> 1
-            pcd, pos = _uvarint(data, pos)
+            pcd, pos = uvarint(data, pos)
             end = pc + pcd * self.min_lc
             yield pc, end, val
             pc = end
@@ -198,7 +198,8 @@ class PcLnTab:
         return sorted(set(f for f in out if f))
 
 
-def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+def uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    """Go's unsigned LEB128 varint at `pos`: (value, position after it)."""
     b = data[pos]
     if b < 0x80:
         return b, pos + 1
