@@ -30,6 +30,14 @@ def _disassembler() -> Any:
     return cs
 
 
+def _transfers(insn: Any) -> bool:
+    """A call, jump or return: control goes elsewhere than the next instruction."""
+    import capstone
+
+    return any(insn.group(g) for g in (capstone.CS_GRP_CALL, capstone.CS_GRP_JUMP,
+                                       capstone.CS_GRP_RET))
+
+
 class KernelBreakpoints(DataBreakpoints):
     """Logpoints and conditions run by uprobes in the kernel (eBPF), ptrace otherwise."""
 
@@ -120,24 +128,19 @@ class KernelBreakpoints(DataBreakpoints):
         out of line); None when `addr` has no uprobe, or its instruction transfers control."""
         if not any(bp.in_kernel and addr in bp.addresses for bp in self._bps.all()):
             return None
-        if self._transfers_control(addr):
-            return None
-        assert self._binary is not None
-        code = self._binary.read_text(addr, 16) or b""
-        insn = next(iter(_disassembler().disasm(code, addr, 1)), None)
-        return addr + insn.size if insn is not None else None
+        insn = self._instruction(addr)
+        return addr + insn.size if insn is not None and not _transfers(insn) else None
 
     def _transfers_control(self, addr: int) -> bool:
-        """Is the instruction at `addr` a call, jump or return? (capstone)"""
+        """Is the instruction at `addr` a call, jump or return (or undecodable)?"""
+        insn = self._instruction(addr)
+        return insn is None or _transfers(insn)
+
+    def _instruction(self, addr: int) -> Any:
+        """The instruction at `addr` decoded by capstone, or None."""
         assert self._binary is not None
         code = self._binary.read_text(addr, 16) or b""
-        insn = next(iter(_disassembler().disasm(code, addr, 1)), None)
-        if insn is None:
-            return True  # unknown: do not guess
-        import capstone
-
-        return any(insn.group(g) for g in (capstone.CS_GRP_CALL, capstone.CS_GRP_JUMP,
-                                           capstone.CS_GRP_RET))
+        return next(iter(_disassembler().disasm(code, addr, 1)), None)
 
     def _kernel_remove(self, bp: Breakpoint) -> None:
         if self._kernel_state is not None and not isinstance(self._kernel_state, str):
