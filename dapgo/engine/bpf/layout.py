@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes as C
 from pathlib import Path
 
-C_SOURCE = Path(__file__).with_name("probe.bpf.c")
+C_SOURCE = Path(__file__).resolve().parents[3] / "bpf" / "probe.bpf.c"  # the checkout's bpf/
 
 # --- sizes -------------------------------------------------------------------------------
 MAX_VALS = 16        # values read per probe hit (power of two: used as a mask in C)
