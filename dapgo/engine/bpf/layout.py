@@ -1,4 +1,4 @@
-"""The shapes shared by probe.bpf.c and Python: constants (passed to the C compiler as -D
+"""The shapes shared by bpf/probe.bpf.c and Python: constants (passed to the C compiler as -D
 flags), and ctypes mirrors of the C structs (descriptors written into the `descs` map,
 records read from the `events` ring buffer).
 
@@ -8,9 +8,12 @@ against these mirrors, so a change on one side only cannot go unnoticed."""
 from __future__ import annotations
 
 import ctypes as C
-from pathlib import Path
+from importlib.resources import files
 
-C_SOURCE = Path(__file__).resolve().parents[3] / "bpf" / "probe.bpf.c"  # the checkout's bpf/
+# The checkout's top-level bpf/ folder is installed as the package dapgo.bpf (pyproject.toml
+# maps it): the file sits inside the installed package in a wheel, and in bpf/ of the
+# checkout under an editable install.
+C_SOURCE = files("dapgo.bpf") / "probe.bpf.c"
 
 # --- sizes -------------------------------------------------------------------------------
 MAX_VALS = 16        # values read per probe hit (power of two: used as a mask in C)
