@@ -62,11 +62,13 @@ class DAPClient:
 
     @classmethod
     def spawn_stdio(cls, *args: str, env: dict[str, str] | None = None,
-                    prefix: tuple[str, ...] = ()) -> DAPClient:
-        """dapgo over stdio; `prefix` runs it through another command (e.g. runuser)."""
+                    prefix: tuple[str, ...] = (), executable: str = DAPGO,
+                    cwd: str | None = None) -> DAPClient:
+        """dapgo over stdio; `prefix` runs it through another command (e.g. runuser),
+        `executable` is another dapgo than the checkout's (e.g. one installed from the wheel)."""
         proc = subprocess.Popen(
-            [*prefix, DAPGO, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env,
+            [*prefix, executable, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env, cwd=cwd,
         )
         assert proc.stdin is not None and proc.stdout is not None
         stdin = proc.stdin

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,24 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import fixtures
+from bpfcheck import bpf_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bpf_available() -> str | None:
-    if os.geteuid() != 0:
-        return "eBPF tests need root"
-    try:
-        import bcc  # noqa: F401
-    except ImportError:
-        return "bcc is not importable"
-    if not os.path.exists(f"/lib/modules/{os.uname().release}/build"):
-        return "no kernel headers"
-    return None
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    why = _bpf_available()
+    why = bpf_unavailable()
     if why:
         for it in items:
             if "tests/bpf" in str(it.fspath):
