@@ -13,7 +13,9 @@ import getpass
 import ipaddress
 import logging
 import os
+import queue
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
 DEFAULT_HOST = "127.0.0.1"
+CLOSE_TIMEOUT = 1.0  # for bytes still in a transport at close to go out, then it is aborted
 
 
 def engine_debugger(on_event: Callable[[EngineEvent], None]) -> Debugger:
@@ -64,18 +67,35 @@ def _show_address(host: str, port: int) -> str:
 
 
 class _StreamWriter:
-    """asyncio StreamWriter → the session's Writer."""
+    """asyncio StreamWriter → the session's Writer: every write awaits `drain()`, so a client
+    that does not read holds up the session's writer task (and, through the session's
+    outbox, the program's output) instead of growing the transport's buffer."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
 
-    def write(self, data: bytes) -> None:
+    async def write(self, data: bytes) -> None:
         if self._writer.is_closing():
             raise ConnectionError("connection closed")
         self._writer.write(data)
+        await self._writer.drain()
 
-    def close(self) -> None:
-        self._writer.close()
+    async def close(self, abort: bool = False) -> None:
+        await _close_stream(self._writer, abort)
+
+
+async def _close_stream(writer: asyncio.StreamWriter, abort: bool = False) -> None:
+    """Close; abort if told to or if the peer leaves the last bytes unread for
+    CLOSE_TIMEOUT."""
+    if abort:
+        writer.transport.abort()
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT)
+    except TimeoutError:
+        writer.transport.abort()
+    except (ConnectionError, OSError):
+        pass
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -119,9 +139,7 @@ async def serve_tcp(
             log.exception("%s: session failed", session.name)
         finally:
             sessions.discard(session)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            await _close_stream(writer)
             log.info("%s: closed", session.name)
             if task is not None:
                 handlers.discard(task)
@@ -148,24 +166,161 @@ async def serve_tcp(
     return 0
 
 
-class _FdWriter:
-    """Blocking write + flush to the protocol's output descriptor.
+class _PipeFlow(asyncio.BaseProtocol):
+    """Flow control of a write pipe transport: `drain()` waits while the transport's buffer
+    is above its high-water mark (the transport calls pause_writing/resume_writing)."""
 
-    Not pygls's `StdoutWriter`: importing `pygls.io_` pulls in `lsprotocol.types` (LSP's
-    message classes), measured at 190 ms of the adapter's start-up, for a ten-line writer;
+    def __init__(self) -> None:
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost: BaseException | None = None
+        self.closed = asyncio.Event()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = exc or ConnectionResetError("output closed")
+        self.closed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        self._waiter = None
+
+    async def drain(self) -> None:
+        if self._lost is None and self._paused:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        if self._lost is not None:
+            raise ConnectionResetError(f"output closed: {self._lost}")
+
+
+class _PipeWriter:
+    """The protocol's output on a non-blocking pipe transport (a pipe, a socket or a tty):
+    the loop never blocks on it, and each write waits for the transport's flow control.
+
+    Not pygls's `StdoutWriter` (a blocking write + flush): importing `pygls.io_` pulls in
+    `lsprotocol.types` (LSP's message classes), measured at 190 ms of the adapter's start-up,
     and pygls's `StdinAsyncReader` reads lines or exact counts, which cannot feed the
-    chunk-based frame parser. DAP needs neither LSP types nor JSON-RPC, so pygls does not fit.
+    chunk-based frame parser. DAP needs neither LSP types nor JSON-RPC.
     """
 
+    def __init__(self, transport: asyncio.WriteTransport, flow: _PipeFlow) -> None:
+        self._transport = transport
+        self._flow = flow
+
+    async def write(self, data: bytes) -> None:
+        if self._transport.is_closing():
+            raise ConnectionError("output closed")
+        self._transport.write(data)
+        await self._flow.drain()
+
+    async def close(self, abort: bool = False) -> None:
+        if abort:
+            self._transport.abort()
+            return
+        self._transport.close()
+        try:
+            await asyncio.wait_for(self._flow.closed.wait(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            self._transport.abort()
+
+
+class _ThreadWriter:
+    """Blocking writes in a daemon thread, for an output the loop cannot poll (a regular
+    file). One write is under way at a time: the session's outbox holds the rest."""
+
     def __init__(self, fd: int) -> None:
-        self._file = os.fdopen(fd, "wb")
+        self._fd = fd
+        self._jobs: queue.SimpleQueue[tuple[bytes, asyncio.Future[None]] | None] = (
+            queue.SimpleQueue())
+        self._loop = asyncio.get_running_loop()
+        threading.Thread(target=self._run, name="dapgo-stdout", daemon=True).start()
 
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._file.flush()
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            data, done = job
+            error: OSError | None = None
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError as exc:
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self._loop.call_soon_threadsafe(_settle, done, error)
+        os.close(self._fd)
 
-    def close(self) -> None:
-        self._file.close()
+    async def write(self, data: bytes) -> None:
+        done = self._loop.create_future()
+        self._jobs.put((data, done))
+        await done
+
+    async def close(self, abort: bool = False) -> None:
+        self._jobs.put(None)  # the thread closes the fd after the last write
+
+
+def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(None)
+
+
+async def _stdio_writer(fd: int, proto_in: int) -> _PipeWriter | _ThreadWriter:
+    """A non-blocking writer for the protocol's output descriptor where it can be polled.
+
+    Editors spawn the adapter with pipes: VS Code (Node) and nvim-dap (libuv) give it one
+    AF_UNIX socketpair per stdio stream, Python's subprocess real pipes. A pipe transport
+    sets O_NONBLOCK on the open file description, which every descriptor sharing it sees: a
+    pipe or tty is therefore reopened through /proc for a private description; a socket,
+    which cannot be reopened, is used as it is unless our stdin or stderr is the same socket
+    (then a thread writes, so their blocking reads and writes keep working). A regular file
+    (`dapgo > log`) cannot be polled: a thread writes too.
+    """
+    st = os.fstat(fd)
+    target = -1
+    if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
+        try:
+            target = os.open(f"/proc/self/fd/{fd}",
+                             os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError as exc:
+            log.info("cannot reopen the output privately (%s): writing from a thread", exc)
+        else:
+            os.close(fd)
+    elif stat.S_ISSOCK(st.st_mode) and not any(_same_file(st, other) for other in (proto_in, 2)):
+        target = fd
+    if target < 0:
+        log.info("protocol output: a writer thread (%s)", _kind(st.st_mode))
+        return _ThreadWriter(fd)
+    log.info("protocol output: a non-blocking pipe transport (%s)", _kind(st.st_mode))
+    loop = asyncio.get_running_loop()
+    transport, flow = await loop.connect_write_pipe(_PipeFlow, open(target, "wb", buffering=0))
+    return _PipeWriter(transport, flow)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "pipe"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISREG, "regular file")):
+        if test(mode):
+            return name
+    return "other"
+
+
+def _same_file(st: os.stat_result, fd: int) -> bool:
+    try:
+        other = os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
 
 
 class _StdinReader:
@@ -217,7 +372,7 @@ async def serve_stdio(factory: DebuggerFactory = engine_debugger) -> int:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     proto_in, proto_out = _claim_stdio()
-    writer = _FdWriter(proto_out)
+    writer = await _stdio_writer(proto_out, proto_in)
     session = Session(writer, factory, name="stdio")
     reader = _StdinReader(proto_in)
     running = asyncio.create_task(session.run(reader.read))

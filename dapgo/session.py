@@ -10,6 +10,10 @@ Concurrency model (all on one asyncio loop, engine calls in threads):
 - Engine events arrive on engine threads through `on_engine_event`, are marshalled onto the
   loop with `call_soon_threadsafe`, and are held back while any request is being handled, so
   a response is always sent before the events its request caused (`continue` → `stopped`).
+- Everything sent goes through one `Outbox` (dapgo.outbox): encoded on the loop, written in
+  order by one writer task that awaits the transport's flow control. When the client does
+  not read, the engine threads that produce events wait in `on_engine_event` (back-pressure)
+  until it does, or until a `disconnect` arrives or the session ends.
 - The session always ends with `shutdown()`: on `disconnect`, on end of input (the client
   went away), or when the server is asked to stop; it disconnects the engine (launched
   programs are killed, attached ones detached).
@@ -21,13 +25,14 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from dapgo import convert
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.model import EngineEvent
 from dapgo.handlers import HANDLERS
 from dapgo.handlers.base import Args, Body, Call, Debugger, RequestError
+from dapgo.outbox import Outbox, Writer
 from dapgo.protocol import messages
 from dapgo.protocol.errors import ErrorId, FramingError, LocalProtocolError, RemoteProtocolError
 from dapgo.protocol.framing import FrameParser, encode
@@ -43,12 +48,12 @@ ChunkReader = Callable[[], Coroutine[Any, Any, bytes]]  # b"" at end of input; m
 OUT_OF_ORDER = frozenset({"pause", "disconnect", "terminate"})
 SHUTDOWN_TIMEOUT = 10.0
 DRAIN_TIMEOUT = 5.0
+# at the end, what is still queued may take FLUSH_LIMIT seconds to reach a client that
+# reads, but not FLUSH_STALLED seconds without any progress (a client that does not read)
+FLUSH_STALLED = 1.0
+FLUSH_LIMIT = 10.0
+EVENT_OVERHEAD = 256  # bytes an event's envelope adds to its text, roughly
 _FAILURE_IDS = {"launch": ErrorId.FAILED_LAUNCH, "attach": ErrorId.FAILED_ATTACH}
-
-
-class Writer(Protocol):
-    def write(self, data: bytes) -> None: ...
-    def close(self) -> None: ...
 
 
 class HandleTable:
@@ -95,6 +100,8 @@ class Session:
         self._ended = asyncio.Event()
         self._shutdown_task: asyncio.Task[None] | None = None
         self._writer_closed = False
+        self._outbox = Outbox(self.name, self._write_failed)
+        self._loop_thread: int | None = None
         self.debugger: Debugger | None = None
         self.engine_disconnected = False
         self.target: Literal["launch", "attach"] | None = None
@@ -110,6 +117,8 @@ class Session:
     async def run(self, read: ChunkReader) -> None:
         """Serve until disconnect, end of input or shutdown; always shuts the engine down."""
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        writing = asyncio.create_task(self._outbox.pump(self._writer), name=f"{self.name}-writer")
         worker = asyncio.create_task(self._serial_worker(), name=f"{self.name}-worker")
         ended = asyncio.create_task(self._ended.wait())
         try:
@@ -136,7 +145,7 @@ class Session:
             worker.cancel()
             for task in list(self._tasks):
                 task.cancel()
-            self._close_writer()
+            await self._close_writer(writing)
 
     async def _drain(self) -> None:
         """Let requests read before the end of input finish (a scripted client may have
@@ -154,6 +163,7 @@ class Session:
 
     async def _shutdown(self) -> None:
         self._ended.set()
+        self._outbox.release()  # an engine thread waiting to deliver an event must not block
         if self.debugger is not None and not self.engine_disconnected:
             self.engine_disconnected = True
             terminate = self.target != "attach"
@@ -196,6 +206,8 @@ class Session:
                 )
             )
             return
+        if request["command"] == "disconnect":
+            self._outbox.release()  # the engine must be free to disconnect (see on_engine_event)
         if request["command"] in OUT_OF_ORDER:
             task = asyncio.create_task(self._handle(request))
             self._tasks.add(task)
@@ -310,22 +322,35 @@ class Session:
     # ---- engine events ----
 
     def on_engine_event(self, ev: EngineEvent) -> None:
-        """Called by the engine from any thread."""
+        """Called by the engine from any thread. Back-pressure: while the client leaves more
+        than the outbox's high-water mark unread, the calling thread waits here (never the
+        loop's), until the client reads, a `disconnect` arrives or the session ends."""
         if self._loop is None:
             log.warning("%s: engine event before the session runs: %r", self.name, ev)
             return
-        _call_soon(self._loop, self._engine_event, ev)
-
-    def _engine_event(self, ev: EngineEvent) -> None:
-        try:
-            converted = convert.event(ev, self.lines)
-        except Exception:
-            log.exception("%s: cannot convert engine event %r", self.name, ev)
+        if self._writer_closed:
+            log.debug("%s: dropped (closed): %r", self.name, ev)
             return
-        if any(name == "continued" for name, _ in converted):
-            self.reset_handles()
-        self._held.extend(converted)
-        self._flush_events()
+        text = getattr(ev, "text", None)
+        size = EVENT_OVERHEAD + (len(text) if isinstance(text, str) else 0)
+        self._outbox.reserve(size, wait=threading.get_ident() != self._loop_thread)
+        _call_soon(self._loop, self._engine_event, ev, size)
+
+    def _engine_event(self, ev: EngineEvent, reserved: int) -> None:
+        try:
+            try:
+                converted = convert.event(ev, self.lines)
+            except Exception:
+                log.exception("%s: cannot convert engine event %r", self.name, ev)
+                return
+            if any(name == "continued" for name, _ in converted):
+                self.reset_handles()
+            self._held.extend(converted)
+            self._flush_events()
+        finally:
+            # the event is now queued at its exact size, or held (held events are not
+            # counted: the request being handled may need this very producer to finish)
+            self._outbox.unreserve(reserved)
 
     def _flush_events(self) -> None:
         if self._busy:
@@ -353,19 +378,28 @@ class Session:
             log.exception("%s: cannot encode %r", self.name, message)
             return
         log.debug("%s: -> %s", self.name, message)
-        try:
-            self._writer.write(data)
-        except (ConnectionError, OSError, ValueError) as exc:
-            log.info("%s: write failed (%s); ending the session", self.name, exc)
-            self._writer_closed = True
-            self.end()
+        self._outbox.put(data)
 
-    def _close_writer(self) -> None:
-        if self._writer_closed:
-            return
+    def _write_failed(self) -> None:
+        """The writer task could not write: the client is gone."""
         self._writer_closed = True
+        self.end()
+
+    async def _close_writer(self, writing: asyncio.Task[None]) -> None:
+        """Let what is queued reach a client that reads, then close (abort if it does not)."""
+        self._outbox.release()
+        flushed = False
         try:
-            self._writer.close()
+            flushed = await self._outbox.flush(FLUSH_STALLED, FLUSH_LIMIT)
+            if not flushed and not self._outbox.failed:
+                log.info("%s: the client left the last %d bytes unread; closing", self.name,
+                         self._outbox.backlog)
+        finally:
+            self._writer_closed = True
+            writing.cancel()
+        log.debug("%s: output backlog peaked at %d bytes", self.name, self._outbox.peak)
+        try:
+            await self._writer.close(abort=not flushed)
         except (ConnectionError, OSError, ValueError):
             pass
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dapclient import DAPGO, DAPClient, ListeningServer
@@ -159,3 +161,24 @@ def test_stdio_answers_everything_sent_before_end_of_input() -> None:
     p = subprocess.run([DAPGO], input=data, capture_output=True, timeout=30)
     assert p.returncode == 0
     assert p.stdout.count(b'"success":true') == 50
+
+
+def test_stdio_output_to_a_regular_file(tmp_path: Path) -> None:
+    """A regular file cannot be polled: dapgo writes it from a thread, all of it, in order."""
+    body = b'{"seq":%d,"type":"request","command":"threads"}'
+    (tmp_path / "in").write_bytes(b"".join(
+        b"Content-Length: %d\r\n\r\n" % len(body % i) + body % i for i in range(1, 51)))
+    with open(tmp_path / "in", "rb") as stdin, open(tmp_path / "out", "wb") as stdout:
+        p = subprocess.run([DAPGO, "--log-level", "INFO"], stdin=stdin, stdout=stdout,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "protocol output: a writer thread (regular file)" in p.stderr
+    out = (tmp_path / "out").read_bytes()
+    assert [int(n) for n in re.findall(rb'"request_seq":(\d+)', out)] == list(range(1, 51))
+
+
+def test_stdio_output_on_a_pipe_is_non_blocking() -> None:
+    p = subprocess.run([DAPGO, "--log-level", "INFO"], input=b"", capture_output=True,
+                       timeout=30)
+    assert p.returncode == 0
+    assert b"protocol output: a non-blocking pipe transport (pipe)" in p.stderr

@@ -173,13 +173,13 @@ class Harness:
     def debugger(self) -> FakeDebugger:
         return self.debuggers[-1]
 
-    # Writer protocol
-    def write(self, data: bytes) -> None:
+    # Writer protocol (dapgo.outbox.Writer)
+    async def write(self, data: bytes) -> None:
         for item in self._parser.feed(data):
             assert isinstance(item, dict), item
             self.received.append(item)
 
-    def close(self) -> None:
+    async def close(self, abort: bool = False) -> None:
         self.closed = True
 
     def raw(self, data: bytes) -> None:
