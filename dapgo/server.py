@@ -33,7 +33,11 @@ CLOSE_TIMEOUT = 1.0  # for bytes still in a transport at close to go out, then i
 
 
 def engine_debugger(on_event: Callable[[EngineEvent], None]) -> Debugger:
-    """The real engine facade (imported on first use, so the server starts without it)."""
+    """The real engine facade, imported here on first use. Not yet a saving: the handlers
+    import the engine when the server starts (dapgo.handlers.lifecycle imports
+    dapgo.engine.debugger, dapgo.handlers.execution dapgo.engine.stepping, and with them
+    pyelftools, capstone and python-ptrace), so it is loaded before any session asks for it;
+    `bench/adapter_startup.py` lists what is imported at start."""
     try:
         from dapgo.engine.debugger import Debugger as EngineDebugger
     except ImportError as exc:
