@@ -9,9 +9,9 @@ final results; probing the deferreturn call sites as well would report those ret
 from __future__ import annotations
 
 import attrs
-import capstone
 
 from dapgo.engine.dwarf import BinaryInfo, Function
+from dapgo.engine.instructions import ret_sites
 
 from . import layout as L
 from .reads import NotReadable, ValueRead, arg_reads, format_value, result_reads
@@ -32,9 +32,7 @@ def ret_addresses(bi: BinaryInfo, fn: Function) -> list[int]:
     code = bi.read_text(fn.entry, fn.end - fn.entry)
     if not code:
         return []
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    return [addr for addr, size, mnem, _ops in md.disasm_lite(code, fn.entry)
-            if mnem == "ret" and size == 1]
+    return ret_sites(code, fn.entry)
 
 
 def _desc(site: Site, flags: int, nstack: int) -> L.Desc:

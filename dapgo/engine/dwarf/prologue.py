@@ -13,22 +13,14 @@ check (NOSPLIT) have no prologue to skip, so their entry is returned."""
 
 from __future__ import annotations
 
-import capstone
+from typing import Any
+
 from capstone import x86_const as X
 
-_MD: capstone.Cs | None = None
+from dapgo.engine.instructions import disassembler
 
 
-def _md() -> capstone.Cs:
-    global _MD
-    if _MD is None:
-        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        md.detail = True
-        _MD = md
-    return _MD
-
-
-def _is_stack_guard_cmp(insn: capstone.CsInsn) -> bool:
+def _is_stack_guard_cmp(insn: Any) -> bool:
     if insn.id != X.X86_INS_CMP or len(insn.operands) != 2:
         return False
     a, b = insn.operands
@@ -42,7 +34,7 @@ def _is_stack_guard_cmp(insn: capstone.CsInsn) -> bool:
 def skip_prologue(code: bytes, entry: int, max_insns: int = 8) -> int:
     """Address after the stack-check branch in `code` (the function's first bytes)."""
     saw_cmp = False
-    for n, insn in enumerate(_md().disasm(code, entry)):
+    for n, insn in enumerate(disassembler().disasm(code, entry)):
         if n >= max_insns:
             break
         if saw_cmp:
