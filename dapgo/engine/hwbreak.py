@@ -1,9 +1,10 @@
 """x86-64 debug registers (DR0-DR3, DR6, DR7): hardware watchpoints for data breakpoints.
 
 Pure encoding and allocation (which register watches which aligned span, what DR7 says) plus
-`DebugRegisterSet`, which applies a set to threads through the ptrace layer's PEEKUSER and
-POKEUSER. Debug registers are per thread and a cloned thread starts with none: the ptrace
-layer applies the current set to every new thread (see TracedProcess.on_new_thread).
+`DebugRegisterSet`, which applies a set to threads through the process backend's
+`debug_register`/`set_debug_register`. Debug registers are per thread and a cloned thread
+starts with none: the backend applies the current set to every new thread (see
+TracedProcess.on_new_thread).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Literal
 
 import attrs
 
-DEBUGREG_OFFSET = 848  # offsetof(struct user, u_debugreg) on x86-64
 NUM_SLOTS = 4
 DR6_HIT_MASK = 0xF
 
@@ -82,9 +82,10 @@ def allocate(requests: list[tuple[int, int, int, AccessType]]) -> list[Slot | No
 class DebugRegisterSet:
     """Writes a register allocation to threads and reads which slots fired."""
 
-    def __init__(self, peek: Callable[[int, int], int], poke: Callable[[int, int, int], None]):
-        self._peek = peek
-        self._poke = poke
+    def __init__(self, read: Callable[[int, int], int], write: Callable[[int, int, int], None]):
+        """`read(tid, n)` / `write(tid, n, value)`: debug register DRn of a stopped thread."""
+        self._read = read
+        self._write = write
         self.slots: list[Slot | None] = [None] * NUM_SLOTS
 
     @property
@@ -93,20 +94,20 @@ class DebugRegisterSet:
 
     def apply(self, tid: int) -> None:
         """Program one stopped thread with the current slots (DR7 cleared first)."""
-        self._poke(tid, DEBUGREG_OFFSET + 7 * 8, 0)
+        self._write(tid, 7, 0)
         for i, slot in enumerate(self.slots):
             if slot is not None:
-                self._poke(tid, DEBUGREG_OFFSET + i * 8, slot.addr)
+                self._write(tid, i, slot.addr)
         dr7 = dr7_value(self.slots)
         if dr7:
-            self._poke(tid, DEBUGREG_OFFSET + 7 * 8, dr7)
+            self._write(tid, 7, dr7)
 
     def dr7(self, tid: int) -> int:
-        return self._peek(tid, DEBUGREG_OFFSET + 7 * 8)
+        return self._read(tid, 7)
 
     def fired(self, tid: int) -> list[Slot]:
         """Slots whose trap fired on `tid` (from DR6), and clear DR6."""
-        dr6 = self._peek(tid, DEBUGREG_OFFSET + 6 * 8)
+        dr6 = self._read(tid, 6)
         if dr6 & DR6_HIT_MASK:
-            self._poke(tid, DEBUGREG_OFFSET + 6 * 8, 0)
+            self._write(tid, 6, 0)
         return [s for i, s in enumerate(self.slots) if s is not None and dr6 & (1 << i)]

@@ -1,17 +1,20 @@
-"""A traced process in all-stop mode: its threads, the wait loop, software breakpoints.
+"""The live backend: a traced process in all-stop mode, its threads, software breakpoints.
 
-Every method here must run on the `PtraceExecutor` thread, except `request_halt`, which any
-thread may call (it only sends a signal). The model follows Delve's native backend:
+`TracedProcess` implements the engine's process interface (dapgo.engine.backend.Process).
+Linux ties a tracee to the thread that attached to (or forked) it: every method here runs on
+that thread, the engine's owner thread. The model follows Delve's native backend:
 
 * every thread of the program is traced (PTRACE_O_TRACECLONE); a launched program also gets
   PTRACE_O_EXITKILL, so it never outlives dapgo while traced; one detached on purpose runs
   on, and is reaped when it ends;
 * when one thread stops for a reason worth reporting, every other thread is stopped with
   SIGSTOP before the stop is reported; simultaneous breakpoint hits are all collected;
-* SIGSTOPs are dapgo's own (halts): they are suppressed, never delivered; other signals
+* SIGSTOPs are dapgo's own: they are suppressed, never delivered; other signals
   (Go's SIGURG preemption, SIGPROF, ...) are passed back to the program on resume;
 * breakpoints are int3 bytes; resuming a thread that sits on one steps it over the original
-  instruction first, with the other threads still stopped.
+  instruction first, with the other threads still stopped;
+* `wait_event` also returns when the owner thread's doorbell rings (dapgo.engine.ptrace
+  .doorbell): a request arrived while the program runs.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from typing import Literal
 import attrs
 from ptrace.binding import func as pt
 
+from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent
 from dapgo.engine.ptrace import syscalls as sc
+from dapgo.engine.ptrace.doorbell import Doorbell
 
-StopKind = Literal["breakpoint", "halt", "trap", "exited"]
 # What one wait status meant, inside this module.
 _Kind = Literal[
-    "breakpoint", "halt", "trap", "exited", "step", "signal", "sigstop", "clone", "event"
+    "breakpoint", "trap", "exited", "step", "signal", "sigstop", "clone", "event", "wake"
 ]
+WUNTRACED = 2  # report the doorbell's stop (it is a child, not a tracee)
 
 
 class PtraceFailure(Exception):
@@ -50,15 +55,6 @@ class Thread:
     pc: int | None = None  # rip while stopped, once read (a resume forgets it)
 
 
-@attrs.frozen
-class StopEvent:
-    kind: StopKind
-    tid: int = 0
-    exit_code: int | None = None
-    breakpoint_tids: tuple[int, ...] = ()  # threads sitting on one of our breakpoints
-    trap_tids: tuple[int, ...] = ()  # threads stopped by a foreign SIGTRAP (e.g. hardware)
-
-
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
@@ -71,21 +67,21 @@ def _decode_exit(status: int) -> int:
 
 
 class TracedProcess:
-    """A process whose threads are all traced by the calling (executor) thread."""
+    """A process whose threads are all traced by the calling (owner) thread."""
+
+    read_only = False
 
     def __init__(self, pid: int, launched: bool) -> None:
         self.pid = pid
         self.launched = launched
         self.threads: dict[int, Thread] = {}
-        self.breakpoints: dict[int, bytes] = {}  # address -> original byte
+        self._saved: dict[int, bytes] = {}  # breakpoint address -> original byte
         self.exit_code: int | None = None
         self.mem = sc.ProcMem(pid)
-        self._halt_requested = threading.Event()
-        self._lock = threading.Lock()  # guards `threads` against request_halt readers
         self._stepping: int | None = None
-        # Hooks for per-thread state (debug registers): called on the ptrace thread with the
-        # thread stopped, for each new thread at its first stop, and for each thread before
-        # detaching.
+        self.doorbell = Doorbell()  # wakes `wait_event` for the owner thread
+        # Hooks for per-thread state (debug registers): called with the thread stopped, for
+        # each new thread at its first stop, and for each thread before detaching.
         self.on_new_thread: Callable[[int], None] | None = None
         self.before_detach: Callable[[int], None] | None = None
 
@@ -99,28 +95,33 @@ class TracedProcess:
         cwd: str | None,
         stdout: int,
         stderr: int,
+        stdin: int | None = None,
     ) -> TracedProcess:
         """Fork and exec `argv` traced; returns with the program stopped before its first
-        instruction. `stdout`/`stderr` are file descriptors for the child."""
+        instruction. `stdin`/`stdout`/`stderr` are file descriptors for the child (stdin
+        /dev/null when None)."""
         if cwd is not None and not os.path.isdir(cwd):
             raise PtraceFailure(f"working directory does not exist: {cwd}")
         exe = argv[0]
-        env_list = [f"{k}={v}".encode() for k, v in env.items()]
-        devnull = os.open(os.devnull, os.O_RDONLY)
+        prepared = sc.PreparedExec(exe, list(argv), env)  # built here, not in the child
+        cwd_b = os.fsencode(cwd) if cwd is not None else None
+        devnull = os.open(os.devnull, os.O_RDONLY) if stdin is None else -1
+        child_in = devnull if stdin is None else stdin
         pid = os.fork()
-        if pid == 0:  # child: only async-signal-safe work until exec
+        if pid == 0:  # child: system calls only until exec
             try:
                 os.setpgid(0, 0)  # the terminal's Ctrl-C is for dapgo, not the program
-                os.dup2(devnull, 0)
+                os.dup2(child_in, 0)
                 os.dup2(stdout, 1)
                 os.dup2(stderr, 2)
-                if cwd is not None:
-                    os.chdir(cwd)
+                if cwd_b is not None:
+                    os.chdir(cwd_b)
                 sc.child_prepare_for_trace()
-                os.execve(exe, list(argv), dict(e.decode().split("=", 1) for e in env_list))
+                prepared.exec()
             finally:
                 os._exit(127)
-        os.close(devnull)
+        if devnull >= 0:
+            os.close(devnull)
         _, status = os.waitpid(pid, sc.WALL)
         if not os.WIFSTOPPED(status):
             raise PtraceFailure(f"{exe} did not start (exit status {_decode_exit(status)})")
@@ -162,24 +163,39 @@ class TracedProcess:
                 self._wait_thread_stopped(tid)
                 pt.ptrace_setoptions(tid, sc.PTRACE_O_TRACECLONE)
 
+    def wake(self) -> None:
+        """From any thread: make `wait_event` return a "wake" event (the owner thread has
+        requests to serve)."""
+        self.doorbell.ring()
+
+    # ----- threads -----
+
+    def thread_ids(self) -> list[int]:
+        return sorted(self.threads)
+
+    def has_thread(self, tid: int) -> bool:
+        return tid in self.threads
+
     # ----- waiting -----
 
     def _wait(self, tid: int = -1) -> tuple[int, int]:
         while True:
             try:
-                return os.waitpid(tid, sc.WALL | sc.WNOTHREAD)
-            except ChildProcessError:
-                raise
+                return os.waitpid(tid, sc.WALL | sc.WNOTHREAD | WUNTRACED)
             except InterruptedError:
                 continue
 
     def _handle_status(self, tid: int, status: int) -> _Kind | None:
         """Book-keep one wait status. Returns a stop worth reporting, or None when the
         thread has been resumed (or is gone) and waiting should go on."""
+        if tid == self.doorbell.pid:
+            if os.WIFSTOPPED(status):
+                self.doorbell.answer()  # before the owner looks at what woke it
+                return "wake"
+            return None  # it ended (closed)
         th = self.threads.get(tid)
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-            with self._lock:
-                self.threads.pop(tid, None)
+            self.threads.pop(tid, None)
             if tid == self.pid:
                 self.exit_code = _decode_exit(status)
                 return "exited"
@@ -188,8 +204,7 @@ class TracedProcess:
             return None
         if th is None:  # a new thread whose clone event we have not seen yet
             th = Thread(tid, sigstop_expected=True, new=True)
-            with self._lock:
-                self.threads[tid] = th
+            self.threads[tid] = th
         th.stopped = True
         if th.new:
             th.new = False
@@ -199,22 +214,21 @@ class TracedProcess:
         event = status >> 16
         if event == sc.PTRACE_EVENT_CLONE:
             new_tid = pt.ptrace_geteventmsg(tid)
-            with self._lock:
-                if new_tid not in self.threads:
-                    self.threads[new_tid] = Thread(new_tid, sigstop_expected=True, new=True)
+            if new_tid not in self.threads:
+                self.threads[new_tid] = Thread(new_tid, sigstop_expected=True, new=True)
             return "clone"
         if event:
             return "event"
         if sig == signal.SIGSTOP:
-            # Every SIGSTOP is dapgo's own: it is suppressed, never delivered.
+            # Every SIGSTOP is dapgo's own (or a stray one): suppressed, never delivered.
             th.sigstop_expected = False
-            return "halt" if self._halt_requested.is_set() else "sigstop"
+            return "sigstop"
         if sig == signal.SIGTRAP:
             if tid == self._stepping:
                 return "step"
             code = pt.ptrace_getsiginfo(tid).si_code
-            pc = self.get_pc(tid)
-            if code in (sc.SI_KERNEL, sc.TRAP_BRKPT) and pc - 1 in self.breakpoints:
+            pc = self.pc(tid)
+            if code in (sc.SI_KERNEL, sc.TRAP_BRKPT) and pc - 1 in self._saved:
                 self.set_pc(tid, pc - 1)
                 return "breakpoint"
             th.trap = True
@@ -247,16 +261,10 @@ class TracedProcess:
             if kind is not None:
                 return  # stopped; a SIGSTOP we sent may still be pending (sigstop_expected)
 
-    def wait_for_stop(self) -> StopEvent:
-        """Let the running program run until something is worth reporting, then stop every
-        thread and say what happened."""
-        ev = self.wait_event()
-        return ev if ev.kind == "exited" else self.stop_others(ev)
-
     def wait_event(self) -> StopEvent:
-        """Wait for the next breakpoint, trap, halt or exit. Only the thread that reports
-        it is stopped: the caller either lets it go on (`resume_thread`) or stops the rest
-        (`stop_others`)."""
+        """Wait for the next breakpoint, trap or exit, or for the doorbell ("wake"). Only
+        the thread that reports it is stopped: the caller either lets it go on
+        (`resume_thread`) or stops the rest (`stop_others`)."""
         while True:
             try:
                 tid, status = self._wait(-1)
@@ -268,7 +276,7 @@ class TracedProcess:
                 return StopEvent("exited", tid=tid, exit_code=self.exit_code)
             if kind is None:
                 continue
-            if kind in ("breakpoint", "trap", "halt"):
+            if kind in ("breakpoint", "trap", "wake"):
                 return StopEvent(kind, tid=tid)
             # clone events, our own SIGSTOPs, ordinary signals: the thread goes on
             self._cont(tid)
@@ -276,10 +284,10 @@ class TracedProcess:
     def stop_others(self, ev: StopEvent) -> StopEvent:
         """Stop every thread after `wait_event` and list every thread that sits on one of our
         breakpoints or stopped on a trap (simultaneous hits included), `ev.tid` first."""
-        self._halt_requested.clear()
         self.stop_all()
-        bps = self._tids_at_breakpoints()
-        traps = tuple(t.tid for t in self.threads.values() if t.trap)
+        found = self.stopped_at_events()
+        bps = found.breakpoint_tids if found else ()
+        traps = found.trap_tids if found else ()
         first = (ev.tid,)
         return StopEvent(
             ev.kind, tid=ev.tid,
@@ -289,38 +297,46 @@ class TracedProcess:
             else traps,
         )
 
+    def stopped_at_events(self) -> StopEvent | None:
+        """With every thread stopped: those that sit on a breakpoint of ours or stopped on a
+        trap (they would lose that stop if simply resumed); None when there are none."""
+        bps = tuple(t.tid for t in self.threads.values()
+                    if t.stopped and not t.trap and self._safe_pc(t.tid) in self._saved)
+        traps = tuple(t.tid for t in self.threads.values() if t.stopped and t.trap)
+        if not bps and not traps:
+            return None
+        return StopEvent("breakpoint" if bps else "trap", tid=(bps or traps)[0],
+                         breakpoint_tids=bps, trap_tids=traps)
+
     def resume_thread(self, tid: int) -> None:
         """Let one stopped thread go on while the others run. A thread sitting on one of our
         breakpoints is stepped over it with every other thread stopped, so no thread can run
         past the address while its original instruction is restored; if anything stopped
         the other threads meanwhile, everything resumes."""
         others_stopped = any(t.stopped for t in self.threads.values() if t.tid != tid)
-        if others_stopped or self._safe_pc(tid) in self.breakpoints:
+        if others_stopped or self._safe_pc(tid) in self._saved:
             self.stop_all()
             self.resume()
             return
         self._cont(tid)
 
-    def _tids_at_breakpoints(self) -> tuple[int, ...]:
-        return tuple(
-            t.tid for t in self.threads.values()
-            if t.stopped and not t.trap and self._safe_pc(t.tid) in self.breakpoints
-        )
-
     def _safe_pc(self, tid: int) -> int | None:
         try:
-            return self.get_pc(tid)
+            return self.pc(tid)
         except Exception:
             return None
 
     # ----- all-stop -----
 
-    def stop_all(self) -> None:
-        """Stop every thread (new threads included) and wait until each is stopped."""
+    def stop_all(self) -> list[int]:
+        """Stop every thread (new threads included) and wait until each is stopped; returns
+        the threads that were running."""
+        was_running: list[int] = []
         while True:
             running = [t for t in self.threads.values() if not t.stopped]
             if not running:
-                return
+                return was_running
+            was_running.extend(t.tid for t in running)
             for th in running:
                 if not th.sigstop_expected:
                     th.sigstop_expected = True
@@ -331,38 +347,30 @@ class TracedProcess:
                     try:
                         self._wait_thread_stopped(th.tid)
                     except ChildProcessError:
-                        with self._lock:
-                            self.threads.pop(th.tid, None)
+                        self.threads.pop(th.tid, None)
 
-    def request_halt(self) -> None:
-        """From any thread: make a running program stop; `wait_for_stop` reports "halt"."""
-        self._halt_requested.set()
-        with self._lock:
-            tids = [self.pid, *self.threads]
-        for tid in tids:
-            if sc.tgkill(self.pid, tid, signal.SIGSTOP):
-                return
-
-    def resume(self) -> None:
-        """Resume every thread, stepping those on breakpoints over the original instruction."""
-        for th in list(self.threads.values()):
-            if th.stopped and self._safe_pc(th.tid) in self.breakpoints:
+    def resume(self, tids: list[int] | None = None) -> None:
+        """Resume the stopped threads `tids` (all when None), stepping those on breakpoints
+        over the original instruction first."""
+        chosen = [th for th in list(self.threads.values())
+                  if th.stopped and (tids is None or th.tid in tids)]
+        for th in chosen:
+            if th.tid in self.threads and self._safe_pc(th.tid) in self._saved:
                 self.step_instruction(th.tid)
-        for th in list(self.threads.values()):
-            if th.stopped:
+        for th in chosen:
+            if th.tid in self.threads and th.stopped:
                 self._cont(th.tid)
-
 
     def step_instruction(self, tid: int) -> bool:
         """Execute the instruction at `tid`'s pc (the original one, if a breakpoint of ours
         sits there) with every other thread stopped."""
-        pc = self.get_pc(tid)
-        if pc in self.breakpoints:
-            self.mem.write(pc, self.breakpoints[pc])
+        pc = self.pc(tid)
+        if pc in self._saved:
+            self.mem.write(pc, self._saved[pc])
             try:
                 return self.single_step(tid)
             finally:
-                if pc in self.breakpoints and self.exit_code is None:
+                if pc in self._saved and self.exit_code is None:
                     self.mem.write(pc, b"\xcc")
         return self.single_step(tid)
 
@@ -393,42 +401,67 @@ class TracedProcess:
 
     # ----- breakpoints -----
 
+    @property
+    def breakpoints(self) -> frozenset[int]:
+        return frozenset(self._saved)
+
     def insert_breakpoint(self, addr: int) -> None:
-        if addr in self.breakpoints:
+        if addr in self._saved:
             return
         original = self.mem.read(addr, 1)
         self.mem.write(addr, b"\xcc")
-        self.breakpoints[addr] = original
+        self._saved[addr] = original
 
     def remove_breakpoint(self, addr: int) -> None:
-        original = self.breakpoints.pop(addr, None)
+        original = self._saved.pop(addr, None)
         if original is not None and self.exit_code is None:
             self.mem.write(addr, original)
+
+    # ----- memory -----
 
     def read_memory(self, addr: int, size: int) -> bytes:
         """Program memory as the program sees it (our int3 bytes hidden)."""
         data = self.mem.read(addr, size)
-        if not self.breakpoints:
+        if not self._saved:
             return data
         patched = bytearray(data)
-        for bp, orig in self.breakpoints.items():
+        for bp, orig in self._saved.items():
             if addr <= bp < addr + size:
                 patched[bp - addr] = orig[0]
         return bytes(patched)
 
+    def raw_reader(self) -> RawRead:
+        return self.mem.read
+
     def write_memory(self, addr: int, data: bytes) -> None:
         self.mem.write(addr, data)
 
+    def memory_map(self) -> list[MemoryRegion]:
+        out = []
+        with open(f"/proc/{self.pid}/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                lo, hi = parts[0].split("-")
+                out.append(MemoryRegion(int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16),
+                                        parts[5].strip() if len(parts) > 5 else ""))
+        return out
+
+    def auxv(self) -> dict[int, int]:
+        with open(f"/proc/{self.pid}/auxv", "rb") as f:
+            data = f.read()
+        words = memoryview(data).cast("Q")
+        return {int(words[i]): int(words[i + 1]) for i in range(0, len(words) - 1, 2)
+                if words[i]}
+
     # ----- registers -----
 
-    def get_regs(self, tid: int) -> pt.ptrace_registers_t:
-        return pt.ptrace_getregs(tid)
+    def registers(self, tid: int) -> Registers:
+        regs = pt.ptrace_getregs(tid)
+        values = {name: int(getattr(regs, name)) for name, _ in regs._fields_}
+        return Registers(pc=values["rip"], sp=values["rsp"], bp=values["rbp"],
+                         fs_base=values["fs_base"], values=values)
 
-    def set_regs(self, tid: int, regs: pt.ptrace_registers_t) -> None:
-        pt.ptrace_setregs(tid, regs)
-        self._forget_pc(tid)
-
-    def get_pc(self, tid: int) -> int:
+    def pc(self, tid: int) -> int:
         """rip of a stopped thread (read once per stop: every decision on a hot trap or
         breakpoint path asks for it)."""
         th = self.threads.get(tid)
@@ -443,28 +476,25 @@ class TracedProcess:
         regs = pt.ptrace_getregs(tid)
         regs.rip = pc
         pt.ptrace_setregs(tid, regs)
-        self._forget_pc(tid)
-
-    def _forget_pc(self, tid: int) -> None:
         th = self.threads.get(tid)
         if th is not None:
             th.pc = None
 
-    def peek_user(self, tid: int, offset: int) -> int:
-        return int(pt.ptrace_peekuser(tid, offset))
+    def debug_register(self, tid: int, index: int) -> int:
+        return int(pt.ptrace_peekuser(tid, sc.DEBUGREG_OFFSET + 8 * index))
 
-    def poke_user(self, tid: int, offset: int, value: int) -> None:
-        pt.ptrace_pokeuser(tid, offset, value)
+    def set_debug_register(self, tid: int, index: int, value: int) -> None:
+        pt.ptrace_pokeuser(tid, sc.DEBUGREG_OFFSET + 8 * index, value)
 
     # ----- ending -----
 
     def detach(self) -> None:
         """Leave the program running untraced: breakpoints removed, no stop left pending."""
         if self.exit_code is not None:
-            self.mem.close()
+            self._close()
             return
         self.stop_all()
-        for addr in list(self.breakpoints):
+        for addr in list(self._saved):
             self.remove_breakpoint(addr)
         # A SIGSTOP we sent but never saw would stop the program once untraced: drain it.
         for th in list(self.threads.values()):
@@ -483,7 +513,7 @@ class TracedProcess:
             except Exception:
                 pass
         self.threads.clear()
-        self.mem.close()
+        self._close()
         if self.launched:  # our child runs on untraced: reap it when it ends, no zombie
             threading.Thread(target=_reap, args=(self.pid,), daemon=True,
                              name=f"dapgo-reap-{self.pid}").start()
@@ -503,9 +533,9 @@ class TracedProcess:
                     break
                 self._handle_status(tid, status)
         self.threads.clear()
-        self.mem.close()
+        self._close()
         return self.exit_code
 
-    def each_thread(self, fn: Callable[[int], None]) -> None:
-        for tid in list(self.threads):
-            fn(tid)
+    def _close(self) -> None:
+        self.mem.close()
+        self.doorbell.close()

@@ -1,5 +1,5 @@
-"""Thin wrappers for what python-ptrace lacks: tgkill, PTRACE_O_EXITKILL, TRACEME in a
-fresh child, raw process memory.
+"""Thin wrappers for what python-ptrace lacks: tgkill, PTRACE_O_EXITKILL, TRACEME and exec
+in a fresh child, raw process memory, the debug registers' place in `struct user`.
 
 Process memory goes through /proc/PID/mem with pread/pwrite: one system call for any size,
 where PEEKDATA costs one per word.
@@ -14,6 +14,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _libc.ptrace.argtypes = (ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
 _libc.ptrace.restype = ctypes.c_long
+_libc.execve.argtypes = (ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
+                         ctypes.POINTER(ctypes.c_char_p))
 
 SYS_TGKILL = 234
 PTRACE_TRACEME = 0
@@ -25,6 +27,7 @@ WALL = 0x40000000  # __WALL: wait for every thread, cloned or not
 # (--listen) each trace from their own thread; without it one session's waitpid(-1) would
 # take another's events.
 WNOTHREAD = 0x20000000
+DEBUGREG_OFFSET = 848  # offsetof(struct user, u_debugreg) on x86-64
 
 # siginfo.si_code values of a SIGTRAP stop
 SI_KERNEL = 0x80  # int3
@@ -41,6 +44,22 @@ def tgkill(pid: int, tid: int, sig: int) -> bool:
     if err == 3:  # ESRCH
         return False
     raise OSError(err, os.strerror(err))
+
+
+class PreparedExec:
+    """An execve call built in the parent: after fork, the child only makes system calls
+    (no Python objects decoded or built between fork and exec)."""
+
+    def __init__(self, path: str, argv: list[str], env: dict[str, str]) -> None:
+        self.path = os.fsencode(path)
+        self._argv = [os.fsencode(a) for a in argv]
+        self._env = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+        self.argv = (ctypes.c_char_p * (len(self._argv) + 1))(*self._argv, None)
+        self.envp = (ctypes.c_char_p * (len(self._env) + 1))(*self._env, None)
+
+    def exec(self) -> None:
+        """In the child: replace the process; returns only if execve failed."""
+        _libc.execve(self.path, self.argv, self.envp)
 
 
 def child_prepare_for_trace() -> None:
