@@ -89,6 +89,9 @@ struct scratch {
 BPF_F_TABLE("hash", u64, struct desc, descs, MAX_PROBES, BPF_F_NO_PREALLOC);
 BPF_F_TABLE("hash", u32, u64, hitcounts, MAX_PROBES, BPF_F_NO_PREALLOC);
 BPF_ARRAY(lost, u64, 1);
+// thread id -> probe id of the condition that is stopping it (read and deleted by the
+// ptrace side when the SIGTRAP arrives: which breakpoint stopped which thread)
+BPF_F_TABLE("hash", u32, u32, signals, MAX_SIGNALS, BPF_F_NO_PREALLOC);
 BPF_PERCPU_ARRAY(scratchmap, struct scratch, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 
@@ -313,10 +316,7 @@ int dapgo_probe(struct pt_regs *ctx) {
             return 0;
     }
 
-    // a stopping probe writes its record too (no values needed, but they cost nothing
-    // here): the ptrace side learns from its tid which probe stopped which thread. The
-    // record is committed before the signal is sent.
-    if (d->flags & (DF_EMIT | DF_SIGNAL)) {
+    if (d->flags & DF_EMIT) {
         // the goroutine: g is in R14 under Go's register ABI
         u64 g = s->regs[REG_R14];
         u64 goid = 0;
@@ -369,8 +369,7 @@ int dapgo_probe(struct pt_regs *ctx) {
         h->size = off;
         off &= (SCRATCH_SIZE * 2 - 1);
         s->nrec++;
-        u64 wake = ((d->flags & DF_SIGNAL) || !(s->nrec % WAKEUP_EVERY))
-                   ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+        u64 wake = !(s->nrec % WAKEUP_EVERY) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
         int rc = events.ringbuf_output(&s->buf, off, wake);
         if (rc < 0) {
             u64 *l = lost.lookup(&zero);
@@ -378,7 +377,11 @@ int dapgo_probe(struct pt_regs *ctx) {
                 __sync_fetch_and_add(l, 1);
         }
     }
-    if (d->flags & DF_SIGNAL)
+    if (d->flags & DF_SIGNAL) {
+        // which probe stops this thread: written before the signal is sent
+        u32 tid = (u32)bpf_get_current_pid_tgid();
+        signals.update(&tid, &id);
         bpf_send_signal_thread(5);  // SIGTRAP: the ptrace side sees this thread stop
+    }
     return 0;
 }

@@ -32,6 +32,7 @@ SCRATCH_SLACK = 1024
 REGS_WORDS = 32      # pt_regs copied as 8-byte words (21 used; power of two for masking)
 PT_REGS_BYTES = 21 * 8
 MAX_PROBES = 65536
+MAX_SIGNALS = 65536  # threads a condition may be stopping at one moment
 DEFAULT_RINGBUF_PAGES = 16384  # 64 MiB: 200,000 small records fit even if the reader stalls
 WAKEUP_EVERY = 256  # records per CPU between consumer wake-ups (it also polls on a timer)
 

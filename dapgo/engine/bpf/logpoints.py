@@ -5,13 +5,15 @@
                  hit_condition=">= 2", stop=False)
     if res.fallback: ...use the ptrace implementation; res.fallback says why...
     for ev in lp.poll(0.05): ev.id, ev.goroutine, ev.tid, ev.message, ev.hits
+    lp.take_signal(tid)  # which stopping condition signalled thread tid
     lp.remove(7); lp.close()
 
 `stop=True` makes a matching hit call bpf_send_signal_thread(SIGTRAP): the ptrace side sees
 a signal-delivery stop of exactly that thread, rip just after the probed instruction (which
-has run); resume it with signal 0. Before the signal, the hit is written to the ring buffer
-too (a LogEvent with message None): its `tid` says which probe stopped which thread. A
-message with stop=False never stops the program.
+has run); resume it with signal 0. Before the signal, the probe writes its id into the
+`signals` map under the thread's id: `take_signal(tid)` says which probe stopped which
+thread (a map, not the ring buffer: a full buffer cannot lose it). A message with
+stop=False never stops the program.
 
 Messages use Delve's syntax: `{expr}` is evaluated, `{{` and `}}` are literal braces. Each
 value reads exactly as dapgo's `variables` shows it (dapgo.engine.values.ValueReader.format):
@@ -584,8 +586,16 @@ class BpfLogpoints:
 
     def poll(self, timeout: float = 0.05) -> list[LogEvent]:
         """Hits since the last poll (waiting up to `timeout` s for the first), in order."""
+        return self.decode(self.s.poll(timeout))
+
+    def take_signal(self, tid: int) -> int | None:
+        """The id of the condition whose probe is stopping thread `tid`, once."""
+        return self.s.take_signal(tid)
+
+    def decode(self, records: list[Record]) -> list[LogEvent]:
+        """The messages of raw ring-buffer records (read by any thread: `s.poll`)."""
         out: list[LogEvent] = []
-        for rec in self.s.poll(timeout):
+        for rec in records:
             lp = self._lps.get(rec.id)
             if lp is None:
                 continue

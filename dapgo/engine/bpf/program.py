@@ -54,6 +54,7 @@ class ProbeProgram:
         self._descs = self._bpf[b"descs"]
         self._hits = self._bpf[b"hitcounts"]
         self._lost = self._bpf[b"lost"]
+        self._signals = self._bpf[b"signals"]
         self.events_fd: int = self._bpf[b"events"].map_fd
 
     # --- descriptors ---------------------------------------------------------------------
@@ -85,6 +86,19 @@ class ProbeProgram:
 
     def lost(self) -> int:
         return int(self._lost[self._lost.Key(0)].value)
+
+    def take_signal(self, tid: int) -> int | None:
+        """The id of the probe whose condition is stopping thread `tid` (SIGTRAP), once."""
+        key = self._signals.Key(tid)
+        try:
+            probe_id = int(self._signals[key].value)
+        except KeyError:
+            return None
+        try:
+            del self._signals[key]
+        except KeyError:
+            pass
+        return probe_id
 
     def close(self) -> None:
         """Unload the program and free its maps (probes must be closed first)."""

@@ -89,6 +89,9 @@ class BpfSession:
     def lost(self) -> int:
         return self.reader.lost()
 
+    def take_signal(self, tid: int) -> int | None:
+        return self.program.take_signal(tid)
+
     def close(self) -> None:
         with self._lock:
             for link, _a in self._groups.values():
