@@ -70,12 +70,12 @@ def main() -> int:
     events: queue.Queue[EngineEvent] = queue.Queue()
     d = Debugger(events.put)
     d.launch(LaunchConfig(program=str(binary), mode="exec", args=(str(args.n),)),
-             stop_on_entry=False)
+             stop_on_entry=False).result()
     try:
         d.set_breakpoints(str(SRC / "main.go"),
-                          [SourceBreakpointSpec(line=marker_line("bench_stop"))])
+                          [SourceBreakpointSpec(line=marker_line("bench_stop"))]).result()
         t0 = time.perf_counter()
-        d.configuration_done()
+        d.configuration_done().result()
         while True:
             ev = events.get(timeout=300)
             if isinstance(ev, Exited):
@@ -84,9 +84,9 @@ def main() -> int:
                 break
         print(f"program parked {args.n} goroutines in {time.perf_counter() - t0:.2f} s")
 
-        d.set_goroutine_options(["shard"], False, "-with label shard=7", 1024)
+        d.set_goroutine_options(["shard"], False, "-with label shard=7", 1024).result()
         t0 = time.perf_counter()
-        threads = d.threads()
+        threads = d.threads().result().threads
         t_threads = time.perf_counter() - t0
         ids = {t.id for t in threads} - {ev.thread_id}
         want = args.n // SHARDS
@@ -98,7 +98,7 @@ def main() -> int:
               f"  [{'OK' if ok else 'WRONG'}]")
 
         t0 = time.perf_counter()
-        out = d.goroutine_command("-group label shard")
+        out = d.goroutine_command("-group label shard").result().text
         t_group = time.perf_counter() - t0
         counts = dict(re.findall(r"^  shard=(\d+): (\d+)$", out, re.M))
         counted = sum(int(v) for v in counts.values())
@@ -108,14 +108,15 @@ def main() -> int:
               f"  [{'OK' if ok_group else 'WRONG'}]")
         print("  " + out.splitlines()[0])
 
-        d.set_goroutine_options([], False, "", 1024)
+        d.set_goroutine_options([], False, "", 1024).result()
         t0 = time.perf_counter()
-        threads = d.threads()
-        print(f"threads unfiltered: {len(threads)} shown, {d.last_threads_omitted} left out "
+        answer = d.threads().result()
+        threads = answer.threads
+        print(f"threads unfiltered: {len(threads)} shown, {answer.omitted} left out "
               f"(maxGoroutines 1024) in {(time.perf_counter() - t0) * 1000:.0f} ms")
         return 0 if ok and ok_group else 1
     finally:
-        d.disconnect(True)
+        d.disconnect(True).result()
 
 
 if __name__ == "__main__":

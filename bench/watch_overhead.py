@@ -69,7 +69,7 @@ def _launch_raw(n: int) -> tuple[TracedProcess, int, int]:
 def trap_floor(n: int) -> float:
     """Every write traps; the tracer clears DR6 and continues: nothing else."""
     proc, r, addr = _launch_raw(n)
-    regs = DebugRegisterSet(proc.peek_user, proc.poke_user)
+    regs = DebugRegisterSet(proc.debug_register, proc.set_debug_register)
     regs.slots = allocate([(1, addr, 8, "write")])
     regs.apply(proc.pid)
     proc.on_new_thread = regs.apply
@@ -93,16 +93,17 @@ def dapgo(n: int) -> float:
     dapgo (count, condition) and the program goes on."""
     events: queue.Queue[object] = queue.Queue()
     d = Debugger(events.put)
-    d.launch(LaunchConfig(program=str(BINARY), mode="exec", args=(str(n),)), stop_on_entry=True)
-    d.configuration_done()
+    d.launch(LaunchConfig(program=str(BINARY), mode="exec", args=(str(n),)),
+             stop_on_entry=True).result()
+    d.configuration_done().result()
     stop = events.get(timeout=30)
     assert isinstance(stop, Stopped), stop
-    info = d.data_breakpoint_info(None, "main.counter", stop.thread_id, 0)
+    info = d.data_breakpoint_info(None, "main.counter", stop.thread_id, 0).result()
     assert info.data_id, info
     (status,) = d.set_data_breakpoints(
-        [DataBreakpointSpec(info.data_id, "write", hit_condition=f"== {10 * n}")])
+        [DataBreakpointSpec(info.data_id, "write", hit_condition=f"== {10 * n}")]).result()
     assert status.verified, status
-    d.resume()
+    d.resume().result()
     text = ""
     while True:
         ev = events.get(timeout=600)
@@ -112,7 +113,7 @@ def dapgo(n: int) -> float:
             break
         else:
             raise AssertionError(f"unexpected stop: {ev}")
-    d.disconnect(True)
+    d.disconnect(True).result()
     writes, ns = loop_ns(text)
     return ns / writes
 
@@ -126,14 +127,15 @@ def single_step(n: int) -> float:
     entry = binary.first_pc_after_prologue(work)
     proc.insert_breakpoint(entry)
     proc.resume()
-    ev = proc.wait_for_stop()
+    ev = proc.wait_event()
     assert ev.kind == "breakpoint", ev
+    proc.stop_others(ev)
     proc.remove_breakpoint(entry)
     tid = ev.tid
     value = struct.unpack("<q", proc.read_memory(addr, 8))[0]
     changes = 0
     t0 = time.perf_counter()
-    while work.entry <= proc.get_pc(tid) < work.end:
+    while work.entry <= proc.pc(tid) < work.end:
         proc.step_instruction(tid)
         now = struct.unpack("<q", proc.read_memory(addr, 8))[0]
         if now != value:
@@ -141,8 +143,8 @@ def single_step(n: int) -> float:
             value = now
     elapsed = time.perf_counter() - t0
     proc.resume()
-    while proc.wait_for_stop().kind != "exited":
-        proc.resume()
+    while proc.wait_event().kind != "exited":
+        pass
     os.close(r)
     assert changes == n, (changes, n)
     return elapsed * 1e9 / changes

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +58,30 @@ def cancel_build(proc: subprocess.Popen[str]) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
+
+
+class BuildHandle:
+    """A build that another thread may cancel (a disconnect during a long `go build`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._cancelled = False
+
+    def started(self, proc: subprocess.Popen[str], _tmpdir: str | None) -> None:
+        """For `build(..., started=)`: the `go` process is running."""
+        with self._lock:
+            self._proc = proc
+            cancelled = self._cancelled
+        if cancelled:  # cancelled just before it started
+            cancel_build(proc)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            proc = self._proc
+        if proc is not None:
+            cancel_build(proc)
 
 
 def build_env(cfg: LaunchConfig) -> dict[str, str]:

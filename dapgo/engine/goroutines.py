@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import shlex
 import struct
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -132,17 +133,34 @@ def _layout(binary: BinaryInfo) -> _Layout:
     )
 
 
+_bulk_lock = threading.Lock()
+_bulk_users = 0
+
+
 @contextmanager
 def _bulk() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while creating 100,000s of small acyclic
-    objects (goroutine tuples, label dicts): its passes would double the time taken."""
-    was = gc.isenabled()
-    gc.disable()
+    objects (goroutine tuples, label dicts): its passes would double the time taken.
+
+    The collector is one per process and sessions of one `dapgo --listen` read goroutines
+    at the same time: it is off while any of them is inside, and back on (if it was on)
+    when the last one leaves."""
+    global _bulk_users, _bulk_was_enabled
+    with _bulk_lock:
+        if _bulk_users == 0:
+            _bulk_was_enabled = gc.isenabled()
+            gc.disable()
+        _bulk_users += 1
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _bulk_lock:
+            _bulk_users -= 1
+            if _bulk_users == 0 and _bulk_was_enabled:
+                gc.enable()
+
+
+_bulk_was_enabled = True
 
 
 def _user_function(name: str | None) -> bool:
@@ -154,6 +172,18 @@ def _user_function(name: str | None) -> bool:
         c = name[8:9]
         return "A" <= c <= "Z"  # exported runtime functions (runtime.Breakpoint) count
     return not name.startswith(("internal/", "runtime/internal/"))
+
+
+def thread_running(target: Target, g: Goroutine) -> int | None:
+    """The OS thread running goroutine `g` on g's own stack; None when it is parked, or its
+    thread is on the system stack (g0: its registers are not the goroutine's)."""
+    tid = g.thread_id
+    if tid is None or not target.has_thread(tid):
+        return None
+    try:
+        return tid if target.g_of_thread(tid) == g.addr else None
+    except OSError:
+        return None
 
 
 class GoroutineReader:
@@ -224,7 +254,7 @@ class GoroutineReader:
 
     def new_memcache(self) -> MemCache:
         """A direct, batched reader of the (stopped) program's memory."""
-        return MemCache(self.target.proc.mem.read)
+        return MemCache(self.target.process.raw_reader())
 
     def all(self) -> list[Goroutine]:
         """Every goroutine that is not dead, in allgs order."""
@@ -392,21 +422,16 @@ class GoroutineSet:
     def registers(self, g: Goroutine) -> tuple[int, int]:
         """pc, sp of a goroutine: its thread's registers when it runs on the goroutine's own
         stack, else the ones the scheduler saved."""
-        tid = g.thread_id
-        if tid is None:
+        if g.thread_id is None:
             return g.pc, g.sp
         if g.id in self._thread_regs:
             regs = self._thread_regs[g.id]
         else:
+            tid = thread_running(self.reader.target, g)
             regs = None
-            target = self.reader.target
-            if tid in target.proc.threads:
-                try:
-                    if target.g_of_thread(tid) == g.addr:  # not on the system stack
-                        r = target.registers(tid)
-                        regs = (r.pc, r.sp)
-                except OSError:
-                    regs = None
+            if tid is not None:
+                r = self.reader.target.registers(tid)
+                regs = (r.pc, r.sp)
             self._thread_regs[g.id] = regs
         return regs if regs is not None else (g.pc, g.sp)
 

@@ -10,6 +10,7 @@ from typing import Literal
 import attrs
 
 LaunchMode = Literal["exec", "debug", "test"]
+StepKind = Literal["over", "in", "out"]
 StopReason = Literal[
     "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint"
 ]
@@ -87,6 +88,23 @@ class VariableInfo:
     handle: object | None = None  # opaque handle for children, None when a leaf
     named_children: int | None = None
     indexed_children: int | None = None
+
+
+@attrs.frozen
+class ThreadsAnswer:
+    """Goroutines as threads, and how many matching ones maxGoroutines left out."""
+
+    threads: list[ThreadInfo]
+    omitted: int = 0
+    omitted_message: str = ""  # console text saying so
+
+
+@attrs.frozen
+class CommandAnswer:
+    """What a `dapgo ...` console command prints; whether the threads view changed."""
+
+    text: str
+    threads_changed: bool = False
 
 
 @attrs.frozen

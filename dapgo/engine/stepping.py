@@ -1,44 +1,49 @@
 """Source-level stepping (next, step in, step out) that stays on one goroutine.
 
-Runs on the ptrace thread. The stepping goroutine's thread is single-stepped through its own
+Runs on the engine's owner thread. The stepping goroutine's thread is single-stepped through its own
 function's instructions while every other thread stays stopped; a CALL is never stepped
 through: a temporary breakpoint goes on the return address (or, for step-in to user code,
 after the callee's prologue) and the whole program runs until *that goroutine* reaches it
 at *that frame depth*. Frame depth is measured as `g.stack.hi - CFA`, which stays the same
 when the runtime copies the goroutine's stack, so recursion and stack growth are handled.
 
-While the program runs to a temporary breakpoint, a user breakpoint hit on another goroutine
-stops there and abandons the step (as Delve does); a pause request abandons it too.
+The runner (dapgo.engine.runner, through `StepHost`) executes the single steps and the runs
+to temporary breakpoints, serving requests meanwhile: a user breakpoint hit on another
+goroutine stops there and abandons the step (as Delve does); a pause abandons it too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
-
-import attrs
+from typing import Protocol
 
 from dapgo.engine.dwarf import Function
 from dapgo.engine.goroutines import GoroutineReader
-from dapgo.engine.ptrace.process import StopEvent, TracedProcess
+from dapgo.engine.model import StepKind
+from dapgo.engine.outcome import Outcome
 from dapgo.engine.target import Target
 
-StepKind = Literal["over", "in", "out"]
-OutcomeKind = Literal["step", "breakpoint", "pause", "exited"]
 MAX_STEPS = 20000  # single steps on one line before giving up and stopping where we are
-
-
-@attrs.frozen
-class StepOutcome:
-    kind: OutcomeKind
-    tid: int = 0
-    exit_code: int | None = None
-    hits: tuple[Any, ...] = ()  # for "breakpoint": what `classify` said must be reported
+Targets = dict[int, Callable[[int], bool]]
 
 
 class SteppingError(Exception):
     pass
+
+
+class StepHost(Protocol):
+    """What stepping needs from the engine's runner."""
+
+    def single_step(self, tid: int) -> Outcome | None:
+        """Execute one instruction of `tid` (the others stopped); an outcome when something
+        else happened (a hit on the same instruction, the program ended, a request)."""
+        ...
+
+    def run_to(self, targets: Targets) -> Outcome:
+        """Run the whole program until a thread reaches a target address and its predicate
+        holds ("arrived": which thread, which target), or until the user must see a stop."""
+        ...
 
 
 def is_user_function(fn: Function) -> bool:
@@ -52,29 +57,11 @@ def is_user_function(fn: Function) -> bool:
 
 
 class Stepper:
-    def __init__(
-        self,
-        proc: TracedProcess,
-        target: Target,
-        goroutines: GoroutineReader,
-        classify: Callable[[StopEvent], list[Any]],
-        pause_requested: Callable[[], bool],
-        after_step: Callable[[int], list[Any]] = lambda tid: [],
-        past_probe: Callable[[int], int | None] = lambda addr: None,
-    ) -> None:
-        """`classify(ev)` says which stopped threads the user must see (user breakpoints
-        whose conditions hold, data breakpoints...) and runs internal breakpoint handlers."""
-        self.proc = proc
+    def __init__(self, target: Target, goroutines: GoroutineReader, host: StepHost) -> None:
         self.target = target
         self.binary = target.binary
         self.goroutines = goroutines
-        self.classify = classify
-        # after each single step: what else the step's SIGTRAP stands for (a data
-        # breakpoint or an in-kernel condition on the same instruction)
-        self.after_step = after_step
-        # for an address carrying a uprobe: the next instruction's address (None if none)
-        self.past_probe = past_probe
-        self.pause_requested = pause_requested
+        self.host = host
 
     # ----- identity -----
 
@@ -100,21 +87,15 @@ class Stepper:
 
     # ----- entry point -----
 
-    def run(self, tid: int, kind: StepKind, instruction: bool = False) -> StepOutcome:
+    def run(self, tid: int, kind: StepKind, instruction: bool = False) -> Outcome:
+        """Step; "arrived" when the step is done (on which thread)."""
         if instruction and kind != "out":
-            if not self.proc.step_instruction(tid):
-                return self._exited()
-            hits = self.after_step(tid)
-            return StepOutcome("breakpoint", tid, hits=tuple(hits)) if hits \
-                else StepOutcome("step", tid)
+            return self.host.single_step(tid) or Outcome("arrived", tid=tid)
         if kind == "out":
             return self._step_out(tid)
         return self._step_lines(tid, into=(kind == "in"))
 
-    def _exited(self) -> StepOutcome:
-        return StepOutcome("exited", exit_code=self.proc.exit_code)
-
-    def _step_out(self, tid: int) -> StepOutcome:
+    def _step_out(self, tid: int) -> Outcome:
         regs = self.target.registers(tid)
         off = self.binary.sp_offset(regs.pc)
         if off is None:
@@ -124,14 +105,14 @@ class Stepper:
         caller_depth = self._depth(tid, regs.sp + off + 8)  # SP after return == this CFA
         targets = {ret: self._at_depth(goid, caller_depth)}
         panic = self._gopanic_entry()
-        out = self._run_to_any({**targets, **({panic: self._on_goroutine(goid)}
+        out = self.host.run_to({**targets, **({panic: self._on_goroutine(goid)}
                                               if panic is not None else {})})
         fn = self.binary.function_for_pc(regs.pc)
         if out.kind == "arrived" and out.addr == panic and fn is not None:
             return self._after_panic(goid, fn, targets, {})
-        return StepOutcome("step", out.tid) if out.kind == "arrived" else out.as_outcome()
+        return out
 
-    def _step_lines(self, tid: int, into: bool) -> StepOutcome:
+    def _step_lines(self, tid: int, into: bool) -> Outcome:
         pc = self.target.registers(tid).pc
         fn = self.binary.function_for_pc(pc)
         start = self.binary.line_for_pc(pc)
@@ -146,13 +127,9 @@ class Stepper:
         depth = self._depth(tid, self._cfa(tid))
         fn_return = self._frame_return(tid, goid)
         for _ in range(MAX_STEPS):
-            if self.pause_requested():
-                return StepOutcome("pause", tid)
-            if not self.proc.step_instruction(tid):
-                return self._exited()
-            hits = self.after_step(tid)
-            if hits:
-                return StepOutcome("breakpoint", tid, hits=tuple(hits))
+            stepped = self.host.single_step(tid)
+            if stepped is not None:
+                return stepped
             regs = self.target.registers(tid)
             pc = regs.pc
             nfn = self.binary.function_for_pc(pc)
@@ -164,10 +141,8 @@ class Stepper:
                 if into and is_user_function(nfn) and self.binary.line_for_pc(pc):
                     dest = self.binary.first_pc_after_prologue(nfn)
                     if dest == pc:  # no prologue (a leaf function): already there
-                        return StepOutcome("step", tid)
-                    out = self._run_to(dest, lambda t: self._goid(t) == goid)
-                    return StepOutcome("step", out.tid) if out.kind == "arrived" \
-                        else out.as_outcome()
+                        return Outcome("arrived", tid=tid)
+                    return self.host.run_to({dest: self._on_goroutine(goid)})
                 panic = self._gopanic_entry()
                 targets = {ret: self._at_depth(goid, ret_depth)}
                 if panic is not None:
@@ -175,28 +150,28 @@ class Stepper:
                 deferred: dict[int, Callable[[int], bool]] = {}
                 if nfn.name == "runtime.deferreturn":  # the frame's deferred calls run now
                     deferred = self._deferred_calls(tid, goid, regs.sp + 8)
-                out = self._run_to_any({**deferred, **targets})
+                out = self.host.run_to({**deferred, **targets})
                 if out.kind != "arrived":
-                    return out.as_outcome()
+                    return out
                 if out.addr == panic:  # the callee panicked: follow the unwinding
                     return self._after_panic(goid, fn, {ret: targets[ret]}, fn_return)
                 if out.addr in deferred:  # stop in the deferred call, as Delve's next does
-                    return StepOutcome("step", out.tid)
+                    return out
                 tid = out.tid
                 pc = self.target.registers(tid).pc
                 nfn = self.binary.function_for_pc(pc)
             if nfn != fn:  # returned to the caller (or unwound)
                 if nfn is not None and not is_user_function(nfn):
                     return self._out_to_user_code(tid)  # e.g. a deferred call returning
-                return StepOutcome("step", tid)
+                return Outcome("arrived", tid=tid)
             if self._depth(tid, self._cfa(tid)) != depth:
                 continue
             here = stmts.get(pc)
             if here is not None and here != start:
-                return StepOutcome("step", tid)
-        return StepOutcome("step", tid)
+                return Outcome("arrived", tid=tid)
+        return Outcome("arrived", tid=tid)
 
-    def _out_to_user_code(self, tid: int) -> StepOutcome:
+    def _out_to_user_code(self, tid: int) -> Outcome:
         """Step out of runtime frames (runtime.deferreturn after a deferred call, ...) until
         the goroutine is back in user code."""
         for _ in range(16):
@@ -204,10 +179,10 @@ class Stepper:
             if fn is None or is_user_function(fn):
                 break
             out = self._step_out(tid)
-            if out.kind != "step":
+            if out.kind != "arrived":
                 return out
             tid = out.tid
-        return StepOutcome("step", tid)
+        return Outcome("arrived", tid=tid)
 
     # ----- deferred calls and panics during a step -----
 
@@ -253,7 +228,7 @@ class Stepper:
     def _after_panic(
         self, goid: int, fn: Function, targets: dict[int, Callable[[int], bool]],
         fn_return: dict[int, Callable[[int], bool]],
-    ) -> StepOutcome:
+    ) -> Outcome:
         """The stepping goroutine panicked: stop where it comes back to user code: in a
         deferred closure of the stepping function (where a recover would be), or where a
         frame returns after a recovery. An unrecovered panic meets the exception breakpoint."""
@@ -261,60 +236,4 @@ class Stepper:
             self.binary.first_pc_after_prologue(c): self._on_goroutine(goid)
             for c in self.binary.functions_matching("^" + re.escape(fn.name) + r"\.func\d+$")
         }
-        out = self._run_to_any({**closures, **targets, **fn_return})
-        return StepOutcome("step", out.tid) if out.kind == "arrived" else out.as_outcome()
-
-    # ----- running to a temporary breakpoint -----
-
-    def _run_to(self, addr: int, arrived: Callable[[int], bool]) -> _RunResult:
-        return self._run_to_any({addr: arrived})
-
-    def _run_to_any(self, targets: dict[int, Callable[[int], bool]]) -> _RunResult:
-        """Run the whole program until a thread reaches one of `targets` and its predicate
-        holds (`.addr` says which), or something the user must see happens."""
-        proc = self.proc
-        # A uprobe (an eBPF logpoint) takes the trap of an int3 at its own address: stop one
-        # instruction later there, where the thread goes on after the probed instruction
-        # (not possible after a call or jump: then the target stays, and may be missed).
-        wanted: dict[int, int] = {}  # address with an int3 -> the target it stands for
-        for a in targets:
-            moved = self.past_probe(a)
-            wanted[moved if moved is not None else a] = a
-        temporary = [a for a in wanted if a not in proc.breakpoints]
-        for a in temporary:
-            proc.insert_breakpoint(a)
-        try:
-            while True:
-                proc.resume()
-                ev = proc.wait_for_stop()
-                if ev.kind == "exited":
-                    return _RunResult("exited", exit_code=ev.exit_code)
-                if ev.kind == "halt":
-                    if self.pause_requested():
-                        return _RunResult("pause", ev.tid)
-                    continue
-                hits = self.classify(ev)
-                if hits:
-                    return _RunResult("breakpoint", hits=tuple(hits))
-                for t in ev.breakpoint_tids:
-                    pc = proc.get_pc(t)
-                    if pc in wanted and targets[wanted[pc]](t):
-                        return _RunResult("arrived", t, addr=wanted[pc])
-                # another goroutine (or a deeper frame) passed our breakpoint: go on
-        finally:
-            if proc.exit_code is None:
-                for a in temporary:
-                    proc.remove_breakpoint(a)
-
-
-@attrs.frozen
-class _RunResult:
-    kind: Literal["arrived", "breakpoint", "pause", "exited"]
-    tid: int = 0
-    exit_code: int | None = None
-    hits: tuple[Any, ...] = ()
-    addr: int = 0  # for "arrived": which target
-
-    def as_outcome(self) -> StepOutcome:
-        assert self.kind != "arrived"
-        return StepOutcome(self.kind, self.tid, self.exit_code, self.hits)
+        return self.host.run_to({**closures, **targets, **fn_return})

@@ -15,6 +15,7 @@ import time
 import fixtures
 import pytest
 from dapclient import DAPClient, DAPError
+from procs import children
 
 from .helpers import (
     TRANSPORTS,
@@ -315,10 +316,7 @@ def test_adapter_killed_takes_the_launched_program_with_it() -> None:
 
 
 def _child_pid(c: DAPClient) -> int:
-    adapter = c.proc.pid  # type: ignore[attr-defined]
-    kids: list[int] = []
-    for task in os.listdir(f"/proc/{adapter}/task"):
-        kids += [int(p) for p in open(f"/proc/{adapter}/task/{task}/children").read().split()]
+    kids = children(c.proc.pid)  # type: ignore[attr-defined]
     assert len(kids) == 1, kids
     return kids[0]
 

@@ -12,8 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fixtures
+from syncengine import SyncDebugger as Debugger
 
-from dapgo.engine.debugger import Debugger
 from dapgo.engine.model import (
     EngineEvent,
     Exited,

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from dapgo.engine.errors import DebuggerError
+from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.model import Stopped, ThreadInfo
 
 from .conftest import Session, fixtures
@@ -169,7 +169,7 @@ def test_max_goroutines(stopped: tuple[Session, Stopped], world: World) -> None:
     assert len(got) == 2 + (ev.thread_id not in sorted(world.ids)[:2])
     assert ev.thread_id in ids(got)
     assert s.d.last_threads_omitted == len(world.ids) - 2
-    assert "showing 2 of" in s.d.threads_omitted_message()
+    assert "showing 2 of" in s.d.last_threads_message
     # the cap applies after filtering: the blue workers are found, whatever their ids
     blue = world.team("blue")
     got = listing(s, "-with label team=blue", limit=3)
@@ -232,7 +232,8 @@ def test_threads_while_running() -> None:
         # is added (main, team green)
         others = [t.name for t in got if t not in reds]
         assert len(reds) == 2 and all(" green] " in n for n in others), others
-        assert s.d.is_running
+        with pytest.raises(NotStoppedError):  # resumed after the brief halt
+            s.d.stack_trace(ev.thread_id, 0, 1)
     finally:
         s.d.disconnect(True)
     assert ev.thread_id in ids(before)

@@ -14,18 +14,12 @@ from pathlib import Path
 import fixtures
 import pytest
 from dapclient import DAPClient, ListeningServer
+from procs import children
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("dapgo.engine.debugger") is None,
     reason="dapgo.engine.debugger not written yet",
 )
-
-
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(p) for p in (task / "children").read_text().split()]
-    return out
 
 
 def alive(pid: int) -> bool:

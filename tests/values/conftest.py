@@ -13,8 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import fixtures
+from syncengine import SyncDebugger as Debugger
 
-from dapgo.engine.debugger import Debugger
 from dapgo.engine.model import (
     EngineEvent,
     Exited,

@@ -18,8 +18,8 @@ import fixtures
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
+from syncengine import SyncDebugger as Debugger
 
-from dapgo.engine.debugger import Debugger
 from dapgo.engine.model import (
     EngineEvent,
     Exited,

@@ -1,0 +1,453 @@
+"""The engine's state and what can be done with it, on the owner thread.
+
+`Engine` holds the session's state machine (idle -> launching -> stopped <-> running ->
+exited), the program being debugged and the parts that work on it, each with one job:
+breakpoints (`BreakpointTable`), kernel probes, data breakpoints, inspection, the rules
+that say what a stop means, the runner, stepping. Every method runs on the owner thread
+(dapgo.engine.owner): while the program runs, requests are served by the runner between
+events, and work that needs the program stopped is done inside `runner.halted`.
+
+Events (stops, exits, output, breakpoint changes) leave through `emit`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.data_breakpoints import DataBreakpoints
+from dapgo.engine.errors import DebuggerError, NotStoppedError
+from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
+from dapgo.engine.goroutines import COMMAND_HELP, parse_command
+from dapgo.engine.hits import Hit, HitRules
+from dapgo.engine.inspector import Inspector
+from dapgo.engine.kernel_probes import KernelProbes
+from dapgo.engine.model import (
+    BreakpointChanged,
+    BreakpointStatus,
+    Continued,
+    DataBreakpointInfo,
+    DataBreakpointSpec,
+    EngineEvent,
+    ExceptionInfo,
+    Exited,
+    FrameInfo,
+    FunctionBreakpointSpec,
+    ScopeInfo,
+    SourceBreakpointSpec,
+    StepKind,
+    Stopped,
+    StopReason,
+    ThreadInfo,
+    VariableInfo,
+)
+from dapgo.engine.outcome import INTERRUPTED, Outcome
+from dapgo.engine.owner import Owner
+from dapgo.engine.program import Program
+from dapgo.engine.runner import Runner
+from dapgo.engine.stepping import Stepper, SteppingError
+from dapgo.engine.stopcontext import StopContext
+from dapgo.engine.user_breakpoints import (
+    EXCEPTION_GROUP,
+    FUNCTION_GROUP,
+    exception_breakpoints,
+    function_breakpoints,
+    source_breakpoints,
+)
+from dapgo.engine.values import MAX_ARRAY_VALUES, MAX_STRING_LEN
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+State = Literal["idle", "launching", "stopped", "running", "exited"]
+PUMP_DRAIN_SECONDS = 5
+
+
+class Parts:
+    """The parts that work on a loaded program."""
+
+    def __init__(self, program: Program, owner: Owner, table: BreakpointTable,
+                 inspector: Inspector, emit: Callable[[EngineEvent], None]) -> None:
+        self.kernel = KernelProbes(program, table, owner.post, emit)
+        self.watches = DataBreakpoints(program, table, inspector, emit,
+                                       lambda fn: self.runner.halted(fn))
+        self.rules = HitRules(program, table, self.kernel, self.watches, inspector, emit)
+        self.runner = Runner(program, owner, table, self.rules, self.kernel,
+                             program.process.wake)
+        self.stepper = Stepper(program.target, program.goroutines, self.runner)
+
+
+class Engine:
+    def __init__(self, owner: Owner, emit: Callable[[EngineEvent], None]) -> None:
+        self.owner = owner
+        self.emit = emit
+        self.state: State = "idle"
+        self.table = BreakpointTable()
+        self.inspector = Inspector()
+        self.value_limits = (MAX_STRING_LEN, MAX_ARRAY_VALUES)
+        self.program: Program | None = None
+        self.parts: Parts | None = None
+        self.stop: StopContext | None = None  # the stop the user sees
+        self.current_tid: int | None = None  # the thread of the last stop
+        self.pending: list[Hit] = []  # simultaneous hits not yet reported
+        self.exceptions: dict[int, ExceptionInfo] = {}  # by goroutine, for this stop
+        self.stop_on_entry = False
+        self.cancel_build: Callable[[], None] | None = None  # a go build in progress
+        self._listed: StopContext | None = None  # the stop the threads view was made for
+
+    # ----- checks -----
+
+    def _loaded(self) -> tuple[Program, Parts]:
+        if self.program is None or self.parts is None or self.state in ("idle", "launching",
+                                                                         "exited"):
+            raise DebuggerError("no program is being debugged")
+        return self.program, self.parts
+
+    def _stopped(self) -> StopContext:
+        program, _ = self._loaded()
+        if self.state != "stopped":
+            raise NotStoppedError("the program is running; pause it first")
+        if self.stop is None:
+            self.stop = StopContext(program, self.current_tid)
+        return self.stop
+
+    def _with_program_stopped(self, fn: Callable[[], T]) -> T:
+        """Run `fn` with the program stopped; a running one is halted for it and resumed
+        after, without the user seeing a stop."""
+        _, parts = self._loaded()
+        return parts.runner.halted(fn) if self.state == "running" else fn()
+
+    # ----- starting -----
+
+    def begin_launch(self, cancel_build: Callable[[], None]) -> None:
+        if self.state != "idle":
+            raise DebuggerError("a program is already being debugged in this session")
+        self.state = "launching"
+        self.cancel_build = cancel_build
+
+    def abandon_launch(self) -> None:
+        self.cancel_build = None
+        if self.state == "launching":
+            self.state = "idle"
+
+    def install(self, program: Program, stop_on_entry: bool) -> None:
+        """The program is loaded and stopped before its first instruction (launch) or where
+        it was (attach)."""
+        self.cancel_build = None
+        self.program = program
+        program.values.max_string_len, program.values.max_array_values = self.value_limits
+        self.parts = Parts(program, self.owner, self.table, self.inspector, self.emit)
+        self.state = "stopped"
+        self.current_tid = program.pid
+        self.stop_on_entry = stop_on_entry
+        self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
+
+    def configuration_done(self) -> None:
+        self._loaded()
+        if self.stop_on_entry and self.state == "stopped":
+            self._report("entry", self.current_tid or self._loaded()[0].pid)
+            return
+        self.resume()
+
+    # ----- breakpoints -----
+
+    def _place(self, group: str, bps: list[UserBreakpoint]) -> list[BreakpointStatus]:
+        dropped = self.table.replace_group(group, bps)
+        if self.program is not None and self.parts is not None \
+                and self.state in ("stopped", "running"):
+            kernel = self.parts.kernel
+            changed = self._with_program_stopped(lambda: kernel.place(dropped))
+            for bp in changed:
+                if bp not in bps:
+                    self.emit(BreakpointChanged(bp.status()))
+        return [bp.status() for bp in bps]
+
+    def set_breakpoints(self, path: str, specs: list[SourceBreakpointSpec]
+                        ) -> list[BreakpointStatus]:
+        binary = self.program.binary if self.program else None
+        return self._place(path, source_breakpoints(self.table, binary, path, specs))
+
+    def set_function_breakpoints(self, specs: list[FunctionBreakpointSpec]
+                                 ) -> list[BreakpointStatus]:
+        binary = self.program.binary if self.program else None
+        return self._place(FUNCTION_GROUP, function_breakpoints(self.table, binary, specs))
+
+    def set_exception_breakpoints(self, filters: list[str]) -> None:
+        binary = self.program.binary if self.program else None
+        self._place(EXCEPTION_GROUP, exception_breakpoints(self.table, binary, filters))
+
+    def exception_info(self, thread_id: int) -> ExceptionInfo:
+        self._stopped()
+        info = self.exceptions.get(thread_id)
+        if info is None:
+            raise DebuggerError(f"goroutine {thread_id} did not stop on an exception")
+        return info
+
+    # ----- data breakpoints -----
+
+    def data_breakpoint_info(self, handle: object | None, name: str, thread_id: int | None,
+                             frame_index: int) -> DataBreakpointInfo:
+        ctx = self._stopped()
+        _, parts = self._loaded()
+        return parts.watches.info(ctx, handle, name, thread_id, frame_index)
+
+    def set_data_breakpoints(self, specs: list[DataBreakpointSpec]) -> list[BreakpointStatus]:
+        _, parts = self._loaded()
+        return self._with_program_stopped(lambda: parts.watches.set(specs))
+
+    # ----- running -----
+
+    def resume(self) -> None:
+        _, parts = self._loaded()
+        self._stopped()
+        # Goroutines that hit a breakpoint at the same moment as the one reported are
+        # reported one by one before the program runs again: no hit is lost.
+        if self.pending:
+            self._report_hit(self.pending.pop(0))
+            return
+        self._start_running()
+        self.owner.next(lambda: self._activity(lambda: self._finish(parts.runner.run())))
+
+    def step(self, thread_id: int, kind: StepKind, instruction: bool) -> None:
+        """Step goroutine `thread_id` (over, in or out); returns once the step is under way.
+        A Stopped event (reason "step", or whatever interrupted the step) follows."""
+        ctx = self._stopped()
+        _, parts = self._loaded()
+        tid = ctx.tid_running(thread_id)
+        if tid is None:
+            raise DebuggerError(
+                f"goroutine {thread_id} is not running on a thread; continue instead")
+        self.pending = []
+        self._start_running()
+        # a step request implies only its own thread goes on (no allThreadsContinued in
+        # its response), but every goroutine runs during the step: say so, as Delve does
+        self.emit(Continued(thread_id=thread_id))
+        self.owner.next(lambda: self._activity(lambda: self._step(parts, tid, kind,
+                                                                  instruction)))
+
+    def _start_running(self) -> None:
+        assert self.parts is not None
+        self.stop = None
+        self.exceptions = {}
+        self.state = "running"
+        self.parts.runner.interrupt = None
+
+    def _activity(self, run: Callable[[], None]) -> None:
+        """Run the program (a continue, a step); if that fails, never leave it stopped and
+        unreported: say why, stopped, or report its end."""
+        try:
+            run()
+        except Exception as exc:
+            log.exception("running the program failed")
+            if self.state != "running" or self.program is None:
+                return
+            try:
+                self.program.process.stop_all()
+                tid = self.current_tid or self.program.pid
+                if not self.program.process.has_thread(tid):
+                    tid = self.program.process.thread_ids()[0]
+                self._report("pause", tid, description=f"dapgo internal error: {exc}")
+            except Exception:
+                log.exception("the program cannot be stopped")
+                self._on_exit(self.program.process.exit_code or -1)
+
+    def _step(self, parts: Parts, tid: int, kind: StepKind, instruction: bool) -> None:
+        try:
+            out = parts.stepper.run(tid, kind, instruction)
+        except (SteppingError, OSError) as exc:
+            if self.state == "running":
+                self._report("step", tid, description=f"step failed: {exc}")
+            return
+        self._finish(out, step=True)
+
+    def _finish(self, out: Outcome, step: bool = False) -> None:
+        """The program stopped running: report why."""
+        if out.kind == "interrupted" or self.state != "running":
+            return  # the request that ended the run has said what happened
+        if out.kind == "exited":
+            self._on_exit(out.exit_code if out.exit_code is not None else -1)
+        elif out.kind == "hits":
+            self.pending = list(out.hits[1:])
+            self._report_hit(out.hits[0])
+        else:
+            self._report("step" if step else "breakpoint", out.tid)
+
+    def pause(self) -> None:
+        if self.state != "running":
+            return
+        program, parts = self._loaded()
+        was_running = program.process.stop_all()
+        hits = parts.runner.hits_when_stopped(was_running)
+        parts.runner.interrupt = INTERRUPTED
+        tid = self.current_tid
+        if tid is None or not program.process.has_thread(tid):
+            tid = program.process.thread_ids()[0]
+        self.pending = hits
+        self._report("pause", tid)
+
+    def _report_hit(self, hit: Hit) -> None:
+        self._report(hit.reason, hit.tid, hit.bp_ids, hit.description, hit.text, hit)
+
+    def _report(self, reason: StopReason, tid: int, bp_ids: tuple[int, ...] = (),
+                description: str | None = None, text: str | None = None,
+                hit: Hit | None = None) -> None:
+        program, _ = self._loaded()
+        self.state = "stopped"
+        self.current_tid = tid
+        self.stop = StopContext(program, tid)
+        for h in [hit, *self.pending]:  # what exceptionInfo is asked about in this stop
+            if h is not None and h.exception is not None:
+                self.exceptions[self.stop.thread_id_of(h.tid)] = h.exception
+        self.emit(Stopped(reason=reason, thread_id=self.stop.thread_id_of(tid),
+                          hit_breakpoint_ids=bp_ids, description=description, text=text))
+
+    def _on_exit(self, code: int) -> None:
+        self.state = "exited"
+        self.stop = None
+        self._release(kill=False)
+        pump = self.program.pump if self.program else None
+        if pump is None:
+            self.emit(Exited(exit_code=code))
+            return
+
+        def after_output() -> None:  # every byte of the program's output comes first
+            pump.join(timeout=PUMP_DRAIN_SECONDS)
+            self.emit(Exited(exit_code=code))
+
+        threading.Thread(target=after_output, name="dapgo-exit", daemon=True).start()
+
+    # ----- inspection -----
+
+    def threads(self) -> tuple[list[ThreadInfo], int, str]:
+        """Goroutines as threads (never raises): the list, how many matching goroutines
+        maxGoroutines left out, and the console text saying so. While the program runs:
+        the last answer, or the program is halted briefly."""
+        view = self.inspector.view
+        if self.state not in ("stopped", "running"):
+            return [], 0, ""
+        try:
+            if self.state == "running":
+                if view.last is None:
+                    program, parts = self._loaded()
+                    parts.runner.halted(lambda: self.inspector.list_threads(
+                        StopContext(program, self.current_tid)))
+            elif view.last is None or self._listed is not self.stop:
+                ctx = self._stopped()
+                self.inspector.list_threads(ctx)
+                self._listed = ctx
+        except Exception:
+            log.exception("listing goroutines failed")
+        return list(view.last or []), view.omitted, view.omitted_message()
+
+    def set_goroutine_options(self, show_labels: list[str], hide_system: bool, filters: str,
+                              max_goroutines: int) -> None:
+        self.inspector.view.set(show_labels, hide_system, filters, max_goroutines)
+        self.inspector.view.last = None
+
+    def goroutine_command(self, args: str) -> tuple[str, bool]:
+        """The `dapgo goroutines ...` console command: the text to print, and whether what
+        `threads` shows changed."""
+        view = self.inspector.view
+        cmd = parse_command(args)
+        if cmd.help:
+            return COMMAND_HELP, False
+        if cmd.sets_view:
+            view.apply_command(cmd)
+            view.last = None
+        if self.state not in ("stopped", "running"):
+            return view.describe() + "\n(no program is stopped: nothing to count)\n", \
+                cmd.sets_view
+        if self.state == "running":
+            program, parts = self._loaded()
+            text = parts.runner.halted(lambda: self.inspector.goroutine_report(
+                StopContext(program, self.current_tid), cmd))
+        else:
+            text = self.inspector.goroutine_report(self._stopped(), cmd)
+        return text, cmd.sets_view
+
+    def stack_trace(self, thread_id: int, start: int, levels: int
+                    ) -> tuple[list[FrameInfo], int]:
+        return self.inspector.stack_trace(self._stopped(), thread_id, start, levels)
+
+    def scopes(self, thread_id: int, frame_index: int, show_globals: bool) -> list[ScopeInfo]:
+        return self.inspector.scopes(self._stopped(), thread_id, frame_index, show_globals)
+
+    def variables(self, handle: object, start: int | None, count: int | None
+                  ) -> list[VariableInfo]:
+        return self.inspector.variables(self._stopped(), handle, start, count)
+
+    def set_value_limits(self, max_string_len: int | None, max_array_values: int | None
+                         ) -> None:
+        s, a = self.value_limits
+        self.value_limits = (max_string_len or s, max_array_values or a)
+        if self.program is not None:
+            values = self.program.values
+            values.max_string_len, values.max_array_values = self.value_limits
+
+    def evaluate(self, expression: str, thread_id: int | None, frame_index: int
+                 ) -> VariableInfo:
+        """A Go expression in a frame; without one, in the innermost frame of the goroutine
+        that stopped (as Delve does), or over globals only when there is none."""
+        ctx = self._stopped()
+        if thread_id is None:
+            thread_id, frame_index = ctx.selected_goroutine(), 0
+        return self.inspector.evaluate(ctx, expression, thread_id, frame_index)
+
+    def set_variable(self, handle: object, name: str, value: str) -> VariableInfo:
+        return self.inspector.set_variable(self._stopped(), handle, name, value)
+
+    # ----- ending -----
+
+    def terminate(self) -> None:
+        """Kill the program; an Exited event follows."""
+        if self.program is None or self.state not in ("stopped", "running"):
+            return
+        process = self.program.process
+        if self.parts is not None:
+            self.parts.runner.interrupt = INTERRUPTED
+        code = process.kill()
+        self._on_exit(code)
+
+    def disconnect(self, terminate: bool) -> None:
+        """End debugging: kill the program (`terminate`) or detach and let it run on."""
+        if self.state == "launching":
+            self.state = "exited"  # the launch in progress sees this and gives up
+            if self.cancel_build is not None:
+                self.cancel_build()
+        if self.program is not None and self.state in ("stopped", "running"):
+            if self.parts is not None:
+                self.parts.runner.interrupt = INTERRUPTED
+            self.state = "exited"
+            self._release(kill=terminate)
+        self.state = "exited"
+        self.stop = None
+
+    def _release(self, kill: bool) -> None:
+        """Remove every probe; kill or detach the program (the process backend removes the
+        int3s and clears the debug registers before it detaches)."""
+        program, parts = self.program, self.parts
+        if program is None:
+            return
+        try:
+            if parts is not None:
+                parts.kernel.close()
+        finally:
+            if kill:
+                program.process.kill()
+            else:
+                program.process.detach()  # after an exit: only closes what is left
+
+    def close(self) -> None:
+        """After disconnect: the program's output pipes and the binary dapgo built."""
+        program = self.program
+        if program is None:
+            return
+        if program.pump is not None:
+            program.pump.join(timeout=2)
+            program.pump.close()
+        if program.tmpdir:
+            shutil.rmtree(program.tmpdir, ignore_errors=True)
+            program.tmpdir = None

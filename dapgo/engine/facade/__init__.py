@@ -1,1 +1,0 @@
-"""The parts of the engine facade (dapgo.engine.debugger.Debugger), one concern each."""

@@ -1,0 +1,252 @@
+"""Breakpoints in the kernel: logpoints and conditions as eBPF uprobes, int3 otherwise.
+
+For every user breakpoint with a log message, a condition or a hit condition, `place`
+decides between a uprobe (the program never stops for it) and an int3 (ptrace evaluates
+it), and says on the console why when it must be an int3. The eBPF backend
+(dapgo.engine.bpf.logpoints) is made on first use: bcc compiles the program then, never on
+the way to the first stop.
+
+Records: a poller thread waits on the ring buffer and hands raw records over (a queue the
+owner thread drains); only the owner thread decodes them (it owns the logpoints) and turns
+them into output. Which condition stopped which thread comes from the kernel's `signals`
+map, read by the owner when the SIGTRAP arrives.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.instructions import decode_one, transfers_control
+from dapgo.engine.model import EngineEvent, Output
+from dapgo.engine.program import Program
+
+if TYPE_CHECKING:  # the eBPF backend is imported on first use: bcc is slow to import
+    from dapgo.engine.bpf.logpoints import BpfLogpoints
+    from dapgo.engine.bpf.ringbuf import Record
+
+POLL_SECONDS = 0.05
+
+
+class KernelProbes:
+    def __init__(self, program: Program, table: BreakpointTable,
+                 post: Callable[[Callable[[], None]], None],
+                 emit: Callable[[EngineEvent], None]) -> None:
+        """`post(fn)` runs `fn` on the owner thread (from the poller thread)."""
+        self.program = program
+        self.table = table
+        self.post = post
+        self.emit = emit
+        self._backend: BpfLogpoints | str | None = None  # a string says why there is none
+        self._poller: threading.Thread | None = None
+        self._stop_polling = threading.Event()
+        # from the poller, in order, for the owner thread: raw records, and the kernel's
+        # count of records it could not write (the only things the two threads share)
+        self._inbox: collections.deque[tuple[list[Record], int]] = collections.deque()
+        self._lost_told = 0
+
+    @property
+    def in_use(self) -> bool:
+        return self._backend is not None and not isinstance(self._backend, str)
+
+    # ----- placing breakpoints -----
+
+    def place(self, dropped: list[UserBreakpoint]) -> list[UserBreakpoint]:
+        """Decide, for every breakpoint, between a uprobe in the kernel and an int3, then
+        make the program (stopped) match. Returns the breakpoints whose status changed.
+
+        A logpoint or a breakpoint with a condition / hit condition goes to the kernel when
+        eBPF is available, every expression can be read there, and no other breakpoint uses
+        the same address (an address carries either one uprobe or int3s); otherwise it is
+        an int3 (the program stops briefly on each hit) and the console says why."""
+        for bp in dropped:
+            if bp.in_kernel:
+                self._remove(bp)
+        everything = self.table.all()
+        users = Counter(a for bp in everything for a in bp.addresses)
+        joining: list[UserBreakpoint] = []
+        for bp in everything:
+            wants = bool(bp.addresses) and (bp.is_logpoint or bool(bp.condition)
+                                            or bool(bp.hit_condition))
+            spec = (tuple(bp.addresses), bp.log_message, bp.condition, bp.hit_condition)
+            if wants and any(users[a] > 1 for a in bp.addresses):
+                if bp.in_kernel:
+                    self._remove(bp)
+                if bp.kernel_spec != ("shared", *spec):
+                    self._say_ptrace(bp, "another breakpoint is at the same address")
+                bp.kernel_spec = ("shared", *spec)
+                continue
+            if not wants:
+                if bp.in_kernel:
+                    self._remove(bp)
+                bp.kernel_spec = ()
+                continue
+            if bp.in_kernel and bp.kernel_spec == spec:
+                continue  # unchanged
+            if bp.in_kernel:
+                self._remove(bp)
+            bp.kernel_spec = spec
+            bp.in_kernel = True  # tentatively: its int3s go before the uprobe comes
+            joining.append(bp)
+        process = self.program.process
+        changed = self.table.sync(process)
+        failed = False
+        for bp in joining:
+            why = self._add(bp)
+            if why is not None:
+                bp.in_kernel = False
+                failed = True
+                self._say_ptrace(bp, why)
+        if failed:
+            changed += self.table.sync(process)
+        return changed
+
+    def _say_ptrace(self, bp: UserBreakpoint, why: str) -> None:
+        what = "logpoint" if bp.is_logpoint else "condition"
+        where = f"{bp.path}:{bp.line}" if bp.path else bp.key
+        self.emit(Output("console", f"dapgo: the {what} at {where} is evaluated with ptrace "
+                                    f"(the program stops briefly on every hit): {why}\n"))
+
+    def _add(self, bp: UserBreakpoint) -> str | None:
+        """Attach `bp` as a uprobe; the reason when it cannot be."""
+        backend = self._get_backend()
+        if isinstance(backend, str):
+            return backend
+        stop = not bp.is_logpoint
+        if stop:
+            jump = next((a for a in bp.addresses if self._transfers_control(a)), None)
+            if jump is not None:
+                return (f"the line starts with a call or jump ({jump:#x}): a uprobe's stop "
+                        "lands after the instruction, which would be in another place")
+        try:
+            res = backend.add(bp.id, list(bp.addresses), message=bp.log_message,
+                              condition=bp.condition, hit_condition=bp.hit_condition,
+                              stop=stop)
+        except Exception as exc:  # e.g. no uprobe_multi links in this kernel
+            return f"the uprobe could not be attached ({exc})"
+        if res.fallback is not None:
+            return res.fallback
+        self._start_poller(backend)
+        return None
+
+    def _remove(self, bp: UserBreakpoint) -> None:
+        if self.in_use:
+            assert not isinstance(self._backend, str) and self._backend is not None
+            self._backend.remove(bp.id)
+        bp.in_kernel = False
+
+    def _get_backend(self) -> BpfLogpoints | str:
+        if self._backend is None:
+            try:
+                from dapgo.engine.bpf.logpoints import BpfLogpoints
+
+                pages = os.environ.get("DAPGO_BPF_RINGBUF_PAGES")  # a power of two
+                self._backend = BpfLogpoints(self.program.binary, self.program.pid,
+                                             ringbuf_pages=int(pages) if pages else None)
+            except Exception as exc:  # no bcc, no BPF permission, no headers, old kernel
+                self._backend = f"eBPF is not available here ({exc}); see `dapgo doctor`"
+        return self._backend
+
+    # ----- instructions at probe sites -----
+
+    def past_probe(self, addr: int) -> int | None:
+        """For a stepping target at an address that carries a uprobe: the address of the
+        next instruction (where the thread stands after the probe ran the instruction
+        out of line); None when `addr` has no uprobe, or its instruction transfers control."""
+        if not self.table.probed(addr):
+            return None
+        insn = self._instruction(addr)
+        return addr + insn.size if insn is not None and not transfers_control(insn) else None
+
+    def _transfers_control(self, addr: int) -> bool:
+        """Is the instruction at `addr` a call, jump or return (or undecodable)?"""
+        insn = self._instruction(addr)
+        return insn is None or transfers_control(insn)
+
+    def _instruction(self, addr: int) -> Any:
+        return decode_one(self.program.binary.read_text(addr, 16) or b"", addr)
+
+    # ----- what the kernel says -----
+
+    def signalled(self, tid: int) -> list[UserBreakpoint]:
+        """The breakpoints whose in-kernel condition held and stopped thread `tid` (its
+        SIGTRAP), each counted as a hit; empty when none did."""
+        if not self.in_use:
+            return []
+        assert not isinstance(self._backend, str) and self._backend is not None
+        probe_id = self._backend.take_signal(tid)
+        bps = self.table.by_ids([probe_id]) if probe_id is not None else []
+        for bp in bps:
+            bp.hits += 1
+        return bps
+
+    def _start_poller(self, backend: BpfLogpoints) -> None:
+        if self._poller is not None:
+            return
+        self._stop_polling.clear()
+        self._poller = threading.Thread(target=self._poll, args=(backend,), daemon=True,
+                                        name="dapgo-bpf-poll")
+        self._poller.start()
+
+    def _poll(self, backend: BpfLogpoints) -> None:
+        """The poller thread: wait for records and hand them, raw, to the owner thread."""
+        session = backend.s
+        lost_seen = 0
+        while not self._stop_polling.is_set():
+            records = session.poll(POLL_SECONDS)
+            lost = session.lost()
+            if records or lost > lost_seen:
+                lost_seen = lost
+                self._inbox.append((records, lost))
+                self.post(self.deliver)
+
+    def deliver(self) -> None:
+        """On the owner thread: logpoint records as console output, one output event per
+        logpoint per batch, in order; records the kernel had to drop are counted and said,
+        never lost silently."""
+        backend = self._backend
+        if backend is None or isinstance(backend, str):
+            self._inbox.clear()
+            return
+        lines: dict[int, list[str]] = {}
+        lost = self._lost_told
+        while self._inbox:
+            records, lost_then = self._inbox.popleft()
+            lost = max(lost, lost_then)
+            for ev in backend.decode(records):
+                if ev.message is not None:
+                    lines.setdefault(ev.id, []).append(f"[Go {ev.goroutine}] {ev.message}\n")
+        by_id = {bp.id: bp for bp in self.table.all()}
+        for bp_id, texts in lines.items():
+            bp = by_id.get(bp_id)
+            self.emit(Output("console", "".join(texts), path=bp.path if bp else None,
+                             line=bp.line if bp else None))
+        if lost > self._lost_told:
+            self.emit(Output("important", f"dapgo: {lost - self._lost_told} logpoint records "
+                                          "were lost (the kernel's ring buffer was full)\n"))
+            self._lost_told = lost
+
+    def close(self) -> None:
+        """Remove every uprobe and the BPF program; deliver what is still in the buffer."""
+        self._stop_polling.set()
+        if self._poller is not None:
+            self._poller.join(timeout=2)
+            self._poller = None
+        backend = self._backend
+        if backend is None or isinstance(backend, str):
+            self._backend = None
+            return
+        try:
+            self._inbox.append((backend.s.drain(), backend.lost()))
+            self.deliver()
+        finally:
+            self._backend = None
+            backend.close()
+        if self._lost_told:
+            self.emit(Output("important", f"dapgo: {self._lost_told} logpoint records were "
+                                          "lost in all (the kernel's ring buffer was full)\n"))

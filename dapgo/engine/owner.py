@@ -1,0 +1,144 @@
+"""The owner thread: the one thread that holds the engine's state and drives the program.
+
+Every piece of engine state (the process and its threads, breakpoints, probes, watches,
+caches of a stop) is read and written by this thread only, so nothing in the engine needs a
+lock. It is also the thread that traces the program (Linux ties a tracee to one thread).
+
+Other threads hand it work: `submit(fn)` queues `fn` and returns a Future of its result;
+`post(fn)` queues work whose result nobody waits for. Jobs run one at a time, in order.
+
+A job may run for long while the program runs (continue, a step): it then waits in the
+kernel (waitpid), not on the queue. For that time it installs a waker (`waiting_with`): a
+submission rings it, and the job calls `serve()` to run what was queued, then goes on
+waiting. A job may queue a follow-up that runs right after it (`next`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from dapgo.engine.errors import DebuggerError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_Job = tuple[Callable[[], Any], "Future[Any] | None"]
+
+
+class OwnerGone(DebuggerError):
+    """The owner thread has stopped: the session is over."""
+
+
+class Owner:
+    def __init__(self, name: str = "dapgo-engine") -> None:
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._cond = threading.Condition()
+        self._waker: Callable[[], None] | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    # ----- from any thread -----
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn` on the owner thread after the jobs queued before it."""
+        fut: Future[T] = Future()
+        self._put((fn, fut))
+        return fut
+
+    def post(self, fn: Callable[[], Any]) -> None:
+        """Queue `fn`; nobody waits for it (a failure is logged, never lost)."""
+        self._put((fn, None))
+
+    def _put(self, job: _Job) -> None:
+        with self._cond:
+            if self._stopping:
+                if job[1] is not None:
+                    job[1].set_exception(OwnerGone("the debugging session has ended"))
+                return
+            self._jobs.append(job)
+            self._cond.notify()
+            waker = self._waker
+        if waker is not None:
+            waker()
+
+    def on_owner_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def shutdown(self, timeout: float = 5) -> None:
+        """Finish the queued jobs, then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+            waker = self._waker
+        if waker is not None:
+            waker()
+        if not self.on_owner_thread():
+            self._thread.join(timeout)
+
+    # ----- on the owner thread -----
+
+    def next(self, fn: Callable[[], Any]) -> None:
+        """Run `fn` right after the job that is running now, before anything queued."""
+        assert self.on_owner_thread()
+        with self._cond:
+            self._jobs.appendleft((fn, None))
+
+    def serve(self) -> None:
+        """Run every job queued now (from inside a job that waits for the program)."""
+        assert self.on_owner_thread()
+        while True:
+            with self._cond:
+                if not self._jobs:
+                    return
+                job = self._jobs.popleft()
+            _run(job)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._jobs)
+
+    @contextlib.contextmanager
+    def waiting_with(self, waker: Callable[[], None]) -> Iterator[bool]:
+        """While inside, a submission calls `waker` (the job is blocked in the kernel).
+        Yields True when jobs were already queued: serve them before blocking."""
+        with self._cond:
+            self._waker = waker
+            queued = bool(self._jobs) or self._stopping
+        try:
+            yield queued
+        finally:
+            with self._cond:
+                self._waker = None
+
+    def _main(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._stopping:
+                    self._cond.wait()
+                if not self._jobs:
+                    return  # stopping, and everything queued has run
+                job = self._jobs.popleft()
+            _run(job)
+
+
+def _run(job: _Job) -> None:
+    fn, fut = job
+    if fut is None:
+        try:
+            fn()
+        except BaseException:
+            log.exception("engine job failed")
+        return
+    if not fut.set_running_or_notify_cancel():
+        return
+    try:
+        fut.set_result(fn())
+    except BaseException as exc:  # handed to whoever waits, never lost
+        fut.set_exception(exc)

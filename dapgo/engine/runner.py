@@ -1,0 +1,209 @@
+"""Running the program, on the owner thread, while serving requests.
+
+`run` lets the program go until the user must see a stop, a stepping target is reached, the
+program exits, or a request ends the run (`interrupt`). While it waits for the program in
+the kernel, a request rings the doorbell; the runner then serves the queued requests and
+goes on waiting. A request that needs the program stopped runs inside `halted`: every
+thread is stopped, the work done, the threads that were running resumed; a thread that
+stopped for a reason of its own meanwhile (a breakpoint, a trap) is kept as an event for the
+runner, so no hit is lost.
+
+A thread's event is decided on that thread alone first: a hit that must not stop (a false
+condition, a logpoint, an internal breakpoint) lets it go on without disturbing the
+others; a stop the user must see stops every thread and collects simultaneous hits.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from dapgo.engine.backend import StopEvent
+from dapgo.engine.breakpoints import BreakpointTable
+from dapgo.engine.hits import Hit, HitRules
+from dapgo.engine.kernel_probes import KernelProbes
+from dapgo.engine.outcome import INTERRUPTED, Outcome, exited
+from dapgo.engine.owner import Owner
+from dapgo.engine.program import Program
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+Targets = dict[int, Callable[[int], bool]]  # address -> "has thread t arrived?"
+
+
+class Runner:
+    def __init__(self, program: Program, owner: Owner, table: BreakpointTable,
+                 rules: HitRules, kernel: KernelProbes, ring: Callable[[], None]) -> None:
+        """`ring()` wakes this thread from any thread while it waits in the kernel."""
+        self.program = program
+        self.owner = owner
+        self.table = table
+        self.rules = rules
+        self.kernel = kernel
+        self._ring = ring
+        self.running = False  # the program's threads run (or a step is under way)
+        self.interrupt: Outcome | None = None  # set by a request that ends the run
+        self._held: collections.deque[StopEvent] = collections.deque()
+
+    # ----- waiting -----
+
+    def _next_event(self) -> StopEvent | None:
+        """The program's next event, serving requests meanwhile; None when a request ended
+        the run."""
+        proc = self.program.process
+        while True:
+            if self.interrupt is not None:
+                return None
+            if self._held:
+                return self._held.popleft()
+            with self.owner.waiting_with(self._ring) as queued:
+                ev = StopEvent("wake") if queued else proc.wait_event()
+            if ev.kind != "wake":
+                return ev
+            self.owner.serve()
+
+    def serve_between_steps(self) -> Outcome | None:
+        """Between a step's single steps (every thread stopped): serve what is queued;
+        the outcome when a request ended the step."""
+        if self.owner.pending:
+            self.owner.serve()
+        return self.interrupt
+
+    # ----- work with the program stopped -----
+
+    def halted(self, fn: Callable[[], T]) -> T:
+        """Run `fn` with every thread stopped, then resume the ones that were running.
+        Threads found at a breakpoint or trap are kept stopped, as events for `run`."""
+        proc = self.program.process
+        was_running = proc.stop_all()
+        try:
+            return fn()
+        finally:
+            if self.interrupt is None and proc.exit_code is None and was_running:
+                held = self._hold(was_running)
+                proc.resume([t for t in was_running if t not in held])
+
+    def _hold(self, was_running: list[int]) -> set[int]:
+        """Of the threads just stopped, keep those at a breakpoint or trap as events."""
+        found = self.program.process.stopped_at_events()
+        held: set[int] = set()
+        if found is not None:
+            for t in found.breakpoint_tids:
+                if t in was_running:
+                    held.add(t)
+                    self._held.append(StopEvent("breakpoint", tid=t))
+            for t in found.trap_tids:
+                if t in was_running:
+                    held.add(t)
+                    self._held.append(StopEvent("trap", tid=t))
+        return held
+
+    def _let_go(self, tid: int) -> None:
+        """Let one stopped thread go on while the others run. Stepping it over an int3
+        needs every other thread stopped meanwhile (none may pass the address while its
+        instruction is restored): a thread caught at an event of its own then is kept."""
+        proc = self.program.process
+        if proc.pc(tid) in proc.breakpoints:
+            self.halted(lambda: proc.step_instruction(tid))
+        if proc.has_thread(tid):
+            proc.resume([tid])
+
+    def hits_when_stopped(self, was_running: list[int]) -> list[Hit]:
+        """Every thread just stopped (a pause): the hits of the threads that were running
+        and sit at a breakpoint or stopped on a trap; they are not resumed past it unseen."""
+        held = {ev.tid for ev in self._held}
+        self._held.clear()
+        found = self.program.process.stopped_at_events()
+        if found is None:
+            return []
+        mine = set(was_running) | held
+        return self._decide(StopEvent(
+            found.kind, tid=found.tid,
+            breakpoint_tids=tuple(t for t in found.breakpoint_tids if t in mine),
+            trap_tids=tuple(t for t in found.trap_tids if t in mine)))
+
+    # ----- running -----
+
+    def run(self, targets: Targets | None = None) -> Outcome:
+        """Resume every thread and wait for what the user must see, or for a thread to
+        reach one of `targets` (a step); the program stopped again when it returns
+        (unless it exited or a request ended the run)."""
+        proc = self.program.process
+        wanted = self._step_sites(targets or {})
+        self.table.step_targets = frozenset(wanted)
+        self.table.sync(proc)
+        self.running = True
+        try:
+            proc.resume()
+            while True:
+                ev = self._next_event()
+                if ev is None:
+                    return self.interrupt or INTERRUPTED
+                if ev.kind == "exited":
+                    return exited(ev.exit_code)
+                tid = ev.tid
+                # decide on the reporting thread alone first
+                first = self._decide(StopEvent(
+                    ev.kind, tid=tid,
+                    breakpoint_tids=(tid,) if ev.kind == "breakpoint" else (),
+                    trap_tids=(tid,) if ev.kind == "trap" else ()))
+                arrived = (not first and ev.kind == "breakpoint" and targets is not None
+                           and self._arrived(tid, wanted, targets))
+                if not first and not arrived:
+                    self._let_go(tid)
+                    continue
+                ev = proc.stop_others(ev)
+                self._held.clear()  # every thread stopped: stop_others listed them all
+                others = self._decide(StopEvent(
+                    ev.kind, tid=tid,
+                    breakpoint_tids=tuple(t for t in ev.breakpoint_tids if t != tid),
+                    trap_tids=tuple(t for t in ev.trap_tids if t != tid)))
+                if first or others:  # a hit elsewhere during a step abandons it (Delve)
+                    return Outcome("hits", hits=tuple(first + others))
+                return Outcome("arrived", tid=tid, addr=wanted[proc.pc(tid)])
+        finally:
+            self.running = False
+            if self.table.step_targets:
+                self.table.step_targets = frozenset()
+                if proc.exit_code is None and self.interrupt is None:
+                    self.table.sync(proc)
+
+    # ----- for stepping (dapgo.engine.stepping.StepHost) -----
+
+    def single_step(self, tid: int) -> Outcome | None:
+        interrupted = self.serve_between_steps()
+        if interrupted is not None:
+            return interrupted
+        proc = self.program.process
+        if not proc.step_instruction(tid):
+            # the program ended, or only this thread did: then the others go on
+            return exited(proc.exit_code) if proc.exit_code is not None else self.run()
+        hits = self.rules.during_step(tid)
+        return Outcome("hits", hits=tuple(hits)) if hits else None
+
+    def run_to(self, targets: Targets) -> Outcome:
+        return self.run(targets)
+
+    def _decide(self, ev: StopEvent) -> list[Hit]:
+        try:
+            return self.rules.of(ev)
+        except Exception as exc:  # never leave the program stopped and unreported
+            log.exception("deciding on a stop failed")
+            return [Hit(ev.tid, "breakpoint", (), f"dapgo internal error: {exc}")]
+
+    def _step_sites(self, targets: Targets) -> dict[int, int]:
+        """Addresses to put int3s on -> the target each stands for. A uprobe (an eBPF
+        logpoint) takes the trap of an int3 at its own address: stop one instruction later
+        there, where the thread goes on after the probed instruction (not possible after a
+        call or jump: then the target stays, and may be missed)."""
+        wanted: dict[int, int] = {}
+        for a in targets:
+            moved = self.kernel.past_probe(a)
+            wanted[moved if moved is not None else a] = a
+        return wanted
+
+    def _arrived(self, tid: int, wanted: dict[int, int], targets: Targets) -> bool:
+        pc = self.program.process.pc(tid)
+        return pc in wanted and targets[wanted[pc]](tid)

@@ -1,0 +1,125 @@
+"""What inspection may look at in one stop: which threads, the goroutines, their frames.
+
+A `StopContext` is made for every stop the user sees (every thread stopped) and dropped when
+the program runs again; everything it reads is cached for that time. A one-thread context
+(`StopContext.one_thread`) looks only at a thread stopped alone, its siblings still running:
+a breakpoint condition, a ptrace logpoint, a panic's message. Inspection code takes the
+context as an argument; there are no caches to fake.
+
+Goroutines are DAP threads: the DAP id of a goroutine is its goid; an OS thread with no
+goroutine (before the runtime starts) is OS_THREAD_ID_BASE + tid.
+"""
+
+from __future__ import annotations
+
+from dapgo.engine.errors import DebuggerError
+from dapgo.engine.goroutines import Goroutine, GoroutineSet, thread_running
+from dapgo.engine.program import Program
+from dapgo.engine.stack import MAX_FRAMES, Frame, unwind
+from dapgo.engine.target import Registers
+
+OS_THREAD_ID_BASE = 1 << 30
+
+
+class StopContext:
+    def __init__(self, program: Program, current_tid: int | None,
+                 only_tid: int | None = None) -> None:
+        self.program = program
+        self.current_tid = current_tid  # the thread the stop is reported on
+        self._only = only_tid
+        self._gset: GoroutineSet | None = None
+        self._g_of_tid: dict[int, Goroutine | None] = {}
+        self._frames: dict[int, list[Frame]] = {}
+
+    @classmethod
+    def one_thread(cls, program: Program, tid: int) -> StopContext:
+        """Only `tid` is stopped: never look at another thread or at all goroutines."""
+        return cls(program, tid, only_tid=tid)
+
+    @property
+    def whole(self) -> bool:
+        """Every thread is stopped: all goroutines may be read."""
+        return self._only is None
+
+    def thread_ids(self) -> list[int]:
+        return [self._only] if self._only is not None else self.program.target.thread_ids()
+
+    # ----- goroutines and threads -----
+
+    def goroutine_set(self) -> GoroutineSet:
+        """Every goroutine, read once (batched) for this stop."""
+        if not self.whole:
+            raise DebuggerError("only one thread is stopped here")
+        if self._gset is None:
+            self._gset = self.program.goroutines.snapshot()
+        return self._gset
+
+    def goroutine_of_thread(self, tid: int) -> Goroutine | None:
+        """The user goroutine on OS thread `tid` (following m.curg from g0), if any."""
+        if tid not in self._g_of_tid:
+            try:
+                g = self.program.goroutines.of_thread(tid)
+            except (OSError, DebuggerError, KeyError):
+                g = None
+            self._g_of_tid[tid] = g
+        return self._g_of_tid[tid]
+
+    def thread_id_of(self, tid: int) -> int:
+        """The DAP thread id for an OS thread: its goroutine's id, else a pseudo id."""
+        g = self.goroutine_of_thread(tid)
+        return g.id if g is not None and g.id else OS_THREAD_ID_BASE + tid
+
+    def tid_running(self, thread_id: int) -> int | None:
+        """The OS thread running DAP thread `thread_id` on its own stack (None: parked, or
+        on the system stack, where the thread's registers are not the goroutine's)."""
+        target = self.program.target
+        if thread_id >= OS_THREAD_ID_BASE:
+            tid = thread_id - OS_THREAD_ID_BASE
+            return tid if tid in self.thread_ids() and target.has_thread(tid) else None
+        for tid in self.thread_ids():
+            g = self.goroutine_of_thread(tid)
+            if g is not None and g.id == thread_id:
+                return thread_running(target, g)
+        return None
+
+    def selected_goroutine(self) -> int | None:
+        """The goroutine of the stop (the one marked `*`)."""
+        if self.current_tid is None:
+            return None
+        gid = self.thread_id_of(self.current_tid)
+        return gid if gid < OS_THREAD_ID_BASE else None
+
+    # ----- registers and frames -----
+
+    def frame0_registers(self, thread_id: int) -> Registers | None:
+        """Registers of the thread running `thread_id` (None when parked)."""
+        tid = self.tid_running(thread_id)
+        return self.program.target.registers(tid) if tid is not None else None
+
+    def _pc_sp(self, thread_id: int) -> tuple[int, int]:
+        regs = self.frame0_registers(thread_id)
+        if regs is not None:
+            return regs.pc, regs.sp
+        if thread_id >= OS_THREAD_ID_BASE or not self.whole:
+            raise DebuggerError(f"unknown thread {thread_id}")
+        g = self.goroutine_set().by_id.get(thread_id)
+        if g is None:
+            raise DebuggerError(f"unknown goroutine {thread_id}")
+        return g.pc, g.sp
+
+    def frames(self, thread_id: int, limit: int = MAX_FRAMES) -> list[Frame]:
+        """The goroutine's frames, innermost first (cached for the whole stack)."""
+        cached = self._frames.get(thread_id)
+        if cached is not None:
+            return cached[:limit]
+        pc, sp = self._pc_sp(thread_id)
+        frames = unwind(self.program.target, pc, sp, limit)
+        if limit >= MAX_FRAMES:
+            self._frames[thread_id] = frames
+        return frames
+
+    def frame(self, thread_id: int, index: int) -> Frame:
+        frames = self.frames(thread_id) if index else self.frames(thread_id, 1)
+        if not 0 <= index < len(frames):
+            raise DebuggerError(f"no frame {index} on goroutine {thread_id}")
+        return frames[index]

@@ -1,0 +1,101 @@
+"""What the user asks for, resolved: DAP's setBreakpoints, setFunctionBreakpoints and
+setExceptionBreakpoints turned into `UserBreakpoint`s with their addresses.
+
+A breakpoint the user sets again (same line, same function, same filter) keeps its id and
+hit count; its condition, hit condition and log message take the new values, checked as a
+new one's would be. Placing them in the program (int3 or uprobe) is not done here.
+"""
+
+from __future__ import annotations
+
+from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.dwarf import BinaryInfo
+from dapgo.engine.errors import DebuggerError
+from dapgo.engine.exception_filters import EXCEPTION_FILTERS
+from dapgo.engine.logmessage import parse_log_message
+from dapgo.engine.model import FunctionBreakpointSpec, SourceBreakpointSpec
+
+FUNCTION_GROUP = "<function>"
+EXCEPTION_GROUP = "<exception>"
+
+
+def source_breakpoints(table: BreakpointTable, binary: BinaryInfo | None, path: str,
+                       specs: list[SourceBreakpointSpec]) -> list[UserBreakpoint]:
+    """The breakpoints of one source file, as the request lists them."""
+    bps = []
+    for spec in specs:
+        key = f"{path}:{spec.line}"
+        bp = table.existing(path, key)
+        if bp is None:
+            bp = UserBreakpoint(id=table.new_id(), kind="source", key=key, addresses=[],
+                                path=path, line=spec.line)
+            bp.addresses, bp.message = _resolve_line(binary, path, spec.line)
+        bp.condition, bp.hit_condition = spec.condition, spec.hit_condition
+        bp.log_message = spec.log_message
+        _check_log_message(bp, binary, path)
+        bps.append(bp)
+    return bps
+
+
+def _resolve_line(binary: BinaryInfo | None, path: str, line: int
+                  ) -> tuple[list[int], str | None]:
+    if binary is None:
+        return [], "no program loaded yet"
+    found = binary.addresses_for_line(path, line)
+    return list(found.addresses), found.message
+
+
+def _check_log_message(bp: UserBreakpoint, binary: BinaryInfo | None, path: str) -> None:
+    """A log message that does not parse leaves the breakpoint unverified, saying why; a
+    reused one that becomes valid again gets its addresses back."""
+    if bp.log_message is not None:
+        try:
+            parse_log_message(bp.log_message)
+        except DebuggerError as exc:
+            bp.addresses, bp.message = [], str(exc)
+            return
+    if not bp.addresses and bp.line is not None:
+        bp.addresses, bp.message = _resolve_line(binary, path, bp.line)
+
+
+def function_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
+                         specs: list[FunctionBreakpointSpec]) -> list[UserBreakpoint]:
+    bps = []
+    for spec in specs:
+        bp = table.existing(FUNCTION_GROUP, spec.name)
+        if bp is None:
+            bp = UserBreakpoint(id=table.new_id(), kind="function", key=spec.name,
+                                addresses=[])
+            fn = binary.function(spec.name) if binary else None
+            if fn is None or binary is None:
+                bp.message = f"function not found: {spec.name}"
+            else:
+                pc = binary.first_pc_after_prologue(fn)
+                bp.addresses = [pc]
+                loc = binary.line_for_pc(pc)
+                if loc:
+                    bp.path, bp.line = loc
+        bp.condition, bp.hit_condition = spec.condition, spec.hit_condition
+        bps.append(bp)
+    return bps
+
+
+def exception_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
+                          filters: list[str]) -> list[UserBreakpoint]:
+    """Stop on unrecovered panics ("panic") and fatal runtime errors ("fatal")."""
+    unknown = [f for f in filters if f not in EXCEPTION_FILTERS]
+    if unknown:
+        raise DebuggerError(f"unknown exception filter(s): {', '.join(unknown)}; dapgo "
+                            f"has {', '.join(EXCEPTION_FILTERS)}")
+    bps = []
+    for f in filters:
+        bp = table.existing(EXCEPTION_GROUP, f)
+        if bp is None:
+            addrs = []
+            for name in EXCEPTION_FILTERS[f][0]:
+                fn = binary.function(name) if binary else None
+                if fn is not None and binary is not None:
+                    addrs.append(binary.first_pc_after_prologue(fn))
+            bp = UserBreakpoint(id=table.new_id(), kind="exception", key=f, addresses=addrs)
+        bps.append(bp)
+    return bps
