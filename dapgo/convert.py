@@ -1,36 +1,29 @@
 """Engine model objects → DAP bodies (breakpoints, threads, and the events the engine reports).
 
 Lines: the engine counts from 1; `LineBase` shifts to what the client asked for in
-`initialize` (linesStartAt1 / columnsStartAt1).
+`initialize` (linesStartAt1 / columnsStartAt1). The engine's model (attrs classes) is
+imported when the first event is converted, not when the server starts.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from dapgo.engine.model import (
-    BreakpointChanged,
-    BreakpointStatus,
-    Continued,
-    EngineEvent,
-    Exited,
-    Output,
-    Stopped,
-    ThreadInfo,
-)
+if TYPE_CHECKING:
+    from dapgo.engine.model import BreakpointStatus, EngineEvent, ThreadInfo
 
 Body = dict[str, Any]
 
 
-@attrs.define
 class LineBase:
     """The client's first line and column number (1 unless it said otherwise)."""
 
-    line: int = 1
-    column: int = 1
+    __slots__ = ("column", "line")
+
+    def __init__(self) -> None:
+        self.line = 1
+        self.column = 1
 
     def to_client(self, engine_line: int) -> int:
         return engine_line - 1 + self.line
@@ -60,6 +53,8 @@ def thread(info: ThreadInfo) -> Body:
 
 def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
     """The DAP events (name, body) that report one engine event, in sending order."""
+    from dapgo.engine.model import BreakpointChanged, Continued, Exited, Output, Stopped
+
     if isinstance(ev, Stopped):
         body: Body = {"reason": ev.reason, "threadId": ev.thread_id, "allThreadsStopped": True}
         if ev.hit_breakpoint_ids:

@@ -19,11 +19,14 @@ import stat
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from dapgo.engine.api import Debugger
 from dapgo.engine.errors import DebuggerError
-from dapgo.engine.model import EngineEvent
-from dapgo.handlers.base import Debugger
 from dapgo.session import DebuggerFactory, Session
+
+if TYPE_CHECKING:
+    from dapgo.engine.model import EngineEvent
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +36,8 @@ CLOSE_TIMEOUT = 1.0  # for bytes still in a transport at close to go out, then i
 
 
 def engine_debugger(on_event: Callable[[EngineEvent], None]) -> Debugger:
-    """The real engine facade, imported here on first use. Not yet a saving: the handlers
-    import the engine when the server starts (dapgo.handlers.lifecycle imports
-    dapgo.engine.debugger, dapgo.handlers.execution dapgo.engine.stepping, and with them
-    pyelftools, capstone and python-ptrace), so it is loaded before any session asks for it;
+    """The real engine facade, imported here on first use: the server starts and answers
+    `initialize` without it (the handlers know the engine only through dapgo.engine.api);
     `bench/adapter_startup.py` lists what is imported at start."""
     try:
         from dapgo.engine.debugger import Debugger as EngineDebugger

@@ -4,9 +4,9 @@ Concurrency model (all on one asyncio loop, engine calls in threads):
 - Requests are handled one at a time in arrival order by a worker task, except `pause`,
   `disconnect` and `terminate`, which are handled as soon as they arrive, so a long
   `launch` (it may run `go build`) or a `continue` never holds them up.
-- Every blocking engine call runs in its own daemon thread (`run_engine`); a hung engine call
-  can then never keep the process from exiting on SIGTERM, which a thread of asyncio's default
-  executor would (it is joined at exit).
+- Engine requests return futures completed by the engine's owner thread (a daemon thread,
+  dapgo.engine.owner), awaited here (`engine`); a hung engine can never keep the process
+  from exiting on SIGTERM.
 - Engine events arrive on engine threads through `on_engine_event`, are marshalled onto the
   loop with `call_soon_threadsafe`, and are held back while any request is being handled, so
   a response is always sent before the events its request caused (`continue` → `stopped`).
@@ -25,24 +25,25 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Literal, ParamSpec, TypeVar
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from dapgo import convert
-from dapgo.engine.errors import DebuggerError, NotStoppedError
-from dapgo.engine.model import EngineEvent
+from dapgo.engine.api import Debugger, DebuggerError, DebuggerFactory, NotStoppedError
 from dapgo.handlers import HANDLERS
-from dapgo.handlers.base import Args, Body, Call, Debugger, RequestError
+from dapgo.handlers.base import Args, Body, Call, RequestError
 from dapgo.outbox import Outbox, Writer
 from dapgo.protocol import messages
 from dapgo.protocol.errors import ErrorId, FramingError, LocalProtocolError, RemoteProtocolError
 from dapgo.protocol.framing import FrameParser, encode
 
+if TYPE_CHECKING:
+    from dapgo.engine.model import EngineEvent
+
 log = logging.getLogger(__name__)
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
-DebuggerFactory = Callable[[Callable[[EngineEvent], None]], Debugger]
 ChunkReader = Callable[[], Coroutine[Any, Any, bytes]]  # b"" at end of input; must be cancellable
 
 OUT_OF_ORDER = frozenset({"pause", "disconnect", "terminate"})
@@ -169,7 +170,7 @@ class Session:
             terminate = self.target != "attach"
             try:
                 await asyncio.wait_for(
-                    self.run_engine(self.debugger.disconnect, terminate), SHUTDOWN_TIMEOUT
+                    self.engine(self.debugger.disconnect(terminate)), SHUTDOWN_TIMEOUT
                 )
             except TimeoutError:
                 log.error("%s: engine disconnect did not finish in %ss", self.name,
@@ -286,30 +287,10 @@ class Session:
         self.target = None
         self.engine_disconnected = False
 
-    async def run_engine(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a blocking engine call in its own daemon thread and await its result."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-
-        def settle(result: T | None, exc: BaseException | None) -> None:
-            if future.done():
-                return
-            if exc is not None:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)  # type: ignore[arg-type]
-
-        def work() -> None:
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                _call_soon(loop, settle, None, exc)
-            else:
-                _call_soon(loop, settle, result, None)
-
-        name = getattr(fn, "__name__", "call")
-        threading.Thread(target=work, name=f"dapgo-engine-{name}", daemon=True).start()
-        return await future
+    async def engine(self, request: Future[T]) -> T:
+        """The answer to an engine request (completed by the engine's owner thread). A
+        request, once made, runs to its end even if whoever awaits it gives up."""
+        return await asyncio.shield(asyncio.wrap_future(request))
 
     def reset_handles(self) -> None:
         """Forget frame ids and variable references: the program is about to run."""

@@ -8,83 +8,14 @@ to fail the request. The session turns either into an error response and keeps s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
-
-import attrs
+from typing import TYPE_CHECKING, Any
 
 from dapgo.protocol.errors import ErrorId
 
 if TYPE_CHECKING:
-    from dapgo.engine.model import (
-        BreakpointStatus,
-        DataBreakpointInfo,
-        DataBreakpointSpec,
-        ExceptionInfo,
-        FrameInfo,
-        FunctionBreakpointSpec,
-        LaunchConfig,
-        ScopeInfo,
-        SourceBreakpointSpec,
-        ThreadInfo,
-        VariableInfo,
-    )
-    from dapgo.engine.stepping import StepKind
     from dapgo.session import Session
 
 Body = dict[str, Any]
-
-
-class Debugger(Protocol):
-    """The engine facade as the session uses it (dapgo.engine.debugger.Debugger)."""
-
-    def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> None: ...
-    def attach(self, pid: int) -> None: ...
-    def set_breakpoints(
-        self, path: str, specs: list[SourceBreakpointSpec]
-    ) -> list[BreakpointStatus]: ...
-    def set_function_breakpoints(
-        self, specs: list[FunctionBreakpointSpec]
-    ) -> list[BreakpointStatus]: ...
-    def set_exception_breakpoints(self, filters: list[str]) -> None: ...
-    def configuration_done(self) -> None: ...
-    def threads(self) -> list[ThreadInfo]: ...
-    def stack_trace(
-        self, thread_id: int, start: int, levels: int
-    ) -> tuple[list[FrameInfo], int]: ...
-    def scopes(
-        self, thread_id: int, frame_index: int, show_globals: bool = False
-    ) -> list[ScopeInfo]: ...
-    def variables(
-        self, handle: object, start: int | None, count: int | None
-    ) -> list[VariableInfo]: ...
-    def resume(self) -> None: ...
-    def step(self, thread_id: int, kind: StepKind, instruction: bool = False) -> None: ...
-    def data_breakpoint_info(
-        self, handle: object | None, name: str, thread_id: int | None, frame_index: int
-    ) -> DataBreakpointInfo: ...
-    def exception_info(self, thread_id: int) -> ExceptionInfo: ...
-    def set_goroutine_options(
-        self, show_labels: list[str], hide_system: bool, filters: str, max_goroutines: int
-    ) -> None: ...
-    def set_value_limits(
-        self, max_string_len: int | None, max_array_values: int | None
-    ) -> None: ...
-    @property
-    def last_threads_omitted(self) -> int: ...
-    def threads_omitted_message(self) -> str: ...
-    @property
-    def goroutine_view_changed(self) -> bool: ...
-    def goroutine_command(self, args: str) -> str: ...
-    def evaluate(
-        self, expression: str, thread_id: int | None, frame_index: int, context: str
-    ) -> VariableInfo: ...
-    def set_variable(self, handle: object, name: str, value: str) -> VariableInfo: ...
-    def set_data_breakpoints(
-        self, specs: list[DataBreakpointSpec]
-    ) -> list[BreakpointStatus]: ...
-    def pause(self) -> None: ...
-    def disconnect(self, terminate: bool) -> None: ...
-    def terminate(self) -> None: ...
 
 
 class RequestError(Exception):
@@ -95,14 +26,16 @@ class RequestError(Exception):
         self.error_id = error_id
 
 
-@attrs.define
 class Call:
     """One request being handled: its session, command, arguments and follow-up actions."""
 
-    session: Session
-    command: str
-    args: Args
-    after: list[Callable[[], None]] = attrs.field(factory=list)
+    __slots__ = ("after", "args", "command", "session")
+
+    def __init__(self, session: Session, command: str, args: Args) -> None:
+        self.session = session
+        self.command = command
+        self.args = args
+        self.after: list[Callable[[], None]] = []
 
     def then(self, action: Callable[[], None]) -> None:
         """Run `action` right after this request's response is sent (success or not)."""

@@ -2,19 +2,19 @@
 
 Each request replaces the whole set it names (one source file's breakpoints, or all
 function breakpoints); the engine answers one status per requested breakpoint, in order.
+The engine's model is imported by the handlers that build it (not when the server starts).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dapgo import convert
-from dapgo.engine.model import (
-    BreakpointStatus,
-    DataBreakpointSpec,
-    FunctionBreakpointSpec,
-    SourceBreakpointSpec,
-)
 from dapgo.handlers.base import Body, Call, Handler, RequestError
 from dapgo.protocol.errors import ErrorId
+
+if TYPE_CHECKING:
+    from dapgo.engine.model import BreakpointStatus
 
 
 def _statuses(call: Call, statuses: list[BreakpointStatus], wanted: int) -> Body:
@@ -24,6 +24,8 @@ def _statuses(call: Call, statuses: list[BreakpointStatus], wanted: int) -> Body
 
 
 async def set_breakpoints(call: Call) -> Body:
+    from dapgo.engine.model import SourceBreakpointSpec
+
     session, args = call.session, call.args
     source = args.req_obj("source")
     path = source.opt_str("path")
@@ -50,11 +52,13 @@ async def set_breakpoints(call: Call) -> Body:
                 raise args.bad("lines", "must be a list of integers")
             specs = [SourceBreakpointSpec(line=session.lines.to_engine(n)) for n in raw]
     debugger = session.require_debugger()
-    statuses = await session.run_engine(debugger.set_breakpoints, path, specs)
+    statuses = await session.engine(debugger.set_breakpoints(path, specs))
     return _statuses(call, statuses, len(specs))
 
 
 async def set_function_breakpoints(call: Call) -> Body:
+    from dapgo.engine.model import FunctionBreakpointSpec
+
     session, args = call.session, call.args
     items = args.opt_obj_list("breakpoints")
     if items is None:
@@ -68,7 +72,7 @@ async def set_function_breakpoints(call: Call) -> Body:
         for item in items
     ]
     debugger = session.require_debugger()
-    statuses = await session.run_engine(debugger.set_function_breakpoints, specs)
+    statuses = await session.engine(debugger.set_function_breakpoints(specs))
     return _statuses(call, statuses, len(specs))
 
 
@@ -80,7 +84,7 @@ async def set_exception_breakpoints(call: Call) -> Body:
             raise RequestError(ErrorId.NO_DEBUGGEE, "no program is being debugged: send a "
                                "'launch' or 'attach' request first")
         return {}
-    await session.run_engine(session.debugger.set_exception_breakpoints, filters)
+    await session.engine(session.debugger.set_exception_breakpoints(filters))
     return {}
 
 
@@ -102,9 +106,8 @@ async def data_breakpoint_info(call: Call) -> Body:
         assert isinstance(location, tuple)
         thread_id, frame_index = location
     debugger = session.require_debugger()
-    info = await session.run_engine(
-        debugger.data_breakpoint_info, handle, name, thread_id, frame_index
-    )
+    info = await session.engine(
+        debugger.data_breakpoint_info(handle, name, thread_id, frame_index))
     body: Body = {"dataId": info.data_id, "description": info.description}
     if info.access_types:
         body["accessTypes"] = list(info.access_types)
@@ -113,6 +116,8 @@ async def data_breakpoint_info(call: Call) -> Body:
 
 
 async def set_data_breakpoints(call: Call) -> Body:
+    from dapgo.engine.model import DataBreakpointSpec
+
     session, args = call.session, call.args
     specs = [
         DataBreakpointSpec(
@@ -124,7 +129,7 @@ async def set_data_breakpoints(call: Call) -> Body:
         for bp in args.opt_obj_list("breakpoints") or []
     ]
     debugger = session.require_debugger()
-    statuses = await session.run_engine(debugger.set_data_breakpoints, specs)
+    statuses = await session.engine(debugger.set_data_breakpoints(specs))
     return _statuses(call, statuses, len(specs))
 
 

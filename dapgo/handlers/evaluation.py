@@ -31,8 +31,8 @@ async def evaluate(call: Call) -> Body:
         assert isinstance(location, tuple)
         thread_id, frame_index = location
     debugger = session.require_debugger()
-    var = await session.run_engine(debugger.evaluate, expression, thread_id, frame_index,
-                                   context)
+    var = await session.engine(debugger.evaluate(expression, thread_id, frame_index,
+                                                 context))
     body: Body = {"result": var.value, "type": var.type,
                   "variablesReference": variable_ref(call, var.handle, var)}
     if var.named_children is not None:
@@ -52,11 +52,11 @@ async def _dapgo_command(call: Call, text: str) -> Body:
                            "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
                            "[-labels KEYS] [-clear] [-help]'")
     debugger = session.require_debugger()
-    out = await session.run_engine(debugger.goroutine_command, words[1] if len(words) > 1
-                                   else "")
-    if debugger.goroutine_view_changed:
+    answer = await session.engine(debugger.goroutine_command(
+        words[1] if len(words) > 1 else ""))
+    if answer.threads_changed:
         call.then(lambda: session.send_event("invalidated", {"areas": ["threads"]}))
-    return {"result": out, "variablesReference": 0}
+    return {"result": answer.text, "variablesReference": 0}
 
 
 async def set_variable(call: Call) -> Body:
@@ -66,8 +66,8 @@ async def set_variable(call: Call) -> Body:
     value = args.req_str("value")
     entry = session.variables.get(ref, "variablesReference")
     debugger = session.require_debugger()
-    var = await session.run_engine(debugger.set_variable, getattr(entry, "handle", None),
-                                   name, value)
+    var = await session.engine(debugger.set_variable(getattr(entry, "handle", None),
+                                                     name, value))
     body: Body = {"value": var.value, "type": var.type,
                   "variablesReference": variable_ref(call, var.handle, var)}
     return body

@@ -7,8 +7,12 @@ through while other requests wait; the engine reports `stopped` (reason "pause")
 
 from __future__ import annotations
 
-from dapgo.engine.stepping import StepKind
+from typing import TYPE_CHECKING
+
 from dapgo.handlers.base import Body, Call, Handler
+
+if TYPE_CHECKING:
+    from dapgo.engine.model import StepKind
 
 
 async def continue_(call: Call) -> Body:
@@ -16,7 +20,7 @@ async def continue_(call: Call) -> Body:
     args.req_int("threadId")
     debugger = session.require_debugger()
     session.reset_handles()
-    await session.run_engine(debugger.resume)
+    await session.engine(debugger.resume())
     return {"allThreadsContinued": True}
 
 
@@ -24,7 +28,7 @@ async def pause(call: Call) -> None:
     session, args = call.session, call.args
     args.req_int("threadId")
     debugger = session.require_debugger()
-    await session.run_engine(debugger.pause)
+    await session.engine(debugger.pause())
 
 
 GRANULARITIES = ("statement", "line", "instruction")
@@ -39,7 +43,7 @@ def _stepper(kind: StepKind) -> Handler:
             raise args.bad("granularity", f"is {granularity!r}; use one of {GRANULARITIES}")
         debugger = session.require_debugger()
         session.reset_handles()
-        await session.run_engine(debugger.step, thread_id, kind, granularity == "instruction")
+        await session.engine(debugger.step(thread_id, kind, granularity == "instruction"))
 
     return step
 

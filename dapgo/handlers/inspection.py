@@ -15,15 +15,14 @@ async def threads(call: Call) -> Body:
     session = call.session
     if session.debugger is None:
         return {"threads": []}
-    debugger = session.debugger
-    infos = await session.run_engine(debugger.threads)
-    omitted = debugger.last_threads_omitted
+    answer = await session.engine(session.debugger.threads())
+    omitted = answer.omitted
     if omitted and omitted != session.omitted_reported:
-        message = await session.run_engine(debugger.threads_omitted_message)
+        message = answer.omitted_message
         call.then(lambda: session.send_event("output", {"category": "console",
                                                         "output": message.rstrip("\n") + "\n"}))
     session.omitted_reported = omitted
-    return {"threads": [convert.thread(t) for t in infos]}
+    return {"threads": [convert.thread(t) for t in answer.threads]}
 
 
 async def stack_trace(call: Call) -> Body:
@@ -32,7 +31,7 @@ async def stack_trace(call: Call) -> Body:
     start = args.opt_int("startFrame", minimum=0) or 0
     levels = args.opt_int("levels", minimum=0) or 0
     debugger = session.require_debugger()
-    frames, total = await session.run_engine(debugger.stack_trace, thread_id, start, levels)
+    frames, total = await session.engine(debugger.stack_trace(thread_id, start, levels))
     out: list[Body] = []
     for index, frame in enumerate(frames, start=start):
         ref = session.frames.add((thread_id, index))
@@ -58,7 +57,7 @@ async def scopes(call: Call) -> Body:
     assert isinstance(location, tuple)
     thread_id, index = location
     debugger = session.require_debugger()
-    infos = await session.run_engine(debugger.scopes, thread_id, index, session.show_globals)
+    infos = await session.engine(debugger.scopes(thread_id, index, session.show_globals))
     out: list[Body] = []
     for scope in infos:
         body: Body = {
@@ -85,7 +84,7 @@ async def variables(call: Call) -> Body:
     if filter_ == "named" and entry.indexed and not entry.named:
         return {"variables": []}  # a container with only indexed children
     debugger = session.require_debugger()
-    infos = await session.run_engine(debugger.variables, entry.handle, start, count)
+    infos = await session.engine(debugger.variables(entry.handle, start, count))
     out: list[Body] = []
     for var in infos:
         body: Body = {
@@ -126,7 +125,7 @@ async def exception_info(call: Call) -> Body:
     session, args = call.session, call.args
     thread_id = args.req_int("threadId")
     debugger = session.require_debugger()
-    info = await session.run_engine(debugger.exception_info, thread_id)
+    info = await session.engine(debugger.exception_info(thread_id))
     return {
         "exceptionId": info.exception_id,
         "description": info.description,

@@ -12,13 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dapgo.engine.debugger import DEFAULT_EXCEPTION_FILTERS, EXCEPTION_FILTERS
-from dapgo.engine.errors import DebuggerError
-from dapgo.engine.model import LaunchConfig
-from dapgo.handlers.base import Args, Body, Call, Debugger, Handler, RequestError
+from dapgo.engine.api import (
+    DEFAULT_EXCEPTION_FILTERS,
+    EXCEPTION_FILTERS,
+    Debugger,
+    DebuggerError,
+)
+from dapgo.handlers.base import Args, Body, Call, Handler, RequestError
 from dapgo.protocol.errors import ErrorId
+
+if TYPE_CHECKING:
+    from dapgo.engine.model import LaunchConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ async def initialize(call: Call) -> Body:
 
 def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
     """Check vscode-go/Delve launch arguments and map them to the engine's LaunchConfig."""
+    from dapgo.engine.model import LaunchConfig  # the model loads with the first launch
+
     mode = args.opt_str("mode") or "debug"
     if mode == "auto":  # vscode-go's default: a _test.go file means the package's tests
         program = args.raw.get("program")
@@ -160,11 +168,11 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     max_array = args.opt_int("maxArrayValues", minimum=1)
     call.session.show_globals = args.opt_bool("showGlobalVariables", False)
     try:
-        await call.session.run_engine(debugger.set_goroutine_options, labels, hide, filters,
-                                      max_goroutines)
+        await call.session.engine(debugger.set_goroutine_options(labels, hide, filters,
+                                                                 max_goroutines))
     except DebuggerError as exc:
         raise args.bad("goroutineFilters", str(exc)) from None
-    await call.session.run_engine(debugger.set_value_limits, max_string, max_array)
+    await call.session.engine(debugger.set_value_limits(max_string, max_array))
 
 
 async def launch(call: Call) -> None:
@@ -180,7 +188,7 @@ async def launch(call: Call) -> None:
     session.target = "launch"
     try:
         await apply_display_options(call, debugger)
-        await session.run_engine(debugger.launch, cfg, stop_on_entry)
+        await session.engine(debugger.launch(cfg, stop_on_entry))
     except Exception:
         await _abandon(call, debugger, terminate=True)
         raise
@@ -200,7 +208,7 @@ async def attach(call: Call) -> None:
     session.target = "attach"
     try:
         await apply_display_options(call, debugger)
-        await session.run_engine(debugger.attach, pid)
+        await session.engine(debugger.attach(pid))
     except Exception:
         await _abandon(call, debugger, terminate=False)
         raise
@@ -214,7 +222,7 @@ async def _abandon(call: Call, debugger: Debugger, terminate: bool) -> None:
         return  # a concurrent disconnect already took care of it
     session.drop_debugger()
     try:
-        await session.run_engine(debugger.disconnect, terminate)
+        await session.engine(debugger.disconnect(terminate))
     except Exception:
         log.exception("%s: cleanup after a failed %s", session.name, call.command)
 
@@ -236,7 +244,7 @@ async def configuration_done(call: Call) -> None:
     session = call.session
     debugger = session.require_debugger()
     session.reset_handles()
-    await session.run_engine(debugger.configuration_done)
+    await session.engine(debugger.configuration_done())
 
 
 async def disconnect(call: Call) -> None:
@@ -247,13 +255,13 @@ async def disconnect(call: Call) -> None:
     if debugger is None or session.engine_disconnected:
         return
     session.engine_disconnected = True
-    await session.run_engine(debugger.disconnect, terminate)
+    await session.engine(debugger.disconnect(terminate))
 
 
 async def terminate(call: Call) -> None:
     session = call.session
     debugger = session.require_debugger()
-    await session.run_engine(debugger.terminate)
+    await session.engine(debugger.terminate())
 
 
 HANDLERS: dict[str, Handler] = {

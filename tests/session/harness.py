@@ -9,15 +9,18 @@ real stdio/TCP with tests/dapclient.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from dapgo.engine.errors import NotStoppedError, ProgramNotFoundError
 from dapgo.engine.model import (
     BreakpointStatus,
+    CommandAnswer,
     EngineEvent,
     FrameInfo,
     FunctionBreakpointSpec,
@@ -26,12 +29,35 @@ from dapgo.engine.model import (
     SourceBreakpointSpec,
     Stopped,
     ThreadInfo,
+    ThreadsAnswer,
     VariableInfo,
 )
 from dapgo.protocol.framing import FrameParser
 from dapgo.session import Session
 
 Message = dict[str, Any]
+T = TypeVar("T")
+
+
+def _engine_call(method: Callable[..., T]) -> Callable[..., Future[T]]:
+    """Answer the way the engine does: a Future, completed by another thread."""
+
+    @functools.wraps(method)
+    def request(self: FakeDebugger, *args: Any) -> Future[T]:
+        fut: Future[T] = Future()
+
+        def work() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(method(self, *args))
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+        threading.Thread(target=work, daemon=True).start()
+        return fut
+
+    return request
 
 
 class FakeDebugger:
@@ -57,33 +83,33 @@ class FakeDebugger:
         t.start()
         t.join()
 
-    last_threads_omitted = 0
-    goroutine_view_changed = False
-
+    @_engine_call
     def set_goroutine_options(self, show_labels: list[str], hide_system: bool, filters: str,
                               max_goroutines: int) -> None:
         self.options.append(("goroutines", show_labels, hide_system, filters, max_goroutines))
 
+    @_engine_call
     def set_value_limits(self, max_string_len: int | None,
                          max_array_values: int | None) -> None:
         self.options.append(("values", max_string_len, max_array_values))
 
-    def threads_omitted_message(self) -> str:
-        return ""
-
-    def goroutine_command(self, args: str) -> str:
+    @_engine_call
+    def goroutine_command(self, args: str) -> CommandAnswer:
         self._call("goroutine_command", args)
-        return ""
+        return CommandAnswer("")
 
+    @_engine_call
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> None:
         self._call("launch", cfg, stop_on_entry)
         if cfg.program == "/missing":
             raise ProgramNotFoundError("program not found: /missing")
         self.release_launch.wait(10)
 
+    @_engine_call
     def attach(self, pid: int) -> None:
         self._call("attach", pid)
 
+    @_engine_call
     def set_breakpoints(self, path: str, specs: list[SourceBreakpointSpec]
                         ) -> list[BreakpointStatus]:
         self._call("set_breakpoints", path, specs)
@@ -91,22 +117,27 @@ class FakeDebugger:
                                  None if s.line != 999 else "no code at line 999")
                 for i, s in enumerate(specs)]
 
+    @_engine_call
     def set_function_breakpoints(self, specs: list[FunctionBreakpointSpec]
                                  ) -> list[BreakpointStatus]:
         self._call("set_function_breakpoints", specs)
         return [BreakpointStatus(100 + i, True, "/src/main.go", 10) for i, _ in enumerate(specs)]
 
+    @_engine_call
     def set_exception_breakpoints(self, filters: list[str]) -> None:
         self._call("set_exception_breakpoints", filters)
 
+    @_engine_call
     def configuration_done(self) -> None:
         self._call("configuration_done")
         self.emit(Stopped("entry", 1))
 
-    def threads(self) -> list[ThreadInfo]:
+    @_engine_call
+    def threads(self) -> ThreadsAnswer:
         self._call("threads")
-        return [ThreadInfo(1, "main.main"), ThreadInfo(7, "worker")]
+        return ThreadsAnswer([ThreadInfo(1, "main.main"), ThreadInfo(7, "worker")])
 
+    @_engine_call
     def stack_trace(self, thread_id: int, start: int, levels: int
                     ) -> tuple[list[FrameInfo], int]:
         self._call("stack_trace", thread_id, start, levels)
@@ -115,12 +146,14 @@ class FakeDebugger:
         end = len(frames) if levels == 0 else start + levels
         return frames[start:end], len(frames)
 
+    @_engine_call
     def scopes(self, thread_id: int, frame_index: int,
                show_globals: bool = False) -> list[ScopeInfo]:
         self._call("scopes", thread_id, frame_index)
         return [ScopeInfo("Locals", ("locals", thread_id, frame_index), False, "locals"),
                 ScopeInfo("Empty", None)]
 
+    @_engine_call
     def variables(self, handle: object, start: int | None, count: int | None
                   ) -> list[VariableInfo]:
         self._call("variables", handle, start, count)
@@ -130,6 +163,7 @@ class FakeDebugger:
                 VariableInfo("xs", "[]int len: 3", "[]int", ("xs", handle), None, 3),
                 VariableInfo("n", "1", "int")]
 
+    @_engine_call
     def resume(self) -> None:
         self._call("resume")
         self.stopped = False
@@ -137,14 +171,17 @@ class FakeDebugger:
         # `continue` first.
         self.emit(Stopped("breakpoint", 7, (1,), "breakpoint 1"))
 
+    @_engine_call
     def pause(self) -> None:
         self._call("pause")
         self.emit(Stopped("pause", 1))
 
+    @_engine_call
     def disconnect(self, terminate: bool) -> None:
         self._call("disconnect", terminate)
         self.release_launch.set()
 
+    @_engine_call
     def terminate(self) -> None:
         self._call("terminate")
 

@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 
 from dapgo.engine.model import Output
 from dapgo.outbox import Outbox
@@ -204,9 +205,16 @@ def test_session_engine_thread_waits_for_the_client_until_disconnect() -> None:
         # the engine's disconnect needs that thread (as the real one needs its ptrace thread)
         disconnected: list[bool] = []
 
-        def disconnect(terminate: bool) -> None:
-            t.join(3)
-            disconnected.append(not t.is_alive())
+        def disconnect(terminate: bool) -> Future[None]:
+            done: Future[None] = Future()
+
+            def work() -> None:  # on an engine thread, as the real one
+                t.join(3)
+                disconnected.append(not t.is_alive())
+                done.set_result(None)
+
+            threading.Thread(target=work, daemon=True).start()
+            return done
 
         h.debugger.disconnect = disconnect  # type: ignore[method-assign]
         seq = h.send("disconnect", {})  # must free the thread before the engine disconnects
