@@ -10,6 +10,10 @@ client records a protocol violation (see `violations`) that tests can assert is 
         c.response(seq)                                # ...wait for it later
         c.wait_event("stopped", lambda b: b["reason"] == "breakpoint")
 
+Several threads may share one client: frames are written whole under a lock, and each
+thread waits for its own response by request seq (responses are indexed by `request_seq`; a
+second response to one request is recorded in `violations`).
+
 `ListeningServer` starts `dapgo --listen 127.0.0.1:0` and reads the bound port from its
 stderr line "dapgo: listening on HOST:PORT".
 """
@@ -52,7 +56,9 @@ class DAPClient:
         self.proc = proc
         self._seq = 0
         self._cond = threading.Condition()
+        self._send_lock = threading.Lock()  # one frame at a time, whichever thread sends
         self.messages: list[Message] = []  # everything received, in order
+        self._responses: dict[int, Message] = {}  # by request_seq
         self.violations: list[str] = []
         self.closed = False  # the server closed the stream
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
@@ -118,7 +124,8 @@ class DAPClient:
     # ---- sending ----
 
     def send_raw(self, data: bytes) -> None:
-        self._write(data)
+        with self._send_lock:
+            self._write(data)
 
     def send(self, command: str, arguments: Message | None = None, **extra: Any) -> int:
         """Send a request; returns its seq. `extra` adds or overrides envelope fields."""
@@ -134,7 +141,7 @@ class DAPClient:
 
     def send_message(self, msg: Any) -> None:
         body = json.dumps(msg).encode()
-        self._write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
     def request(self, command: str, arguments: Message | None = None,
                 timeout: float = DEFAULT_TIMEOUT) -> Message:
@@ -147,9 +154,23 @@ class DAPClient:
     # ---- receiving ----
 
     def response(self, request_seq: int, timeout: float = DEFAULT_TIMEOUT) -> Message:
-        return self.wait_for(
-            lambda m: m.get("type") == "response" and m.get("request_seq") == request_seq,
-            timeout, f"response to request {request_seq}")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = self._responses.get(request_seq)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    state = "stream closed" if self.closed else f"timed out after {timeout}s"
+                    raise TimeoutError(f"no response to request {request_seq}: {state}; the last "
+                                       f"messages: {self.messages[-50:]!r}")
+                self._cond.wait(left)
+
+    def answered(self, request_seq: int) -> Message | None:
+        """The response to a request if it has come (no waiting)."""
+        with self._cond:
+            return self._responses.get(request_seq)
 
     def wait_event(self, name: str, predicate: Callable[[Message], bool] | None = None,
                    timeout: float = DEFAULT_TIMEOUT, after: int = 0) -> Message:
@@ -161,16 +182,24 @@ class DAPClient:
 
     def wait_for(self, match: Callable[[Message], bool], timeout: float = DEFAULT_TIMEOUT,
                  what: str = "message", after: int = 0) -> Message:
+        index = self.wait_index(match, timeout, what, after)
+        with self._cond:
+            return self.messages[index]
+
+    def wait_index(self, match: Callable[[Message], bool], timeout: float = DEFAULT_TIMEOUT,
+                   what: str = "message", after: int = 0) -> int:
+        """Where in `messages` the first match at index >= `after` is, once it came."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for m in self.messages[after:]:
-                    if match(m):
-                        return m
+                for i in range(after, len(self.messages)):
+                    if match(self.messages[i]):
+                        return i
                 left = deadline - time.monotonic()
                 if left <= 0 or self.closed:
                     state = "stream closed" if self.closed else f"timed out after {timeout}s"
-                    raise TimeoutError(f"no {what}: {state}; got {self.messages!r}")
+                    raise TimeoutError(f"no {what}: {state}; the last messages: "
+                                       f"{self.messages[-50:]!r}")
                 self._cond.wait(left)
 
     def events(self, name: str | None = None) -> list[Message]:
@@ -195,6 +224,13 @@ class DAPClient:
                     break
                 with self._cond:
                     self.messages.append(msg)
+                    seq = msg.get("request_seq")
+                    # request_seq 0 answers input that was no request at all: never indexed
+                    if msg.get("type") == "response" and type(seq) is int and seq > 0:
+                        if seq in self._responses:
+                            self.violations.append(f"second response to request {seq}: {msg!r}")
+                        else:
+                            self._responses[seq] = msg
                     self._cond.notify_all()
         except (OSError, ValueError) as exc:
             self.violations.append(f"read failed: {exc}")
