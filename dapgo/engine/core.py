@@ -50,7 +50,7 @@ from dapgo.engine.owner import Owner
 from dapgo.engine.program import Program
 from dapgo.engine.runner import Runner
 from dapgo.engine.stepping import Stepper, SteppingError
-from dapgo.engine.stopcontext import StopContext
+from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.user_breakpoints import (
     EXCEPTION_GROUP,
     FUNCTION_GROUP,
@@ -159,6 +159,7 @@ class Engine:
         if self.program is not None and self.parts is not None \
                 and self.state in ("stopped", "running"):
             kernel = self.parts.kernel
+            kernel.prepare(bps)
             changed = self._with_program_stopped(lambda: kernel.place(dropped))
             for bp in changed:
                 if bp not in bps:
@@ -282,27 +283,46 @@ class Engine:
         was_running = program.process.stop_all()
         hits = parts.runner.hits_when_stopped(was_running)
         parts.runner.interrupt = INTERRUPTED
-        tid = self.current_tid
-        if tid is None or not program.process.has_thread(tid):
-            tid = program.process.thread_ids()[0]
         self.pending = hits
-        self._report("pause", tid)
+        self._report("pause", *self._pause_goroutine(program))
+
+    def _pause_goroutine(self, program: Program) -> tuple[int, int | None]:
+        """Where a pause is reported: the thread of the last stop if it runs a goroutine,
+        else any thread that does; when none does (every goroutine parked), the main
+        goroutine (else the first one), which `threads` lists too."""
+        ctx = StopContext(program, None)
+        tids = program.process.thread_ids()
+        for tid in [self.current_tid, *tids]:
+            if tid in tids and ctx.thread_id_of(tid) < OS_THREAD_ID_BASE:
+                return tid, None
+        tid = self.current_tid if self.current_tid in tids else tids[0]
+        try:
+            gs = ctx.goroutine_set().goroutines
+        except Exception:
+            log.exception("reading goroutines at a pause failed")
+            gs = []
+        if not gs:
+            return tid, None  # the runtime has not started: threads lists OS threads
+        return tid, next((g.id for g in gs if g.id == 1), gs[0].id)
 
     def _report_hit(self, hit: Hit) -> None:
-        self._report(hit.reason, hit.tid, hit.bp_ids, hit.description, hit.text, hit)
+        self._report(hit.reason, hit.tid, None, hit.bp_ids, hit.description, hit.text, hit)
 
-    def _report(self, reason: StopReason, tid: int, bp_ids: tuple[int, ...] = (),
-                description: str | None = None, text: str | None = None,
-                hit: Hit | None = None) -> None:
+    def _report(self, reason: StopReason, tid: int, goroutine: int | None = None,
+                bp_ids: tuple[int, ...] = (), description: str | None = None,
+                text: str | None = None, hit: Hit | None = None) -> None:
+        """The program is stopped: tell why, on thread `tid` (or on `goroutine`, when the
+        stop is about a goroutine no thread runs)."""
         program, _ = self._loaded()
         self.state = "stopped"
         self.current_tid = tid
-        self.stop = StopContext(program, tid)
+        self.stop = StopContext(program, tid, selected=goroutine)
         for h in [hit, *self.pending]:  # what exceptionInfo is asked about in this stop
             if h is not None and h.exception is not None:
                 self.exceptions[self.stop.thread_id_of(h.tid)] = h.exception
-        self.emit(Stopped(reason=reason, thread_id=self.stop.thread_id_of(tid),
-                          hit_breakpoint_ids=bp_ids, description=description, text=text))
+        thread_id = goroutine if goroutine is not None else self.stop.thread_id_of(tid)
+        self.emit(Stopped(reason=reason, thread_id=thread_id, hit_breakpoint_ids=bp_ids,
+                          description=description, text=text))
 
     def _on_exit(self, code: int) -> None:
         self.state = "exited"

@@ -210,11 +210,14 @@ class DataBreakpoints:
 
     # ----- what a trap means -----
 
-    def fired(self, tid: int) -> list[DataBreakpoint]:
-        """The data breakpoints whose debug register fired on `tid` (DR6, then cleared)."""
-        if not self.registers.active:
-            return []
-        owners = {s.owner for s in self.registers.fired(tid)}
+    def fired(self, tid: int) -> list[DataBreakpoint] | None:
+        """The data breakpoints whose debug register fired on `tid` (DR6, then cleared);
+        empty when a register fired for a data breakpoint removed since; None when no
+        debug register fired."""
+        fired = self.registers.fired(tid)
+        if fired is None:
+            return None
+        owners = {s.owner for s in fired}
         return [w for w in self.watches if w.id in owners]
 
     # ----- internal breakpoints -----

@@ -92,10 +92,11 @@ class HitRules:
         """What a SIGTRAP on `tid` stands for: an in-kernel condition that held, or data
         breakpoints (DR6) whose conditions hold (none: empty); None when it is neither."""
         kernel_bps = self.kernel.signalled(tid)
-        if kernel_bps:  # an in-kernel condition held: its uprobe stopped this thread
-            return [Hit(tid, _reason(kernel_bps), tuple(b.id for b in kernel_bps))]
+        if kernel_bps is not None:  # an in-kernel condition held: its uprobe stopped it
+            return [Hit(tid, _reason(kernel_bps), tuple(b.id for b in kernel_bps))] \
+                if kernel_bps else []
         fired = self.watches.fired(tid)
-        if not fired:
+        if fired is None:
             return None
         ws = [w for w in fired if self._should_stop(w, tid)]
         if not ws:

@@ -105,9 +105,11 @@ class DebugRegisterSet:
     def dr7(self, tid: int) -> int:
         return self._read(tid, 7)
 
-    def fired(self, tid: int) -> list[Slot]:
-        """Slots whose trap fired on `tid` (from DR6), and clear DR6."""
+    def fired(self, tid: int) -> list[Slot] | None:
+        """Slots whose trap fired on `tid` (from DR6), and clear DR6; None when DR6 says
+        no debug register fired (slots changed since the trap: an empty list)."""
         dr6 = self._read(tid, 6)
-        if dr6 & DR6_HIT_MASK:
-            self._write(tid, 6, 0)
+        if not dr6 & DR6_HIT_MASK:
+            return None
+        self._write(tid, 6, 0)
         return [s for i, s in enumerate(self.slots) if s is not None and dr6 & (1 << i)]

@@ -15,6 +15,7 @@ map, read by the owner when the SIGTRAP arrives.
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import threading
 from collections import Counter
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the eBPF backend is imported on first use: bcc is slow to i
     from dapgo.engine.bpf.ringbuf import Record
 
 POLL_SECONDS = 0.05
+FIRST_PROBE_ID = 2  # 0 and 1 are dapgo trace's
 
 
 class KernelProbes:
@@ -49,12 +51,29 @@ class KernelProbes:
         # count of records it could not write (the only things the two threads share)
         self._inbox: collections.deque[tuple[list[Record], int]] = collections.deque()
         self._lost_told = 0
+        # every attachment gets a fresh probe id (records and signals name it): a record
+        # made under an edited logpoint's old message is rendered with that message
+        self._probe_ids = itertools.count(FIRST_PROBE_ID)
+        self._probe_of: dict[int, int] = {}  # breakpoint id -> its probe id now
+        self._bp_of: dict[int, int] = {}  # probe id (current or not) -> breakpoint id
 
     @property
     def in_use(self) -> bool:
         return self._backend is not None and not isinstance(self._backend, str)
 
     # ----- placing breakpoints -----
+
+    @staticmethod
+    def _wants(bp: UserBreakpoint) -> bool:
+        """A breakpoint the kernel could evaluate: a logpoint or one with a condition."""
+        return bool(bp.addresses) and (bp.is_logpoint or bool(bp.condition)
+                                       or bool(bp.hit_condition))
+
+    def prepare(self, bps: list[UserBreakpoint]) -> None:
+        """Make the eBPF backend now if `bps` may need it: bcc compiles the BPF program
+        then (~0.4 s), which is better done before the program is halted to place them."""
+        if any(self._wants(bp) for bp in bps):
+            self._get_backend()
 
     def place(self, dropped: list[UserBreakpoint]) -> list[UserBreakpoint]:
         """Decide, for every breakpoint, between a uprobe in the kernel and an int3, then
@@ -71,8 +90,7 @@ class KernelProbes:
         users = Counter(a for bp in everything for a in bp.addresses)
         joining: list[UserBreakpoint] = []
         for bp in everything:
-            wants = bool(bp.addresses) and (bp.is_logpoint or bool(bp.condition)
-                                            or bool(bp.hit_condition))
+            wants = self._wants(bp)
             spec = (tuple(bp.addresses), bp.log_message, bp.condition, bp.hit_condition)
             if wants and any(users[a] > 1 for a in bp.addresses):
                 if bp.in_kernel:
@@ -123,21 +141,25 @@ class KernelProbes:
             if jump is not None:
                 return (f"the line starts with a call or jump ({jump:#x}): a uprobe's stop "
                         "lands after the instruction, which would be in another place")
+        probe_id = next(self._probe_ids)
         try:
-            res = backend.add(bp.id, list(bp.addresses), message=bp.log_message,
+            res = backend.add(probe_id, list(bp.addresses), message=bp.log_message,
                               condition=bp.condition, hit_condition=bp.hit_condition,
                               stop=stop)
         except Exception as exc:  # e.g. no uprobe_multi links in this kernel
             return f"the uprobe could not be attached ({exc})"
         if res.fallback is not None:
             return res.fallback
+        self._probe_of[bp.id] = probe_id
+        self._bp_of[probe_id] = bp.id
         self._start_poller(backend)
         return None
 
     def _remove(self, bp: UserBreakpoint) -> None:
-        if self.in_use:
+        probe_id = self._probe_of.pop(bp.id, None)
+        if self.in_use and probe_id is not None:
             assert not isinstance(self._backend, str) and self._backend is not None
-            self._backend.remove(bp.id)
+            self._backend.remove(probe_id)
         bp.in_kernel = False
 
     def _get_backend(self) -> BpfLogpoints | str:
@@ -173,14 +195,19 @@ class KernelProbes:
 
     # ----- what the kernel says -----
 
-    def signalled(self, tid: int) -> list[UserBreakpoint]:
+    def signalled(self, tid: int) -> list[UserBreakpoint] | None:
         """The breakpoints whose in-kernel condition held and stopped thread `tid` (its
-        SIGTRAP), each counted as a hit; empty when none did."""
+        SIGTRAP), each counted as a hit (empty when that breakpoint has been removed or
+        changed since); None when no condition stopped it."""
         if not self.in_use:
-            return []
+            return None
         assert not isinstance(self._backend, str) and self._backend is not None
         probe_id = self._backend.take_signal(tid)
-        bps = self.table.by_ids([probe_id]) if probe_id is not None else []
+        if probe_id is None:
+            return None
+        if self._probe_of.get(self._bp_of.get(probe_id, -1)) != probe_id:
+            return []  # its probe is gone: the stop is for a condition no longer set
+        bps = self.table.by_ids([self._bp_of[probe_id]])
         for bp in bps:
             bp.hits += 1
         return bps
@@ -222,8 +249,8 @@ class KernelProbes:
                 if ev.message is not None:
                     lines.setdefault(ev.id, []).append(f"[Go {ev.goroutine}] {ev.message}\n")
         by_id = {bp.id: bp for bp in self.table.all()}
-        for bp_id, texts in lines.items():
-            bp = by_id.get(bp_id)
+        for probe_id, texts in lines.items():
+            bp = by_id.get(self._bp_of.get(probe_id, -1))
             self.emit(Output("console", "".join(texts), path=bp.path if bp else None,
                              line=bp.line if bp else None))
         if lost > self._lost_told:

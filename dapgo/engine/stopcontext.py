@@ -23,10 +23,11 @@ OS_THREAD_ID_BASE = 1 << 30
 
 class StopContext:
     def __init__(self, program: Program, current_tid: int | None,
-                 only_tid: int | None = None) -> None:
+                 only_tid: int | None = None, selected: int | None = None) -> None:
         self.program = program
         self.current_tid = current_tid  # the thread the stop is reported on
         self._only = only_tid
+        self._selected = selected  # the goroutine of the stop, when not current_tid's
         self._gset: GoroutineSet | None = None
         self._g_of_tid: dict[int, Goroutine | None] = {}
         self._frames: dict[int, list[Frame]] = {}
@@ -71,8 +72,12 @@ class StopContext:
 
     def tid_running(self, thread_id: int) -> int | None:
         """The OS thread running DAP thread `thread_id` on its own stack (None: parked, or
-        on the system stack, where the thread's registers are not the goroutine's)."""
+        on the system stack, where the thread's registers are not the goroutine's). In a
+        one-thread context, the thread stopped alone (its code is what is being looked at,
+        system stack or not)."""
         target = self.program.target
+        if self._only is not None and self.thread_id_of(self._only) == thread_id:
+            return self._only  # the thread stopped alone is where that code runs, even on g0
         if thread_id >= OS_THREAD_ID_BASE:
             tid = thread_id - OS_THREAD_ID_BASE
             return tid if tid in self.thread_ids() and target.has_thread(tid) else None
@@ -84,6 +89,8 @@ class StopContext:
 
     def selected_goroutine(self) -> int | None:
         """The goroutine of the stop (the one marked `*`)."""
+        if self._selected is not None:
+            return self._selected
         if self.current_tid is None:
             return None
         gid = self.thread_id_of(self.current_tid)

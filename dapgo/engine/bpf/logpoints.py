@@ -32,6 +32,7 @@ Anything that cannot be attached (AttachError) falls back too: `add` never raise
 
 from __future__ import annotations
 
+import collections
 import re
 import struct
 from collections.abc import Callable
@@ -51,6 +52,8 @@ from .attach import AttachError
 from .reads import NotReadable, ValueRead, path_read, tsize
 from .ringbuf import Record
 from .session import BpfSession
+
+RETIRED_KEPT = 1024  # removed logpoints whose late records can still be rendered
 
 
 @attrs.frozen
@@ -452,6 +455,9 @@ class BpfLogpoints:
         self.s = session
         self.string_cap = string_cap
         self._lps: dict[int, _Logpoint] = {}
+        # removed ones, for their records still in the ring buffer (read after the removal);
+        # an id must not be attached again with another message: records carry only the id
+        self._retired: collections.OrderedDict[int, _Logpoint] = collections.OrderedDict()
         self._mem = _Captured(bi)
         self._values = ValueReader(cast(Target, self._mem), max_string_len=string_cap)
 
@@ -538,7 +544,11 @@ class BpfLogpoints:
         return d, _Logpoint(lp_id, [addr], parts, reads, renders)
 
     def remove(self, lp_id: int) -> None:
-        if self._lps.pop(lp_id, None) is not None:
+        lp = self._lps.pop(lp_id, None)
+        if lp is not None:
+            self._retired[lp_id] = lp
+            while len(self._retired) > RETIRED_KEPT:
+                self._retired.popitem(last=False)
             self.s.remove_group(lp_id)
 
     def ids(self) -> list[int]:
@@ -596,7 +606,7 @@ class BpfLogpoints:
         """The messages of raw ring-buffer records (read by any thread: `s.poll`)."""
         out: list[LogEvent] = []
         for rec in records:
-            lp = self._lps.get(rec.id)
+            lp = self._lps.get(rec.id) or self._retired.get(rec.id)
             if lp is None:
                 continue
             lp = lp.per_addr.get(rec.ip, lp)
