@@ -40,7 +40,8 @@ class UserBreakpoint:
     hits: int = 0
     # evaluated by a uprobe in the kernel instead of an int3 (eBPF logpoint or condition)
     in_kernel: bool = False
-    kernel_spec: tuple[object, ...] = ()  # what the kernel was last given (or "shared")
+    # what the kernel was last given; ("shared", ...) / ("ptrace", ...): why it is not there
+    kernel_spec: tuple[object, ...] = ()
 
     @property
     def verified(self) -> bool:

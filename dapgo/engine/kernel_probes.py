@@ -104,8 +104,8 @@ class KernelProbes:
                     self._remove(bp)
                 bp.kernel_spec = ()
                 continue
-            if bp.in_kernel and bp.kernel_spec == spec:
-                continue  # unchanged
+            if bp.kernel_spec == (spec if bp.in_kernel else ("ptrace", *spec)):
+                continue  # unchanged (in the kernel, or refused by it and said so)
             if bp.in_kernel:
                 self._remove(bp)
             bp.kernel_spec = spec
@@ -118,6 +118,7 @@ class KernelProbes:
             why = self._add(bp)
             if why is not None:
                 bp.in_kernel = False
+                bp.kernel_spec = ("ptrace", *bp.kernel_spec)
                 failed = True
                 self._say_ptrace(bp, why)
         if failed:
