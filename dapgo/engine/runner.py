@@ -43,7 +43,6 @@ class Runner:
         self.rules = rules
         self.kernel = kernel
         self._ring = ring
-        self.running = False  # the program's threads run (or a step is under way)
         self.interrupt: Outcome | None = None  # set by a request that ends the run
         self._held: collections.deque[StopEvent] = collections.deque()
 
@@ -134,7 +133,6 @@ class Runner:
         wanted = self._step_sites(targets or {})
         self.table.step_targets = frozenset(wanted)
         self.table.sync(proc)
-        self.running = True
         try:
             proc.resume()
             while True:
@@ -164,7 +162,6 @@ class Runner:
                     return Outcome("hits", hits=tuple(first + others))
                 return Outcome("arrived", tid=tid, addr=wanted[proc.pc(tid)])
         finally:
-            self.running = False
             if self.table.step_targets:
                 self.table.step_targets = frozenset()
                 if proc.exit_code is None and self.interrupt is None:
