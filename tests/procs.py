@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 DOORBELL = "dapgo-doorbell"  # dapgo.engine.ptrace.doorbell.ARGV0: not a debuggee
@@ -13,9 +14,21 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             try:
-                argv0 = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]
+                argv0 = argv0_of(int(child))
             except FileNotFoundError:
                 continue
-            if argv0.decode(errors="replace") != DOORBELL:
+            if argv0 != DOORBELL:
                 out.append(int(child))
     return out
+
+
+def argv0_of(pid: int) -> str:
+    """The first word of a process's command line (a process just spawned shows an empty
+    one for a moment, until its exec is done: that is waited for)."""
+    cmdline = b""
+    for _ in range(100):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if cmdline:
+            break
+        time.sleep(0.01)
+    return cmdline.split(b"\0")[0].decode(errors="replace")
