@@ -1,8 +1,8 @@
 """Batched reads of a stopped program's memory, for walking many small runtime objects.
 
-Reading 100,000 goroutines one field at a time would take 100,000s of system calls (and, through
-the ptrace executor, as many thread hand-offs). `MemCache` reads /proc/PID/mem directly (the
-kernel allows any thread of the tracer to) in aligned 64 KiB blocks kept for one stop, so the
+Reading 100,000 goroutines one field at a time would take 100,000s of system calls.
+`MemCache` reads /proc/PID/mem directly (the backend's raw reader: our int3 bytes are not
+hidden, which runtime data never needs) in aligned 64 KiB blocks kept for one stop, so the
 small objects the Go heap packs together cost one pread per block. `read_spans` reads many
 equally sized objects (the g structs) by sorting their addresses and reading each run of
 nearby ones with a single pread. Valid only while the program stays stopped.

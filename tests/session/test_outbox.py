@@ -202,7 +202,7 @@ def test_session_engine_thread_waits_for_the_client_until_disconnect() -> None:
         await asyncio.sleep(0.3)
         assert 10 <= len(emitted) < 30, len(emitted)  # held back at about a megabyte
 
-        # the engine's disconnect needs that thread (as the real one needs its ptrace thread)
+        # the engine's disconnect needs that thread (as the real one needs its owner thread)
         disconnected: list[bool] = []
 
         def disconnect(terminate: bool) -> Future[None]:
