@@ -39,6 +39,9 @@ DEFAULT_TIMEOUT = 10.0
 Message = dict[str, Any]
 
 
+Wrap = Callable[[IO[bytes]], IO[bytes]]  # a reader put between dapgo and the client
+
+
 class DAPError(AssertionError):
     """A request answered with success=false (the response is in `.response`)."""
 
@@ -69,9 +72,10 @@ class DAPClient:
     @classmethod
     def spawn_stdio(cls, *args: str, env: dict[str, str] | None = None,
                     prefix: tuple[str, ...] = (), executable: str = DAPGO,
-                    cwd: str | None = None) -> DAPClient:
+                    cwd: str | None = None, wrap: Wrap | None = None) -> DAPClient:
         """dapgo over stdio; `prefix` runs it through another command (e.g. runuser),
-        `executable` is another dapgo than the checkout's (e.g. one installed from the wheel)."""
+        `executable` is another dapgo than the checkout's (e.g. one installed from the wheel),
+        `wrap` stands between dapgo's output and the client's reader (e.g. to hold it)."""
         proc = subprocess.Popen(
             [*prefix, executable, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env, cwd=cwd,
@@ -83,12 +87,13 @@ class DAPClient:
             stdin.write(data)
             stdin.flush()
 
-        client = cls(proc.stdout, write, stdin.close, proc)
+        client = cls(wrap(proc.stdout) if wrap else proc.stdout, write, stdin.close, proc)
         client.stderr_lines = _drain(proc)
         return client
 
     @classmethod
-    def connect(cls, host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> DAPClient:
+    def connect(cls, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
+                wrap: Wrap | None = None) -> DAPClient:
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.settimeout(None)
 
@@ -99,7 +104,8 @@ class DAPClient:
                 pass
             sock.close()
 
-        return cls(sock.makefile("rb"), sock.sendall, close)
+        rfile = sock.makefile("rb")
+        return cls(wrap(rfile) if wrap else rfile, sock.sendall, close)
 
     stderr_lines: list[str]
 

@@ -23,7 +23,8 @@ from typing import IO, Any, cast
 
 import fixtures
 import pytest
-from dapclient import DAPGO, DAPClient, ListeningServer, _drain
+from dapclient import DAPGO, DAPClient, ListeningServer, Wrap, _drain
+from procs import children
 
 ENGINE = importlib.util.find_spec("dapgo.engine.debugger") is not None
 pytestmark = pytest.mark.skipif(not ENGINE, reason="dapgo.engine.debugger not written yet")
@@ -57,50 +58,41 @@ class Gate:
 def spawn_stdio(kind: str) -> tuple[DAPClient, Gate]:
     """dapgo over stdio, its stdin and stdout pipes or (as editors do) socketpairs."""
     if kind == "pipe":
-        proc = subprocess.Popen([DAPGO], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        assert proc.stdin is not None and proc.stdout is not None
-        stdin, rfile = proc.stdin, proc.stdout
+        wrap, gates = _gated()
+        return DAPClient.spawn_stdio(wrap=wrap), gates[0]
+    to_child, child_in = socket.socketpair()
+    from_child, child_out = socket.socketpair()
+    proc = subprocess.Popen([DAPGO], stdin=child_in.fileno(), stdout=child_out.fileno(),
+                            stderr=subprocess.PIPE)
+    child_in.close()
+    child_out.close()
+    rfile = from_child.makefile("rb")
 
-        def write(data: bytes) -> None:
-            stdin.write(data)
-            stdin.flush()
-
-        close = stdin.close
-    else:
-        to_child, child_in = socket.socketpair()
-        from_child, child_out = socket.socketpair()
-        proc = subprocess.Popen([DAPGO], stdin=child_in.fileno(), stdout=child_out.fileno(),
-                                stderr=subprocess.PIPE)
-        child_in.close()
-        child_out.close()
-        rfile = from_child.makefile("rb")
-        write = to_child.sendall
-
-        def close() -> None:
-            to_child.close()
-            rfile.close()
-            from_child.close()
+    def close() -> None:
+        to_child.close()
+        rfile.close()
+        from_child.close()
 
     gate = Gate(rfile)
-    client = DAPClient(cast(IO[bytes], gate), write, close, proc)
+    client = DAPClient(cast(IO[bytes], gate), to_child.sendall, close, proc)
     client.stderr_lines = _drain(proc)
     return client, gate
 
 
+def _gated() -> tuple[Wrap, list[Gate]]:
+    """A `wrap` for DAPClient that holds dapgo's output behind a Gate (kept in the list)."""
+    gates: list[Gate] = []
+
+    def wrap(rfile: IO[bytes]) -> IO[bytes]:
+        gates.append(Gate(rfile))
+        return cast(IO[bytes], gates[-1])
+
+    return wrap, gates
+
+
 def connect(server: ListeningServer) -> tuple[DAPClient, Gate]:
-    sock = socket.create_connection((server.host, server.port), timeout=10)
-    sock.settimeout(None)
-    gate = Gate(sock.makefile("rb"))
-
-    def close() -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
-
-    return DAPClient(cast(IO[bytes], gate), sock.sendall, close), gate
+    wrap, gates = _gated()
+    return DAPClient.connect(server.host, server.port, timeout=10, wrap=wrap), gates[0]
 
 
 @contextmanager
@@ -139,13 +131,6 @@ def rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(p) for p in (task / "children").read_text().split()]
-    return out
 
 
 def blocked_writing_a_pipe(pid: int) -> bool:
