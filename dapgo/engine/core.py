@@ -247,10 +247,8 @@ class Engine:
                 return
             try:
                 self.program.process.stop_all()
-                tid = self.current_tid or self.program.pid
-                if not self.program.process.has_thread(tid):
-                    tid = self.program.process.thread_ids()[0]
-                self._report("pause", tid, description=f"dapgo internal error: {exc}")
+                self._report("pause", *self._pause_goroutine(self.program),
+                             description=f"dapgo internal error: {exc}")
             except Exception:
                 log.exception("the program cannot be stopped")
                 self._on_exit(self.program.process.exit_code or -1)

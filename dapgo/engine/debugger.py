@@ -100,7 +100,7 @@ class Debugger:
             pump.close()
             raise ProcessError(f"could not start {binary_path}: {exc}") from exc
         pump.start()
-        engine.install(Program(proc, binary, launched=True, pump=pump, tmpdir=tmpdir),
+        engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
 
     def attach(self, pid: int) -> Future[None]:
@@ -123,7 +123,7 @@ class Debugger:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
-        engine.install(Program(proc, binary, launched=False), stop_on_entry=False)
+        engine.install(Program(proc, binary), stop_on_entry=False)
 
     def configuration_done(self) -> Future[None]:
         return self._do(self._engine.configuration_done)

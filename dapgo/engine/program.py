@@ -20,7 +20,6 @@ from dapgo.engine.values import ValueReader
 class Program:
     process: Process
     binary: BinaryInfo
-    launched: bool  # dapgo started it (a disconnect kills it by default)
     target: Target = attrs.field(init=False)
     goroutines: GoroutineReader = attrs.field(init=False)
     values: ValueReader = attrs.field(init=False)

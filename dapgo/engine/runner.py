@@ -112,16 +112,14 @@ class Runner:
     def hits_when_stopped(self, was_running: list[int]) -> list[Hit]:
         """Every thread just stopped (a pause): the hits of the threads that were running
         and sit at a breakpoint or stopped on a trap; they are not resumed past it unseen."""
-        held = {ev.tid for ev in self._held}
-        self._held.clear()
-        found = self.program.process.stopped_at_events()
-        if found is None:
+        self._hold(was_running)
+        events, self._held = list(self._held), collections.deque()
+        if not events:
             return []
-        mine = set(was_running) | held
         return self._decide(StopEvent(
-            found.kind, tid=found.tid,
-            breakpoint_tids=tuple(t for t in found.breakpoint_tids if t in mine),
-            trap_tids=tuple(t for t in found.trap_tids if t in mine)))
+            events[0].kind, tid=events[0].tid,
+            breakpoint_tids=tuple(e.tid for e in events if e.kind == "breakpoint"),
+            trap_tids=tuple(e.tid for e in events if e.kind == "trap")))
 
     # ----- running -----
 
