@@ -30,12 +30,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 DAPGO = str(ROOT / ".venv" / "bin" / "dapgo")
 DEFAULT_TIMEOUT = 10.0
 
+T = TypeVar("T")
 Message = dict[str, Any]
 
 
@@ -159,19 +160,25 @@ class DAPClient:
 
     # ---- receiving ----
 
-    def response(self, request_seq: int, timeout: float = DEFAULT_TIMEOUT) -> Message:
+    def _wait(self, find: Callable[[], T | None], timeout: float, what: str) -> T:
+        """What `find` finds (called under the lock) once it is there; TimeoutError, with
+        the last messages, when the timeout passes or the stream closes first."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                found = self._responses.get(request_seq)
+                found = find()
                 if found is not None:
                     return found
                 left = deadline - time.monotonic()
                 if left <= 0 or self.closed:
                     state = "stream closed" if self.closed else f"timed out after {timeout}s"
-                    raise TimeoutError(f"no response to request {request_seq}: {state}; the last "
-                                       f"messages: {self.messages[-50:]!r}")
+                    raise TimeoutError(f"no {what}: {state}; the last messages: "
+                                       f"{self.messages[-50:]!r}")
                 self._cond.wait(left)
+
+    def response(self, request_seq: int, timeout: float = DEFAULT_TIMEOUT) -> Message:
+        return self._wait(lambda: self._responses.get(request_seq), timeout,
+                          f"response to request {request_seq}")
 
     def answered(self, request_seq: int) -> Message | None:
         """The response to a request if it has come (no waiting)."""
@@ -195,18 +202,8 @@ class DAPClient:
     def wait_index(self, match: Callable[[Message], bool], timeout: float = DEFAULT_TIMEOUT,
                    what: str = "message", after: int = 0) -> int:
         """Where in `messages` the first match at index >= `after` is, once it came."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for i in range(after, len(self.messages)):
-                    if match(self.messages[i]):
-                        return i
-                left = deadline - time.monotonic()
-                if left <= 0 or self.closed:
-                    state = "stream closed" if self.closed else f"timed out after {timeout}s"
-                    raise TimeoutError(f"no {what}: {state}; the last messages: "
-                                       f"{self.messages[-50:]!r}")
-                self._cond.wait(left)
+        return self._wait(lambda: next((i for i in range(after, len(self.messages))
+                                        if match(self.messages[i])), None), timeout, what)
 
     def events(self, name: str | None = None) -> list[Message]:
         with self._cond:
