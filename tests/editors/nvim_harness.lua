@@ -105,10 +105,10 @@ local function run()
     configurations = { go = { { type = 'go', name = 'Delve: keep me' }, { type = 'dapgo', name = 'old dapgo entry' } } },
   }
   package.loaded['dap'] = dap
+  -- not nvim-dap's picker (`ps ah -U $USER` lists nothing where USER is unset)
   package.loaded['dap.utils'] = {
     pick_process = function()
-      picked = picked + 1
-      return 4242
+      error('dapgo must pick processes from /proc, not with dap.utils.pick_process')
     end,
   }
 
@@ -135,7 +135,17 @@ local function run()
   result.stdio_adapter_registered = dap.adapters['dapgo-stdio']
   result.connect_adapter = resolve(dap.adapters.dapgo, by_name['dapgo: Connect to server'])
   local attach = by_name['dapgo: Attach to process']
-  result.attach_pid = type(attach.processId) == 'function' and attach.processId() or attach.processId
+  if vim then
+    -- the module's own picker: vim.ui.select over /proc (stand-in for the user's choice)
+    vim.ui.select = function(items, opts, on_choice)
+      picked = picked + 1
+      result.pick_items = #items
+      result.pick_label = opts.format_item(items[#items])
+      result.pick_expected = items[#items].pid
+      on_choice(items[#items])
+    end
+    result.attach_pid = attach.processId()
+  end
   result.picked = picked
 
   -- stdio: nvim-dap starts dapgo and speaks DAP on its stdin/stdout

@@ -29,6 +29,9 @@ M.defaults = {
   server = { host = '127.0.0.1', port = 4711 },
   -- add dapgo's entries to dap.configurations.go (false: leave the configurations alone)
   configurations = true,
+  -- seconds nvim-dap waits for the answer to launch/attach before warning "Debug adapter
+  -- didn't respond" (its default, 4 s, is shorter than a cold `go build` of the program)
+  initialize_timeout_sec = 120,
   -- attributes merged into every dapgo configuration that setup() adds, e.g.
   -- { hideSystemGoroutines = true, showPprofLabels = { 'request' }, maxStringLen = 1024 }
   config_defaults = {},
@@ -71,7 +74,7 @@ function M.executable_adapter(opts)
     type = 'executable',
     command = opts.path,
     args = concat({}, opts.args),
-    options = { detached = false },
+    options = { detached = false, initialize_timeout_sec = opts.initialize_timeout_sec },
   }
 end
 
@@ -88,20 +91,26 @@ function M.server_adapter(opts)
       args = concat({ '--listen', '127.0.0.1:${port}' }, opts.args),
       detached = false,
     },
-    options = { max_retries = 50 },
+    options = { max_retries = 50, initialize_timeout_sec = opts.initialize_timeout_sec },
   }
 end
 
 --- A server adapter for a dapgo already serving (`dapgo --listen HOST:PORT`).
-function M.remote_adapter(host, port)
-  return { type = 'server', host = host or '127.0.0.1', port = tonumber(port) }
+function M.remote_adapter(host, port, opts)
+  opts = merge(M.defaults, opts)
+  return {
+    type = 'server',
+    host = host or '127.0.0.1',
+    port = tonumber(port),
+    options = { initialize_timeout_sec = opts.initialize_timeout_sec },
+  }
 end
 
 --- The adapter for one configuration: `port` in it means connect to a running server.
 function M.adapter_for(config, opts)
   opts = merge(M.defaults, opts)
   if config and config.port ~= nil and config.port ~= '' then
-    return M.remote_adapter(config.host, config.port)
+    return M.remote_adapter(config.host, config.port, opts)
   end
   if opts.transport == 'tcp' then
     return M.server_adapter(opts)
@@ -112,10 +121,60 @@ function M.adapter_for(config, opts)
   return M.executable_adapter(opts)
 end
 
+--- This machine's processes from /proc, newest (highest pid) first: { pid, name } where
+--- name is the command line. Kernel threads and Neovim itself are left out.
+function M.processes(proc_root)
+  proc_root = proc_root or '/proc'
+  local self_pid = vim.fn.getpid()
+  local procs = {}
+  for _, entry in ipairs(vim.fn.readdir(proc_root)) do
+    local pid = tonumber(entry)
+    if pid and entry:match('^%d+$') and pid ~= self_pid then
+      local f = io.open(proc_root .. '/' .. entry .. '/cmdline', 'rb')
+      if f then
+        local cmdline = (f:read('*a') or ''):gsub('%z+$', ''):gsub('%z', ' ')
+        f:close()
+        if cmdline ~= '' then
+          table.insert(procs, { pid = pid, name = cmdline })
+        end
+      end
+    end
+  end
+  table.sort(procs, function(a, b)
+    return a.pid > b.pid
+  end)
+  return procs
+end
+
+--- The attach configuration's process picker: vim.ui.select over M.processes().
+--- nvim-dap's own dap.utils.pick_process runs `ps ah -U $USER`, which lists nothing where
+--- USER is unset (cron, CI, some containers); /proc needs no such variable.
+--- Called by nvim-dap inside its coroutine, it returns a suspended coroutine that resumes
+--- nvim-dap's with the chosen pid (nil when cancelled): nvim-dap 0.6 to 0.10 accept this.
+function M.pick_process()
+  local procs = M.processes()
+  local select_opts = {
+    prompt = 'Attach to process (dapgo): ',
+    format_item = function(p)
+      return string.format('%d  %s', p.pid, p.name)
+    end,
+  }
+  if coroutine.running() then
+    return coroutine.create(function(dap_co)
+      vim.ui.select(procs, select_opts, function(choice)
+        coroutine.resume(dap_co, choice and choice.pid or nil)
+      end)
+    end)
+  end
+  local chosen
+  vim.ui.select(procs, select_opts, function(choice)
+    chosen = choice and choice.pid or nil
+  end)
+  return chosen
+end
+
 local function pick_process()
-  -- nvim-dap's own picker (vim.ui.select over `ps`); a coroutine-aware function that
-  -- nvim-dap calls when it resolves the configuration.
-  return require('dap.utils').pick_process()
+  return M.pick_process()
 end
 
 --- dapgo's entries for dap.configurations.go.
