@@ -17,12 +17,13 @@ lint: setup
 	$(VENV)/bin/ruff check dapgo tests bench
 	$(VENV)/bin/mypy
 
-# The whole suite: lint and types, every pytest test (unit, end to end, editors), the
-# VS Code extension's mocha suite against the real dapgo, and the .vsix package.
-test: setup lint editors-deps
+# The whole suite: lint and types, the .vsix package, every pytest test (unit, end to end,
+# editors: the real nvim-dap in headless Neovim and the real VS Code, code-server in
+# chromium, with that .vsix installed), the VS Code extension's mocha suite against the real
+# dapgo. Real-editor screenshots: build/editor-artefacts/.
+test: setup lint vsix
 	$(VENV)/bin/pytest -q -p no:cacheprovider
-	cd $(VSCODE_DIR) && npm run compile && DAPGO=$(EDITORS_DAPGO) npm test
-	cd $(VSCODE_DIR) && npm run package
+	cd $(VSCODE_DIR) && DAPGO=$(EDITORS_DAPGO) npm test
 
 # adapter_startup exits non-zero when it misses its target: it runs last, so a miss hides
 # no other benchmark's figures.

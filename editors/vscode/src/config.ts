@@ -174,8 +174,10 @@ export function adapterCommand(pathSetting: string | undefined, extraArgs: strin
   if (!found) {
     throw new Error(
       `dapgo: cannot find the dapgo executable ${JSON.stringify(wanted)}` +
-        (wanted.includes('/') ? '' : ' on PATH') +
-        '. Install dapgo, or set "dapgo.path" to its full path (e.g. /path/to/dapgo/.venv/bin/dapgo).',
+        (wanted.includes('/') ? '' : ' on the PATH of VS Code\'s extension host') +
+        '. Install dapgo, or set "dapgo.path" to its full path (e.g. /path/to/dapgo/.venv/bin/dapgo)' +
+        ' in your User settings (or Remote or Workspace settings). In code-server, Remote-SSH, WSL and' +
+        ' Dev Containers windows the extension host has the login shell\'s PATH, not your terminal\'s.',
     );
   }
   return { command: found, args: [...extraArgs] };

@@ -86,7 +86,7 @@ describe('adapter descriptor logic', () => {
       assert.deepStrictEqual(adapterCommand('', ['--log-level', 'DEBUG'], dir), { command: exe, args: ['--log-level', 'DEBUG'] });
       assert.deepStrictEqual(adapterCommand(exe, [], ''), { command: exe, args: [] });
       assert.strictEqual(findExecutable('notexec', dir), undefined);
-      assert.throws(() => adapterCommand('dapgo', [], '/nonexistent'), /dapgo\.path/);
+      assert.throws(() => adapterCommand('dapgo', [], '/nonexistent'), /dapgo\.path.*User settings.*login shell's PATH/);
       assert.throws(() => adapterCommand(path.join(dir, 'missing'), [], dir), /dapgo\.path/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
