@@ -176,6 +176,9 @@ local function run()
   dap.run(config)
 
   wait_for('the stop at the breakpoint', tonumber(env.DAPGO_STOP_TIMEOUT_MS or '90000'), function()
+    if result.terminated and not result.stopped then
+      error('the session ended without stopping at the breakpoint')
+    end
     local s = dap.session()
     return s ~= nil and s.stopped_thread_id ~= nil and s.current_frame ~= nil
   end)

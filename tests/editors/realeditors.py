@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "editors"
@@ -27,6 +28,17 @@ ARTEFACTS = ROOT / "build" / "editor-artefacts"
 SETUP_HINT = "run `make setup` (scripts/setup-editors.sh)"
 
 
+def missing_install(why: str) -> NoReturn:
+    """An editor `make setup` should have installed is missing: skip, saying so; under CI
+    (CI=true, where .ci/run ran `make setup`) fail instead, so that a broken set-up step
+    cannot pass as skipped tests."""
+    import pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{why} (CI=true: make setup should have installed it)")
+    pytest.skip(why)
+
+
 def shared_editors() -> Path:
     """The folder with the nvim-dap release archives (../shared/editors of the repository)."""
     override = os.environ.get("DAPGO_SHARED_EDITORS")
@@ -39,11 +51,9 @@ def nvim_dap_archive(version: str) -> tuple[Path | None, str]:
     archive = folder / f"nvim-dap-{version}.tar.gz"
     if archive.is_file():
         return archive, ""
-    where = ("DAPGO_SHARED_EDITORS" if os.environ.get("DAPGO_SHARED_EDITORS")
-             else "../shared/editors")
-    return None, (f"nvim-dap {version} not found: {archive} is missing (no registry ships nvim-dap;"
-                  f" the real-nvim-dap tests read its release archives from {where}, or set"
-                  " DAPGO_SHARED_EDITORS to a folder holding nvim-dap-<version>.tar.gz)")
+    return None, (f"nvim-dap {version} not found: {archive} is missing. No registry ships"
+                  " nvim-dap: these tests read its release archives from ../shared/editors"
+                  " beside the repository, or from the folder $DAPGO_SHARED_EDITORS names")
 
 
 def unpack(archive: Path, into: Path) -> Path:

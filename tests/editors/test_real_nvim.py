@@ -25,7 +25,7 @@ import fixtures
 import pytest
 from dapclient import DAPGO
 
-from .realeditors import ROOT, nvim_binary, nvim_dap_archive, unpack
+from .realeditors import ROOT, missing_install, nvim_binary, nvim_dap_archive, unpack
 
 DRIVER = Path(__file__).with_name("nvim_real_driver.lua")
 NVIM_MODULE = ROOT / "editors" / "nvim"
@@ -48,7 +48,7 @@ def editor(request: pytest.FixtureRequest,
         pytest.skip(why)
     nvim, why = nvim_binary(nvim_version)
     if nvim is None:
-        pytest.skip(why)
+        missing_install(why)
     plugin = unpack(archive, tmp_path_factory.mktemp("nvim-dap"))
     return {"nvim": nvim, "plugin": str(plugin), "name": request.param}
 

@@ -35,6 +35,7 @@ from .realeditors import (
     ROOT,
     UI_DIR,
     VSIX,
+    missing_install,
     vscode_missing,
 )
 
@@ -78,14 +79,15 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     """code-server with the built .vsix installed, serving a workspace with the fixture."""
     missing = vscode_missing()
     if missing:
-        pytest.skip("the real VS Code is not installed: " + "; ".join(missing))
+        missing_install("the real VS Code is not installed: " + "; ".join(missing))
     if not VSIX.exists() or any(VSIX.stat().st_mtime < f.stat().st_mtime
                                 for f in EXTENSION_SOURCES):
-        pytest.skip(f"{VSIX} is missing or older than the extension's sources: run `make vsix`")
+        missing_install(f"{VSIX} is missing or older than the extension's sources: run `make vsix`")
     tmp = tmp_path_factory.mktemp("code-server")
     data, exts, ws = tmp / "data", tmp / "extensions", tmp / "workspace"
     env = _node_env()
-    cs = [str(CODE_SERVER), "--user-data-dir", str(data), "--extensions-dir", str(exts)]
+    cs = [str(CODE_SERVER), "--config", str(tmp / "config.yaml"), "--user-data-dir", str(data),
+          "--extensions-dir", str(exts)]
     installed = subprocess.run([*cs, "--install-extension", str(VSIX)], env=env,
                                capture_output=True, text=True, timeout=180)
     assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -100,6 +102,9 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "extensions.ignoreRecommendations": True,
         "telemetry.telemetryLevel": "off",
         "chat.disableAIFeatures": True,
+        "extensions.autoCheckUpdates": False,
+        "extensions.autoUpdate": False,
+        "update.mode": "none",
         "workbench.secondarySideBar.defaultVisibility": "hidden",
     }, indent=1))
     shutil.copytree(fixtures.FIXTURES / FIXTURE, ws)
@@ -144,7 +149,8 @@ def drive(cs: dict[str, Any], config: str, **extra: Any) -> dict[str, Any]:
     shutil.rmtree(shots, ignore_errors=True)
     args = {"url": cs["url"], "config": config, "file": "main.go", "line": line,
             "local": "scaled", "evaluate": "scaled * 2", "shots": str(shots),
-            "chromium": str(CHROMIUM), **extra}
+            "chromium": str(CHROMIUM),
+            "stopTimeout": int(os.environ.get("DAPGO_STOP_TIMEOUT_MS", "120000")), **extra}
     node = str(NODE_DIR / "bin" / "node")
     proc = subprocess.run([node, str(UI_DIR / "drive.js"), json.dumps(args)],
                           env=cs["env"], capture_output=True, text=True, timeout=280,

@@ -120,9 +120,21 @@ async function main() {
     // the stopped frame: the editor's top-stack-frame line decoration and the call stack
     // ... or an error dialog ("cannot find the dapgo executable", "Error on launch: ...")
     const dialog = page.locator('.monaco-dialog-box').first();
+    // ... or the end of the session (the debug toolbar gone) without a stop
+    const stopTimeout = args.stopTimeout || 120000;
+    const toolbar = page.locator('.debug-toolbar').first();
+    let stopped = false;
     await Promise.race([
-      page.locator('.debug-top-stack-frame-line').first().waitFor({ state: 'visible', timeout: 120000 }),
-      dialog.waitFor({ state: 'visible', timeout: 120000 }).then(async () => {
+      page.locator('.debug-top-stack-frame-line').first().waitFor({ state: 'visible', timeout: stopTimeout })
+        .then(() => { stopped = true; }),
+      toolbar.waitFor({ state: 'visible', timeout: stopTimeout })
+        .then(() => toolbar.waitFor({ state: 'hidden', timeout: stopTimeout }))
+        .then(() => {
+          if (!stopped) {
+            throw new Error('the debug session ended without stopping at the breakpoint');
+          }
+        }),
+      dialog.waitFor({ state: 'visible', timeout: stopTimeout }).then(async () => {
         throw new Error(`VS Code showed a dialog: ${(await dialog.innerText()).replace(/\s+/g, ' ')}`);
       }),
     ]);
