@@ -28,21 +28,9 @@ NVIM_VERSION=0.11.4
 CACHE="$PWD/.cache/editors"
 mkdir -p "$CACHE"
 
-need_pkgs=()
+. scripts/debian.sh
 # chromium for the page; the -dev packages and pkg-config for code-server's native modules.
-for p in chromium libkrb5-dev libsecret-1-dev libxkbfile-dev pkg-config g++ make; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
-done
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    say "missing Debian packages (${need_pkgs[*]}); run 'make setup' as root"; exit 1
-  fi
-  say "installing Debian packages: ${need_pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # another apt may be running (unattended upgrades, a parallel setup): wait for its lock
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-fi
+ensure_debian_packages chromium libkrb5-dev libsecret-1-dev libxkbfile-dev pkg-config g++ make
 
 # Neovim 0.11.4 in its own venv (nothing else in it).
 nvim_venv="$CACHE/nvim-$NVIM_VERSION"

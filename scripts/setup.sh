@@ -8,20 +8,9 @@ GO_VERSION="${DAPGO_GO_VERSION:-1.27.3}"
 VENV=.venv
 say() { printf '[setup] %s\n' "$*"; }
 
-need_pkgs=()
+. scripts/debian.sh
 # neovim and luajit run the nvim-dap module's test; nodejs/npm come with this machine kind.
-for p in python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
-done
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    say "missing Debian packages (${need_pkgs[*]}); run 'make setup' as root"; exit 1
-  fi
-  say "installing Debian packages: ${need_pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-fi
+ensure_debian_packages python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit
 
 # Kernel headers for bcc: link Debian's nearest headers only where the running kernel has none.
 kdir="/lib/modules/$(uname -r)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tarfile
 from pathlib import Path
@@ -98,3 +99,16 @@ def vscode_missing() -> list[str]:
     if not (UI_DIR / "node_modules" / "playwright-core").is_dir():
         missing.append(f"playwright-core in {UI_DIR}/node_modules: {SETUP_HINT}")
     return missing
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on just now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -25,7 +24,15 @@ import fixtures
 import pytest
 from dapclient import DAPGO
 
-from .realeditors import ROOT, missing_install, nvim_binary, nvim_dap_archive, unpack
+from .realeditors import (
+    ROOT,
+    free_port,
+    listening,
+    missing_install,
+    nvim_binary,
+    nvim_dap_archive,
+    unpack,
+)
 
 DRIVER = Path(__file__).with_name("nvim_real_driver.lua")
 NVIM_MODULE = ROOT / "editors" / "nvim"
@@ -51,17 +58,6 @@ def editor(request: pytest.FixtureRequest,
         missing_install(why)
     plugin = unpack(archive, tmp_path_factory.mktemp("nvim-dap"))
     return {"nvim": nvim, "plugin": str(plugin), "name": request.param}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def drive(editor: dict[str, str], tmp: Path, scenario: str, transport: str,
@@ -135,13 +131,13 @@ def test_real_nvim_dap_session(editor: dict[str, str], tmp_path: Path, scenario:
         assert result["picked"] == prog.pid  # chosen in nvim-dap's own process picker
         check_session(result, launched=False)
     elif scenario == "connect":
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen([DAPGO, "--listen", f"127.0.0.1:{port}"],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 20
-            while not _listening(port):
+            while not listening(port):
                 assert server.poll() is None and time.monotonic() < deadline, \
                     "dapgo --listen never served"
                 time.sleep(0.1)

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,6 +34,8 @@ from .realeditors import (
     ROOT,
     UI_DIR,
     VSIX,
+    free_port,
+    listening,
     missing_install,
     vscode_missing,
 )
@@ -45,20 +46,9 @@ EXTENSION_SOURCES = [ROOT / "editors" / "vscode" / "package.json",
                      *sorted((ROOT / "editors" / "vscode" / "src").glob("*.ts"))]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while not _listening(port):
+    while not listening(port):
         assert proc.poll() is None, f"{what} exited with {proc.returncode}"
         assert time.monotonic() < deadline, f"{what} did not listen on {port} in {seconds} s"
         time.sleep(0.2)
@@ -108,8 +98,8 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "workbench.secondarySideBar.defaultVisibility": "hidden",
     }, indent=1))
     shutil.copytree(fixtures.FIXTURES / FIXTURE, ws)
-    port = _free_port()
-    server_port = _free_port()
+    port = free_port()
+    server_port = free_port()
     (ws / ".vscode").mkdir()
     (ws / ".vscode" / "launch.json").write_text(json.dumps({"version": "0.2.0", "configurations": [
         {"name": "Launch package", "type": "dapgo", "request": "launch", "mode": "debug",
