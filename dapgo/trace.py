@@ -3,8 +3,11 @@
 Like `dlv trace --ebpf`: a uprobe after the prologue of every function matching REGEX and on
 each of its RET instructions; one line per call and per return, goroutine ids, arguments and
 results by name. The program's stdout/stderr pass through untouched; trace lines go to
-stderr (or --output). Ctrl-C (SIGINT) removes every probe and the BPF program; with --pid
-the program keeps running. A summary line reports records delivered and records lost.
+stderr, or to --output (a FILE.json gets Chrome trace-event JSON for Perfetto or
+chrome://tracing instead); --stats prints calls and latency percentiles per function at
+the end instead of a line per call. Ctrl-C (SIGINT) removes every probe and the BPF
+program; with --pid the program keeps running. A summary line reports records delivered
+and records lost.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from dapgo.engine.bpf.ringbuf import Record
+    from dapgo.engine.bpf.tracer import FunctionTracer
     from dapgo.engine.dwarf import BinaryInfo
 
 
@@ -30,7 +35,12 @@ def add_trace_subparser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     src.add_argument("--pid", type=int, help="trace a running process (left running after)")
     p.add_argument("--stack", type=int, default=0, metavar="N",
                    help="print N stack frames with each line")
-    p.add_argument("--output", "-o", metavar="FILE", help="write trace lines here, not stderr")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write trace lines here, not stderr; FILE.json: Chrome trace-event "
+                        "JSON (one track per goroutine; open in Perfetto or chrome://tracing)")
+    p.add_argument("--stats", action="store_true",
+                   help="at the end, print calls, rate and p50/p90/p99/max latency per "
+                        "function instead of a line per call on stderr")
     p.add_argument("--string-cap", type=int, default=64, metavar="BYTES",
                    help="bytes of each string/slice to read (default 64)")
     p.add_argument("--buffer-pages", type=int, default=16384, metavar="PAGES",
@@ -179,6 +189,9 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             pid = child
         session = BpfSession(bi, pid, ringbuf_pages=args.buffer_pages)
         tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
+        sink = _Sink(tracer, out, pid, path,
+                     chrome=bool(args.output and args.output.endswith(".json")),
+                     lines=bool(args.output) or not args.stats, stats=args.stats)
         t0 = time.monotonic()
         n = tracer.attach(regex)
         print(f"dapgo trace: {len(tracer.functions)} functions, {n} probes "
@@ -195,8 +208,7 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             released = True
         exited = False
         while not stop:
-            recs = session.poll(0.05)
-            _emit(tracer, recs, out)
+            sink.emit(session.poll(0.05))
             if child is not None:
                 wpid, st = os.waitpid(child, os.WNOHANG)
                 if wpid == child:
@@ -206,10 +218,11 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             elif not os.path.exists(f"/proc/{pid}"):
                 exited = True
                 break
-        _emit(tracer, session.drain(), out)
+        sink.emit(session.drain())
         delivered, lost = session.reader.delivered, session.lost()
         session.close()
         session = None
+        sink.close(delivered, lost)
         print(f"dapgo trace: {delivered} records delivered, {lost} lost"
               + (" (ring buffer full: raise --buffer-pages)" if lost else "")
               + ("" if exited else "; probes removed, program left running"
@@ -251,14 +264,54 @@ class _TraceError(Exception):
     """A reason to stop tracing, said in one line."""
 
 
-def _emit(tracer: object, recs: list, out: TextIO) -> None:
-    fmt = tracer.format  # type: ignore[attr-defined]
-    lines: list[str] = []
-    for r in recs:
-        lines.extend(fmt(r))
-    if lines:
-        out.write("\n".join(lines) + "\n")
-        out.flush()
+class _Sink:
+    """Where records go: text lines, Chrome trace JSON, a latency table, or some of these."""
+
+    def __init__(self, tracer: FunctionTracer, out: TextIO, pid: int, program: str, *,
+                 chrome: bool, lines: bool, stats: bool) -> None:
+        from dapgo.trace_chrome import ChromeTrace
+        from dapgo.trace_stats import CallStats
+
+        self.tracer = tracer
+        self.out = out
+        self.chrome = ChromeTrace(out, pid, program) if chrome else None
+        self.lines = lines and not chrome
+        self.stats = CallStats() if stats else None
+
+    def emit(self, recs: list[Record]) -> None:
+        text: list[str] = []
+        for r in recs:
+            if self.lines:
+                text.extend(self.tracer.format(r))
+            if self.chrome is None and self.stats is None:
+                continue
+            got = self.tracer.values(r)
+            if got is None:
+                continue
+            site, parts = got
+            fn = site.fn.name
+            if site.is_return:
+                if self.chrome is not None:
+                    self.chrome.ret(r.goid, fn, r.ktime, [t for _, t in parts])
+                if self.stats is not None:
+                    self.stats.ret(r.goid, fn, r.ktime)
+            else:
+                if self.chrome is not None:
+                    self.chrome.call(r.goid, fn, r.ktime, parts)
+                if self.stats is not None:
+                    self.stats.call(r.goid, fn, r.ktime)
+        if text:
+            self.out.write("\n".join(text) + "\n")
+            self.out.flush()
+
+    def close(self, delivered: int, lost: int) -> None:
+        if self.chrome is not None:
+            self.chrome.close(delivered=delivered, lost=lost)
+        if self.stats is not None:
+            print(self.stats.table(), file=sys.stderr)
+            if lost:
+                print(f"dapgo trace: {lost} records lost: the table misses their calls",
+                      file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

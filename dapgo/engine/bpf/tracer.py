@@ -99,12 +99,14 @@ class FunctionTracer:
             self.s.add_group(TRACE_GROUP, descs)
         return len(descs)
 
-    def format(self, rec: Record) -> list[str]:
+    def values(self, rec: Record) -> tuple[Site, list[tuple[str, str]]] | None:
+        """The site a record came from and its values as Go text, by name; None for a
+        record of no traced site."""
         site = self.sites.get(rec.ip)
         if site is None:
-            return []
+            return None
         vals = iter(rec.values)
-        parts: list[str] = []
+        parts: list[tuple[str, str]] = []
         for name, r in site.reads:
             if isinstance(r, NotReadable):
                 text = f"(unreadable {r})"
@@ -112,11 +114,20 @@ class FunctionTracer:
                 v = next(vals, None)
                 text = "?" if v is None else format_value(self.bi, r.type, v.err, v.raw,
                                                           v.data, v.full_len)
-            parts.append(text if site.is_return else f"{name}={text}")
+            parts.append((name, text))
+        return site, parts
+
+    def format(self, rec: Record) -> list[str]:
+        got = self.values(rec)
+        if got is None:
+            return []
+        site, parts = got
         if site.is_return:
-            line = f">> goroutine({rec.goid}): {site.fn.name} => ({', '.join(parts)})"
+            shown = ", ".join(text for _, text in parts)
+            line = f">> goroutine({rec.goid}): {site.fn.name} => ({shown})"
         else:
-            line = f"> goroutine({rec.goid}): {site.fn.name}({', '.join(parts)})"
+            shown = ", ".join(f"{name}={text}" for name, text in parts)
+            line = f"> goroutine({rec.goid}): {site.fn.name}({shown})"
         out = [line]
         for i, pc in enumerate(rec.stack):
             look = pc if i == 0 else pc - 1
