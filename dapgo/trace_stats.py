@@ -73,7 +73,7 @@ class CallStats:
             self._add(e)
         span_s = max((self.last - (self.first or 0)) / 1e9, 1e-9)
         head = ("function", "calls", "rate/s", "p50", "p90", "p99", "max", "note")
-        rows = [head]
+        rows: list[tuple[str, ...]] = [head]
         for fn, st in sorted(self.by_fn.items(), key=lambda kv: -len(kv[1].durations)):
             d = sorted(st.durations)
             note = []
