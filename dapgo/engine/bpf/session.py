@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from dapgo.engine.dwarf import BinaryInfo
+from dapgo.engine.labels import LabelDecoder
 
 from . import layout as L
 from .attach import AttachError, UprobeLink
@@ -26,16 +27,25 @@ class BpfSession:
             raise AttachError(0, "runtime.g is not described in DWARF: cannot find goroutine ids")
         self.bi = bi
         self.pid = pid
+        labels = LabelDecoder(bi).kernel_layout()
+        try:
+            labels["G_LABELS_OFFSET"] = layout.offset("labels")
+        except (KeyError, ValueError):
+            labels = {"LABELS_MODE": 0}
+        self.labels_readable = labels["LABELS_MODE"] != 0
         self.program = ProbeProgram(goid_offset=layout.offset("goid"),
-                                    ringbuf_pages=ringbuf_pages)
+                                    ringbuf_pages=ringbuf_pages, labels=labels)
         self.reader = RingReader(self.program.events_fd, self.program.ringbuf_bytes,
                                  self.program.lost)
         self._groups: dict[int, tuple[UprobeLink, list[int]]] = {}
         self._owner: dict[int, int] = {}  # probe address -> group id
         self._lock = threading.Lock()
 
-    def add_group(self, gid: int, descs: dict[int, L.Desc]) -> None:
-        """Attach probes at every address of `descs` (all must be new addresses)."""
+    def add_group(self, gid: int, descs: dict[int, L.Desc], *, keep_ids: bool = False
+                  ) -> None:
+        """Attach probes at every address of `descs` (all must be new addresses); each
+        descriptor's id becomes `gid` unless `keep_ids` (records / metrics then name their
+        own)."""
         if not descs:
             raise AttachError(0, "no probe addresses")
         with self._lock:
@@ -43,7 +53,8 @@ class BpfSession:
             if taken:
                 raise AttachError(0, f"address {taken[0]:#x} already has a probe")
             for addr, d in descs.items():
-                d.id = gid
+                if not keep_ids:
+                    d.id = gid
                 self.program.set_desc(addr, d)
             try:
                 link = UprobeLink(self.bi.path, self.program.prog_fd, list(descs), self.pid)
@@ -70,6 +81,7 @@ class BpfSession:
                 self.program.del_desc(a)
                 self._owner.pop(a, None)
             self.program.reset_hits(gid)
+            self.program.reset_metrics(gid)
 
     def groups(self) -> list[int]:
         return sorted(self._groups)
@@ -91,6 +103,9 @@ class BpfSession:
 
     def take_signal(self, tid: int) -> int | None:
         return self.program.take_signal(tid)
+
+    def metrics(self, gid: int) -> list[tuple[L.MKey, L.MVal]]:
+        return self.program.metrics(gid)
 
     def close(self) -> None:
         with self._lock:
