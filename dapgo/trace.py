@@ -4,8 +4,9 @@ Like `dlv trace --ebpf`: a uprobe after the prologue of every function matching 
 each of its RET instructions; one line per call and per return, goroutine ids, arguments and
 results by name. The program's stdout/stderr pass through untouched; trace lines go to
 stderr, or to --output (a FILE.json gets Chrome trace-event JSON for Perfetto or
-chrome://tracing instead); --stats prints calls and latency percentiles per function at
-the end instead of a line per call. Ctrl-C (SIGINT) removes every probe and the BPF
+chrome://tracing instead). --stats times every call in the kernel instead (no record per
+call) and prints calls and latency percentiles per function at the end, split by a pprof
+label with --by-label KEY. Ctrl-C (SIGINT) removes every probe and the BPF
 program; with --pid the program keeps running. A summary line reports records delivered
 and records lost.
 """
@@ -20,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from dapgo.engine.bpf.metrics import FunctionStats
     from dapgo.engine.bpf.ringbuf import Record
     from dapgo.engine.bpf.tracer import FunctionTracer
     from dapgo.engine.dwarf import BinaryInfo
@@ -39,8 +41,10 @@ def add_trace_subparser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                    help="write trace lines here, not stderr; FILE.json: Chrome trace-event "
                         "JSON (one track per goroutine; open in Perfetto or chrome://tracing)")
     p.add_argument("--stats", action="store_true",
-                   help="at the end, print calls, rate and p50/p90/p99/max latency per "
-                        "function instead of a line per call on stderr")
+                   help="time every call in the kernel (no line per call) and print calls "
+                        "and p50/p90/p99/max/mean latency per function at the end")
+    p.add_argument("--by-label", metavar="KEY",
+                   help="with --stats: split each function's figures by pprof label KEY")
     p.add_argument("--string-cap", type=int, default=64, metavar="BYTES",
                    help="bytes of each string/slice to read (default 64)")
     p.add_argument("--buffer-pages", type=int, default=16384, metavar="PAGES",
@@ -135,6 +139,11 @@ def run_trace(args: argparse.Namespace) -> int:
     from dapgo.engine.errors import DebuggerError
 
     package, regex, prog_args = _split_args(args)
+    if args.stats and args.output:
+        return _fail("--stats counts in the kernel and writes no per-call records: use it "
+                     "without --output")
+    if args.by_label and not args.stats:
+        return _fail("--by-label KEY splits the figures of --stats: add --stats")
     try:
         re.compile(regex)
     except re.error as e:
@@ -164,8 +173,9 @@ def run_trace(args: argparse.Namespace) -> int:
 
 def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
            prog_args: list[str]) -> int:
+    from dapgo.engine.bpf.metrics import FunctionStats
     from dapgo.engine.bpf.session import BpfSession
-    from dapgo.engine.bpf.tracer import FunctionTracer
+    from dapgo.engine.bpf.tracer import FunctionTracer, traceable_functions
 
     out: TextIO = open(args.output, "w") if args.output else sys.stderr
     child: int | None = None
@@ -189,11 +199,13 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             pid = child
         session = BpfSession(bi, pid, ringbuf_pages=args.buffer_pages)
         tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
+        stats = FunctionStats(session, args.by_label) if args.stats else None
         sink = _Sink(tracer, out, pid, path,
-                     chrome=bool(args.output and args.output.endswith(".json")),
-                     lines=bool(args.output) or not args.stats, stats=args.stats)
+                     chrome=bool(args.output and args.output.endswith(".json")), stats=stats)
         t0 = time.monotonic()
-        n = tracer.attach(regex)
+        n = stats.attach(traceable_functions(bi, regex)) if stats else tracer.attach(regex)
+        if stats is not None:
+            tracer.functions, tracer.skipped = stats.functions, stats.skipped
         print(f"dapgo trace: {len(tracer.functions)} functions, {n} probes "
               f"({time.monotonic() - t0:.2f} s)", file=sys.stderr)
         for msg in tracer.skipped[:10]:
@@ -220,9 +232,9 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
                 break
         sink.emit(session.drain())
         delivered, lost = session.reader.delivered, session.lost()
+        sink.close(delivered, lost)  # --stats reads the kernel's counters: before closing
         session.close()
         session = None
-        sink.close(delivered, lost)
         print(f"dapgo trace: {delivered} records delivered, {lost} lost"
               + (" (ring buffer full: raise --buffer-pages)" if lost else "")
               + ("" if exited else "; probes removed, program left running"
@@ -265,53 +277,44 @@ class _TraceError(Exception):
 
 
 class _Sink:
-    """Where records go: text lines, Chrome trace JSON, a latency table, or some of these."""
+    """Where records go: text lines or Chrome trace JSON; or, with --stats, no records but
+    a table read from the kernel's counters at the end."""
 
     def __init__(self, tracer: FunctionTracer, out: TextIO, pid: int, program: str, *,
-                 chrome: bool, lines: bool, stats: bool) -> None:
+                 chrome: bool, stats: FunctionStats | None) -> None:
         from dapgo.trace_chrome import ChromeTrace
-        from dapgo.trace_stats import CallStats
 
         self.tracer = tracer
         self.out = out
         self.chrome = ChromeTrace(out, pid, program) if chrome else None
-        self.lines = lines and not chrome
-        self.stats = CallStats() if stats else None
+        self.stats = stats
 
     def emit(self, recs: list[Record]) -> None:
-        text: list[str] = []
+        if self.chrome is None:
+            text = [ln for r in recs for ln in self.tracer.format(r)]
+            if text:
+                self.out.write("\n".join(text) + "\n")
+                self.out.flush()
+            return
         for r in recs:
-            if self.lines:
-                text.extend(self.tracer.format(r))
-            if self.chrome is None and self.stats is None:
-                continue
             got = self.tracer.values(r)
             if got is None:
                 continue
             site, parts = got
-            fn = site.fn.name
             if site.is_return:
-                if self.chrome is not None:
-                    self.chrome.ret(r.goid, fn, r.ktime, [t for _, t in parts])
-                if self.stats is not None:
-                    self.stats.ret(r.goid, fn, r.ktime)
+                self.chrome.ret(r.goid, site.fn.name, r.ktime, [t for _, t in parts])
             else:
-                if self.chrome is not None:
-                    self.chrome.call(r.goid, fn, r.ktime, parts)
-                if self.stats is not None:
-                    self.stats.call(r.goid, fn, r.ktime)
-        if text:
-            self.out.write("\n".join(text) + "\n")
-            self.out.flush()
+                self.chrome.call(r.goid, site.fn.name, r.ktime, parts)
 
     def close(self, delivered: int, lost: int) -> None:
         if self.chrome is not None:
             self.chrome.close(delivered=delivered, lost=lost)
         if self.stats is not None:
             print(self.stats.table(), file=sys.stderr)
-            if lost:
-                print(f"dapgo trace: {lost} records lost: the table misses their calls",
-                      file=sys.stderr)
+            full = self.stats.s.program.metrics_full()
+            if full:
+                print(f"dapgo trace: {full} calls not counted: too many distinct label "
+                      "values", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
