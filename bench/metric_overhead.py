@@ -23,29 +23,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 import fixtures  # noqa: E402
-from trace_overhead import run_held  # noqa: E402
+from trace_overhead import EmptyProbe, run_held  # noqa: E402
 
-from dapgo.engine.bpf.attach import BPF_TRACE_UPROBE_MULTI, UprobeLink  # noqa: E402
 from dapgo.engine.bpf.metrics import metric_descs  # noqa: E402
 from dapgo.engine.bpf.session import BpfSession  # noqa: E402
-from dapgo.engine.bpf.tracer import ret_addresses  # noqa: E402
+from dapgo.engine.bpf.tracer import call_site, ret_addresses  # noqa: E402
 from dapgo.engine.dwarf import BinaryInfo  # noqa: E402
 from dapgo.engine.metrics import parse_metric  # noqa: E402
-
-
-class EmptyProbes:
-    """Uprobes running a BPF program that returns at once, on the given instructions."""
-
-    def __init__(self, binary: str, addrs: list[int], pid: int) -> None:
-        import bcc
-
-        self.b = bcc.BPF(text="int empty(void *ctx) { return 0; }")
-        fn = self.b.load_func(b"empty", bcc.BPF.KPROBE, attach_type=BPF_TRACE_UPROBE_MULTI)
-        self.link = UprobeLink(binary, fn.fd, addrs, pid)
-
-    def close(self) -> None:
-        self.link.close()
-        self.b.cleanup()
 
 
 class Metric:
@@ -92,15 +76,16 @@ def main() -> int:
     untraced = run_held(binary, n) / 1000
     rows.append(("untraced call", 0, untraced, ""))
     one = "empty uprobe, first instruction after the prologue"
-    rows.append((one, 1, run_held(binary, n, lambda p: EmptyProbes(binary, [first], p))
+    rows.append((one, 1, run_held(binary, n, lambda p: EmptyProbe(binary, [first], p))
                  / 1000, ""))
     rows.append(("{#count}", 1, run_held(binary, n, metric("{#count}", "{#count}", [first]))
                  / 1000, one))
     rows.append(("{#count by goroutine}", 1, run_held(binary, n, metric(
         "{#count by goroutine}", "{#count by goroutine}", [first])) / 1000, one))
     two = f"empty uprobes, entry + {len(rets)} RET"
-    rows.append((two, 2, run_held(binary, n, lambda p: EmptyProbes(
-        binary, [fn.entry, *rets], p)) / 1000, ""))
+    begin = call_site(bi, fn) or fn.entry
+    rows.append((two, 2, run_held(binary, n, lambda p: EmptyProbe(
+        binary, [begin, *rets], p)) / 1000, ""))
     rows.append(("{#latency}", 2, run_held(binary, n, metric("{#latency}", "{#latency}",
                                                             [first])) / 1000, two))
     tr = subprocess.run([sys.executable, "-m", "dapgo.trace", "trace", "--stats", "--exec",

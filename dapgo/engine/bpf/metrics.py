@@ -1,9 +1,10 @@
 """Metric points in the kernel: the descriptors that count hits or time calls, and reading
 their counters back (see dapgo.engine.metrics for what a metric means).
 
-A count is one descriptor per address. A latency is a descriptor at the entry of each
-function the addresses are in (the kernel emulates the first instruction there, so that
-probe costs about 0.5 us) that notes the time per goroutine, and one at each of its RET
+A count is one descriptor per address. A latency is a descriptor at the start of each
+function the addresses are in (its frame's PUSH RBP, which the kernel emulates: about
+0.5 us, where a single-stepped instruction costs about 16 us) that notes the time per
+goroutine, and one at each of its RET
 instructions that adds the elapsed time to the key's histogram. Nothing is read but the
 goroutine (R14) and, when asked, one pprof label: no record goes through the ring buffer.
 """
@@ -19,7 +20,7 @@ from dapgo.engine.metrics import MetricSpec, Series, table
 from . import layout as L
 from .reads import NotReadable
 from .session import BpfSession
-from .tracer import ret_addresses
+from .tracer import call_site, ret_addresses
 
 
 def _desc(spec: MetricSpec, mflags: int) -> L.Desc:
@@ -39,7 +40,8 @@ def latency_descs(bi: BinaryInfo, fn: Function, spec: MetricSpec) -> dict[int, L
     if not rets:
         raise NotReadable(f"{fn.name} has no RET instruction to time its calls to")
     descs = {r: _desc(spec, L.MF_LAT_END) for r in rets}
-    descs[fn.entry] = _desc(spec, L.MF_LAT_BEGIN)
+    begin = call_site(bi, fn)
+    descs[fn.entry if begin is None else begin] = _desc(spec, L.MF_LAT_BEGIN)
     return descs
 
 
