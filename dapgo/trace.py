@@ -14,6 +14,7 @@ and records lost.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -22,9 +23,12 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from dapgo.engine.bpf.metrics import FunctionStats
+    from dapgo.engine.bpf.program import ProbeProgram
     from dapgo.engine.bpf.ringbuf import Record
     from dapgo.engine.bpf.tracer import FunctionTracer
     from dapgo.engine.dwarf import BinaryInfo
+
+log = logging.getLogger("dapgo.trace")
 
 
 def add_trace_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -138,6 +142,8 @@ def run_trace(args: argparse.Namespace) -> int:
     from dapgo.engine.dwarf import BinaryInfo
     from dapgo.engine.errors import DebuggerError
 
+    _phase("imported the engine")
+
     package, regex, prog_args = _split_args(args)
     if args.stats and args.output:
         return _fail("--stats counts in the kernel and writes no per-call records: use it "
@@ -159,10 +165,17 @@ def run_trace(args: argparse.Namespace) -> int:
         except (DebuggerError, OSError, ValueError) as e:
             what = f"process {args.pid} ({path})" if args.pid else path
             return _fail(f"{what} is not a Go program dapgo can trace: {_one_line(str(e))}")
-        if not traceable_functions(bi, regex):
-            return _fail(f"no function matches {regex!r}"
-                         + ("" if args.pid else "; the program was not run"))
-        return _trace(args, bi, path, regex, prog_args)
+        _phase("opened the binary")
+        # bcc compiles the BPF program (the slowest step) while the DWARF is read
+        compiling = _Compile(bi, args.buffer_pages)
+        try:
+            if not traceable_functions(bi, regex):
+                return _fail(f"no function matches {regex!r}"
+                             + ("" if args.pid else "; the program was not run"))
+            _phase("matched the functions")
+            return _trace(args, bi, path, regex, prog_args, compiling)
+        finally:
+            compiling.discard()
     finally:
         if bi is not None:
             bi.close()
@@ -171,8 +184,53 @@ def run_trace(args: argparse.Namespace) -> int:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+class _Compile:
+    """The BPF program compiled on a thread of its own; `take` waits for it."""
+
+    def __init__(self, bi: BinaryInfo, pages: int) -> None:
+        import threading
+
+        self._program: ProbeProgram | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(bi, pages), daemon=True,
+                                        name="dapgo-bpf-compile")
+        self._thread.start()
+
+    def _run(self, bi: BinaryInfo, pages: int) -> None:
+        from dapgo.engine.bpf.session import BpfSession
+
+        try:
+            self._program = BpfSession.compile(bi, pages)
+            _phase("compiled the BPF program (on its own thread)")
+        except BaseException as e:  # handed to `take`
+            self._error = e
+
+    def take(self) -> ProbeProgram:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        program, self._program = self._program, None
+        assert program is not None
+        return program
+
+    def discard(self) -> None:
+        """Unload the program if nobody took it."""
+        self._thread.join()
+        if self._program is not None:
+            self._program.close()
+            self._program = None
+
+
+_T0 = time.monotonic()
+
+
+def _phase(what: str) -> None:
+    """Where `dapgo trace`'s start-up time goes (--log-level DEBUG)."""
+    log.debug("%.3f s: %s", time.monotonic() - _T0, what)
+
+
 def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
-           prog_args: list[str]) -> int:
+           prog_args: list[str], compiling: _Compile) -> int:
     from dapgo.engine.bpf.metrics import FunctionStats
     from dapgo.engine.bpf.session import BpfSession
     from dapgo.engine.bpf.tracer import FunctionTracer, traceable_functions
@@ -197,13 +255,14 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
         else:
             child, release_fd = _spawn_held(path, prog_args)
             pid = child
-        session = BpfSession(bi, pid, ringbuf_pages=args.buffer_pages)
+        session = BpfSession(bi, pid, program=compiling.take())
         tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
         stats = FunctionStats(session, args.by_label) if args.stats else None
         sink = _Sink(tracer, out, pid, path,
                      chrome=bool(args.output and args.output.endswith(".json")), stats=stats)
         t0 = time.monotonic()
         n = stats.attach(traceable_functions(bi, regex)) if stats else tracer.attach(regex)
+        _phase(f"attached {n} probes")
         if stats is not None:
             tracer.functions, tracer.skipped = stats.functions, stats.skipped
         print(f"dapgo trace: {len(tracer.functions)} functions, {n} probes "
@@ -218,6 +277,7 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             os.close(release_fd)
             release_fd = None
             released = True
+            _phase("started the program")
         exited = False
         while not stop:
             sink.emit(session.poll(0.05))

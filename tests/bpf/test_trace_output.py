@@ -174,3 +174,21 @@ def test_stats_options_are_checked() -> None:
     assert r.returncode == 1 and "add --stats" in r.stderr
     r = _run("--stats", "--output", "x.json", "--exec", "/bin/true", "x")
     assert r.returncode == 1 and "without --output" in r.stderr
+
+
+def test_debug_log_says_where_start_up_time_went(tracee: Path) -> None:
+    """`dapgo --log-level DEBUG trace ...` logs each start-up step with its time; the BPF
+    program is compiled on its own thread while the functions are matched."""
+    from dapclient import DAPGO
+
+    r = subprocess.run([DAPGO, "--log-level", "DEBUG", "trace", "--exec", str(tracee),
+                        r"^main\.add$"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    steps = re.findall(r"dapgo\.trace: ([\d.]+) s: (.+)", r.stderr)
+    names = [s for _, s in steps]
+    for want in ("imported the engine", "opened the binary", "matched the functions",
+                 "compiled the BPF program (on its own thread)", "attached 2 probes",
+                 "started the program"):
+        assert want in names, r.stderr
+    times = [float(t) for t, _ in steps]
+    assert times[names.index("started the program")] >= times[names.index("attached 2 probes")]
