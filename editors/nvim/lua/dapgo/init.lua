@@ -150,7 +150,8 @@ end
 --- nvim-dap's own dap.utils.pick_process runs `ps ah -U $USER`, which lists nothing where
 --- USER is unset (cron, CI, some containers); /proc needs no such variable.
 --- Called by nvim-dap inside its coroutine, it returns a suspended coroutine that resumes
---- nvim-dap's with the chosen pid (nil when cancelled): nvim-dap 0.6 to 0.10 accept this.
+--- nvim-dap's with the chosen pid (nil when cancelled), as nvim-dap 0.7.0 and 0.10.0
+--- (tested) expect.
 function M.pick_process()
   local procs = M.processes()
   local select_opts = {
