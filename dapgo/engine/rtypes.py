@@ -1,9 +1,11 @@
 """Runtime type descriptors (`runtime._type` / `internal/abi.Type`) -> DWARF types.
 
 An interface value holds a pointer to its dynamic type's runtime descriptor (eface._type,
-or itab._type / itab.Type). Like Delve, the descriptor's name is read from the module's
-type-name table (`Str` is a nameOff into `runtime.firstmoduledata.types`) and then looked
-up among the DWARF types. Field offsets come from DWARF, never constants.
+or itab._type / itab.Type). Like Delve, the DWARF type is the one whose
+DW_AT_go_runtime_type is the descriptor's offset from `runtime.firstmoduledata.types`: the
+runtime's own name (`Str`, a nameOff into the same table) says `fs.PathError` where DWARF
+says `io/fs.PathError`, so it is only the fallback, and the name shown when DWARF has no
+such type. Field offsets come from DWARF, never constants.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class RuntimeTypes:
         self.binary: BinaryInfo = target.binary
         self._cache: dict[int, RuntimeTypeInfo] = {}
         self._layout: tuple[int, int, int, int] | None = None  # str, tflag, types, etypes
+        self._types_base: int | None = None
 
     def _offsets(self) -> tuple[int, int, int, int]:
         if self._layout is None:
@@ -54,7 +57,9 @@ class RuntimeTypes:
         addr = getattr(first.location, "addr", None)
         if not isinstance(addr, int):
             raise LookupError("runtime.firstmoduledata has no fixed address")
-        return self.target.u64(addr + self._offsets()[2])
+        if self._types_base is None:
+            self._types_base = self.target.u64(addr + self._offsets()[2])
+        return self._types_base
 
     def name_of(self, rtype: int) -> str:
         """The Go name of a runtime type descriptor ("*main.T", "[]int", "error")."""
@@ -75,11 +80,15 @@ class RuntimeTypes:
         got = self._cache.get(rtype)
         if got is not None:
             return got
-        name = self.name_of(rtype)
-        tref = self.binary.find_type(name)
-        if tref is None:
-            tref = self.binary.find_type(_dwarf_spelling(name))
-        info = RuntimeTypeInfo(name, tref)
+        tref = self.binary.type_for_runtime_offset(rtype - self._module_types())
+        if tref is not None:
+            info = RuntimeTypeInfo(self.binary.type_info(tref).name, tref)
+        else:
+            name = self.name_of(rtype)
+            tref = self.binary.find_type(name)
+            if tref is None:
+                tref = self.binary.find_type(_dwarf_spelling(name))
+            info = RuntimeTypeInfo(name, tref)
         self._cache[rtype] = info
         return info
 
