@@ -108,6 +108,7 @@ class Session:
         self.target: Literal["launch", "attach"] | None = None
         self.initialized = False
         self.show_globals = False  # launch attribute showGlobalVariables
+        self.show_registers = True  # launch attribute showRegisters
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.frames = HandleTable("frame ids")

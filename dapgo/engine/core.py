@@ -390,8 +390,10 @@ class Engine:
                     ) -> tuple[list[FrameInfo], int]:
         return self.inspector.stack_trace(self._stopped(), thread_id, start, levels)
 
-    def scopes(self, thread_id: int, frame_index: int, show_globals: bool) -> list[ScopeInfo]:
-        return self.inspector.scopes(self._stopped(), thread_id, frame_index, show_globals)
+    def scopes(self, thread_id: int, frame_index: int, show_globals: bool,
+               show_registers: bool = True) -> list[ScopeInfo]:
+        return self.inspector.scopes(self._stopped(), thread_id, frame_index, show_globals,
+                                     show_registers)
 
     def variables(self, handle: object, start: int | None, count: int | None
                   ) -> list[VariableInfo]:

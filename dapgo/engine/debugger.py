@@ -174,9 +174,10 @@ class Debugger:
                     ) -> Future[tuple[list[FrameInfo], int]]:
         return self._do(self._engine.stack_trace, thread_id, start, levels)
 
-    def scopes(self, thread_id: int, frame_index: int, show_globals: bool = False
-               ) -> Future[list[ScopeInfo]]:
-        return self._do(self._engine.scopes, thread_id, frame_index, show_globals)
+    def scopes(self, thread_id: int, frame_index: int, show_globals: bool = False,
+               show_registers: bool = True) -> Future[list[ScopeInfo]]:
+        return self._do(self._engine.scopes, thread_id, frame_index, show_globals,
+                        show_registers)
 
     def variables(self, handle: object, start: int | None = None, count: int | None = None
                   ) -> Future[list[VariableInfo]]:

@@ -191,7 +191,7 @@ class DebugInfo:
         pos = data.find(value.to_bytes(8, "little"))
         while pos >= 0:
             for die in self._named_dies_before(pos, 40, tags):
-                a = die.attributes.get(attr)
+                a = _attrs(die).get(attr)
                 if a is not None and a.form == "DW_FORM_addr" and a.value == value:
                     yield die
                     break
