@@ -38,8 +38,18 @@ from dapgo.engine.model import VariableInfo
 from dapgo.engine.rtypes import RuntimeTypes
 from dapgo.engine.target import Registers, Target
 
-__all__ = ["READ_ERRORS", "UnreadableError", "UnreadableMemory", "Value", "ValueReader",
-           "ValueRef", "format_float", "go_quote", "unreadable_text"]
+__all__ = [
+    "READ_ERRORS",
+    "ConstantValue",
+    "UnreadableError",
+    "UnreadableMemory",
+    "Value",
+    "ValueReader",
+    "ValueRef",
+    "format_float",
+    "go_quote",
+    "unreadable_text",
+]
 
 MAX_STRING_LEN = 512
 MAX_ARRAY_VALUES = 64
@@ -66,6 +76,12 @@ class Value:
 
     def word(self, offset: int = 0) -> int:
         return int(struct.unpack_from("<Q", self.data, offset)[0])
+
+
+@attrs.frozen(eq=False)
+class ConstantValue(Value):
+    """The value of a Go constant (DW_TAG_constant): shown as its number, not described by
+    the names of its type's constants."""
 
 
 ValueRef = Value  # a compound value is its own handle for `children`
@@ -231,8 +247,9 @@ class ValueReader:
                 return 0, max(v.word(8), 0) if v.word(8) < 1 << 40 else 0
             if k == "array":
                 return 0, t.length or 0
-            if k == "map":
-                return (self.maps.count(t, v.word()), 0) if v.word() else (0, 0)
+            if k == "map":  # capped: an editor asks for named children without paging
+                return ((min(self.maps.count(t, v.word()), self.max_array_values), 0)
+                        if v.word() else (0, 0))
             if k == "chan":
                 return (0, self.target.u64(v.word())) if v.word() else (0, 0)
             if k == "complex":
@@ -261,6 +278,11 @@ class ValueReader:
             return prefix + special
         if k == "bool":
             return "true" if v.data[0] else "false"
+        if k in ("int", "uint") and "." in t.name and not isinstance(v, ConstantValue):
+            n = scalar(v)
+            assert isinstance(n, int)
+            described = self.describe_constant(t, n)
+            return f"{described} ({n})" if described else str(n)
         if k in ("int", "uint", "float", "complex"):
             return format_scalar(t, scalar(v))
         if k == "uintptr":
@@ -309,6 +331,24 @@ class ValueReader:
         if k == "interface":
             return self._interface(v, depth)
         return f"<{k}>"
+
+    def describe_constant(self, t: GoType, n: int) -> str:
+        """`n` by the names of the constants of its named type, as Delve: the constant
+        equal to it, or single-bit constants or'ed together when they make it exactly
+        (`bitZero|bitOne`); "" when neither."""
+        consts = self.binary.constants_of(t.offset) if t.offset else []
+        for name, value in consts:
+            if value == n:
+                return name
+        if n == 0:
+            return ""
+        parts = []
+        rest = n
+        for name, value in consts:
+            if value and value & (value - 1) == 0 and rest & value:
+                parts.append(name)
+                rest &= ~value
+        return "|".join(parts) if rest == 0 else ""
 
     def _string(self, v: Value) -> str:
         ptr, length = struct.unpack_from("<Qq", v.data)
@@ -395,7 +435,9 @@ class ValueReader:
             for k, e in pairs
         ]
         more = f"...+{total - len(pairs)} more" if total > len(pairs) else ""
-        return f"{prefix}[{''.join(parts)}{more}]"
+        capped = (f" ({self.max_array_values} of {total} shown)"
+                  if depth == 0 and total > self.max_array_values else "")
+        return f"{prefix}[{''.join(parts)}{more}]{capped}"
 
     def _func(self, v: Value) -> str:
         p = v.word()

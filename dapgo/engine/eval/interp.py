@@ -318,6 +318,10 @@ class Interpreter:
             x = self._eval(node.args[0])
             n = self._len(x) if fun.name == "len" else self._cap(x)
             return Value(self.r.basic("int"), 0, struct.pack("<q", n))
+        if isinstance(fun, Ident) and fun.name in ("real", "imag", "complex") and \
+                self.scope.local(fun.name) is None:
+            from dapgo.engine.eval.builtins import complex_builtin  # it builds on this module
+            return complex_builtin(self.r, fun.name, [self._eval(a) for a in node.args])
         tname = _type_name(fun)
         if tname is not None:
             t = self._lookup_type(tname)
@@ -325,7 +329,8 @@ class Interpreter:
                 if len(node.args) != 1:
                     raise EvalError(f"conversion to {tname} expects exactly one argument")
                 return self._convert(self._eval(node.args[0]), t, explicit=True)
-        raise EvalError("function calls are not supported (only len, cap and conversions)")
+        raise EvalError("function calls are not supported (only len, cap, real, imag, "
+                        "complex and conversions)")
 
     def _lookup_type(self, name: str) -> GoType | None:
         try:
