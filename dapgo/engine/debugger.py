@@ -185,8 +185,9 @@ class Debugger:
 
     def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
                  context: str) -> Future[VariableInfo]:
-        """`context` is DAP's (watch, repl, hover, clipboard); all evaluate alike."""
-        return self._do(self._engine.evaluate, expression, thread_id, frame_index)
+        """`context` is DAP's (watch, repl, hover, clipboard); repl and clipboard show a
+        string whole (up to 1 MiB)."""
+        return self._do(self._engine.evaluate, expression, thread_id, frame_index, context)
 
     def set_variable(self, handle: object, name: str, value: str) -> Future[VariableInfo]:
         return self._do(self._engine.set_variable, handle, name, value)

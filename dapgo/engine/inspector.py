@@ -19,6 +19,9 @@ from dapgo.engine.model import FrameInfo, ScopeInfo, ThreadInfo, VariableInfo
 from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.values import Value, ValueReader, ValueRef
 
+REPL_MAX_STRING_LEN = 1 << 20  # a string evaluated in the debug console, shown whole
+WHOLE_STRING_CONTEXTS = ("repl", "clipboard")
+
 
 @attrs.frozen
 class ScopeRef:
@@ -175,8 +178,9 @@ class Inspector:
         return FrameScope(values, found, frame.function.name if frame.function else None)
 
     def evaluate(self, ctx: StopContext, expression: str, thread_id: int | None,
-                 frame_index: int) -> VariableInfo:
-        """A Go expression's value in a frame (globals only without one)."""
+                 frame_index: int, context: str = "watch") -> VariableInfo:
+        """A Go expression's value in a frame (globals only without one); in the debug
+        console (repl) or for the clipboard, a string is shown whole up to 1 MiB."""
         values = ctx.program.values
         try:
             result = evaluate(expression, self.eval_scope(ctx, thread_id, frame_index))
@@ -185,6 +189,13 @@ class Inspector:
         if isinstance(result, Const):
             text, tname = result_text(values, result)
             return VariableInfo(name=expression, value=text, type=tname)
+        if context in WHOLE_STRING_CONTEXTS and result.type.kind == "string":
+            cap = values.max_string_len
+            values.max_string_len = max(cap, REPL_MAX_STRING_LEN)
+            try:
+                return values.info(expression, result)
+            finally:
+                values.max_string_len = cap
         return values.info(expression, result)
 
     def condition_holds(self, ctx: StopContext, condition: str, thread_id: int) -> bool:
