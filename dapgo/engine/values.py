@@ -242,7 +242,15 @@ class ValueReader:
                 if v.word() == 0 or t.elem is None:
                     return 0, 0
                 et = self.type_of(t.elem)
-                return (len(et.fields), 0) if et.kind == "struct" else (1, 0)
+                if et.kind != "struct":
+                    return 1, 0
+                if not et.fields:
+                    return 0, 0
+                try:
+                    self.read(v.word(), 1)  # cached: the summary read it
+                except READ_ERRORS:
+                    return 1, 0  # one child saying why
+                return len(et.fields), 0
             if k == "slice":
                 return 0, max(v.word(8), 0) if v.word(8) < 1 << 40 else 0
             if k == "array":

@@ -6,6 +6,7 @@ an error, and `&&`/`||` short-circuit."""
 from __future__ import annotations
 
 import math
+import re
 import struct
 from typing import Protocol
 
@@ -427,7 +428,7 @@ class Interpreter:
         want_name = want.name if want is not None else tname
         if want is not None and want.kind == "interface":
             raise EvalError("type assertions to interface types are not supported")
-        if want_name not in (full, name) and tname not in (full, name):
+        if want_name not in (full, name) and tname not in (full, name, short_packages(full)):
             raise EvalError(f"interface conversion: {x.type.name} is {name}, not {tname}")
         if inner is None:
             raise EvalError(f"no debug information for type {name}")
@@ -723,6 +724,15 @@ def make(t: GoType, v: int | float | complex | bool) -> Value:
     else:
         raise EvalError(f"cannot make a value of type {t.name}")
     return Value(t, 0, data)
+
+
+_PACKAGE_PATH = re.compile(r"(?:[\w.\-]+/)+(?=[\w\-]+\.)")
+
+
+def short_packages(type_name: str) -> str:
+    """A type name as source code writes it: each package path cut to its last element
+    (`*io/fs.PathError` -> `*fs.PathError`)."""
+    return _PACKAGE_PATH.sub("", type_name)
 
 
 def result_text(reader: ValueReader, x: Result) -> tuple[str, str]:
