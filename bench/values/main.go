@@ -161,4 +161,5 @@ func work(arg1 int, arg2 string) int {
 
 func main() {
 	fmt.Println(work(1, "two"))
+	fmt.Println(work(2, "three")) // a second stop at the same place: what is loaded stays
 }
