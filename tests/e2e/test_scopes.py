@@ -7,7 +7,8 @@ from __future__ import annotations
 import fixtures
 import pytest
 from dapclient import DAPClient
-from helpers import TRANSPORTS, launch, session, set_line_breakpoints, wait_stopped
+
+from .helpers import TRANSPORTS, launch, session, set_line_breakpoints, wait_stopped
 
 Message = dict[str, object]
 
