@@ -91,7 +91,7 @@ def _read(reader: ValueReader, v: VarInfo, frame: Frame, regs: Registers | None,
         where = reader.address_of(v.location, frame.cfa, regs)
         return reader.value_at(t if t is not None else v.type, where)
     except (UnreadableError, OSError) as exc:
-        return str(exc) or "unreadable memory"
+        return str(exc) or "cannot read memory"
 
 
 def _deref(reader: ValueReader, p: Value) -> Value | str:

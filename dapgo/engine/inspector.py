@@ -132,7 +132,7 @@ class Inspector:
             try:
                 out.append(values.variable(short, v.type, v.location.addr))
             except OSError:
-                out.append(values.unreadable(short, v.type, "unreadable memory"))
+                out.append(values.unreadable(short, v.type, "cannot read memory"))
         return out
 
     def _register_variables(self, ctx: StopContext, ref: RegistersRef) -> list[VariableInfo]:

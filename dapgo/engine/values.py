@@ -213,8 +213,11 @@ class ValueReader:
         return self.info(name, self.value_at(tref, where))
 
     def unreadable(self, name: str, tref: TypeRef, why: str) -> VariableInfo:
+        """A variable whose value cannot be had: `<optimized out>`, else
+        `(unreadable: why)`."""
         t = self.type_of(tref)
-        return VariableInfo(name=name, value=f"<{why}>", type=t.name)
+        text = f"<{why}>" if why == "optimized out" else unreadable_text(why)
+        return VariableInfo(name=name, value=text, type=t.name)
 
     def info(self, name: str, v: Value) -> VariableInfo:
         if v.error is not None:
