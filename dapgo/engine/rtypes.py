@@ -40,14 +40,17 @@ class RuntimeTypes:
 
     def _offsets(self) -> tuple[int, int, int, int]:
         if self._layout is None:
-            t = self.binary.struct_layout("internal/abi.Type") or self.binary.struct_layout(
+            t = self.binary.member_offsets("internal/abi.Type") or self.binary.member_offsets(
                 "runtime._type")
-            md = self.binary.struct_layout("runtime.moduledata")
+            md = self.binary.member_offsets("runtime.moduledata")
             if t is None or md is None:
                 raise LookupError("runtime type layout not found in DWARF")
-            str_off = t.offset("Str") if "Str" in t.fields else t.offset("str")
-            tflag_off = t.offset("TFlag") if "TFlag" in t.fields else t.offset("tflag")
-            self._layout = (str_off, tflag_off, md.offset("types"), md.offset("etypes"))
+            try:
+                self._layout = (t["Str"] if "Str" in t else t["str"],
+                                t["TFlag"] if "TFlag" in t else t["tflag"],
+                                md["types"], md["etypes"])
+            except KeyError as exc:
+                raise LookupError(f"runtime type layout: no field {exc}") from None
         return self._layout
 
     def _module_types(self) -> int:
