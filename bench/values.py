@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -37,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import fixtures  # noqa: E402
-from dapclient import DAPClient, _drain  # noqa: E402
+from dapclient import DAPClient  # noqa: E402
+from dlvdap import dlv_dap  # noqa: E402
 
 SRC = ROOT / "bench" / "values"
 CACHE = ROOT / ".cache" / "bench"
@@ -126,26 +126,8 @@ def run_dapgo(binary: Path) -> dict[str, Any]:
 
 
 def run_delve(dlv: str, binary: Path) -> dict[str, Any]:
-    proc = subprocess.Popen([dlv, "dap", "--listen", "127.0.0.1:0", "--check-go-version=false"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    proc.stderr = proc.stdout  # dapclient's drainer reads stderr; Delve prints on stdout
-    lines = _drain(proc)
-    try:
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            for line in list(lines):
-                m = re.search(r"listening at: \[?[^\]]*\]?:(\d+)", line)
-                if m:
-                    port = int(m.group(1))
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dlv dap did not start: {lines}")
-            time.sleep(0.005)
-        with DAPClient.connect("127.0.0.1", port) as c:
-            return measure(c, binary)
-    finally:
-        proc.kill()
-        proc.wait()
+    with dlv_dap(dlv) as c:
+        return measure(c, binary)
 
 
 def median(runs: list[dict[str, Any]], key: str) -> float:
