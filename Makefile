@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/goroutines.py
 	$(PY) bench/watch_overhead.py
 	$(PY) bench/trace_overhead.py
+	$(PY) bench/values.py
 	$(PY) bench/metric_overhead.py
 	$(PY) bench/adapter_startup.py
 

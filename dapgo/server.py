@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import stat
 import sys
 import threading
@@ -329,13 +330,55 @@ def _same_file(st: os.stat_result, fd: int) -> bool:
 
 
 class _StdinReader:
-    """Chunks from a file descriptor, read by a daemon thread (never blocks exit)."""
+    """Chunks from the protocol's input descriptor. A pipe (reopened for a private
+    non-blocking file description, as the output is) or a socket (read with MSG_DONTWAIT)
+    is polled by the loop itself: a request costs no thread switch. Anything else (a
+    regular file, a tty) is read by a daemon thread (never blocks exit)."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
+        polled = self._pollable(fd)
+        if polled is not None:
+            self._polled, self._read_now = polled
+            try:
+                self._loop.add_reader(self._polled, self._ready)
+                log.info("protocol input: polled by the loop")
+                return
+            except (OSError, ValueError) as exc:
+                log.info("protocol input cannot be polled (%s): a reader thread", exc)
         threading.Thread(target=self._pump, name="dapgo-stdin", daemon=True).start()
+
+    @staticmethod
+    def _pollable(fd: int) -> tuple[int, Callable[[], bytes]] | None:
+        st = os.fstat(fd)
+        if stat.S_ISFIFO(st.st_mode):
+            try:
+                private = os.open(f"/proc/self/fd/{fd}",
+                                  os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                return None
+            return private, lambda: os.read(private, READ_SIZE)
+        if stat.S_ISSOCK(st.st_mode):
+            try:
+                sock = socket.socket(fileno=os.dup(fd))
+            except OSError:
+                return None
+            return sock.fileno(), lambda: sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
+        return None
+
+    def _ready(self) -> None:
+        try:
+            chunk = self._read_now()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.info("stdin read failed: %s", exc)
+            chunk = b""
+        self._queue.put_nowait(chunk)
+        if not chunk:
+            self._loop.remove_reader(self._polled)
 
     def _pump(self) -> None:
         while True:

@@ -99,6 +99,7 @@ class Session:
         self._busy = 0
         self._held: list[tuple[str, Body]] = []
         self._ended = asyncio.Event()
+        self._reading: asyncio.Future[bytes] | None = None  # the read under way, in run()
         self._shutdown_task: asyncio.Task[None] | None = None
         self._writer_closed = False
         self._outbox = Outbox(self.name, self._write_failed)
@@ -108,6 +109,7 @@ class Session:
         self.target: Literal["launch", "attach"] | None = None
         self.initialized = False
         self.show_globals = False  # launch attribute showGlobalVariables
+        self.show_registers = True  # launch attribute showRegisters
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.frames = HandleTable("frame ids")
@@ -121,19 +123,24 @@ class Session:
         self._loop_thread = threading.get_ident()
         writing = asyncio.create_task(self._outbox.pump(self._writer), name=f"{self.name}-writer")
         worker = asyncio.create_task(self._serial_worker(), name=f"{self.name}-worker")
-        ended = asyncio.create_task(self._ended.wait())
+        me = asyncio.current_task()
         try:
             while not self._ended.is_set():
-                reading = asyncio.create_task(read())
-                await asyncio.wait({reading, ended}, return_when=asyncio.FIRST_COMPLETED)
-                if not reading.done():
-                    reading.cancel()
-                    break
+                # the read is a task of its own that `_end_reading` cancels when the session
+                # ends (cheaper per request than racing it against an event: asyncio.wait)
+                self._reading = reading = asyncio.ensure_future(read())
                 try:
-                    chunk = reading.result()
+                    chunk = await reading
+                except asyncio.CancelledError:
+                    if reading.cancelled() and self._ended.is_set() and not (
+                            me is not None and me.cancelling()):
+                        break  # the session ended while waiting for input
+                    raise
                 except (ConnectionError, OSError) as exc:
                     log.info("%s: read failed: %s", self.name, exc)
                     break
+                finally:
+                    self._reading = None
                 if not chunk:
                     log.info("%s: end of input", self.name)
                     await self._drain()
@@ -142,7 +149,6 @@ class Session:
                     self._accept(item)
         finally:
             await self.shutdown()
-            ended.cancel()
             worker.cancel()
             for task in list(self._tasks):
                 task.cancel()
@@ -163,7 +169,7 @@ class Session:
         return asyncio.shield(self._shutdown_task)
 
     async def _shutdown(self) -> None:
-        self._ended.set()
+        self._end_reading()
         self._outbox.release()  # an engine thread waiting to deliver an event must not block
         if self.debugger is not None and not self.engine_disconnected:
             self.engine_disconnected = True
@@ -180,7 +186,13 @@ class Session:
 
     def end(self) -> None:
         """Stop reading requests; `run` then shuts down and closes the connection."""
+        self._end_reading()
+
+    def _end_reading(self) -> None:
+        """Mark the session ended and stop waiting for input."""
         self._ended.set()
+        if self._reading is not None:
+            self._reading.cancel()
 
     # ---- incoming ----
 

@@ -75,7 +75,8 @@ class Debugger(Protocol):
         self, thread_id: int, start: int, levels: int
     ) -> Future[tuple[list[FrameInfo], int]]: ...
     def scopes(
-        self, thread_id: int, frame_index: int, show_globals: bool = False
+        self, thread_id: int, frame_index: int, show_globals: bool = False,
+        show_registers: bool = True,
     ) -> Future[list[ScopeInfo]]: ...
     def variables(
         self, handle: object, start: int | None, count: int | None

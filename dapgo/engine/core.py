@@ -396,8 +396,10 @@ class Engine:
                     ) -> tuple[list[FrameInfo], int]:
         return self.inspector.stack_trace(self._stopped(), thread_id, start, levels)
 
-    def scopes(self, thread_id: int, frame_index: int, show_globals: bool) -> list[ScopeInfo]:
-        return self.inspector.scopes(self._stopped(), thread_id, frame_index, show_globals)
+    def scopes(self, thread_id: int, frame_index: int, show_globals: bool,
+               show_registers: bool = True) -> list[ScopeInfo]:
+        return self.inspector.scopes(self._stopped(), thread_id, frame_index, show_globals,
+                                     show_registers)
 
     def variables(self, handle: object, start: int | None, count: int | None
                   ) -> list[VariableInfo]:
@@ -411,14 +413,14 @@ class Engine:
             values = self.program.values
             values.max_string_len, values.max_array_values = self.value_limits
 
-    def evaluate(self, expression: str, thread_id: int | None, frame_index: int
-                 ) -> VariableInfo:
+    def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
+                 context: str = "watch") -> VariableInfo:
         """A Go expression in a frame; without one, in the innermost frame of the goroutine
         that stopped (as Delve does), or over globals only when there is none."""
         ctx = self._stopped()
         if thread_id is None:
             thread_id, frame_index = ctx.selected_goroutine(), 0
-        return self.inspector.evaluate(ctx, expression, thread_id, frame_index)
+        return self.inspector.evaluate(ctx, expression, thread_id, frame_index, context)
 
     def set_variable(self, handle: object, name: str, value: str) -> VariableInfo:
         return self.inspector.set_variable(self._stopped(), handle, name, value)

@@ -74,17 +74,21 @@ class DataBreakpoints:
                       thread_id: int | None, frame_index: int) -> WatchTarget:
         values = self.program.values
         if isinstance(handle, ScopeRef):
-            found = [v for shown, v in self.inspector.frame_vars(ctx, handle) if shown == name]
+            found = [fv for fv in self.inspector.frame_vars(ctx, handle) if fv.shown == name]
             if not found:
                 raise DebuggerError(f"no variable {name} in this scope")
-            var = found[0]
-            if var.location is None:
+            fv = found[0]
+            if isinstance(fv.value, str):
+                raise DebuggerError(fv.value)
+            if fv.escaped:  # on the heap: watch the value, not the frame's pointer to it
+                return self._watch_on(ctx, name, fv.value.addr, fv.value.type)
+            if fv.var.location is None:
                 raise DebuggerError("optimized out")
             frame = ctx.frame(handle.thread_id, handle.frame_index)
-            where = values.address_of(var.location, frame.cfa, None)
+            where = values.address_of(fv.var.location, frame.cfa, None)
             if not isinstance(where, int):
                 raise DebuggerError("it lives in registers, not in memory")
-            return self._watch_on(ctx, name, where, var.type)
+            return self._watch_on(ctx, name, where, fv.value.type)
         if isinstance(handle, ValueRef):
             try:
                 child = find_child(values, handle, name)
@@ -96,10 +100,9 @@ class DataBreakpoints:
         if handle is not None:
             raise DebuggerError("unknown variables reference")
         if thread_id is not None:  # a plain name in the frame: a local or an argument
-            for args in (False, True):
-                scope = ScopeRef(thread_id, frame_index, args)
-                if any(shown == name for shown, _ in self.inspector.frame_vars(ctx, scope)):
-                    return self._watch_target(ctx, scope, name, None, 0)
+            scope = ScopeRef(thread_id, frame_index)
+            if any(fv.shown == name for fv in self.inspector.frame_vars(ctx, scope)):
+                return self._watch_target(ctx, scope, name, None, 0)
         # any addressable Go expression: main.hits, p.count, s[3], *p, m.field.sub
         try:
             value = evaluate(name, self.inspector.eval_scope(ctx, thread_id, frame_index))

@@ -174,9 +174,10 @@ class Debugger:
                     ) -> Future[tuple[list[FrameInfo], int]]:
         return self._do(self._engine.stack_trace, thread_id, start, levels)
 
-    def scopes(self, thread_id: int, frame_index: int, show_globals: bool = False
-               ) -> Future[list[ScopeInfo]]:
-        return self._do(self._engine.scopes, thread_id, frame_index, show_globals)
+    def scopes(self, thread_id: int, frame_index: int, show_globals: bool = False,
+               show_registers: bool = True) -> Future[list[ScopeInfo]]:
+        return self._do(self._engine.scopes, thread_id, frame_index, show_globals,
+                        show_registers)
 
     def variables(self, handle: object, start: int | None = None, count: int | None = None
                   ) -> Future[list[VariableInfo]]:
@@ -184,8 +185,9 @@ class Debugger:
 
     def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
                  context: str) -> Future[VariableInfo]:
-        """`context` is DAP's (watch, repl, hover, clipboard); all evaluate alike."""
-        return self._do(self._engine.evaluate, expression, thread_id, frame_index)
+        """`context` is DAP's (watch, repl, hover, clipboard); repl and clipboard show a
+        string whole (up to 1 MiB)."""
+        return self._do(self._engine.evaluate, expression, thread_id, frame_index, context)
 
     def set_variable(self, handle: object, name: str, value: str) -> Future[VariableInfo]:
         return self._do(self._engine.set_variable, handle, name, value)

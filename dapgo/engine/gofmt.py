@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import struct
 
 # time.Time.wall: hasMonotonic flag, 33-bit seconds since 1885, 30-bit nanoseconds
@@ -13,9 +14,14 @@ _WALL_TO_INTERNAL = (1884 * 365 + 1884 // 4 - 1884 // 100 + 1884 // 400) * 86400
 _INTERNAL_TO_UNIX = -62135596800  # seconds from year 1 to 1970
 
 
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
 def go_quote(data: bytes) -> str:
     """A Go double-quoted string literal for `data`, as %q would print it."""
     text = data.decode("utf-8", errors="replace")
+    if not _NEEDS_ESCAPE.search(text):
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         if ch == '"':

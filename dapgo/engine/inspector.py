@@ -7,25 +7,28 @@ expressions (evaluate, setVariable), in the stop context the caller gives.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import attrs
 
-from dapgo.engine.dwarf import AddrLoc, VarInfo
+from dapgo.engine.dwarf import AddrLoc
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.eval import Const, EvalError, FrameScope, evaluate, is_true, result_text
 from dapgo.engine.eval.assign import assign, find_child
+from dapgo.engine.framevars import FrameVar, read_frame_vars
 from dapgo.engine.goroutines import GoroutineCommand, GoroutineView
 from dapgo.engine.model import FrameInfo, ScopeInfo, ThreadInfo, VariableInfo
 from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
-from dapgo.engine.values import UnreadableError, Value, ValueReader, ValueRef
+from dapgo.engine.values import Value, ValueReader, ValueRef
+
+REPL_MAX_STRING_LEN = 1 << 20  # a string evaluated in the debug console, shown whole
+WHOLE_STRING_CONTEXTS = ("repl", "clipboard")
 
 
 @attrs.frozen
 class ScopeRef:
+    """A frame's arguments and locals (one scope, arguments first, as Delve)."""
+
     thread_id: int
     frame_index: int
-    args: bool
 
 
 @attrs.frozen
@@ -88,31 +91,30 @@ class Inspector:
                for f in frames[start:end]]
         return out, len(frames)
 
-    def scopes(self, ctx: StopContext, thread_id: int, frame_index: int, show_globals: bool
-               ) -> list[ScopeInfo]:
-        """Arguments and Locals; the frame's package variables when `show_globals`
-        (showGlobalVariables); Registers, marked expensive."""
+    def scopes(self, ctx: StopContext, thread_id: int, frame_index: int, show_globals: bool,
+               show_registers: bool = True) -> list[ScopeInfo]:
+        """One "Locals" scope, arguments first (Delve's layout: editors expand the first
+        scope at once); the frame's package variables when `show_globals`
+        (showGlobalVariables); Registers last, marked expensive, unless `show_registers`
+        is false (showRegisters)."""
         frame = ctx.frame(thread_id, frame_index)
-        out = [
-            ScopeInfo("Arguments", ScopeRef(thread_id, frame_index, True),
-                      presentation_hint="arguments"),
-            ScopeInfo("Locals", ScopeRef(thread_id, frame_index, False),
-                      presentation_hint="locals"),
-        ]
+        out = [ScopeInfo("Locals", ScopeRef(thread_id, frame_index),
+                         presentation_hint="locals")]
         if show_globals and frame.function is not None:
             pkg = package_of(frame.function.name)
             out.append(ScopeInfo(f"Globals ({pkg})", GlobalsRef(pkg), expensive=True))
-        out.append(ScopeInfo("Registers", RegistersRef(thread_id, frame_index),
-                             expensive=True, presentation_hint="registers"))
+        if show_registers:
+            out.append(ScopeInfo("Registers", RegistersRef(thread_id, frame_index),
+                                 expensive=True, presentation_hint="registers"))
         return out
 
     def variables(self, ctx: StopContext, handle: object, start: int | None,
                   count: int | None) -> list[VariableInfo]:
         values = ctx.program.values
         if isinstance(handle, ScopeRef):
-            return [values.unreadable(shown, v.type, value) if isinstance(value, str)
-                    else values.info(shown, value)
-                    for shown, v, value in self.scope_values(ctx, handle)]
+            return [values.unreadable(fv.shown, fv.var.type, fv.value)
+                    if isinstance(fv.value, str) else values.info(fv.shown, fv.value)
+                    for fv in self.frame_vars(ctx, handle)]
         if isinstance(handle, GlobalsRef):
             return self._global_variables(ctx, handle.package)
         if isinstance(handle, RegistersRef):
@@ -130,7 +132,7 @@ class Inspector:
             try:
                 out.append(values.variable(short, v.type, v.location.addr))
             except OSError:
-                out.append(values.unreadable(short, v.type, "unreadable memory"))
+                out.append(values.unreadable(short, v.type, "cannot read memory"))
         return out
 
     def _register_variables(self, ctx: StopContext, ref: RegistersRef) -> list[VariableInfo]:
@@ -146,49 +148,15 @@ class Inspector:
             known["cfa"] = frame.cfa
         return [VariableInfo(name, f"{value:#x}", "uint64") for name, value in known.items()]
 
-    def frame_vars(self, ctx: StopContext, ref: ScopeRef) -> list[tuple[str, VarInfo]]:
-        """The scope's variables in scope at the frame's pc, with display names that tell
-        shadowed variables apart as Delve does: the visible (innermost) one is `x`, the
-        ones it hides are `(x)`, `((x))`... DWARF lists outer blocks before inner ones."""
+    def frame_vars(self, ctx: StopContext, ref: ScopeRef) -> list[FrameVar]:
+        """The frame's visible arguments then locals with display names and values
+        (framevars)."""
         frame = ctx.frame(ref.thread_id, ref.frame_index)
         if frame.function is None:
             return []
         pc = frame.pc if ref.frame_index == 0 else frame.pc - 1
-        found = [
-            v for v in ctx.program.binary.frame_variables(frame.function, pc)
-            if v.is_arg == ref.args
-            # declared further down: not in scope yet (as Delve does)
-            and (v.is_arg or not v.decl_line or not frame.line or v.decl_line <= frame.line)
-        ]
-        total = Counter(v.name for v in found)
-        seen: Counter[str] = Counter()
-        out = []
-        for v in found:
-            seen[v.name] += 1
-            hidden_by = total[v.name] - seen[v.name]  # inner declarations after this one
-            out.append(("(" * hidden_by + v.name + ")" * hidden_by, v))
-        return out
-
-    def scope_values(self, ctx: StopContext, ref: ScopeRef
-                     ) -> list[tuple[str, VarInfo, Value | str]]:
-        """The scope's variables: display name, DWARF variable, and its value or why it
-        cannot be read (optimized out, unreadable memory...)."""
-        values = ctx.program.values
-        frame = ctx.frame(ref.thread_id, ref.frame_index)
-        if frame.function is None:
-            return []
         regs = ctx.frame0_registers(ref.thread_id) if ref.frame_index == 0 else None
-        out: list[tuple[str, VarInfo, Value | str]] = []
-        for shown, v in self.frame_vars(ctx, ref):
-            if v.location is None:
-                out.append((shown, v, "optimized out"))
-                continue
-            try:
-                where = values.address_of(v.location, frame.cfa, regs)
-                out.append((shown, v, values.value_at(v.type, where)))
-            except (UnreadableError, OSError) as exc:
-                out.append((shown, v, str(exc) or "unreadable memory"))
-        return out
+        return read_frame_vars(ctx.program.values, frame, pc, regs)
 
     # ----- expressions -----
 
@@ -203,17 +171,16 @@ class Inspector:
             frame = ctx.frame(thread_id, frame_index)
         except DebuggerError as exc:
             raise EvalError(str(exc)) from exc
+        # outer before inner: the innermost of a name is the last, and wins
         found: list[tuple[str, Value | str]] = [
-            (v.name, value)
-            for args in (True, False)
-            for _shown, v, value in self.scope_values(ctx, ScopeRef(thread_id, frame_index,
-                                                                    args))
-        ]
+            (fv.name, fv.value)
+            for fv in self.frame_vars(ctx, ScopeRef(thread_id, frame_index))]
         return FrameScope(values, found, frame.function.name if frame.function else None)
 
     def evaluate(self, ctx: StopContext, expression: str, thread_id: int | None,
-                 frame_index: int) -> VariableInfo:
-        """A Go expression's value in a frame (globals only without one)."""
+                 frame_index: int, context: str = "watch") -> VariableInfo:
+        """A Go expression's value in a frame (globals only without one); in the debug
+        console (repl) or for the clipboard, a string is shown whole up to 1 MiB."""
         values = ctx.program.values
         try:
             result = evaluate(expression, self.eval_scope(ctx, thread_id, frame_index))
@@ -222,6 +189,13 @@ class Inspector:
         if isinstance(result, Const):
             text, tname = result_text(values, result)
             return VariableInfo(name=expression, value=text, type=tname)
+        if context in WHOLE_STRING_CONTEXTS and result.type.kind == "string":
+            cap = values.max_string_len
+            values.max_string_len = max(cap, REPL_MAX_STRING_LEN)
+            try:
+                return values.info(expression, result)
+            finally:
+                values.max_string_len = cap
         return values.info(expression, result)
 
     def condition_holds(self, ctx: StopContext, condition: str, thread_id: int) -> bool:
@@ -241,7 +215,7 @@ class Inspector:
         try:
             if isinstance(handle, ScopeRef):
                 scope = self.eval_scope(ctx, handle.thread_id, handle.frame_index)
-                target = {shown: v for shown, _v, v in self.scope_values(ctx, handle)}.get(name)
+                target = {fv.shown: fv.value for fv in self.frame_vars(ctx, handle)}.get(name)
                 if target is None:
                     raise EvalError(f"no variable {name} in this scope")
             elif isinstance(handle, Value):

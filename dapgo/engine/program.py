@@ -12,6 +12,7 @@ from dapgo.engine.backend import Process
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.goroutines import GoroutineReader
 from dapgo.engine.output import OutputPump
+from dapgo.engine.stopmemory import StopMemory
 from dapgo.engine.target import Target
 from dapgo.engine.values import ValueReader
 
@@ -22,6 +23,7 @@ class Program:
     binary: BinaryInfo
     target: Target = attrs.field(init=False)
     goroutines: GoroutineReader = attrs.field(init=False)
+    memory: StopMemory = attrs.field(init=False)  # what `values` reads, cached for one stop
     values: ValueReader = attrs.field(init=False)
     pump: OutputPump | None = None  # forwarding its stdout/stderr, when dapgo started it
     tmpdir: str | None = None  # holding the binary dapgo built for it
@@ -29,7 +31,8 @@ class Program:
     def __attrs_post_init__(self) -> None:
         self.target = Target(self.process, self.binary)
         self.goroutines = GoroutineReader(self.target)
-        self.values = ValueReader(self.target)
+        self.memory = StopMemory(self.target)
+        self.values = ValueReader(self.memory)
 
     @property
     def pid(self) -> int:

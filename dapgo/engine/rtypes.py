@@ -1,9 +1,11 @@
 """Runtime type descriptors (`runtime._type` / `internal/abi.Type`) -> DWARF types.
 
 An interface value holds a pointer to its dynamic type's runtime descriptor (eface._type,
-or itab._type / itab.Type). Like Delve, the descriptor's name is read from the module's
-type-name table (`Str` is a nameOff into `runtime.firstmoduledata.types`) and then looked
-up among the DWARF types. Field offsets come from DWARF, never constants.
+or itab._type / itab.Type). Like Delve, the DWARF type is the one whose
+DW_AT_go_runtime_type is the descriptor's offset from `runtime.firstmoduledata.types`: the
+runtime's own name (`Str`, a nameOff into the same table) says `fs.PathError` where DWARF
+says `io/fs.PathError`, so it is only the fallback, and the name shown when DWARF has no
+such type. Field offsets come from DWARF, never constants.
 """
 
 from __future__ import annotations
@@ -34,17 +36,21 @@ class RuntimeTypes:
         self.binary: BinaryInfo = target.binary
         self._cache: dict[int, RuntimeTypeInfo] = {}
         self._layout: tuple[int, int, int, int] | None = None  # str, tflag, types, etypes
+        self._types_base: int | None = None
 
     def _offsets(self) -> tuple[int, int, int, int]:
         if self._layout is None:
-            t = self.binary.struct_layout("internal/abi.Type") or self.binary.struct_layout(
+            t = self.binary.member_offsets("internal/abi.Type") or self.binary.member_offsets(
                 "runtime._type")
-            md = self.binary.struct_layout("runtime.moduledata")
+            md = self.binary.member_offsets("runtime.moduledata")
             if t is None or md is None:
                 raise LookupError("runtime type layout not found in DWARF")
-            str_off = t.offset("Str") if "Str" in t.fields else t.offset("str")
-            tflag_off = t.offset("TFlag") if "TFlag" in t.fields else t.offset("tflag")
-            self._layout = (str_off, tflag_off, md.offset("types"), md.offset("etypes"))
+            try:
+                self._layout = (t["Str"] if "Str" in t else t["str"],
+                                t["TFlag"] if "TFlag" in t else t["tflag"],
+                                md["types"], md["etypes"])
+            except KeyError as exc:
+                raise LookupError(f"runtime type layout: no field {exc}") from None
         return self._layout
 
     def _module_types(self) -> int:
@@ -54,7 +60,9 @@ class RuntimeTypes:
         addr = getattr(first.location, "addr", None)
         if not isinstance(addr, int):
             raise LookupError("runtime.firstmoduledata has no fixed address")
-        return self.target.u64(addr + self._offsets()[2])
+        if self._types_base is None:
+            self._types_base = self.target.u64(addr + self._offsets()[2])
+        return self._types_base
 
     def name_of(self, rtype: int) -> str:
         """The Go name of a runtime type descriptor ("*main.T", "[]int", "error")."""
@@ -75,11 +83,15 @@ class RuntimeTypes:
         got = self._cache.get(rtype)
         if got is not None:
             return got
-        name = self.name_of(rtype)
-        tref = self.binary.find_type(name)
-        if tref is None:
-            tref = self.binary.find_type(_dwarf_spelling(name))
-        info = RuntimeTypeInfo(name, tref)
+        tref = self.binary.type_for_runtime_offset(rtype - self._module_types())
+        if tref is not None:
+            info = RuntimeTypeInfo(self.binary.type_info(tref).name, tref)
+        else:
+            name = self.name_of(rtype)
+            tref = self.binary.find_type(name)
+            if tref is None:
+                tref = self.binary.find_type(_dwarf_spelling(name))
+            info = RuntimeTypeInfo(name, tref)
         self._cache[rtype] = info
         return info
 

@@ -25,6 +25,7 @@ class StopContext:
     def __init__(self, program: Program, current_tid: int | None,
                  only_tid: int | None = None, selected: int | None = None) -> None:
         self.program = program
+        program.memory.forget()  # a new stop: the program may have changed anything
         self.current_tid = current_tid  # the thread the stop is reported on
         self._only = only_tid
         self._selected = selected  # the goroutine of the stop, when not current_tid's

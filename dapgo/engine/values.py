@@ -10,6 +10,7 @@ paged `max_array_values` at a time.
 
 from __future__ import annotations
 
+import errno
 import struct
 
 import attrs
@@ -37,7 +38,18 @@ from dapgo.engine.model import VariableInfo
 from dapgo.engine.rtypes import RuntimeTypes
 from dapgo.engine.target import Registers, Target
 
-__all__ = ["UnreadableError", "Value", "ValueReader", "ValueRef", "format_float", "go_quote"]
+__all__ = [
+    "READ_ERRORS",
+    "ConstantValue",
+    "UnreadableError",
+    "UnreadableMemory",
+    "Value",
+    "ValueReader",
+    "ValueRef",
+    "format_float",
+    "go_quote",
+    "unreadable_text",
+]
 
 MAX_STRING_LEN = 512
 MAX_ARRAY_VALUES = 64
@@ -54,14 +66,22 @@ POINTER_SHAPED = frozenset({"ptr", "unsafe.Pointer", "map", "chan", "func"})
 
 @attrs.frozen(eq=False)
 class Value:
-    """A Go value: its type, its bytes, and its address (0 when not in memory)."""
+    """A Go value: its type, its bytes, and its address (0 when not in memory). A value
+    whose memory cannot be read has no bytes and says why in `error`."""
 
     type: GoType
     addr: int
     data: bytes
+    error: str | None = None
 
     def word(self, offset: int = 0) -> int:
         return int(struct.unpack_from("<Q", self.data, offset)[0])
+
+
+@attrs.frozen(eq=False)
+class ConstantValue(Value):
+    """The value of a Go constant (DW_TAG_constant): shown as its number, not described by
+    the names of its type's constants."""
 
 
 ValueRef = Value  # a compound value is its own handle for `children`
@@ -69,6 +89,30 @@ ValueRef = Value  # a compound value is its own handle for `children`
 
 class UnreadableError(Exception):
     """The value's location is not readable at this pc (optimized out, register elsewhere)."""
+
+
+class UnreadableMemory(OSError):
+    """A read of the program's memory failed (unmapped, or not readable)."""
+
+
+# what reading garbage (unmapped pointers, uninitialised interfaces and headers) can raise
+READ_ERRORS = (OSError, LookupError, MapLayoutError, OverflowError, ValueError, struct.error,
+               MemoryError)
+
+
+def unreadable_text(why: object) -> str:
+    """Delve's form for a value that cannot be read: (unreadable: reason)."""
+    return f"(unreadable: {why})"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnreadableMemory):
+        return str(exc)
+    if isinstance(exc, OverflowError | MemoryError):
+        return "implausible size (uninitialised memory?)"
+    if isinstance(exc, OSError) and exc.errno in (errno.EIO, errno.EFAULT):
+        return "cannot read memory"
+    return str(exc) or type(exc).__name__
 
 
 class ValueReader:
@@ -125,8 +169,21 @@ class ValueReader:
         return t
 
     def load(self, t: GoType, addr: int) -> Value:
-        """The value of type `t` stored at `addr`."""
-        return Value(t, addr, self.target.read(addr, t.size) if t.size else b"")
+        """The value of type `t` stored at `addr` (UnreadableMemory when it cannot be read)."""
+        return Value(t, addr, self.read(addr, t.size) if t.size else b"")
+
+    def read(self, addr: int, size: int) -> bytes:
+        """`size` bytes at `addr` (UnreadableMemory, an OSError, when they cannot be read)."""
+        if size < 0 or size > 1 << 32:
+            raise OverflowError(f"size {size}")
+        try:
+            return self.target.read(addr, size)
+        except OSError as exc:
+            raise UnreadableMemory(f"cannot read memory at {addr:#x}") from exc
+
+    def bad(self, t: GoType, addr: int, exc: BaseException | str) -> Value:
+        """A value of type `t` at `addr` that cannot be read, and why."""
+        return Value(t, addr, b"", exc if isinstance(exc, str) else _reason(exc))
 
     def value_at(self, tref: TypeRef | GoType, where: int | bytes) -> Value:
         t = tref if isinstance(tref, GoType) else self.type_of(tref)
@@ -156,14 +213,20 @@ class ValueReader:
         return self.info(name, self.value_at(tref, where))
 
     def unreadable(self, name: str, tref: TypeRef, why: str) -> VariableInfo:
+        """A variable whose value cannot be had: `<optimized out>`, else
+        `(unreadable: why)`."""
         t = self.type_of(tref)
-        return VariableInfo(name=name, value=f"<{why}>", type=t.name)
+        text = f"<{why}>" if why == "optimized out" else unreadable_text(why)
+        return VariableInfo(name=name, value=text, type=t.name)
 
     def info(self, name: str, v: Value) -> VariableInfo:
+        if v.error is not None:
+            return VariableInfo(name=name, value=unreadable_text(v.error), type=v.type.name)
         try:
             text = self.format(v)
-        except OSError:
-            return VariableInfo(name=name, value="<unreadable memory>", type=v.type.name)
+        except READ_ERRORS as exc:
+            return VariableInfo(name=name, value=unreadable_text(_reason(exc)),
+                                type=v.type.name)
         named, indexed = self.child_counts(v)
         handle = v if (named or indexed) else None
         return VariableInfo(name=name, value=text, type=v.type.name, handle=handle,
@@ -173,6 +236,8 @@ class ValueReader:
         """(named, indexed) numbers of children of `v`."""
         t = v.type
         k = t.kind
+        if v.error is not None:
+            return 0, 0
         try:
             if k == "struct":
                 return len(t.fields), 0
@@ -180,22 +245,33 @@ class ValueReader:
                 if v.word() == 0 or t.elem is None:
                     return 0, 0
                 et = self.type_of(t.elem)
-                return (len(et.fields), 0) if et.kind == "struct" else (1, 0)
+                if et.kind != "struct":
+                    return 1, 0
+                if not et.fields:
+                    return 0, 0
+                try:
+                    self.read(v.word(), 1)  # cached: the summary read it
+                except READ_ERRORS:
+                    return 1, 0  # one child saying why
+                return len(et.fields), 0
             if k == "slice":
-                return 0, v.word(8) if v.word() else 0
+                return 0, max(v.word(8), 0) if v.word(8) < 1 << 40 else 0
             if k == "array":
                 return 0, t.length or 0
-            if k == "map":
-                return (self.maps.count(t, v.word()), 0) if v.word() else (0, 0)
+            if k == "map":  # capped: an editor asks for named children without paging
+                return ((min(self.maps.count(t, v.word()), self.max_array_values), 0)
+                        if v.word() else (0, 0))
             if k == "chan":
                 return (0, self.target.u64(v.word())) if v.word() else (0, 0)
+            if k == "complex":
+                return 2, 0
             if k == "interface":
                 dyn = self.dynamic(v)
                 if dyn is None or dyn[1] is None:
                     return 0, 0
                 named, indexed = self.child_counts(dyn[1])
                 return (named, indexed) if (named or indexed) else (1, 0)
-        except (OSError, MapLayoutError, LookupError):
+        except READ_ERRORS:
             return 0, 0
         return 0, 0
 
@@ -205,12 +281,19 @@ class ValueReader:
         """The one-line text of `v`; `typed` prefixes compound values with their type."""
         t = v.type
         k = t.kind
+        if v.error is not None:
+            return unreadable_text(v.error)
         prefix = f"{t.name} " if typed and t.name else ""
         special = self._special(v)
         if special is not None:
             return prefix + special
         if k == "bool":
             return "true" if v.data[0] else "false"
+        if k in ("int", "uint") and "." in t.name and not isinstance(v, ConstantValue):
+            n = scalar(v)
+            assert isinstance(n, int)
+            described = self.describe_constant(t, n)
+            return f"{described} ({n})" if described else str(n)
         if k in ("int", "uint", "float", "complex"):
             return format_scalar(t, scalar(v))
         if k == "uintptr":
@@ -232,10 +315,14 @@ class ValueReader:
             more = ", ..." if len(t.fields) > SUMMARY_ELEMS else ""
             return f"{prefix}{{{', '.join(parts)}{more}}}"
         if k == "slice":
-            ptr, length, cap = struct.unpack_from("<QQq", v.data)
-            if ptr == 0:
+            ptr, length, cap = struct.unpack_from("<Qqq", v.data)
+            if ptr == 0 and length == 0:
                 return f"{prefix}len: 0, cap: {cap}, nil"
-            return f"{prefix}len: {length}, cap: {cap}, {self._elems(t, ptr, length, depth)}"
+            try:
+                elems = self._elems(t, ptr, length, depth)
+            except READ_ERRORS as exc:
+                elems = unreadable_text(_reason(exc))
+            return f"{prefix}len: {length}, cap: {cap}, {elems}"
         if k == "array":
             n = t.length or 0
             return prefix + self._array_elems(v, n, depth)
@@ -245,7 +332,10 @@ class ValueReader:
             p = v.word()
             if p == 0:
                 return f"{prefix}nil"
-            qcount, size = struct.unpack("<QQ", self.target.read(p, 16))
+            try:
+                qcount, size = struct.unpack("<QQ", self.read(p, 16))
+            except READ_ERRORS as exc:
+                return prefix + unreadable_text(_reason(exc))
             return f"{prefix}{qcount}/{size}"
         if k == "func":
             return self._func(v)
@@ -253,15 +343,33 @@ class ValueReader:
             return self._interface(v, depth)
         return f"<{k}>"
 
+    def describe_constant(self, t: GoType, n: int) -> str:
+        """`n` by the names of the constants of its named type, as Delve: the constant
+        equal to it, or single-bit constants or'ed together when they make it exactly
+        (`bitZero|bitOne`); "" when neither."""
+        consts = self.binary.constants_of(t.offset) if t.offset else []
+        for name, value in consts:
+            if value == n:
+                return name
+        if n == 0:
+            return ""
+        parts = []
+        rest = n
+        for name, value in consts:
+            if value and value & (value - 1) == 0 and rest & value:
+                parts.append(name)
+                rest &= ~value
+        return "|".join(parts) if rest == 0 else ""
+
     def _string(self, v: Value) -> str:
         ptr, length = struct.unpack_from("<Qq", v.data)
         if length <= 0:
             return '""'
         n = min(length, self.max_string_len)
         try:
-            raw = self.target.read(ptr, n)
-        except OSError:
-            return f"<unreadable string at {ptr:#x}>"
+            raw = self.read(ptr, n)
+        except READ_ERRORS as exc:
+            return unreadable_text(_reason(exc))
         text = go_quote(raw)
         if n < length:
             text += f"...+{length - n} more"
@@ -282,8 +390,8 @@ class ValueReader:
             return f"({t.name})({p:#x})"
         try:
             target = self.load(self.type_of(t.elem), p)
-        except OSError:
-            return f"({t.name})({p:#x}) <unreadable>"
+        except READ_ERRORS as exc:
+            return f"({t.name})({p:#x}) {unreadable_text(_reason(exc))}"
         # a struct's own fields take the next level; anything else costs one here (so
         # pointer cycles end)
         inner = depth if target.type.kind == "struct" else depth + 1
@@ -296,7 +404,7 @@ class ValueReader:
             return "[...]"
         et = self.type_of(t.elem)
         shown = min(n, SUMMARY_ELEMS)
-        raw = self.target.read(base, et.size * shown)
+        raw = self.read(base, et.size * shown)
         parts = [
             self.format(Value(et, base + i * et.size, raw[i * et.size : (i + 1) * et.size]),
                         depth + 1, False)
@@ -331,14 +439,16 @@ class ValueReader:
         try:
             total = self.maps.count(t, hdr)
             pairs = self.map_pairs(v, 0, SUMMARY_ELEMS)
-        except MapLayoutError as exc:
-            return f"{prefix}<{exc}>"
+        except READ_ERRORS as exc:
+            return prefix + unreadable_text(_reason(exc))
         parts = [
             f"{self.format(k, depth + 1, False)}: {self.format(e, depth + 1, False)}, "
             for k, e in pairs
         ]
         more = f"...+{total - len(pairs)} more" if total > len(pairs) else ""
-        return f"{prefix}[{''.join(parts)}{more}]"
+        capped = (f" ({self.max_array_values} of {total} shown)"
+                  if depth == 0 and total > self.max_array_values else "")
+        return f"{prefix}[{''.join(parts)}{more}]{capped}"
 
     def _func(self, v: Value) -> str:
         p = v.word()
@@ -354,8 +464,8 @@ class ValueReader:
         t = v.type
         try:
             dyn = self.dynamic(v)
-        except (OSError, LookupError) as exc:
-            return f"{t.name}(<unknown dynamic type: {exc}>)"
+        except READ_ERRORS as exc:
+            return f"{t.name} {unreadable_text('dynamic type: ' + _reason(exc))}"
         if dyn is None:
             return f"{t.name} nil"
         name, inner = dyn
@@ -505,13 +615,28 @@ class ValueReader:
     # ----- children -----
 
     def children(self, ref: Value, start: int | None, count: int | None) -> list[VariableInfo]:
-        return [self.info(name, v) for name, v in self.child_values(ref, start, count)]
+        return [self.info(name, v) for name, v in self.child_values(ref, start, count, True)]
 
     def child_values(
-        self, v: Value, start: int | None = None, count: int | None = None
+        self, v: Value, start: int | None = None, count: int | None = None,
+        tolerant: bool = False,
     ) -> list[tuple[str, Value]]:
         """Named children of a compound value; arrays, slices, maps and channels page by
-        `start`/`count` (default: `max_array_values` from `start`)."""
+        `start`/`count` (default: `max_array_values` from `start`). `tolerant`: a child
+        whose memory cannot be read is a value saying why (UnreadableMemory otherwise)."""
+        if v.error is not None:
+            return []
+        if not tolerant:
+            return self._child_values(v, start, count, False)
+        try:
+            return self._child_values(v, start, count, True)
+        except READ_ERRORS as exc:
+            t = v.type
+            et = self.type_of(t.elem) if t.elem is not None else t
+            return [("(unreadable)", self.bad(et, 0, exc))]
+
+    def _child_values(self, v: Value, start: int | None, count: int | None, tolerant: bool
+                      ) -> list[tuple[str, Value]]:
         t = v.type
         first = start or 0
         page = count if count else self.max_array_values
@@ -520,28 +645,50 @@ class ValueReader:
         if t.kind == "ptr":
             if v.word() == 0 or t.elem is None:
                 return []
-            target = self.deref(v)
-            if target.type.kind == "struct":
-                return self.child_values(target)
+            try:
+                target = self.deref(v)
+            except READ_ERRORS as exc:
+                if not tolerant:
+                    raise
+                target = self.bad(self.type_of(t.elem), v.word(), exc)
+            if target.type.kind == "struct" and target.error is None:
+                return self._child_values(target, None, None, tolerant)
             return [("*" + (t.name[1:] if t.name.startswith("*") else ""), target)]
         if t.kind in ("slice", "array"):
             length = (t.length or 0) if t.kind == "array" else v.word(8)
             end = min(length, first + page)
-            return [(f"[{i}]", self.element(v, i)) for i in range(first, end)]
+            return [(f"[{i}]", self._element(v, i, tolerant)) for i in range(first, end)]
         if t.kind == "map":
             return [(f"[{self.format(k, 1, False)}]", e)
                     for k, e in self.map_pairs(v, first, page)]
         if t.kind == "chan":
             return self._chan_elements(v, first, page)
+        if t.kind == "complex":
+            z = scalar(v)
+            assert isinstance(z, complex)
+            ft = self.basic("float32" if t.size == 8 else "float64")
+            half = t.size // 2
+            return [("real", Value(ft, v.addr, v.data[:half])),
+                    ("imaginary", Value(ft, v.addr + half if v.addr else 0, v.data[half:]))]
         if t.kind == "interface":
             dyn = self.dynamic(v)
             if dyn is None or dyn[1] is None:
                 return []
             inner = dyn[1]
-            kids = self.child_values(inner, start, count)
+            kids = self._child_values(inner, start, count, tolerant)
             named, indexed = self.child_counts(inner)
             return kids if (named or indexed) else [("data", inner)]
         return []
+
+    def _element(self, v: Value, i: int, tolerant: bool) -> Value:
+        try:
+            return self.element(v, i)
+        except READ_ERRORS as exc:
+            if not tolerant or v.type.elem is None:
+                raise
+            et = self.type_of(v.type.elem)
+            base = v.addr if v.type.kind == "array" else v.word()
+            return self.bad(et, base + i * et.size, exc)
 
     def _chan_elements(self, v: Value, first: int, page: int) -> list[tuple[str, Value]]:
         p = v.word()

@@ -157,8 +157,8 @@ def _build_flags(args: Args) -> tuple[str, ...]:
 async def apply_display_options(call: Call, debugger: Debugger) -> None:
     """Launch/attach attributes that shape what the user sees (vscode-go/Delve names):
     showPprofLabels, hideSystemGoroutines, goroutineFilters, maxGoroutines, maxStringLen,
-    maxArrayValues, showGlobalVariables. A bad value fails the request before anything
-    starts."""
+    maxArrayValues, showGlobalVariables, showRegisters. A bad value fails the request before
+    anything starts."""
     args = call.args
     labels = args.opt_str_list("showPprofLabels") or []
     hide = args.opt_bool("hideSystemGoroutines", False)
@@ -167,6 +167,7 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     max_string = args.opt_int("maxStringLen", minimum=1)
     max_array = args.opt_int("maxArrayValues", minimum=1)
     call.session.show_globals = args.opt_bool("showGlobalVariables", False)
+    call.session.show_registers = args.opt_bool("showRegisters", True)
     try:
         await call.session.engine(debugger.set_goroutine_options(labels, hide, filters,
                                                                  max_goroutines))

@@ -153,7 +153,7 @@ class FakeDebugger:
 
     @_engine_call
     def scopes(self, thread_id: int, frame_index: int,
-               show_globals: bool = False) -> list[ScopeInfo]:
+               show_globals: bool = False, show_registers: bool = True) -> list[ScopeInfo]:
         self._call("scopes", thread_id, frame_index)
         return [ScopeInfo("Locals", ("locals", thread_id, frame_index), False, "locals"),
                 ScopeInfo("Empty", None)]

@@ -21,7 +21,7 @@ from . import dies as D
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
 from .lineprog import LineTables, Row
-from .locations import Locator
+from .locations import Locator, member_offset
 from .model import (
     AddrLoc,
     Function,
@@ -34,7 +34,7 @@ from .model import (
 )
 from .pclntab import PcLnTab, uvarint
 from .prologue import skip_prologue
-from .types import TypeReader
+from .types import TYPE_TAGS, TypeReader
 
 _VAR_TAGS = frozenset({D.TAG_formal_parameter, D.TAG_variable})
 
@@ -56,6 +56,8 @@ class BinaryInfo:
         self._by_base: dict[str, dict[str, list[int]]] = {}  # see _files_named()
         self._stmt_lists: list[tuple[int, int]] = []  # (.debug_line offset, unit offset)
         self._subprograms: dict[int, DIE | None] = {}
+        self._runtime_types: dict[int, TypeRef | None] = {}
+        self._constants: dict[TypeRef, list[tuple[str, int]]] = {}
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -157,6 +159,59 @@ class BinaryInfo:
     def find_type(self, name: str) -> TypeRef | None:
         """TypeRef of a named type ("main.Point", "*runtime.g", "[]int"), or None."""
         return self._typereader.find_type(name)
+
+    def type_for_runtime_offset(self, offset: int) -> TypeRef | None:
+        """The DWARF type whose DW_AT_go_runtime_type is `offset` (a runtime type
+        descriptor's offset from its module's `types`), or None."""
+        if offset <= 0:
+            return None
+        got = self._runtime_types.get(offset, -1)
+        if got == -1:
+            got = None
+            for die in self.dwarf.find_by_address_attr(offset, D.AT_go_runtime_type,
+                                                       TYPE_TAGS):
+                got = die.offset
+                break
+            self._runtime_types[offset] = got
+        return got
+
+    def constant(self, name: str) -> tuple[TypeRef, int] | None:
+        """(type, value) of the Go constant `name` ("main.constTwo"), or None."""
+        for die in self.dwarf.find_named(name, frozenset({D.TAG_constant})):
+            t = attr_ref(die, D.AT_type)
+            v = attr_int(die, D.AT_const_value)
+            if t is not None and v is not None:
+                return t, v
+        return None
+
+    def constants_of(self, ref: TypeRef) -> list[tuple[str, int]]:
+        """The constants declared with type `ref` as (name without package, value), in
+        declaration order."""
+        got = self._constants.get(ref)
+        if got is None:
+            got = []
+            for die in self.dwarf.find_by_type_ref(ref, frozenset({D.TAG_constant})):
+                name = die_name(die) or ""
+                v = attr_int(die, D.AT_const_value)
+                if v is not None:
+                    got.append((name[name.rfind(".") + 1:], v))
+            got.sort(key=lambda c: c[1])
+            self._constants[ref] = got
+        return got
+
+    def dict_index(self, ref: TypeRef) -> int | None:
+        """DW_AT_go_dict_index of a type DIE: a generic function's type parameter, found
+        at that index of the function's `.dict` argument."""
+        die = self.dwarf.die(ref)
+        return attr_int(die, D.AT_go_dict_index) if die is not None else None
+
+    def member_offsets(self, type_name: str) -> dict[str, int] | None:
+        """Field name -> offset of a struct type, without decoding the fields' types (what
+        a lookup of two fields of runtime.moduledata needs); None when not found."""
+        for die in self.dwarf.find_named(type_name, frozenset({D.TAG_structure_type})):
+            return {die_name(c) or "": member_offset(c) for c in children(die)
+                    if c.tag == D.TAG_member}
+        return None
 
     def struct_layout(self, type_name: str) -> StructLayout | None:
         tr = self._typereader

@@ -58,6 +58,10 @@ AT_go_kind = 0x2900
 AT_go_key = 0x2901
 AT_go_elem = 0x2902
 AT_go_embedded_field = 0x2903
+AT_go_runtime_type = 0x2904
+AT_go_dict_index = 0x2906
+AT_const_value = "DW_AT_const_value"
+TAG_constant = "DW_TAG_constant"
 
 _LOCAL_REFS = frozenset({"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8",
                          "DW_FORM_ref_udata"})
@@ -175,6 +179,57 @@ class DebugInfo:
                 if die is not None and die_name(die) == name:
                     yield die
             pos = data.find(needle, pos + 1)
+
+    def find_by_address_attr(self, value: int, attr: int, tags: frozenset[str]) -> Iterator[DIE]:
+        """DIEs with one of `tags`, named inline, whose DW_FORM_addr attribute `attr` is
+        `value` (Go's DW_AT_go_runtime_type: a runtime type's offset in its module).
+
+        bytes.find locates the 8 address bytes; the DIE's start is found going back over
+        its few fixed-size attributes to the inline name before them, and every candidate is
+        decoded and checked by pyelftools."""
+        data = self.info
+        pos = data.find(value.to_bytes(8, "little"))
+        while pos >= 0:
+            for die in self._named_dies_before(pos, 40, tags):
+                a = _attrs(die).get(attr)
+                if a is not None and a.form == "DW_FORM_addr" and a.value == value:
+                    yield die
+                    break
+            pos = data.find(value.to_bytes(8, "little"), pos + 1)
+
+    def find_by_type_ref(self, ref: int, tags: frozenset[str]) -> Iterator[DIE]:
+        """DIEs with one of `tags` whose inline name is followed at once by a DW_AT_type
+        (DW_FORM_ref_addr) equal to `ref` (Go's DW_TAG_constant: name, type, value)."""
+        data = self.info
+        needle = ref.to_bytes(4, "little")
+        pos = data.find(needle)
+        while pos >= 0:
+            if pos > 0 and data[pos - 1] == 0:
+                for die in self._named_dies_before(pos, 1, tags):
+                    if attr_ref(die, AT_type) == ref:
+                        yield die
+                        break
+            pos = data.find(needle, pos + 1)
+
+    def _named_dies_before(self, pos: int, reach: int, tags: frozenset[str]) -> Iterator[DIE]:
+        """DIEs with one of `tags` whose inline name ends (its NUL) within `reach` bytes
+        before `pos`: the name is a run of printable bytes and the abbreviation code the
+        byte before it (a printable code is tried too)."""
+        data = self.info
+        tried: set[int] = set()
+        for end in range(pos - 1, max(pos - 1 - reach, 0), -1):
+            if data[end] != 0:
+                continue
+            start = end
+            while start > 0 and end - start < 512 and 0x20 <= data[start - 1] < 0x7F:
+                start -= 1
+            for at in range(max(start - 1, 0), min(start + 2, end)):
+                if at in tried or not 0 < data[at] < 0x80:
+                    continue
+                tried.add(at)
+                die = self._candidate(at, data[at], tags)
+                if die is not None:
+                    yield die
 
     def _candidate(self, start: int, code: int, tags: frozenset[str]) -> DIE | None:
         cu = self.unit_for(start)

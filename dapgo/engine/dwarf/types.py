@@ -4,6 +4,8 @@ are pyelftools'; this module knows how Go describes its types with them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from . import dies as D
 from .dies import DIE, DebugInfo, attr_int, attr_ref, attr_value, children, die_name
 from .locations import member_offset
@@ -144,7 +146,7 @@ class TypeReader:
         if under.tag != D.TAG_structure_type:
             return None
         fields: dict[str, Field] = {}
-        nested: dict[str, StructLayout | None] = {}
+        nested = _LazyLayouts(self.layout)
         for c in children(under):
             if c.tag != D.TAG_member:
                 continue
@@ -157,9 +159,24 @@ class TypeReader:
             fields[fname] = Field(fname, member_offset(c), die_name(tdie) or "",
                                   attr_int(tunder, D.AT_byte_size) or 0)
             if tunder.tag == D.TAG_structure_type:
-                nested[fname] = self.layout(tunder.offset)
+                nested.pending[fname] = tunder.offset
         lay = StructLayout(name=die_name(die) or die_name(under) or "",
                            size=attr_int(under, D.AT_byte_size) or 0, fields=fields,
                            nested=nested)
         self._layouts[ref] = lay
         return lay
+
+
+class _LazyLayouts(dict[str, "StructLayout | None"]):
+    """A struct's nested struct layouts, each decoded on its first lookup (runtime structs
+    such as moduledata nest dozens that a lookup of one field never needs)."""
+
+    def __init__(self, decode: Callable[[TypeRef], StructLayout | None]) -> None:
+        super().__init__()
+        self.pending: dict[str, TypeRef] = {}
+        self._decode = decode
+
+    def get(self, key: str, default: object = None) -> StructLayout | None:
+        if key not in self and key in self.pending:
+            self[key] = self._decode(self.pending.pop(key))
+        return super().get(key)

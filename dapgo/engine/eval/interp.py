@@ -6,6 +6,7 @@ an error, and `&&`/`||` short-circuit."""
 from __future__ import annotations
 
 import math
+import re
 import struct
 from typing import Protocol
 
@@ -318,6 +319,10 @@ class Interpreter:
             x = self._eval(node.args[0])
             n = self._len(x) if fun.name == "len" else self._cap(x)
             return Value(self.r.basic("int"), 0, struct.pack("<q", n))
+        if isinstance(fun, Ident) and fun.name in ("real", "imag", "complex") and \
+                self.scope.local(fun.name) is None:
+            from dapgo.engine.eval.builtins import complex_builtin  # it builds on this module
+            return complex_builtin(self.r, fun.name, [self._eval(a) for a in node.args])
         tname = _type_name(fun)
         if tname is not None:
             t = self._lookup_type(tname)
@@ -325,7 +330,8 @@ class Interpreter:
                 if len(node.args) != 1:
                     raise EvalError(f"conversion to {tname} expects exactly one argument")
                 return self._convert(self._eval(node.args[0]), t, explicit=True)
-        raise EvalError("function calls are not supported (only len, cap and conversions)")
+        raise EvalError("function calls are not supported (only len, cap, real, imag, "
+                        "complex and conversions)")
 
     def _lookup_type(self, name: str) -> GoType | None:
         try:
@@ -422,7 +428,7 @@ class Interpreter:
         want_name = want.name if want is not None else tname
         if want is not None and want.kind == "interface":
             raise EvalError("type assertions to interface types are not supported")
-        if want_name not in (full, name) and tname not in (full, name):
+        if want_name not in (full, name) and tname not in (full, name, short_packages(full)):
             raise EvalError(f"interface conversion: {x.type.name} is {name}, not {tname}")
         if inner is None:
             raise EvalError(f"no debug information for type {name}")
@@ -718,6 +724,15 @@ def make(t: GoType, v: int | float | complex | bool) -> Value:
     else:
         raise EvalError(f"cannot make a value of type {t.name}")
     return Value(t, 0, data)
+
+
+_PACKAGE_PATH = re.compile(r"(?:[\w.\-]+/)+(?=[\w\-]+\.)")
+
+
+def short_packages(type_name: str) -> str:
+    """A type name as source code writes it: each package path cut to its last element
+    (`*io/fs.PathError` -> `*fs.PathError`)."""
+    return _PACKAGE_PATH.sub("", type_name)
 
 
 def result_text(reader: ValueReader, x: Result) -> tuple[str, str]:

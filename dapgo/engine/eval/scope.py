@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dapgo.engine.dwarf.model import AddrLoc
 from dapgo.engine.eval.syntax import EvalError
-from dapgo.engine.values import Value, ValueReader
+from dapgo.engine.values import ConstantValue, Value, ValueReader
 
 
 class FrameScope:
@@ -42,8 +42,22 @@ class FrameScope:
         info = self.reader.binary.global_variable(name)
         if info is not None and isinstance(info.location, AddrLoc):
             got = self.reader.value_at(info.type, info.location.addr)
+        else:
+            got = self._constant(name)
         self._globals[name] = got
         return got
+
+    def _constant(self, name: str) -> Value | None:
+        """A Go constant DWARF describes (DW_TAG_constant), as a value of its type."""
+        found = self.reader.binary.constant(name)
+        if found is None:
+            return None
+        tref, n = found
+        t = self.reader.type_of(tref)
+        if t.kind not in ("int", "uint", "uintptr", "bool") or not 0 < t.size <= 8:
+            return None
+        data = (n & ((1 << (8 * t.size)) - 1)).to_bytes(t.size, "little")
+        return ConstantValue(t, 0, data)
 
     def is_global(self, name: str) -> bool:
         try:

@@ -15,6 +15,7 @@ const DISPLAY: Record<string, [string, unknown]> = {
   hideSystemGoroutines: ['boolean', false],
   maxGoroutines: ['number', 1024],
   showGlobalVariables: ['boolean', false],
+  showRegisters: ['boolean', true],
   maxStringLen: ['number', 512],
   maxArrayValues: ['number', 64],
 };

@@ -100,9 +100,12 @@ for (const transport of ['stdio', 'tcp'] as Transport[]) {
       const st = await dc.stackTraceRequest({ threadId, startFrame: 0, levels: 1 });
       const scopes = await dc.scopesRequest({ frameId: st.body.stackFrames[0].id });
       const names = scopes.body.scopes.map((s) => s.name);
-      assert.ok(names.includes('Arguments') && names.includes('Locals'), JSON.stringify(names));
-      const argsScope = scopes.body.scopes.find((s) => s.name === 'Arguments')!;
-      const vars = await dc.variablesRequest({ variablesReference: argsScope.variablesReference });
+      // Delve's layout: one Locals scope first (the one an editor expands), arguments first
+      assert.strictEqual(names[0], 'Locals', JSON.stringify(names));
+      assert.ok(!names.includes('Arguments'), JSON.stringify(names));
+      const localsScope = scopes.body.scopes[0];
+      const vars = await dc.variablesRequest({ variablesReference: localsScope.variablesReference });
+      assert.deepStrictEqual(vars.body.variables.slice(0, 2).map((v) => v.name), ['a', 'b']);
       const byName = new Map(vars.body.variables.map((v) => [v.name, v]));
       assert.strictEqual(byName.get('a')?.value, '0', JSON.stringify(vars.body.variables));
       assert.strictEqual(byName.get('b')?.value, '0');

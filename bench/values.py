@@ -1,0 +1,179 @@
+"""Values benchmark: load a stopped frame's variables, dapgo beside Delve, on one program.
+
+bench/values/ is a Go program whose `work` frame holds about 115 locals of the kinds real
+programs hold (numbers, strings, structs, pointers, slices, maps, errors, interfaces,
+time.Time, nested values). It is built with Go 1.21 (which Delve 1.20.2 reads) and `-N -l`,
+and stopped at @stop under each adapter over DAP. Timed from the client, per session
+(nothing loaded before):
+  * scopes + locals: `scopes` for the top frame, then `variables` of its first scope
+    (Locals, arguments first, in both adapters);
+  * expand to depth 3: `variables` for every child with a variablesReference, breadth
+    first, three levels below the locals (requests sent one at a time, as an editor does);
+  * the floor: one `variables` request for a 3-field struct, repeated (what a request
+    costs besides the values it loads: transport, dispatch).
+at the first stop and again at a second stop at the same place (the program calls `work`
+twice). Prints the medians of several sessions, the request counts, and dapgo/Delve
+ratios.
+Target: ratios <= 1.0 (no slower than Delve).
+
+Usage: .venv/bin/python bench/values.py [--runs N] [--go VERSION]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import fixtures  # noqa: E402
+from dapclient import DAPClient  # noqa: E402
+from dlvdap import dlv_dap  # noqa: E402
+
+SRC = ROOT / "bench" / "values"
+CACHE = ROOT / ".cache" / "bench"
+DEPTH = 3
+FLOOR_REQUESTS = 50  # `variables` of a 3-field struct, repeated: the per-request floor
+
+
+def build(go: str) -> Path:
+    gobin = fixtures.go_binary(go)
+    out = CACHE / f"values-go{go}-{fixtures._source_hash(SRC, go)}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", str(out), "."], cwd=SRC,
+                       check=True, env={**os.environ, "GOFLAGS": "-mod=mod",
+                                        "GOTOOLCHAIN": "local"})
+    return out
+
+
+def stop_line() -> int:
+    for i, line in enumerate((SRC / "main.go").read_text().splitlines(), 1):
+        if "// @stop" in line:
+            return i
+    raise LookupError("@stop")
+
+
+def measure(c: DAPClient, binary: Path) -> dict[str, Any]:
+    """One session: the timed loads at the first stop at @stop (nothing loaded before),
+    again at the second (same place), and the floor: one small `variables` request."""
+    c.request("initialize", {"adapterID": "go", "linesStartAt1": True,
+                             "columnsStartAt1": True, "pathFormat": "path"}, timeout=60)
+    c.request("launch", {"mode": "exec", "program": str(binary)}, timeout=60)
+    c.wait_event("initialized", timeout=60)
+    bp = c.request("setBreakpoints", {"source": {"path": str(SRC / "main.go")},
+                                      "breakpoints": [{"line": stop_line()}]}, timeout=60)
+    assert bp["body"]["breakpoints"][0].get("verified"), bp
+    c.request("configurationDone", timeout=60)
+    out: dict[str, Any] = {}
+    seen = 0
+    for stop in ("first", "second"):
+        tid = c.wait_event("stopped", timeout=60, after=seen)["body"]["threadId"]
+        figures = load_frame(c, tid)
+        out.update({f"{stop} {k}": v for k, v in figures.items()})
+        seen = len(c.messages)
+        if stop == "first":
+            c.request("continue", {"threadId": tid}, timeout=60)
+    c.request("disconnect", {"terminateDebuggee": True}, timeout=60)
+    return out
+
+
+def load_frame(c: DAPClient, tid: int) -> dict[str, Any]:
+    st = c.request("stackTrace", {"threadId": tid, "startFrame": 0, "levels": 20}, timeout=60)
+    frame = st["body"]["stackFrames"][0]
+    assert frame["name"].endswith("main.work"), frame
+
+    def variables(ref: int) -> list[dict[str, Any]]:
+        r = c.request("variables", {"variablesReference": ref}, timeout=60)
+        return list(r["body"]["variables"])
+
+    t0 = time.perf_counter()
+    scopes = c.request("scopes", {"frameId": frame["id"]}, timeout=60)["body"]["scopes"]
+    top = variables(scopes[0]["variablesReference"])
+    t1 = time.perf_counter()
+    level = [v["variablesReference"] for v in top if v["variablesReference"]]
+    requests = values = 0
+    for _ in range(DEPTH):
+        nxt = []
+        for ref in level:
+            kids = variables(ref)
+            requests += 1
+            values += len(kids)
+            nxt.extend(k["variablesReference"] for k in kids if k["variablesReference"])
+        level = nxt
+    t2 = time.perf_counter()
+    small = next(v["variablesReference"] for v in top if v["name"] == "p0")
+    t3 = time.perf_counter()
+    for _ in range(FLOOR_REQUESTS):
+        variables(small)
+    floor = (time.perf_counter() - t3) / FLOOR_REQUESTS
+    return {"load": t1 - t0, "expand": t2 - t1, "locals": len(top), "requests": requests,
+            "values": values, "scope": scopes[0]["name"], "floor": floor}
+
+
+def run_dapgo(binary: Path) -> dict[str, Any]:
+    with DAPClient.spawn_stdio() as c:
+        return measure(c, binary)
+
+
+def run_delve(dlv: str, binary: Path) -> dict[str, Any]:
+    with dlv_dap(dlv) as c:
+        return measure(c, binary)
+
+
+def median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--go", default="1.21.13", help="toolchain under .cache/go (Delve 1.20.2 "
+                                                    "reads Go 1.21 builds)")
+    args = ap.parse_args()
+    binary = build(args.go)
+    dlv = shutil.which("dlv")
+    sides: dict[str, Callable[[], dict[str, Any]]] = {"dapgo": lambda: run_dapgo(binary)}
+    if dlv:
+        sides["Delve"] = lambda: run_delve(dlv, binary)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    for _ in range(args.runs):
+        for name, fn in sides.items():  # interleaved: both see the same machine load
+            results[name].append(fn())
+    print(f"bench/values.py: {binary.name}, {args.runs} sessions each, medians")
+    print(f"{'adapter':8} {'stop':6} {'locals':>6} {'scopes+locals':>14} {'requests':>9} "
+          f"{'values':>7} {'expand depth 3':>15} {'floor/request':>14}")
+    for name, runs in results.items():
+        for stop in ("first", "second"):
+            r0 = runs[0]
+            print(f"{name:8} {stop:6} {r0[stop + ' locals']:6} "
+                  f"{median(runs, stop + ' load') * 1e3:11.1f} ms {r0[stop + ' requests']:9} "
+                  f"{r0[stop + ' values']:7} {median(runs, stop + ' expand') * 1e3:12.1f} ms "
+                  f"{median(runs, stop + ' floor') * 1e3:11.3f} ms")
+    if "Delve" in results:
+        d, g = results["Delve"], results["dapgo"]
+        met = True
+        for stop in ("first", "second"):
+            load = median(g, stop + " load") / median(d, stop + " load")
+            expand = median(g, stop + " expand") / median(d, stop + " expand")
+            floor = median(g, stop + " floor") / median(d, stop + " floor")
+            met = met and load <= 1.0 and expand <= 1.0
+            print(f"dapgo/Delve, {stop} stop: scopes+locals {load:.2f}x, expand to depth 3 "
+                  f"{expand:.2f}x, per-request floor {floor:.2f}x")
+        print(f"target <= 1.0x: {'met' if met else 'NOT met'}")
+    else:
+        print("dlv not on PATH: no Delve column")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

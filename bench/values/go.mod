@@ -1,0 +1,3 @@
+module example.com/benchvalues
+
+go 1.21
