@@ -55,6 +55,15 @@ class Thread:
     pc: int | None = None  # rip while stopped, once read (a resume forgets it)
 
 
+def proc_auxv(pid: int) -> dict[int, int]:
+    """A live process's auxiliary vector (/proc/PID/auxv): AT_* type -> value."""
+    with open(f"/proc/{pid}/auxv", "rb") as f:
+        data = f.read()
+    words = memoryview(data).cast("Q")
+    return {int(words[i]): int(words[i + 1]) for i in range(0, len(words) - 1, 2)
+            if words[i]}
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
@@ -447,11 +456,7 @@ class TracedProcess:
         return out
 
     def auxv(self) -> dict[int, int]:
-        with open(f"/proc/{self.pid}/auxv", "rb") as f:
-            data = f.read()
-        words = memoryview(data).cast("Q")
-        return {int(words[i]): int(words[i + 1]) for i in range(0, len(words) - 1, 2)
-                if words[i]}
+        return proc_auxv(self.pid)
 
     # ----- registers -----
 
