@@ -7,8 +7,10 @@ uprobes, `dapgo trace`) must be the process's, not the file's.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from dapclient import DAPClient
 from .helpers import (
     exit_code,
     frame_variables,
+    initialize,
     launch,
     mark,
     output_text,
@@ -215,3 +218,50 @@ def test_pie_dapgo_trace_exec(go: str | None) -> None:
     assert ">> goroutine(1): main.bump => (12)" in err
     assert re.search(r"in main\.main\n\s+at .*buildkinds/main\.go:\d+", err), err
     assert "dapgo trace: 8 records delivered, 0 lost" in err
+
+
+@pytest.mark.skipif(bpf_unavailable() is not None, reason=str(bpf_unavailable()))
+def test_pie_dapgo_trace_pid_and_attach() -> None:
+    """A PIE started on its own: `dapgo trace --pid`, then a DAP attach, both at the
+    process's addresses; the program runs on after each."""
+    root = Path(__file__).resolve().parents[2]
+    prog = subprocess.Popen([str(pie(None)), "0", "wait"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert prog.stdout is not None
+        assert prog.stdout.readline().startswith("kinds: waiting")
+        tr = subprocess.Popen([sys.executable, "-m", "dapgo.trace", "trace", "--pid",
+                               str(prog.pid), r"^main\.visit$"], cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert tr.stderr is not None
+        seen: list[str] = []
+        while len(seen) < 4:
+            ln = tr.stderr.readline()
+            assert ln, "dapgo trace ended early"
+            if ln.startswith(">"):
+                seen.append(ln.strip())
+        tr.send_signal(signal.SIGINT)
+        _, rest = tr.communicate(timeout=15)
+        assert tr.returncode == 0, rest
+        assert any(re.fullmatch(r'> goroutine\(1\): main\.visit\(i=\d+, name="waiting"\)', s)
+                   for s in seen), seen
+        assert any(re.fullmatch(r">> goroutine\(1\): main\.visit => \(\d+\)", s)
+                   for s in seen), seen
+        assert prog.poll() is None
+        with session("stdio") as c:
+            initialize(c)
+            c.request("attach", {"mode": "local", "processId": prog.pid}, timeout=60)
+            c.wait_event("initialized")
+            bps = set_line_breakpoints(c, FIX, "visit")
+            assert bps[0]["verified"] is True, bps
+            at = mark(c)
+            c.request("configurationDone")
+            stop = wait_stopped(c, "breakpoint", after=at)
+            frame = top_frame(c, stop["threadId"])
+            assert (frame["name"], frame["line"]) == ("main.visit", line("visit"))
+            assert frame_variables(c, frame["id"])["name"]["value"] == '"waiting"'
+            c.request("disconnect", {"terminateDebuggee": False})
+        time.sleep(0.2)
+        assert prog.poll() is None  # detached, running untraced
+    finally:
+        prog.kill()
+        prog.wait()
