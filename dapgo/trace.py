@@ -68,12 +68,12 @@ def _build(package: str) -> tuple[str, str | None]:
 def _spawn_stopped(path: str, argv: list[str]) -> int:
     """Fork a child that execs `path` traced, so it stops right after the exec, loaded (its
     load address known) but before its first instruction; `_release` lets it run untraced."""
-    from dapgo.engine.ptrace import syscalls as sc
+    from ptrace.binding import func as pt
 
     pid = os.fork()
     if pid == 0:  # child
         try:
-            sc.child_prepare_for_trace()
+            pt.ptrace_traceme()
             os.execv(path, [path, *argv])
         finally:
             os._exit(127)
@@ -92,12 +92,13 @@ def _release(pid: int) -> None:
 
 def _relocate(bi: BinaryInfo, pid: int) -> None:
     """Apply the process's load bias to a position-independent binary (PIE)."""
+    from dapgo.engine.backend import parse_auxv
     from dapgo.engine.loadbias import bias_from_auxv
-    from dapgo.engine.ptrace.process import proc_auxv
 
     if not bi.position_independent:
         return
-    bias = bias_from_auxv(proc_auxv(pid), bi.static_entry)
+    with open(f"/proc/{pid}/auxv", "rb") as f:
+        bias = bias_from_auxv(parse_auxv(f.read()), bi.static_entry)
     if bias is None:
         raise _TraceError(f"cannot tell where process {pid} has {bi.path} loaded")
     bi.relocate(bias)

@@ -44,7 +44,9 @@ def build(name: str, *, go: str | None = None, optimized: bool = False,
     flags_ = ([] if optimized else DEBUG_FLAGS) + list(flags)
     version = subprocess.run([gobin, "env", "GOVERSION"], capture_output=True, text=True,
                              check=True).stdout.strip()
-    key = _source_hash(src, f"{version} {flags_}")
+    # The source directory is part of the key: a binary names its sources by absolute path,
+    # and a checkout's tests expect its own paths (the cache is shared between checkouts).
+    key = _source_hash(src, f"{version} {flags_} {src}")
     out = CACHE / f"{name}-{version}-{key}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from dapgo.engine.api import (
     DebuggerError,
 )
 from dapgo.handlers.base import Args, Body, Call, Handler, RequestError
+from dapgo.paths import PathMap
 from dapgo.protocol.errors import ErrorId
 
 if TYPE_CHECKING:
@@ -175,6 +176,23 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     await call.session.engine(debugger.set_value_limits(max_string, max_array))
 
 
+def substitute_path(args: Args) -> PathMap:
+    """Delve's `substitutePath`: a list of {"from": client prefix, "to": binary prefix}."""
+    raw: Any = args.raw.get("substitutePath")
+    if raw is None:
+        return PathMap()
+    if not isinstance(raw, list):
+        raise args.bad("substitutePath", 'must be a list of {"from": ..., "to": ...}')
+    rules: list[tuple[str, str]] = []
+    for i, item in enumerate(raw):
+        if not (isinstance(item, dict) and isinstance(item.get("from"), str)
+                and isinstance(item.get("to"), str)):
+            raise args.bad("substitutePath", f'entry {i} must be {{"from": STRING, '
+                           f'"to": STRING}}, not {item!r}')
+        rules.append((item["from"], item["to"]))
+    return PathMap(rules)
+
+
 async def launch(call: Call) -> None:
     session, args = call.session, call.args
     if args.opt_bool("noDebug", False):
@@ -184,6 +202,7 @@ async def launch(call: Call) -> None:
             "start it with debugging, or run it outside the editor",
         )
     cfg, stop_on_entry = launch_config(args)
+    session.paths = substitute_path(args)
     debugger = session.create_debugger()
     session.target = "launch"
     try:
@@ -204,6 +223,7 @@ async def attach(call: Call) -> None:
     if mode != "local":
         raise args.bad("mode", f"is {mode!r}; dapgo supports only 'local'")
     pid = _pid(args)
+    session.paths = substitute_path(args)
     debugger = session.create_debugger()
     session.target = "attach"
     try:

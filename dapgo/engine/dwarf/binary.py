@@ -384,26 +384,31 @@ class BinaryInfo:
         return sorted(f for f in self._files() if not f.startswith("<"))
 
     def resolve_file(self, path: str) -> str | None:
-        """The binary's name for a client path: exact match, else unique suffix match."""
+        """The binary's name for a client path: the same path; else the same file on disk
+        (a symlinked directory); else, for a relative path of two or more components
+        ("pkg/file.go"), the one file whose path ends with all of them. Never a file that
+        only shares the base name: a build made elsewhere needs substitutePath."""
         files = self._files_named(path)
         if path in files:
             return path
         norm = os.path.normpath(path)
         if norm in files:
             return norm
-        parts = norm.strip("/").split("/")
-        candidates = list(files)
-        best: list[str] = []
-        # Longest suffix of path components that identifies exactly one file.
-        for n in range(len(parts), 0, -1):
-            suffix = "/" + "/".join(parts[-n:])
-            matches = [f for f in candidates if f == suffix[1:] or f.endswith(suffix)]
-            if len(matches) == 1:
-                return matches[0]
-            if matches:
-                best = matches
-                break
-        return best[0] if len(best) == 1 else None
+        base = posixpath.basename(norm)
+        named = [f for f in files if posixpath.basename(f) == base]
+        if os.path.isabs(norm):
+            same = [f for f in named if os.path.isabs(f) and _same_file(f, norm)]
+            return same[0] if len(same) == 1 else None
+        if norm.count("/") < 1 or norm.startswith("../"):
+            return None
+        matches = [f for f in named if f == norm or f.endswith("/" + norm)]
+        return matches[0] if len(matches) == 1 else None
+
+    def files_named_like(self, path: str) -> list[str]:
+        """The binary's files with the base name of `path` (for a message when a path is
+        not in the binary)."""
+        base = posixpath.basename(os.path.normpath(path))
+        return sorted(f for f in self._files_named(path) if posixpath.basename(f) == base)
 
     def addresses_for_line(self, path: str, line: int) -> LineLookup:
         """Where a line breakpoint goes, the way Delve places it: one address per function
@@ -414,7 +419,8 @@ class BinaryInfo:
         the prologue instead, where a function breakpoint would."""
         fname = self.resolve_file(path)
         if fname is None:
-            return LineLookup([], None, f"file not found in the binary: {path}")
+            return LineLookup([], None, f"file not found in the binary: {path}"
+                              + _elsewhere_hint(self.files_named_like(path)))
         lines = self._linetables
         lowest: dict[int, int] = {}  # function index -> lowest is_stmt address at the line
         for off in self._files_named(fname).get(fname, []):
@@ -469,6 +475,21 @@ class BinaryInfo:
                     out.append((addr, files[fi] if fi < len(files) else "", ln, stmt, pe))
         out.sort(key=lambda r: r[0])
         return out
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _elsewhere_hint(similar: list[str]) -> str:
+    if not similar:
+        return ""
+    shown = ", ".join(similar[:3]) + (", ..." if len(similar) > 3 else "")
+    return (f" (the binary has {shown}: if it was built elsewhere, map the paths with "
+            "substitutePath)")
 
 
 def _pclntab(elf: ElfImage) -> bytes | None:

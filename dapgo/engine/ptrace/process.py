@@ -29,7 +29,7 @@ from typing import Literal
 import attrs
 from ptrace.binding import func as pt
 
-from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent
+from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent, parse_auxv
 from dapgo.engine.ptrace import syscalls as sc
 from dapgo.engine.ptrace.doorbell import Doorbell
 
@@ -53,15 +53,6 @@ class Thread:
     trap: bool = False  # stopped on a SIGTRAP that is not a breakpoint of ours
     new: bool = False  # cloned, its first stop not yet seen
     pc: int | None = None  # rip while stopped, once read (a resume forgets it)
-
-
-def proc_auxv(pid: int) -> dict[int, int]:
-    """A live process's auxiliary vector (/proc/PID/auxv): AT_* type -> value."""
-    with open(f"/proc/{pid}/auxv", "rb") as f:
-        data = f.read()
-    words = memoryview(data).cast("Q")
-    return {int(words[i]): int(words[i + 1]) for i in range(0, len(words) - 1, 2)
-            if words[i]}
 
 
 def _reap(pid: int) -> None:
@@ -456,7 +447,8 @@ class TracedProcess:
         return out
 
     def auxv(self) -> dict[int, int]:
-        return proc_auxv(self.pid)
+        with open(f"/proc/{self.pid}/auxv", "rb") as f:
+            return parse_auxv(f.read())
 
     # ----- registers -----
 
