@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -158,8 +159,8 @@ def _build_flags(args: Args) -> tuple[str, ...]:
 async def apply_display_options(call: Call, debugger: Debugger) -> None:
     """Launch/attach attributes that shape what the user sees (vscode-go/Delve names):
     showPprofLabels, hideSystemGoroutines, goroutineFilters, maxGoroutines, maxStringLen,
-    maxArrayValues, showGlobalVariables. A bad value fails the request before anything
-    starts."""
+    maxArrayValues, showGlobalVariables; and followExec, followExecRegex. A bad value fails
+    the request before anything starts."""
     args = call.args
     labels = args.opt_str_list("showPprofLabels") or []
     hide = args.opt_bool("hideSystemGoroutines", False)
@@ -168,6 +169,15 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     max_string = args.opt_int("maxStringLen", minimum=1)
     max_array = args.opt_int("maxArrayValues", minimum=1)
     call.session.show_globals = args.opt_bool("showGlobalVariables", False)
+    follow = args.opt_bool("followExec", False)
+    regex = args.opt_str("followExecRegex") or None
+    if regex is not None:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise args.bad("followExecRegex", f"is not a regular expression: {exc}") from None
+    if follow:
+        await call.session.engine(debugger.set_follow_exec(follow, regex))
     try:
         await call.session.engine(debugger.set_goroutine_options(labels, hide, filters,
                                                                  max_goroutines))

@@ -4,6 +4,7 @@ children run untraced: they never stop at, nor die of, the parent's breakpoints.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import fixtures
@@ -50,3 +51,85 @@ def test_children_run_untraced_and_never_inherit_breakpoints(go: str | None) -> 
         assert exit_code(c) == 0
         assert len(c.events("stopped")) == 1  # only the parent's own call stopped
         assert "parent: work 10" in output_text(c, "stdout")
+
+
+CHILD_STRIDE = 10**12
+
+
+def next_stop_or_exit(c: Any, after: int, timeout: float = 30) -> Message:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in c.messages[after:]:
+            if m.get("type") == "event" and m["event"] in ("stopped", "exited"):
+                return dict(m)
+        time.sleep(0.02)
+    raise AssertionError("neither a stop nor the exit came")
+
+
+def stops_until_exit(c: Any, first: Message) -> list[tuple[int, str, str]]:
+    """(thread id, thread name, `main.work`'s caller's line marker) of every stop, from
+    `first` until the program exits."""
+    seen = []
+    stop = first
+    child_line = fixtures.line_of("spawner", "child_print")[1] - 1
+    parent_line = fixtures.line_of("spawner", "parent_work")[1]
+    while True:
+        tid = stop["threadId"]
+        names = {t["id"]: t["name"] for t in c.request("threads")["body"]["threads"]}
+        st = c.request("stackTrace", {"threadId": tid})["body"]["stackFrames"]
+        assert [f["name"] for f in st][:2] == ["main.work", "main.main"], st
+        assert st[0]["source"]["path"] == fixtures.line_of("spawner", "work")[0]
+        where = {child_line: "child", parent_line: "parent"}[st[1]["line"]]
+        local = frame_variables(c, st[0]["id"])
+        assert local["r"]["type"] == "int"
+        args = c.request("evaluate", {"expression": "len(os.Args)", "frameId": st[0]["id"],
+                                      "context": "watch"})["body"]["result"]
+        assert args == ("3" if where == "child" else "1")
+        seen.append((tid, names.get(tid, ""), where))
+        at = mark(c)
+        c.request("continue", {"threadId": tid})
+        got = next_stop_or_exit(c, at)
+        if got["event"] == "exited":
+            assert got["body"]["exitCode"] == 0
+            return seen
+        stop = got["body"]
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_follow_exec_debugs_the_children_as_threads_of_their_own(go: str | None) -> None:
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("spawner", go=go)),
+                   "followExec": True})
+        (bp,) = set_line_breakpoints(c, "spawner", "work")
+        assert bp["verified"] is True
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at, timeout=30)
+        assert stop["hitBreakpointIds"] == [bp["id"]]
+        seen = stops_until_exit(c, stop)
+        assert [w for _t, _n, w in seen] == ["child", "child", "parent"]
+        (t1, n1, _), (t2, n2, _), (t3, _n3, _) = seen
+        assert t1 // CHILD_STRIDE != t2 // CHILD_STRIDE and min(t1, t2) > CHILD_STRIDE
+        assert t3 < CHILD_STRIDE
+        assert n1.startswith("[pid ") and " spawner-" in n1 and n1 != n2
+        out = output_text(c, "stdout")
+        assert 'parent: child 1 said "child 1 work 40", err <nil>' in out
+        assert 'parent: child 2 said "child 2 work 40", err <nil>' in out
+        console = output_text(c, "console")
+        assert console.count("dapgo: following child process") == 2
+        assert console.count("exited with code 0") == 2
+
+
+def test_follow_exec_regex_follows_only_matching_children() -> None:
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("spawner")),
+                   "followExec": True, "followExecRegex": r"child 2$"})
+        set_line_breakpoints(c, "spawner", "work")
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at, timeout=30)
+        seen = stops_until_exit(c, stop)
+        assert [w for _t, _n, w in seen] == ["child", "parent"]
+        assert seen[0][0] > CHILD_STRIDE
+        assert 'parent: child 1 said "child 1 work 40", err <nil>' in output_text(c, "stdout")
+        assert output_text(c, "console").count("dapgo: following child process") == 1
