@@ -220,6 +220,10 @@ class Family:
             else:
                 got = d.set_breakpoints(key, specs).result()
             self._map_ids(child, got, statuses)
+            for i, (mine, theirs) in enumerate(zip(got, statuses, strict=False)):
+                if mine.verified and not theirs.verified:  # only the child has that code
+                    statuses[i] = attrs.evolve(mine, id=theirs.id)
+                    self._emit(BreakpointChanged(statuses[i]))
 
     @staticmethod
     def _map_ids(child: _Child, got: list[BreakpointStatus],

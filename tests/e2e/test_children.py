@@ -4,6 +4,7 @@ children run untraced: they never stop at, nor die of, the parent's breakpoints.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -133,3 +134,82 @@ def test_follow_exec_regex_follows_only_matching_children() -> None:
         assert seen[0][0] > CHILD_STRIDE
         assert 'parent: child 1 said "child 1 work 40", err <nil>' in output_text(c, "stdout")
         assert output_text(c, "console").count("dapgo: following child process") == 1
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_follow_exec_into_another_program_built_pie(go: str | None) -> None:
+    """The parent runs another program (buildkinds, -buildmode=pie): its breakpoints are
+    unverified until the child starts, then verified at the child's own load address; the
+    child stops at line and function breakpoints, and steps."""
+    other = fixtures.build("buildkinds", go=go, flags=("-buildmode=pie",))
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("spawner", go=go)),
+                   "args": [str(other)], "followExec": True,
+                   "followExecRegex": "buildkinds"})
+        (bp,) = set_line_breakpoints(c, "buildkinds", "visit")
+        assert bp["verified"] is False  # the parent has no such file
+        (fbp,) = c.request("setFunctionBreakpoints", {"breakpoints": [
+            {"name": "main.bump"}]})["body"]["breakpoints"]
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at, timeout=30)
+        changed = [e["body"]["breakpoint"] for e in c.events("breakpoint")]
+        assert any(b["id"] == bp["id"] and b["verified"] for b in changed), changed
+        assert stop["hitBreakpointIds"] == [bp["id"]]
+        g = stop["threadId"]
+        assert g > CHILD_STRIDE
+        names = {t["id"]: t["name"] for t in c.request("threads")["body"]["threads"]}
+        assert " buildkinds-" in names[g]
+        st = c.request("stackTrace", {"threadId": g})["body"]["stackFrames"]
+        assert [f["name"] for f in st][:3] == ["main.visit", "main.main", "runtime.main"]
+        assert st[0]["source"]["path"] == fixtures.line_of("buildkinds", "visit")[0]
+        assert int(st[0]["instructionPointerReference"], 16) > 0x10000000  # PIE, relocated
+        assert frame_variables(c, st[0]["id"])["doubled"]["type"] == "int"
+        ev = c.request("evaluate", {"expression": "main.label", "frameId": st[0]["id"],
+                                    "context": "watch"})["body"]
+        assert ev["result"] == '"kinds"'
+        c.request("setBreakpoints", {"source": {"path": fixtures.line_of("buildkinds",
+                                                                         "visit")[0]},
+                                     "breakpoints": []})
+        at = mark(c)
+        c.request("next", {"threadId": g})
+        stop = wait_stopped(c, "step", after=at)
+        assert stop["threadId"] == g
+        frame = top_frame(c, g)
+        assert frame["line"] == fixtures.line_of("buildkinds", "visit")[1] + 1
+        at = mark(c)
+        c.request("stepOut", {"threadId": g})
+        stop = wait_stopped(c, "step", after=at)
+        assert top_frame(c, stop["threadId"])["name"] == "main.main"
+        at = mark(c)
+        c.request("continue", {"threadId": g})
+        stop = wait_stopped(c, "function breakpoint", after=at, timeout=30)
+        assert stop["hitBreakpointIds"] == [fbp["id"]] and stop["threadId"] > CHILD_STRIDE
+        assert top_frame(c, stop["threadId"])["name"] == "main.bump"
+        c.request("setFunctionBreakpoints", {"breakpoints": []})
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c, timeout=30) == 0
+        assert 'parent: other said "kinds: 22 12 kinds", err <nil>' in output_text(c, "stdout")
+        assert output_text(c, "console").count("dapgo: following child process") == 1
+
+
+def test_disconnect_while_a_child_is_stopped_leaves_no_process_behind() -> None:
+    import re
+
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("spawner")),
+                   "followExec": True})
+        set_line_breakpoints(c, "spawner", "work")
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "breakpoint", after=at, timeout=30)
+        names = {t["id"]: t["name"] for t in c.request("threads")["body"]["threads"]}
+        m = re.match(r"\[pid (\d+) ", names[stop["threadId"]])
+        assert m, names
+        child = int(m.group(1))
+        assert os.path.exists(f"/proc/{child}")
+        c.request("disconnect", {"terminateDebuggee": True})
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}")
