@@ -58,3 +58,13 @@ def test_parse_auxv_stops_at_at_null() -> None:
     data = struct.pack("<8Q", 6, 4096, AT_ENTRY, 0x401000, 0, 0, 99, 1)
     assert parse_auxv(data) == {6: 4096, AT_ENTRY: 0x401000}
     assert parse_auxv(data[:20]) == {6: 4096}
+
+
+def test_exception_stacks_show_client_paths() -> None:
+    from dapgo.convert import stack_text
+
+    m = PathMap([("/src/m", "example.com/m"), ("/opt/go/src", "")])
+    stack = ("main.f(...)\n\texample.com/m/main.go:12 +0x1d\n"
+             "runtime.main()\n\truntime/proc.go:283")
+    assert stack_text(stack, m) == ("main.f(...)\n\t/src/m/main.go:12 +0x1d\n"
+                                    "runtime.main()\n\t/opt/go/src/runtime/proc.go:283")
