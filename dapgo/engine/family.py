@@ -186,6 +186,9 @@ class Family:
         holder.append(child)
         try:
             child.debugger.attach(pid).result()
+            # It was stopped (SIGSTOP) untraced: the job-control stop outlives the attach
+            # and would stop it again at a detach; SIGCONT ends it now (the tracer holds it).
+            os.kill(pid, signal.SIGCONT)
             with self._config_lock:
                 self._configure(child)
                 self._children[index] = child
@@ -306,6 +309,13 @@ class Family:
         out: Future[list[BreakpointStatus]] = Future()
 
         def merge(results: list[Any]) -> None:
+            try:
+                _merge(results)
+            except BaseException as exc:  # never leave the request unanswered
+                if not out.done():
+                    out.set_exception(exc)
+
+        def _merge(results: list[Any]) -> None:
             mine = results[0]
             if isinstance(mine, BaseException):
                 out.set_exception(mine)
@@ -447,9 +457,9 @@ class Family:
 
     def set_goroutine_options(self, show_labels: list[str], hide_system: bool, filters: str,
                               max_goroutines: int) -> Future[None]:
-        self._goroutine_options = (show_labels, hide_system, filters, max_goroutines)
-        return self._everyone(lambda d: d.set_goroutine_options(*self._goroutine_options
-                                                                or ()))
+        options = (show_labels, hide_system, filters, max_goroutines)
+        self._goroutine_options = options
+        return self._everyone(lambda d: d.set_goroutine_options(*options))
 
     def set_value_limits(self, max_string_len: int | None, max_array_values: int | None
                          ) -> Future[None]:

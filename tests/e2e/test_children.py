@@ -14,6 +14,7 @@ import pytest
 from .helpers import (
     exit_code,
     frame_variables,
+    initialize,
     launch,
     mark,
     output_text,
@@ -213,3 +214,43 @@ def test_disconnect_while_a_child_is_stopped_leaves_no_process_behind() -> None:
     while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{child}")
+
+
+def test_attach_with_follow_exec_then_detach_leaves_everyone_running() -> None:
+    import re
+    import subprocess
+
+    prog = subprocess.Popen([str(fixtures.build("spawner")), "loop"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert prog.stdout is not None
+        assert prog.stdout.readline().startswith("parent: looping")
+        with session("stdio") as c:
+            initialize(c)
+            c.request("attach", {"mode": "local", "processId": prog.pid,
+                                 "followExec": True}, timeout=60)
+            c.wait_event("initialized")
+            (bp,) = set_line_breakpoints(c, "spawner", "work")
+            at = mark(c)
+            c.request("configurationDone")
+            stop = wait_stopped(c, "breakpoint", after=at, timeout=30)
+            assert stop["threadId"] > CHILD_STRIDE and stop["hitBreakpointIds"] == [bp["id"]]
+            names = {t["id"]: t["name"] for t in c.request("threads")["body"]["threads"]}
+            m = re.match(r"\[pid (\d+) ", names[stop["threadId"]])
+            assert m, names
+            child = int(m.group(1))
+            c.request("disconnect", {"terminateDebuggee": False})
+        # the child, detached, finishes its work; the parent goes on starting children
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{child}")
+        for _ in range(3):  # children started after the detach run untraced, and fine
+            line = prog.stdout.readline()
+            assert "work 40" in line and "err <nil>" in line, line
+        assert prog.poll() is None
+        status = open(f"/proc/{prog.pid}/status").read()
+        assert re.search(r"TracerPid:\s+0\n", status)
+    finally:
+        prog.kill()
+        prog.wait()
