@@ -10,6 +10,7 @@ from typing import Any
 
 import fixtures
 import pytest
+from bpfcheck import bpf_unavailable
 
 from .helpers import (
     exit_code,
@@ -254,3 +255,20 @@ def test_attach_with_follow_exec_then_detach_leaves_everyone_running() -> None:
     finally:
         prog.kill()
         prog.wait()
+
+
+@pytest.mark.skipif(bpf_unavailable() is not None, reason=str(bpf_unavailable()))
+def test_follow_exec_kernel_logpoint_in_the_children() -> None:
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("spawner")),
+                   "followExec": True})
+        path, ln = fixtures.line_of("spawner", "child_print")
+        (bp,) = c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [
+            {"line": ln, "logMessage": "child computed r={r}"}]})["body"]["breakpoints"]
+        assert bp["verified"] is True
+        c.request("configurationDone")
+        assert exit_code(c, timeout=60) == 0
+        console = output_text(c, "console")
+        assert "ptrace" not in console, console  # in the kernel, in each child
+        assert console.count("child computed r=40") == 2, console
+        assert not c.events("stopped")
