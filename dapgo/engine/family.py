@@ -17,8 +17,8 @@ What the client sees, one session:
 - a breakpoint request goes to every engine; its status is the program's, or a child's
   where only the child has the code; a child's hit names the ids the client knows;
 - continue, pause, terminate and disconnect reach every engine; a step, its thread's;
-- a child's exit is a console message, not the session's end. Data breakpoints and
-  `dapgo goroutines` are the program's only.
+- a child's exit is a console message, not the session's end. Data breakpoints,
+  `dapgo goroutines` and `dapgo metrics` are the program's only.
 """
 
 from __future__ import annotations
@@ -468,6 +468,9 @@ class Family:
 
     def goroutine_command(self, args: str) -> Future[CommandAnswer]:
         return self.main.goroutine_command(args)
+
+    def metrics_command(self, args: str) -> Future[CommandAnswer]:
+        return self.main.metrics_command(args)
 
     # ----- ending -----
 
