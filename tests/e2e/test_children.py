@@ -272,3 +272,30 @@ def test_follow_exec_kernel_logpoint_in_the_children() -> None:
         assert "ptrace" not in console, console  # in the kernel, in each child
         assert console.count("child computed r=40") == 2, console
         assert not c.events("stopped")
+
+
+def test_pauses_while_children_are_spawned_and_traced_to_their_exec() -> None:
+    """With followExec, children are traced from fork to exec: a pause (every thread
+    stopped) that comes while one of the program's threads waits in vfork for its child
+    must serve the child meanwhile, or neither ever gets anywhere."""
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("spawner")),
+                   "args": ["loop"], "followExec": True, "followExecRegex": "^nomatch$"})
+        c.request("configurationDone")
+        deadline = time.monotonic() + 10
+        while "parent: child 2 said" not in output_text(c, "stdout"):
+            assert time.monotonic() < deadline, output_text(c, "stdout")
+            time.sleep(0.05)
+        for i in range(25):
+            at = mark(c)
+            c.request("pause", {"threadId": 1}, timeout=10)
+            stop = wait_stopped(c, "pause", after=at, timeout=10)
+            c.request("continue", {"threadId": stop["threadId"]}, timeout=10)
+            time.sleep(0.005 * (i % 7))
+        before = output_text(c, "stdout").count("work 40")
+        deadline = time.monotonic() + 10
+        while output_text(c, "stdout").count("work 40") < before + 3:
+            assert time.monotonic() < deadline, "the program stopped starting children"
+            time.sleep(0.05)
+        assert "err <nil>" in output_text(c, "stdout").splitlines()[-1]
+        c.request("disconnect", {"terminateDebuggee": True})

@@ -27,6 +27,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -220,9 +221,32 @@ class TracedProcess:
     def _wait(self, tid: int = -1) -> tuple[int, int]:
         while True:
             try:
+                if tid != -1 and self._forks:
+                    return self._wait_serving_forks(tid)
                 return os.waitpid(tid, sc.WALL | sc.WNOTHREAD | WUNTRACED)
             except InterruptedError:
                 continue
+
+    def _wait_serving_forks(self, tid: int) -> tuple[int, int]:
+        """Wait for one thread while children are on their way to exec (followExec): a
+        thread in vfork cannot stop until its child has exec'd, and the child needs us to
+        get there, so the children are served meanwhile."""
+        flags = sc.WALL | sc.WNOTHREAD | WUNTRACED | os.WNOHANG
+        while True:
+            got, status = os.waitpid(tid, flags)
+            if got:
+                return got, status
+            for pid in list(self._forks):
+                try:
+                    cpid, cstatus = os.waitpid(pid, flags)
+                except ChildProcessError:
+                    self._forks.discard(pid)
+                    continue
+                if cpid:
+                    self._child_status(cpid, cstatus)
+            if not self._forks:
+                return os.waitpid(tid, flags & ~os.WNOHANG)
+            time.sleep(0.0005)
 
     def _handle_status(self, tid: int, status: int) -> _Kind | None:
         """Book-keep one wait status. Returns a stop worth reporting, or None when the
