@@ -196,17 +196,17 @@ class Family:
                 self._children.pop(index, None)
                 child.debugger.disconnect(False).result()
                 return
+            self._say(f"dapgo: following child process {pid} ({cmd}) as threads "
+                      f"{child.tid(1)}...\n")
             child.debugger.configuration_done().result()
         except BaseException as exc:
             self._children.pop(index, None)
             self._say(f"dapgo: cannot follow child process {pid} ({cmd}): {exc}\n")
+            child.debugger.disconnect(False)  # detached (if it was attached), running
             try:
                 os.kill(pid, signal.SIGCONT)  # never leave it stopped
             except OSError:
                 pass
-            return
-        self._say(f"dapgo: following child process {pid} ({cmd}) as threads "
-                  f"{child.tid(1)}...\n")
 
     def _configure(self, child: _Child) -> None:
         """Give a new child the session's options and breakpoints (ids mapped)."""

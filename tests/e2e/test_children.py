@@ -264,7 +264,7 @@ def test_follow_exec_kernel_logpoint_in_the_children() -> None:
                    "followExec": True})
         path, ln = fixtures.line_of("spawner", "child_print")
         (bp,) = c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [
-            {"line": ln, "logMessage": "child computed r={r}"}]})["body"]["breakpoints"]
+            {"line": ln, "logMessage": "child computed r={r}"}]}, timeout=60)["body"]["breakpoints"]
         assert bp["verified"] is True
         c.request("configurationDone")
         assert exit_code(c, timeout=60) == 0

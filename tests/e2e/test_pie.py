@@ -181,7 +181,8 @@ def test_pie_kernel_logpoint_and_condition(go: str | None) -> None:
         total = 12 + sum(2 * i + 4 for i in range(50))
         bps = c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [
             {"line": ln, "logMessage": "i={i} total={total} label=kinds"},
-            {"line": end_ln, "condition": f"total == {total}"}]})["body"]["breakpoints"]
+            {"line": end_ln, "condition": f"total == {total}"}]},
+            timeout=60)["body"]["breakpoints"]
         assert [b["verified"] for b in bps] == [True, True], bps
         at = mark(c)
         c.request("configurationDone")
