@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dapgo.engine.model import BreakpointStatus, EngineEvent, ThreadInfo
+    from dapgo.paths import PathMap
 
 Body = dict[str, Any]
 
@@ -32,14 +33,30 @@ class LineBase:
         return client_line + 1 - self.line
 
 
-def source(path: str) -> Body:
+def source(path: str, paths: PathMap | None = None) -> Body:
+    """A DAP Source for a path from the binary, as the client names it (substitutePath)."""
+    if paths is not None:
+        path = paths.to_client(path)
     return {"name": os.path.basename(path), "path": path}
 
 
-def breakpoint(status: BreakpointStatus, base: LineBase) -> Body:
+def stack_text(stack: str, paths: PathMap) -> str:
+    """A Go-style stack ("function()\n\tfile:line" per frame) with client paths."""
+    out = []
+    for ln in stack.split("\n"):
+        if ln.startswith("\t"):
+            file, sep, rest = ln[1:].rpartition(":")
+            if sep and file:
+                ln = "\t" + paths.to_client(file) + ":" + rest
+        out.append(ln)
+    return "\n".join(out)
+
+
+def breakpoint(status: BreakpointStatus, base: LineBase, paths: PathMap | None = None
+               ) -> Body:
     body: Body = {"id": status.id, "verified": status.verified}
     if status.path is not None:
-        body["source"] = source(status.path)
+        body["source"] = source(status.path, paths)
     if status.line is not None:
         body["line"] = base.to_client(status.line)
     if status.message is not None:
@@ -51,7 +68,8 @@ def thread(info: ThreadInfo) -> Body:
     return {"id": info.id, "name": info.name}
 
 
-def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
+def event(ev: EngineEvent, base: LineBase, paths: PathMap | None = None
+          ) -> list[tuple[str, Body]]:
     """The DAP events (name, body) that report one engine event, in sending order."""
     from dapgo.engine.model import BreakpointChanged, Continued, Exited, Output, Stopped
 
@@ -69,12 +87,13 @@ def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
     if isinstance(ev, Output):
         out: Body = {"category": ev.category, "output": ev.text}
         if ev.path is not None:
-            out["source"] = source(ev.path)
+            out["source"] = source(ev.path, paths)
             if ev.line is not None:
                 out["line"] = ev.line - 1 + base.line
         return [("output", out)]
     if isinstance(ev, Exited):
         return [("exited", {"exitCode": ev.exit_code}), ("terminated", {})]
     if isinstance(ev, BreakpointChanged):
-        return [("breakpoint", {"reason": "changed", "breakpoint": breakpoint(ev.status, base)})]
+        return [("breakpoint", {"reason": "changed",
+                                "breakpoint": breakpoint(ev.status, base, paths)})]
     raise TypeError(f"unknown engine event {ev!r}")

@@ -41,7 +41,7 @@ def engine_debugger(on_event: Callable[[EngineEvent], None]) -> Debugger:
     `initialize` without it (the handlers know the engine only through dapgo.engine.api);
     `bench/adapter_startup.py` lists what is imported at start."""
     try:
-        from dapgo.engine.debugger import Debugger as EngineDebugger
+        from dapgo.engine.family import Family as EngineDebugger
     except ImportError as exc:
         log.exception("cannot import the engine")
         raise DebuggerError(f"the dapgo debugging engine is not available: {exc}") from exc

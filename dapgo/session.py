@@ -33,6 +33,7 @@ from dapgo.engine.api import Debugger, DebuggerError, DebuggerFactory, NotStoppe
 from dapgo.handlers import HANDLERS
 from dapgo.handlers.base import Args, Body, Call, RequestError
 from dapgo.outbox import Outbox, Writer
+from dapgo.paths import PathMap
 from dapgo.protocol import messages
 from dapgo.protocol.errors import ErrorId, FramingError, LocalProtocolError, RemoteProtocolError
 from dapgo.protocol.framing import FrameParser, encode
@@ -112,6 +113,8 @@ class Session:
         self.show_registers = True  # launch attribute showRegisters
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
+        self.paths = PathMap()  # substitutePath (launch/attach, `dapgo config`)
+        self.breakpoint_paths: dict[str, str] = {}  # client path -> binary path last used
         self.frames = HandleTable("frame ids")
         self.variables = HandleTable("variable references")
 
@@ -332,7 +335,7 @@ class Session:
     def _engine_event(self, ev: EngineEvent, reserved: int) -> None:
         try:
             try:
-                converted = convert.event(ev, self.lines)
+                converted = convert.event(ev, self.lines, self.paths)
             except Exception:
                 log.exception("%s: cannot convert engine event %r", self.name, ev)
                 return

@@ -83,20 +83,43 @@ def _build(package: str) -> tuple[str, str | None]:
     return build(cfg)
 
 
-def _spawn_held(path: str, argv: list[str]) -> tuple[int, int]:
-    """Fork a child that execs `path` only once the returned pipe fd is written to."""
-    r, w = os.pipe()
+def _spawn_stopped(path: str, argv: list[str]) -> int:
+    """Fork a child that execs `path` traced, so it stops right after the exec, loaded (its
+    load address known) but before its first instruction; `_release` lets it run untraced."""
+    from ptrace.binding import func as pt
+
     pid = os.fork()
     if pid == 0:  # child
         try:
-            os.close(w)
-            os.read(r, 1)
-            os.close(r)
+            pt.ptrace_traceme()
             os.execv(path, [path, *argv])
         finally:
             os._exit(127)
-    os.close(r)
-    return pid, w
+    _, status = os.waitpid(pid, 0)
+    if not os.WIFSTOPPED(status):
+        raise _TraceError(f"{path} did not start (status {status:#x})")
+    return pid
+
+
+def _release(pid: int) -> None:
+    """Let a child from `_spawn_stopped` run, no longer traced."""
+    from ptrace.binding import func as pt
+
+    pt.ptrace_detach(pid, 0)
+
+
+def _relocate(bi: BinaryInfo, pid: int) -> None:
+    """Apply the process's load bias to a position-independent binary (PIE)."""
+    from dapgo.engine.backend import parse_auxv
+    from dapgo.engine.loadbias import bias_from_auxv
+
+    if not bi.position_independent:
+        return
+    with open(f"/proc/{pid}/auxv", "rb") as f:
+        bias = bias_from_auxv(parse_auxv(f.read()), bi.static_entry)
+    if bias is None:
+        raise _TraceError(f"cannot tell where process {pid} has {bi.path} loaded")
+    bi.relocate(bias)
 
 
 def _fail(msg: str) -> int:
@@ -237,7 +260,7 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
 
     out: TextIO = open(args.output, "w") if args.output else sys.stderr
     child: int | None = None
-    release_fd: int | None = None
+    held = False  # the child is stopped after its exec, waiting for the probes
     released = False
     stop = False
 
@@ -253,8 +276,10 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
         if args.pid:
             pid = args.pid
         else:
-            child, release_fd = _spawn_held(path, prog_args)
+            child = _spawn_stopped(path, prog_args)
+            held = True
             pid = child
+        _relocate(bi, pid)
         session = BpfSession(bi, pid, program=compiling.take())
         tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
         stats = FunctionStats(session, args.by_label) if args.stats else None
@@ -272,10 +297,9 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
         if n == 0:
             raise _TraceError(f"none of the functions matching {regex!r} can be traced"
                               + ("" if args.pid else "; the program was not run"))
-        if release_fd is not None:
-            os.write(release_fd, b"x")
-            os.close(release_fd)
-            release_fd = None
+        if held and child is not None:
+            _release(child)
+            held = False
             released = True
             _phase("started the program")
         exited = False
@@ -320,8 +344,6 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
                 os.waitpid(child, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-        if release_fd is not None:
-            os.close(release_fd)
         if session is not None:
             session.close()
         signal.signal(signal.SIGINT, old_int)

@@ -60,6 +60,18 @@ class MemoryRegion:
     path: str  # "" for anonymous memory
 
 
+def parse_auxv(data: bytes) -> dict[int, int]:
+    """An auxiliary vector as the kernel writes it (/proc/PID/auxv, a core file's NT_AUXV):
+    pairs of 64-bit words, type then value, up to AT_NULL."""
+    words = memoryview(data[: len(data) // 8 * 8]).cast("Q")
+    out: dict[int, int] = {}
+    for i in range(0, len(words) - 1, 2):
+        if words[i] == 0:
+            break
+        out[int(words[i])] = int(words[i + 1])
+    return out
+
+
 class Process(Protocol):
     """A program under debug, as the engine core sees it."""
 

@@ -49,6 +49,15 @@ class Debugger:
         self._emit = on_event
         self._owner = Owner()
         self._engine = Engine(self._owner, on_event)
+        # followExec (dapgo.engine.family): which children to follow, and who takes them
+        self._follow: tuple[Callable[[int], bool], Callable[[int], None]] | None = None
+
+    def follow_children(self, decide: Callable[[int], bool], adopt: Callable[[int], None]
+                        ) -> None:
+        """Before launch/attach: trace the program's children to their exec; `decide(pid)`
+        (on the owner thread) says whether to follow one, `adopt(pid)` then takes it,
+        stopped and untraced (see TracedProcess.follow_children)."""
+        self._follow = (decide, adopt)
 
     def _do(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         return self._owner.submit(lambda: fn(*args))
@@ -100,6 +109,8 @@ class Debugger:
             pump.close()
             raise ProcessError(f"could not start {binary_path}: {exc}") from exc
         pump.start()
+        if self._follow is not None:
+            proc.follow_children(*self._follow)
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
 
@@ -123,6 +134,8 @@ class Debugger:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
+        if self._follow is not None:
+            proc.follow_children(*self._follow)
         engine.install(Program(proc, binary), stop_on_entry=False)
 
     def configuration_done(self) -> Future[None]:

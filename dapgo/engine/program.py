@@ -1,7 +1,8 @@
 """A program being debugged: its backend, its binary, and the readers built on them.
 
 Made by the facade when a program is launched or attached (or, for a read-only backend,
-opened) and owned by the engine's owner thread from then on.
+opened) and owned by the engine's owner thread from then on. Making it relocates the binary
+to where the process has it loaded (dapgo.engine.loadbias), before any address is read.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import attrs
 from dapgo.engine.backend import Process
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.goroutines import GoroutineReader
+from dapgo.engine.loadbias import executable_bias
 from dapgo.engine.output import OutputPump
 from dapgo.engine.stopmemory import StopMemory
 from dapgo.engine.target import Target
@@ -29,6 +31,7 @@ class Program:
     tmpdir: str | None = None  # holding the binary dapgo built for it
 
     def __attrs_post_init__(self) -> None:
+        self.binary.relocate(executable_bias(self.process, self.binary))
         self.target = Target(self.process, self.binary)
         self.goroutines = GoroutineReader(self.target)
         self.memory = StopMemory(self.target)

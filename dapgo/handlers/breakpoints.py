@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 def _statuses(call: Call, statuses: list[BreakpointStatus], wanted: int) -> Body:
     if len(statuses) != wanted:
         raise RuntimeError(f"engine answered {len(statuses)} breakpoints for {wanted} requested")
-    return {"breakpoints": [convert.breakpoint(s, call.session.lines) for s in statuses]}
+    session = call.session
+    return {"breakpoints": [convert.breakpoint(s, session.lines, session.paths)
+                            for s in statuses]}
 
 
 async def set_breakpoints(call: Call) -> Body:
@@ -52,7 +54,12 @@ async def set_breakpoints(call: Call) -> Body:
                 raise args.bad("lines", "must be a list of integers")
             specs = [SourceBreakpointSpec(line=session.lines.to_engine(n)) for n in raw]
     debugger = session.require_debugger()
-    statuses = await session.engine(debugger.set_breakpoints(path, specs))
+    binary_path = session.paths.to_binary(path)
+    before = session.breakpoint_paths.get(path)
+    if before is not None and before != binary_path:  # substitutePath changed meanwhile
+        await session.engine(debugger.set_breakpoints(before, []))
+    session.breakpoint_paths[path] = binary_path
+    statuses = await session.engine(debugger.set_breakpoints(binary_path, specs))
     return _statuses(call, statuses, len(specs))
 
 

@@ -7,6 +7,8 @@ variable's.
 
 from __future__ import annotations
 
+import shlex
+
 from dapgo.handlers.base import Body, Call, Handler, RequestError
 from dapgo.handlers.inspection import variable_ref
 from dapgo.protocol.errors import ErrorId
@@ -42,17 +44,24 @@ async def evaluate(call: Call) -> Body:
     return body
 
 
+CONSOLE_HELP = ("dapgo console commands: "
+                "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
+                "[-labels KEYS] [-clear] [-help]', 'dapgo metrics [-hist] [-help]', "
+                "'dapgo config substitutePath [FROM [TO]]'")
+
+
 async def _dapgo_command(call: Call, text: str) -> Body:
     """`dapgo goroutines ...` typed in the debug console: change the goroutine view or
     count goroutines; the threads view is told to refresh when what it shows changed.
-    `dapgo metrics ...`: the metric points' figures."""
+    `dapgo metrics ...`: the metric points' figures. `dapgo config ...`: change a setting
+    of the session (substitutePath)."""
     session = call.session
     words = text.split(None, 1)
+    if words and words[0] == "config":
+        return {"result": _config_command(call, words[1] if len(words) > 1 else ""),
+                "variablesReference": 0}
     if not words or words[0] not in ("goroutines", "metrics"):
-        raise RequestError(ErrorId.INVALID_ARGUMENTS, "dapgo console commands: "
-                           "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
-                           "[-labels KEYS] [-clear] [-help]', "
-                           "'dapgo metrics [-hist] [-help]'")
+        raise RequestError(ErrorId.INVALID_ARGUMENTS, CONSOLE_HELP)
     debugger = session.require_debugger()
     rest = words[1] if len(words) > 1 else ""
     if words[0] == "metrics":
@@ -62,6 +71,37 @@ async def _dapgo_command(call: Call, text: str) -> Body:
     if answer.threads_changed:
         call.then(lambda: session.send_event("invalidated", {"areas": ["threads"]}))
     return {"result": answer.text, "variablesReference": 0}
+
+
+CONFIG_HELP = ("dapgo config substitutePath FROM TO: map the client's path prefix FROM to the "
+               "binary's TO (and back); dapgo config substitutePath FROM: remove that rule; "
+               "dapgo config substitutePath (or -list): list the rules. Quote paths with "
+               "spaces. Breakpoints set from now on use the rules; frames show them at once.")
+
+
+def _config_command(call: Call, text: str) -> str:
+    """Delve's `config substitutePath FROM [TO]` (and `config -list`)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise RequestError(ErrorId.INVALID_ARGUMENTS, f"dapgo config: {exc}") from None
+    paths = call.session.paths
+    if words in ([], ["-list"], ["substitutePath"]):
+        return paths.describe()
+    if words[0] in ("-help", "help", "-h"):
+        return CONFIG_HELP
+    if words[0] != "substitutePath" or len(words) > 3:
+        raise RequestError(ErrorId.INVALID_ARGUMENTS, CONFIG_HELP)
+    if len(words) == 3:
+        paths.set(words[1], words[2])
+        call.then(lambda: call.session.send_event("invalidated", {"areas": ["stacks"]}))
+        return paths.describe()
+    if not paths.remove(words[1]):
+        raise RequestError(ErrorId.INVALID_ARGUMENTS,
+                           f"dapgo config: no substitutePath rule for {words[1]!r}\n"
+                           + paths.describe())
+    call.then(lambda: call.session.send_event("invalidated", {"areas": ["stacks"]}))
+    return paths.describe()
 
 
 async def set_variable(call: Call) -> Body:

@@ -43,7 +43,7 @@ async def stack_trace(call: Call) -> Body:
             "instructionPointerReference": f"0x{frame.pc:x}",
         }
         if frame.path:
-            body["source"] = convert.source(frame.path)
+            body["source"] = convert.source(frame.path, session.paths)
         else:
             body["presentationHint"] = "subtle"
         out.append(body)
@@ -132,7 +132,7 @@ async def exception_info(call: Call) -> Body:
         "description": info.description,
         "breakMode": info.break_mode,
         "details": {"message": info.description, "typeName": info.type_name,
-                    "stackTrace": info.stack},
+                    "stackTrace": convert.stack_text(info.stack, session.paths)},
     }
 
 

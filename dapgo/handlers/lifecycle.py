@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from dapgo.engine.api import (
     DebuggerError,
 )
 from dapgo.handlers.base import Args, Body, Call, Handler, RequestError
+from dapgo.paths import PathMap
 from dapgo.protocol.errors import ErrorId
 
 if TYPE_CHECKING:
@@ -157,8 +159,8 @@ def _build_flags(args: Args) -> tuple[str, ...]:
 async def apply_display_options(call: Call, debugger: Debugger) -> None:
     """Launch/attach attributes that shape what the user sees (vscode-go/Delve names):
     showPprofLabels, hideSystemGoroutines, goroutineFilters, maxGoroutines, maxStringLen,
-    maxArrayValues, showGlobalVariables, showRegisters. A bad value fails the request before
-    anything starts."""
+    maxArrayValues, showGlobalVariables, showRegisters; and followExec, followExecRegex. A bad
+    value fails the request before anything starts."""
     args = call.args
     labels = args.opt_str_list("showPprofLabels") or []
     hide = args.opt_bool("hideSystemGoroutines", False)
@@ -168,12 +170,38 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     max_array = args.opt_int("maxArrayValues", minimum=1)
     call.session.show_globals = args.opt_bool("showGlobalVariables", False)
     call.session.show_registers = args.opt_bool("showRegisters", True)
+    follow = args.opt_bool("followExec", False)
+    regex = args.opt_str("followExecRegex") or None
+    if regex is not None:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise args.bad("followExecRegex", f"is not a regular expression: {exc}") from None
+    if follow:
+        await call.session.engine(debugger.set_follow_exec(follow, regex))
     try:
         await call.session.engine(debugger.set_goroutine_options(labels, hide, filters,
                                                                  max_goroutines))
     except DebuggerError as exc:
         raise args.bad("goroutineFilters", str(exc)) from None
     await call.session.engine(debugger.set_value_limits(max_string, max_array))
+
+
+def substitute_path(args: Args) -> PathMap:
+    """Delve's `substitutePath`: a list of {"from": client prefix, "to": binary prefix}."""
+    raw: Any = args.raw.get("substitutePath")
+    if raw is None:
+        return PathMap()
+    if not isinstance(raw, list):
+        raise args.bad("substitutePath", 'must be a list of {"from": ..., "to": ...}')
+    rules: list[tuple[str, str]] = []
+    for i, item in enumerate(raw):
+        if not (isinstance(item, dict) and isinstance(item.get("from"), str)
+                and isinstance(item.get("to"), str)):
+            raise args.bad("substitutePath", f'entry {i} must be {{"from": STRING, '
+                           f'"to": STRING}}, not {item!r}')
+        rules.append((item["from"], item["to"]))
+    return PathMap(rules)
 
 
 async def launch(call: Call) -> None:
@@ -185,6 +213,7 @@ async def launch(call: Call) -> None:
             "start it with debugging, or run it outside the editor",
         )
     cfg, stop_on_entry = launch_config(args)
+    session.paths = substitute_path(args)
     debugger = session.create_debugger()
     session.target = "launch"
     try:
@@ -205,6 +234,7 @@ async def attach(call: Call) -> None:
     if mode != "local":
         raise args.bad("mode", f"is {mode!r}; dapgo supports only 'local'")
     pid = _pid(args)
+    session.paths = substitute_path(args)
     debugger = session.create_debugger()
     session.target = "attach"
     try:

@@ -16,6 +16,7 @@ import ctypes as C
 import errno
 import os
 import struct
+from collections.abc import Callable
 
 _libc = C.CDLL(None, use_errno=True)
 _libc.syscall.restype = C.c_long
@@ -65,12 +66,21 @@ class UprobeLink:
     period (closing thousands of single perf-event uprobes costs one grace period each:
     ~0.1 s apiece, minutes for a large trace)."""
 
-    def __init__(self, binary: str, prog_fd: int, addrs: list[int], pid: int = -1) -> None:
+    def __init__(self, binary: str, prog_fd: int, addrs: list[int], pid: int = -1,
+                 offset_of: Callable[[int], int] | None = None) -> None:
+        """`addrs` are process addresses; `offset_of` turns one into its file offset (the
+        image's BinaryInfo.file_offset, which knows its load bias). Without it the
+        addresses are taken as the file's static ones."""
         self.binary = os.path.abspath(binary)
         self.addresses = sorted(set(addrs))
-        segs = vaddr_to_offset(self.binary)
+        segs = vaddr_to_offset(self.binary) if offset_of is None else []
 
         def off(a: int) -> int:
+            if offset_of is not None:
+                try:
+                    return offset_of(a)
+                except ValueError as e:
+                    raise AttachError(errno.EINVAL, str(e)) from e
             for vaddr, memsz, fo in segs:
                 if vaddr <= a < vaddr + memsz:
                     return a - vaddr + fo

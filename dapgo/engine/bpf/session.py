@@ -71,7 +71,8 @@ class BpfSession:
                     d.id = gid
                 self.program.set_desc(addr, d)
             try:
-                link = UprobeLink(self.bi.path, self.program.prog_fd, list(descs), self.pid)
+                link = UprobeLink(self.bi.path, self.program.prog_fd, list(descs), self.pid,
+                                  offset_of=self.bi.file_offset)
             except AttachError:
                 for addr in descs:
                     self.program.del_desc(addr)

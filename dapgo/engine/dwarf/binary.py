@@ -4,7 +4,13 @@ open() reads only the ELF header, section table and .gopclntab header; everythin
 decoded on first use and kept in memory. Symbols and .gopclntab are read from section bytes
 (elf.py, pclntab.py); DWARF is decoded by pyelftools, one DIE, unit or function at a time
 (dies.py, lineprog.py, locations.py, types.py). The file -> compilation-unit index needed
-for line breakpoints is cached on disk by build id (see cache.py)."""
+for line breakpoints is cached on disk by build id (see cache.py).
+
+Addresses: the readers underneath work in the file's static (link-time) addresses; every
+address that crosses BinaryInfo's public methods, in or out, is an address of the process,
+static + `bias` (the load bias of a position-independent image; 0 for a fixed-address
+executable, and until `relocate()` is called). The bias is computed by
+dapgo.engine.loadbias from the process's auxiliary vector or memory map."""
 
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ from .model import (
     Function,
     GoType,
     LineLookup,
+    Piece,
+    PiecesLoc,
     StructLayout,
     Symbol,
     TypeRef,
@@ -58,51 +66,109 @@ class BinaryInfo:
         self._subprograms: dict[int, DIE | None] = {}
         self._runtime_types: dict[int, TypeRef | None] = {}
         self._constants: dict[TypeRef, list[tuple[str, int]]] = {}
+        self.bias = 0  # process address - static address (see relocate())
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str) -> BinaryInfo:
         path = os.path.abspath(path)
         elf = ElfImage(path)
-        if ".gopclntab" not in elf.sections:
+        pclntab = _pclntab(elf)
+        if pclntab is None:
             raise BinaryFormatError(f"{path} is not a Go program (no .gopclntab section)")
         if not elf.has(".debug_info"):
             raise NoDebugInfoError(
                 f"{path} has no DWARF debug information (built with -ldflags=-w?)")
         sym = elf.symbol("runtime.text")
         text = sym.addr if sym is not None else elf.sections[".text"].addr
-        pcln = PcLnTab(elf.data(".gopclntab"), text)
+        pcln = PcLnTab(pclntab, text)
         return cls(path, elf, pcln)
 
     def close(self) -> None:
         self._elf.close()
 
+    # --- where the image is loaded ---------------------------------------------------------
+    @property
+    def position_independent(self) -> bool:
+        """True for an ET_DYN image (PIE, plugin, shared object): it loads at a bias."""
+        return self._elf.position_independent
+
+    @property
+    def static_entry(self) -> int:
+        """The ELF header's entry point (a static address)."""
+        return self._elf.entry
+
+    @property
+    def load_segments(self) -> list[tuple[int, int, int]]:
+        """(static vaddr, memsz, file offset) of each PT_LOAD segment."""
+        return self._elf.load_segments
+
+    def relocate(self, bias: int) -> None:
+        """Set the load bias: from now on every address in or out is static + bias. Called
+        once, when the process's load address is known and before any address is used."""
+        self.bias = bias
+
+    def file_offset(self, addr: int) -> int:
+        """The offset in the file of the byte at process address `addr` (for uprobes);
+        ValueError if no loaded segment holds it."""
+        a = addr - self.bias
+        for vaddr, memsz, off in self._elf.load_segments:
+            if vaddr <= a < vaddr + memsz:
+                return a - vaddr + off
+        raise ValueError(f"address {addr:#x} is not in {self.path}")
+
+    def _fn_out(self, fn: Function) -> Function:
+        b = self.bias
+        return fn if not b else Function(fn.name, fn.entry + b, fn.end + b)
+
+    def _fn_in(self, fn: Function) -> Function:
+        b = self.bias
+        return fn if not b else Function(fn.name, fn.entry - b, fn.end - b)
+
+    def _var_out(self, v: VarInfo) -> VarInfo:
+        if not self.bias:
+            return v
+        loc = v.location
+        if isinstance(loc, AddrLoc):
+            loc = AddrLoc(loc.addr + self.bias)
+        elif isinstance(loc, PiecesLoc):
+            loc = PiecesLoc([Piece(p.size, AddrLoc(p.loc.addr + self.bias))
+                             if isinstance(p.loc, AddrLoc) else p for p in loc.pieces])
+        else:
+            return v
+        return VarInfo(v.name, v.is_arg, v.type, loc, v.decl_line)
+
     # --- symbols and functions -------------------------------------------------------------
     def symbol(self, name: str) -> Symbol | None:
-        return self._elf.symbol(name)
+        sym = self._elf.symbol(name)
+        if sym is None or not self.bias:
+            return sym
+        return Symbol(sym.name, sym.addr + self.bias, sym.size)
 
     def function(self, name: str) -> Function | None:
         sym = self._elf.symbol(name)
         if sym is not None:
             rec = self._pcln.func_for_pc(sym.addr)
             if rec is not None and rec.name == name and rec.entry == sym.addr:
-                return Function(rec.name, rec.entry, rec.end)
+                return self._fn_out(Function(rec.name, rec.entry, rec.end))
         rec = self._pcln.func_by_name(name)
-        return None if rec is None else Function(rec.name, rec.entry, rec.end)
+        return None if rec is None else self._fn_out(Function(rec.name, rec.entry, rec.end))
 
     def function_for_pc(self, pc: int) -> Function | None:
-        rec = self._pcln.func_for_pc(pc)
-        return None if rec is None else Function(rec.name, rec.entry, rec.end)
+        rec = self._pcln.func_for_pc(pc - self.bias)
+        return None if rec is None else self._fn_out(Function(rec.name, rec.entry, rec.end))
 
     def functions_matching(self, pattern: str) -> list[Function]:
         """Functions whose name matches a regular expression (re.search), by address."""
-        return self._pcln.functions_matching(pattern)
+        return [self._fn_out(f) for f in self._pcln.functions_matching(pattern)]
 
     def line_for_pc(self, pc: int) -> tuple[str, int] | None:
+        pc -= self.bias
         rec = self._pcln.func_for_pc(pc)
         return None if rec is None else self._pcln.line_for_pc(rec, pc)
 
     def sp_offset(self, pc: int) -> int | None:
+        pc -= self.bias
         rec = self._pcln.func_for_pc(pc)
         return None if rec is None else self._pcln.sp_offset(rec, pc)
 
@@ -110,7 +176,10 @@ class BinaryInfo:
         """Delve's rule: the DWARF prologue_end row if the function has one (Go's amd64
         backend marks the instruction after the frame setup), else the address after the
         stack-check branch found by disassembly, else the function's first is_stmt row."""
-        rows = self.lines_for_function(fn)
+        return self._first_pc_after_prologue(self._fn_in(fn)) + self.bias
+
+    def _first_pc_after_prologue(self, fn: Function) -> int:
+        rows = self._lines_for_function(fn)
         for addr, _f, _l, _stmt, prologue_end in rows:
             if prologue_end:
                 return addr
@@ -123,8 +192,8 @@ class BinaryInfo:
         return pc
 
     def read_text(self, addr: int, size: int) -> bytes | None:
-        """Bytes of the file image at a virtual address (code, rodata, initialised data)."""
-        b = self._elf.read_addr(addr, size)
+        """Bytes of the file image at a process address (code, rodata, initialised data)."""
+        b = self._elf.read_addr(addr - self.bias, size)
         return None if b is None else bytes(b)
 
     # --- DWARF -----------------------------------------------------------------------------
@@ -232,12 +301,16 @@ class BinaryInfo:
                 c in rest for c in "./·$"
             ):
                 continue
-            var = self.global_variable(sym.name)
+            var = self._global_variable(sym.name)
             if var is not None:
                 out.append(var)
-        return sorted(out, key=lambda v: v.name)
+        return sorted((self._var_out(v) for v in out), key=lambda v: v.name)
 
     def global_variable(self, name: str) -> VarInfo | None:
+        v = self._global_variable(name)
+        return None if v is None else self._var_out(v)
+
+    def _global_variable(self, name: str) -> VarInfo | None:
         for die in self.dwarf.find_named(name, frozenset({D.TAG_variable})):
             t = attr_ref(die, D.AT_type)
             loc = self._locations.location(die, None)
@@ -258,7 +331,8 @@ class BinaryInfo:
         return found
 
     def frame_variables(self, fn: Function, pc: int) -> list[VarInfo]:
-        sub = self._subprogram(fn)
+        pc -= self.bias
+        sub = self._subprogram(self._fn_in(fn))
         if sub is None:
             return []
         args: list[VarInfo] = []
@@ -270,7 +344,7 @@ class BinaryInfo:
                 continue
             v = VarInfo(name, die.tag == D.TAG_formal_parameter, t,
                         self._locations.location(die, pc), attr_int(die, D.AT_decl_line))
-            (args if v.is_arg else locals_).append(v)
+            (args if v.is_arg else locals_).append(self._var_out(v))
         return args + locals_
 
     def _scope_vars(self, scope: DIE, pc: int) -> Iterator[DIE]:
@@ -365,26 +439,31 @@ class BinaryInfo:
         return sorted(f for f in self._files() if not f.startswith("<"))
 
     def resolve_file(self, path: str) -> str | None:
-        """The binary's name for a client path: exact match, else unique suffix match."""
+        """The binary's name for a client path: the same path; else the same file on disk
+        (a symlinked directory); else, for a relative path of two or more components
+        ("pkg/file.go"), the one file whose path ends with all of them. Never a file that
+        only shares the base name: a build made elsewhere needs substitutePath."""
         files = self._files_named(path)
         if path in files:
             return path
         norm = os.path.normpath(path)
         if norm in files:
             return norm
-        parts = norm.strip("/").split("/")
-        candidates = list(files)
-        best: list[str] = []
-        # Longest suffix of path components that identifies exactly one file.
-        for n in range(len(parts), 0, -1):
-            suffix = "/" + "/".join(parts[-n:])
-            matches = [f for f in candidates if f == suffix[1:] or f.endswith(suffix)]
-            if len(matches) == 1:
-                return matches[0]
-            if matches:
-                best = matches
-                break
-        return best[0] if len(best) == 1 else None
+        base = posixpath.basename(norm)
+        named = [f for f in files if posixpath.basename(f) == base]
+        if os.path.isabs(norm):
+            same = [f for f in named if os.path.isabs(f) and _same_file(f, norm)]
+            return same[0] if len(same) == 1 else None
+        if norm.count("/") < 1 or norm.startswith("../"):
+            return None
+        matches = [f for f in named if f == norm or f.endswith("/" + norm)]
+        return matches[0] if len(matches) == 1 else None
+
+    def files_named_like(self, path: str) -> list[str]:
+        """The binary's files with the base name of `path` (for a message when a path is
+        not in the binary)."""
+        base = posixpath.basename(os.path.normpath(path))
+        return sorted(f for f in self._files_named(path) if posixpath.basename(f) == base)
 
     def addresses_for_line(self, path: str, line: int) -> LineLookup:
         """Where a line breakpoint goes, the way Delve places it: one address per function
@@ -395,7 +474,8 @@ class BinaryInfo:
         the prologue instead, where a function breakpoint would."""
         fname = self.resolve_file(path)
         if fname is None:
-            return LineLookup([], None, f"file not found in the binary: {path}")
+            return LineLookup([], None, f"file not found in the binary: {path}"
+                              + _elsewhere_hint(self.files_named_like(path)))
         lines = self._linetables
         lowest: dict[int, int] = {}  # function index -> lowest is_stmt address at the line
         for off in self._files_named(fname).get(fname, []):
@@ -413,8 +493,8 @@ class BinaryInfo:
         for fn_i, addr in lowest.items():
             rec = self._pcln.record(fn_i)
             if addr == rec.entry:
-                addr = self.first_pc_after_prologue(Function(rec.name, rec.entry, rec.end))
-            found.add(addr)
+                addr = self._first_pc_after_prologue(Function(rec.name, rec.entry, rec.end))
+            found.add(addr + self.bias)
         if not found:
             return LineLookup([], fname, f"no code at {fname}:{line}")
         return LineLookup(sorted(found), fname, None)
@@ -424,6 +504,11 @@ class BinaryInfo:
 
         Only fn's own sequence of its unit's line program is decoded when the unit is known
         (through fn's subprogram DIE); the file index is the fallback."""
+        b = self.bias
+        return [(a + b, f, ln, st, pe) for a, f, ln, st, pe in
+                self._lines_for_function(self._fn_in(fn))]
+
+    def _lines_for_function(self, fn: Function) -> list[tuple[int, str, int, bool, bool]]:
         lines = self._linetables
         sub = self._subprogram(fn)
         tables: list[tuple[tuple[str, ...], list[Row]]] = []
@@ -432,7 +517,7 @@ class BinaryInfo:
             rows = lines.function_rows(cu, fn.entry)
             tables.append((lines.files(cu), rows if rows is not None else lines.rows(cu)))
         else:
-            loc = self.line_for_pc(fn.entry)
+            loc = self.line_for_pc(fn.entry + self.bias)
             fname = self.resolve_file(loc[0]) if loc else None
             for off in self._files_named(fname or "").get(fname or "", []):
                 unit = self.dwarf.unit_at(off)
@@ -445,6 +530,33 @@ class BinaryInfo:
                     out.append((addr, files[fi] if fi < len(files) else "", ln, stmt, pe))
         out.sort(key=lambda r: r[0])
         return out
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _elsewhere_hint(similar: list[str]) -> str:
+    if not similar:
+        return ""
+    shown = ", ".join(similar[:3]) + (", ..." if len(similar) > 3 else "")
+    return (f" (the binary has {shown}: if it was built elsewhere, map the paths with "
+            "substitutePath)")
+
+
+def _pclntab(elf: ElfImage) -> bytes | None:
+    """The .gopclntab bytes: its own section, or (PIE before Go 1.22, where the linker puts
+    it inside .data.rel.ro) the bytes between runtime.pclntab and runtime.epclntab."""
+    if ".gopclntab" in elf.sections:
+        return elf.data(".gopclntab")
+    lo, hi = elf.symbol("runtime.pclntab"), elf.symbol("runtime.epclntab")
+    if lo is None or hi is None or hi.addr <= lo.addr:
+        return None
+    data = elf.read_addr(lo.addr, hi.addr - lo.addr)
+    return None if data is None else bytes(data)
 
 
 def _file_fingerprint(path: str) -> str:

@@ -58,6 +58,10 @@ class ElfImage:
             if machine != "EM_X86_64":
                 raise BinaryFormatError(f"{path} is not x86-64 (ELF machine {machine})")
             self.entry: int = self._elf["e_entry"]
+            self.position_independent: bool = self._elf["e_type"] == "ET_DYN"
+            self.load_segments: list[tuple[int, int, int]] = [
+                (seg["p_vaddr"], seg["p_memsz"], seg["p_offset"])
+                for seg in self._elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
             self._secs: list[ElfSection] = list(self._elf.iter_sections())
         except (ELFError, ConstructError) as exc:
             self._map.close()

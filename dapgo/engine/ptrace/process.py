@@ -13,6 +13,10 @@ that thread, the engine's owner thread. The model follows Delve's native backend
   (Go's SIGURG preemption, SIGPROF, ...) are passed back to the program on resume;
 * breakpoints are int3 bytes; resuming a thread that sits on one steps it over the original
   instruction first, with the other threads still stopped;
+* the program's children (fork, vfork: os/exec) are not traced, unless `follow_children`
+  was called (followExec): then each is traced from its fork to its exec, where it is either
+  let go untraced or, when `follow` says so, handed stopped (SIGSTOP, no longer traced by
+  this thread) to `adopt`, which traces it as a program of its own;
 * `wait_event` also returns when the owner thread's doorbell rings (dapgo.engine.ptrace
   .doorbell): a request arrived while the program runs.
 """
@@ -23,13 +27,14 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
 import attrs
 from ptrace.binding import func as pt
 
-from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent
+from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent, parse_auxv
 from dapgo.engine.ptrace import syscalls as sc
 from dapgo.engine.ptrace.doorbell import Doorbell
 
@@ -53,6 +58,19 @@ class Thread:
     trap: bool = False  # stopped on a SIGTRAP that is not a breakpoint of ours
     new: bool = False  # cloned, its first stop not yet seen
     pc: int | None = None  # rip while stopped, once read (a resume forgets it)
+
+
+def _is_new_process(tid: int, pid: int) -> bool:
+    """Whether a task we never saw is a process of its own (a forked child), not a new
+    thread of process `pid`."""
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1]) != pid
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 def _reap(pid: int) -> None:
@@ -84,6 +102,10 @@ class TracedProcess:
         # each new thread at its first stop, and for each thread before detaching.
         self.on_new_thread: Callable[[int], None] | None = None
         self.before_detach: Callable[[int], None] | None = None
+        # followExec (see follow_children): children between their fork and their exec
+        self.follow: Callable[[int], bool] | None = None
+        self.adopt: Callable[[int], None] | None = None
+        self._forks: set[int] = set()
 
     # ----- starting -----
 
@@ -127,8 +149,26 @@ class TracedProcess:
             raise PtraceFailure(f"{exe} did not start (exit status {_decode_exit(status)})")
         proc = cls(pid, launched=True)
         proc.threads[pid] = Thread(pid, stopped=True)
-        pt.ptrace_setoptions(pid, sc.PTRACE_O_TRACECLONE | sc.PTRACE_O_EXITKILL)
+        pt.ptrace_setoptions(pid, proc._options())
         return proc
+
+    def _options(self) -> int:
+        opts = sc.PTRACE_O_TRACECLONE
+        if self.launched:
+            opts |= sc.PTRACE_O_EXITKILL
+        if self.follow is not None:
+            opts |= sc.PTRACE_O_TRACEFORK | sc.PTRACE_O_TRACEVFORK | sc.PTRACE_O_TRACEEXEC
+        return opts
+
+    def follow_children(self, follow: Callable[[int], bool], adopt: Callable[[int], None]
+                        ) -> None:
+        """followExec: trace the program's children from their fork; at a child's exec,
+        `follow(pid)` decides: False lets it run on untraced; True detaches it stopped
+        (SIGSTOP) and gives it to `adopt(pid)`. Called with every thread stopped."""
+        self.follow, self.adopt = follow, adopt
+        for tid in self.threads:
+            with contextlib.suppress(Exception):
+                pt.ptrace_setoptions(tid, self._options())
 
     @classmethod
     def attach(cls, pid: int) -> TracedProcess:
@@ -161,7 +201,7 @@ class TracedProcess:
                     continue  # thread exited meanwhile
                 self.threads[tid] = Thread(tid, sigstop_expected=True)
                 self._wait_thread_stopped(tid)
-                pt.ptrace_setoptions(tid, sc.PTRACE_O_TRACECLONE)
+                pt.ptrace_setoptions(tid, self._options())
 
     def wake(self) -> None:
         """From any thread: make `wait_event` return a "wake" event (the owner thread has
@@ -181,9 +221,32 @@ class TracedProcess:
     def _wait(self, tid: int = -1) -> tuple[int, int]:
         while True:
             try:
+                if tid != -1 and self._forks:
+                    return self._wait_serving_forks(tid)
                 return os.waitpid(tid, sc.WALL | sc.WNOTHREAD | WUNTRACED)
             except InterruptedError:
                 continue
+
+    def _wait_serving_forks(self, tid: int) -> tuple[int, int]:
+        """Wait for one thread while children are on their way to exec (followExec): a
+        thread in vfork cannot stop until its child has exec'd, and the child needs us to
+        get there, so the children are served meanwhile."""
+        flags = sc.WALL | sc.WNOTHREAD | WUNTRACED | os.WNOHANG
+        while True:
+            got, status = os.waitpid(tid, flags)
+            if got:
+                return got, status
+            for pid in list(self._forks):
+                try:
+                    cpid, cstatus = os.waitpid(pid, flags)
+                except ChildProcessError:
+                    self._forks.discard(pid)
+                    continue
+                if cpid:
+                    self._child_status(cpid, cstatus)
+            if not self._forks:
+                return os.waitpid(tid, flags & ~os.WNOHANG)
+            time.sleep(0.0005)
 
     def _handle_status(self, tid: int, status: int) -> _Kind | None:
         """Book-keep one wait status. Returns a stop worth reporting, or None when the
@@ -193,6 +256,10 @@ class TracedProcess:
                 self.doorbell.answer()  # before the owner looks at what woke it
                 return "wake"
             return None  # it ended (closed)
+        if tid in self._forks or (self.follow is not None and tid not in self.threads
+                                  and _is_new_process(tid, self.pid)):
+            self._child_status(tid, status)
+            return None
         th = self.threads.get(tid)
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
             self.threads.pop(tid, None)
@@ -217,6 +284,9 @@ class TracedProcess:
             if new_tid not in self.threads:
                 self.threads[new_tid] = Thread(new_tid, sigstop_expected=True, new=True)
             return "clone"
+        if event in (sc.PTRACE_EVENT_FORK, sc.PTRACE_EVENT_VFORK):
+            self._forks.add(pt.ptrace_geteventmsg(tid))
+            return "event"
         if event:
             return "event"
         if sig == signal.SIGSTOP:
@@ -235,6 +305,36 @@ class TracedProcess:
             return "trap"
         th.pending_signal = sig
         return "signal"
+
+    def _child_status(self, pid: int, status: int) -> None:
+        """A wait status of a child between its fork and its exec (followExec): let it run
+        to its exec, then let it go or hand it to `adopt`."""
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status) or not os.WIFSTOPPED(status):
+            self._forks.discard(pid)
+            return
+        self._forks.add(pid)
+        event = status >> 16
+        if event == sc.PTRACE_EVENT_EXEC:
+            self._forks.discard(pid)
+            try:
+                follow = self.follow is not None and self.adopt is not None \
+                    and self.follow(pid)
+            except Exception:
+                follow = False
+            if follow:  # a signal given to PTRACE_DETACH in an event stop is ignored
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGSTOP)
+            try:
+                pt.ptrace_detach(pid, 0)
+            except Exception:
+                return
+            if follow and self.adopt is not None:
+                self.adopt(pid)
+            return
+        sig = os.WSTOPSIG(status)
+        deliver = 0 if event or sig in (signal.SIGSTOP, signal.SIGTRAP) else sig
+        with contextlib.suppress(Exception):
+            pt.ptrace_cont(pid, deliver)
 
     def _cont(self, tid: int) -> None:
         th = self.threads[tid]
@@ -448,10 +548,7 @@ class TracedProcess:
 
     def auxv(self) -> dict[int, int]:
         with open(f"/proc/{self.pid}/auxv", "rb") as f:
-            data = f.read()
-        words = memoryview(data).cast("Q")
-        return {int(words[i]): int(words[i + 1]) for i in range(0, len(words) - 1, 2)
-                if words[i]}
+            return parse_auxv(f.read())
 
     # ----- registers -----
 
@@ -512,6 +609,10 @@ class TracedProcess:
                 pt.ptrace_detach(th.tid, th.pending_signal)
             except Exception:
                 pass
+        for pid in self._forks:  # children on their way to exec (followExec): let them go
+            with contextlib.suppress(Exception):
+                pt.ptrace_detach(pid, 0)
+        self._forks.clear()
         self.threads.clear()
         self._close()
         if self.launched:  # our child runs on untraced: reap it when it ends, no zombie

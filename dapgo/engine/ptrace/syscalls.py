@@ -19,9 +19,15 @@ _libc.execve.argtypes = (ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
 
 SYS_TGKILL = 234
 PTRACE_TRACEME = 0
+PTRACE_O_TRACEFORK = 0x2
+PTRACE_O_TRACEVFORK = 0x4
 PTRACE_O_TRACECLONE = 0x8
+PTRACE_O_TRACEEXEC = 0x10
 PTRACE_O_EXITKILL = 0x100000
+PTRACE_EVENT_FORK = 1
+PTRACE_EVENT_VFORK = 2
 PTRACE_EVENT_CLONE = 3
+PTRACE_EVENT_EXEC = 4
 WALL = 0x40000000  # __WALL: wait for every thread, cloned or not
 # __WNOTHREAD: only this thread's own children and tracees. Several sessions in one dapgo
 # (--listen) each trace from their own thread; without it one session's waitpid(-1) would
