@@ -12,13 +12,18 @@ Events (stops, exits, output, breakpoint changes) leave through `emit`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
+import attrs
+
+from dapgo.engine.backend import ReadOnlyError
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.crash import frames_text, read_exception
 from dapgo.engine.data_breakpoints import DataBreakpoints
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
@@ -97,6 +102,7 @@ class Engine:
         self.stop_on_entry = False
         self.cancel_build: Callable[[], None] | None = None  # a go build in progress
         self._listed: StopContext | None = None  # the stop the threads view was made for
+        self.core_death: str | None = None  # a core file: the signal the program died of
 
     # ----- checks -----
 
@@ -145,17 +151,68 @@ class Engine:
         self.stop_on_entry = stop_on_entry
         self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
 
+    def install_core(self, program: Program, crashed_tid: int, death: str | None) -> None:
+        """A read-only program (a core file) is loaded; `crashed_tid` is the thread that
+        caused the dump and `death` the signal that killed it, when one did. Its stop is
+        reported at configurationDone."""
+        self.install(program, stop_on_entry=False)
+        self.current_tid = crashed_tid
+        self.core_death = death
+
     def configuration_done(self) -> None:
-        self._loaded()
+        program, _ = self._loaded()
+        if program.process.read_only and self.state == "stopped":
+            self._report_core(program)
+            return
         if self.stop_on_entry and self.state == "stopped":
             self._report("entry", self.current_tid or self._loaded()[0].pid)
             return
         self.resume()
 
+    def _report_core(self, program: Program) -> None:
+        """A core file's stop: on the thread that caused the dump, saying what the program
+        died of (the signal, and a Go panic's or fatal error's message)."""
+        tid = self.current_tid if self.current_tid is not None else program.pid
+        ctx = StopContext(program, tid)
+        thread_id = ctx.thread_id_of(tid)
+        info = None
+        if thread_id < OS_THREAD_ID_BASE:
+            try:
+                info = read_exception(self.inspector, ctx, thread_id)
+            except Exception:
+                log.exception("reading the crash of goroutine %d failed", thread_id)
+        death = self.core_death
+        if info is not None:
+            text = f"{info.exception_id}: {info.description}"
+            description = f"{text} ({death})" if death else text
+        elif death is not None:
+            description = f"the program was killed by {death}"
+            stack = ""
+            with contextlib.suppress(Exception):
+                stack = frames_text(ctx.frames(thread_id))
+            info = ExceptionInfo(exception_id=death.split()[0], description=description,
+                                 stack=stack)
+        else:
+            self._report("pause", tid, description="core file of a program that was "
+                         "stopped, not killed (written by a debugger)")
+            return
+        self._report("exception", tid, description=description, text=info.exception_id)
+        self.exceptions[thread_id] = info
+
+    def _runnable(self) -> None:
+        program, _ = self._loaded()
+        if program.process.read_only:
+            raise ReadOnlyError(getattr(program.process, "why_read_only",
+                                        "this program cannot run"))
+
     # ----- breakpoints -----
 
     def _place(self, group: str, bps: list[UserBreakpoint]) -> list[BreakpointStatus]:
         dropped = self.table.replace_group(group, bps)
+        if self.program is not None and self.program.process.read_only:
+            return [attrs.evolve(bp.status(), verified=False,
+                                 message="a core file cannot stop at breakpoints")
+                    for bp in bps]
         if self.program is not None and self.parts is not None \
                 and self.state in ("stopped", "running"):
             kernel = self.parts.kernel
@@ -204,6 +261,7 @@ class Engine:
     def resume(self) -> None:
         _, parts = self._loaded()
         self._stopped()
+        self._runnable()
         # Goroutines that hit a breakpoint at the same moment as the one reported are
         # reported one by one before the program runs again: no hit is lost.
         if self.pending:
@@ -217,6 +275,7 @@ class Engine:
         A Stopped event (reason "step", or whatever interrupted the step) follows."""
         ctx = self._stopped()
         _, parts = self._loaded()
+        self._runnable()
         tid = ctx.tid_running(thread_id)
         if tid is None:
             raise DebuggerError(

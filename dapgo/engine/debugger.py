@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.core import Engine
+from dapgo.engine.corefile import CoreProcess
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError, ProcessError, ProgramNotFoundError
 from dapgo.engine.model import (
@@ -58,6 +60,8 @@ class Debugger:
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]:
         """Build (mode debug/test) or find (exec) the program, start it stopped before its
         first instruction. The build runs off the owner thread."""
+        if cfg.mode == "core":
+            return self._do(self._open_core, cfg)
         done: Future[None] = Future()
         handle = gobuild.BuildHandle()
 
@@ -70,7 +74,7 @@ class Debugger:
                     self._do(self._engine.abandon_launch).result()
                     raise
                 try:
-                    binary = BinaryInfo.open(binary_path)
+                    binary = self._open_binary(binary_path, cfg)
                     self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
                              stop_on_entry).result()
                 except BaseException:
@@ -102,6 +106,35 @@ class Debugger:
         pump.start()
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
+
+    def _open_core(self, cfg: LaunchConfig) -> None:
+        """On the owner thread: open a core file with its executable (read-only)."""
+        engine = self._engine
+        if engine.state != "idle":
+            raise DebuggerError("a program is already being debugged in this session")
+        cwd = cfg.cwd or os.getcwd()
+        binary_path = os.path.abspath(os.path.join(cwd, cfg.program))
+        core_path = os.path.abspath(os.path.join(cwd, cfg.core_file or ""))
+        if not os.path.isfile(binary_path):
+            raise ProgramNotFoundError(f"program not found: {cfg.program}")
+        if not cfg.core_file or not os.path.isfile(core_path):
+            raise ProgramNotFoundError(f"core file not found: {cfg.core_file}")
+        binary = self._open_binary(binary_path, cfg)
+        try:
+            proc = CoreProcess.open(core_path, binary_path)
+        except BaseException:
+            binary.close()
+            raise
+        sig = proc.signal
+        death = None
+        if sig is not None:
+            death = _signal_name(sig.signo)
+            if sig.signo in FAULT_SIGNALS and sig.addr:
+                death += f" (address {sig.addr:#x})"
+        engine.install_core(Program(proc, binary), proc.crashed_tid, death)
+
+    def _open_binary(self, path: str, cfg: LaunchConfig | None = None) -> BinaryInfo:
+        return BinaryInfo.open(path)
 
     def attach(self, pid: int) -> Future[None]:
         return self._do(self._attach, pid)
@@ -218,6 +251,16 @@ class Debugger:
                 self._owner.shutdown()
 
         return self._do(end)
+
+
+FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL})
+
+
+def _signal_name(signo: int) -> str:
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
 
 
 def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle) -> tuple[str, str | None, str]:

@@ -9,7 +9,7 @@ from typing import Literal
 
 import attrs
 
-LaunchMode = Literal["exec", "debug", "test"]
+LaunchMode = Literal["exec", "debug", "test", "core"]
 StepKind = Literal["over", "in", "out"]
 StopReason = Literal[
     "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint"
@@ -28,6 +28,8 @@ class LaunchConfig:
     cwd: str | None = None
     build_flags: tuple[str, ...] = ()
     output: str | None = None  # where to put the built binary (vscode-go `output`)
+    core_file: str | None = None  # mode "core": the core file (Delve's `coreFilePath`)
+    debug_info_dirs: tuple[str, ...] = ()  # where separate debug files are looked for
 
 
 @attrs.frozen
