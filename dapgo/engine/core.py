@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Literal, TypeVar
 
 import attrs
 
-from dapgo.engine.backend import ReadOnlyError
+from dapgo.engine.backend import Process, ReadOnlyError
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
 from dapgo.engine.crash import frames_text, read_exception
 from dapgo.engine.data_breakpoints import DataBreakpoints
@@ -444,6 +445,24 @@ class Engine:
         else:
             text = self.inspector.goroutine_report(self._stopped(), cmd)
         return text, cmd.sets_view
+
+    def dump(self, path: str, write: Callable[[Process, str, int | None], int]) -> str:
+        """`dapgo dump PATH`: write a core file of the stopped program with `write`
+        (dapgo.engine.corefile.write_core); the program stays stopped."""
+        self._stopped()
+        program, _ = self._loaded()
+        if program.process.read_only:
+            raise DebuggerError("this is already a core file: there is no live program to "
+                                "dump")
+        path = os.path.abspath(os.path.expanduser(path))
+        try:
+            size = write(program.process, path, self.current_tid)
+        except OSError as exc:
+            raise DebuggerError(f"cannot write the core file {path}: "
+                                f"{exc.strerror or exc}") from exc
+        return (f"wrote core file {path} ({len(program.process.thread_ids())} threads, "
+                f"{size / (1 << 20):.1f} MiB of memory); open it with launch mode 'core', "
+                f"program {program.binary.path}\n")
 
     def stack_trace(self, thread_id: int, start: int, levels: int
                     ) -> tuple[list[FrameInfo], int]:

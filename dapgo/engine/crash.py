@@ -4,7 +4,8 @@ Used at an exception breakpoint (the goroutine stopped at runtime.fatalpanic or
 runtime.throw) and for a core file (the goroutine died somewhere below them). The message
 is the argument of the innermost runtime.fatalpanic (`msgs.arg`) or runtime.throw /
 runtime.fatal (`s`) frame; where an optimized runtime left that argument unreadable, a
-panic's value is read from the goroutine's `g._panic` instead.
+panic's value is read from the goroutine's `g._panic` instead (a fatal error's message has
+no such second copy: it is then said to be unreadable).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def read_exception(inspector: Inspector, ctx: StopContext, thread_id: int,
     `exception_id` ("panic" or "fatal error") looks only for that kind."""
     frames = ctx.frames(thread_id)
     values = ctx.program.values
+    found: ExceptionInfo | None = None
     for i, f in enumerate(frames):
         name = f.function.name if f.function else ""
         if name in PANIC_FUNCTIONS and exception_id in (None, "panic"):
@@ -59,10 +61,15 @@ def read_exception(inspector: Inspector, ctx: StopContext, thread_id: int,
                     message = error_text(values, s)
         except _ERRORS as exc:
             got = _panic_of_goroutine(ctx, thread_id) if kind == "panic" else None
-            type_name, message = got or ("", f"(the message could not be read: {exc})")
+            if got is None:
+                found = found or ExceptionInfo(
+                    exception_id=kind, description=f"(the message could not be read: {exc})",
+                    stack=frames_text(frames))
+                continue
+            type_name, message = got
         return ExceptionInfo(exception_id=kind, description=message, type_name=type_name,
                              stack=frames_text(frames))
-    return None
+    return found
 
 
 def _panic_of_goroutine(ctx: StopContext, thread_id: int) -> tuple[str, str] | None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.core import Engine
-from dapgo.engine.corefile import CoreProcess
+from dapgo.engine.corefile import CoreProcess, write_core
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError, ProcessError, ProgramNotFoundError
 from dapgo.engine.model import (
@@ -234,6 +234,9 @@ class Debugger:
 
     def goroutine_command(self, args: str) -> Future[CommandAnswer]:
         return self._do(lambda: CommandAnswer(*self._engine.goroutine_command(args)))
+
+    def dump(self, path: str) -> Future[CommandAnswer]:
+        return self._do(lambda: CommandAnswer(self._engine.dump(path, write_core)))
 
     # ----- ending -----
 

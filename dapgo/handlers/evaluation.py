@@ -44,18 +44,32 @@ async def evaluate(call: Call) -> Body:
 
 async def _dapgo_command(call: Call, text: str) -> Body:
     """`dapgo goroutines ...` typed in the debug console: change the goroutine view or
-    count goroutines; the threads view is told to refresh when what it shows changed."""
+    count goroutines; the threads view is told to refresh when what it shows changed.
+    `dapgo dump PATH`: write a core file of the stopped program."""
     session = call.session
     words = text.split(None, 1)
+    if words and words[0] == "dump":
+        return await _dump(call, words[1].strip() if len(words) > 1 else "")
     if not words or words[0] != "goroutines":
         raise RequestError(ErrorId.INVALID_ARGUMENTS, "dapgo console commands: "
                            "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
-                           "[-labels KEYS] [-clear] [-help]'")
+                           "[-labels KEYS] [-clear] [-help]', 'dapgo dump PATH'")
     debugger = session.require_debugger()
     answer = await session.engine(debugger.goroutine_command(
         words[1] if len(words) > 1 else ""))
     if answer.threads_changed:
         call.then(lambda: session.send_event("invalidated", {"areas": ["threads"]}))
+    return {"result": answer.text, "variablesReference": 0}
+
+
+async def _dump(call: Call, path: str) -> Body:
+    """`dapgo dump PATH` (Delve's `dump`): an ELF core of the stopped program, which keeps
+    running when continued."""
+    if not path:
+        raise RequestError(ErrorId.INVALID_ARGUMENTS, "usage: dapgo dump PATH (the core file "
+                           "to write)")
+    debugger = call.session.require_debugger()
+    answer = await call.session.engine(debugger.dump(path))
     return {"result": answer.text, "variablesReference": 0}
 
 

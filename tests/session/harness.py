@@ -99,6 +99,11 @@ class FakeDebugger:
         return CommandAnswer("")
 
     @_engine_call
+    def dump(self, path: str) -> CommandAnswer:
+        self._call("dump", path)
+        return CommandAnswer(f"wrote {path}\n")
+
+    @_engine_call
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> None:
         self._call("launch", cfg, stop_on_entry)
         if cfg.program == "/missing":
