@@ -108,6 +108,7 @@ class Session:
         self.target: Literal["launch", "attach"] | None = None
         self.initialized = False
         self.show_globals = False  # launch attribute showGlobalVariables
+        self.supports_progress = False  # initialize: supportsProgressReporting
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.frames = HandleTable("frame ids")
@@ -324,6 +325,8 @@ class Session:
             except Exception:
                 log.exception("%s: cannot convert engine event %r", self.name, ev)
                 return
+            if not self.supports_progress:
+                converted = [(n, b) for n, b in converted if not n.startswith("progress")]
             if any(name == "continued" for name, _ in converted):
                 self.reset_handles()
             self._held.extend(converted)

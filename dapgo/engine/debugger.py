@@ -32,6 +32,8 @@ from dapgo.engine.model import (
     FrameInfo,
     FunctionBreakpointSpec,
     LaunchConfig,
+    Output,
+    Progress,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -133,8 +135,20 @@ class Debugger:
                 death += f" (address {sig.addr:#x})"
         engine.install_core(Program(proc, binary), proc.crashed_tid, death)
 
-    def _open_binary(self, path: str, cfg: LaunchConfig | None = None) -> BinaryInfo:
-        return BinaryInfo.open(path)
+    def _open_binary(self, path: str, cfg: LaunchConfig | None = None,
+                     real_path: str | None = None) -> BinaryInfo:
+        """The program's debug information, from the binary or a separate debug file
+        (a debuginfod download reports its progress and says where it came from)."""
+        progress = DownloadProgress(self._emit)
+        try:
+            binary = BinaryInfo.open(path, cfg.debug_info_dirs if cfg else (),
+                                     progress.update, real_path)
+        finally:
+            progress.end()
+        if binary.debug_file is not None:
+            self._emit(Output("console", f"debug information of {path} read from "
+                                         f"{binary.debug_file}\n"))
+        return binary
 
     def attach(self, pid: int) -> Future[None]:
         return self._do(self._attach, pid)
@@ -151,7 +165,7 @@ class Debugger:
             raise ProcessError(f"no process with id {pid}") from exc
         except PermissionError as exc:
             raise ProcessError(f"not permitted to debug process {pid}") from exc
-        binary = BinaryInfo.open(f"/proc/{pid}/exe")
+        binary = self._open_binary(f"/proc/{pid}/exe", real_path=exe)
         try:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
@@ -257,6 +271,33 @@ class Debugger:
 
 
 FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL})
+
+
+class DownloadProgress:
+    """Progress events of a debug information download (DAP progressStart/Update/End),
+    at most one update per percent."""
+
+    def __init__(self, emit: Callable[[EngineEvent], None]) -> None:
+        self._emit = emit
+        self._id: str | None = None
+        self._last = -1
+
+    def update(self, what: str, done: int, total: int | None) -> None:
+        pct = min(100, done * 100 // total) if total else None
+        if self._id is None:
+            self._id = f"dapgo-debuginfod-{id(self):x}"
+            self._emit(Progress(self._id, "start", title="Downloading debug information",
+                                message=what, percentage=pct))
+        elif pct is not None and pct > self._last:
+            self._emit(Progress(self._id, "update", message=f"{done >> 10} KiB",
+                                percentage=pct))
+        if pct is not None:
+            self._last = pct
+
+    def end(self) -> None:
+        if self._id is not None:
+            self._emit(Progress(self._id, "end", message="done"))
+            self._id = None
 
 
 def _signal_name(signo: int) -> str:

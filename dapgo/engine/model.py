@@ -172,4 +172,15 @@ class BreakpointChanged:
     status: BreakpointStatus
 
 
-EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged
+@attrs.frozen
+class Progress:
+    """A long operation (a debug info download): start, updates, end, one `id`."""
+
+    id: str
+    kind: Literal["start", "update", "end"]
+    title: str = ""
+    message: str | None = None
+    percentage: int | None = None
+
+
+EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged | Progress

@@ -59,6 +59,7 @@ async def initialize(call: Call) -> Body:
     args.opt_str("adapterID")
     lines_at_1 = args.opt_bool("linesStartAt1", True)
     columns_at_1 = args.opt_bool("columnsStartAt1", True)
+    session.supports_progress = args.opt_bool("supportsProgressReporting", False)
     path_format = args.opt_str("pathFormat") or "path"
     if path_format != "path":
         raise args.bad("pathFormat", f"is {path_format!r}, but dapgo supports only 'path'")
