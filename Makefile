@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/watch_overhead.py
 	$(PY) bench/trace_overhead.py
 	$(PY) bench/adapter_startup.py
+	$(PY) bench/core.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

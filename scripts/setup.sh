@@ -10,7 +10,10 @@ say() { printf '[setup] %s\n' "$*"; }
 
 need_pkgs=()
 # neovim and luajit run the nvim-dap module's test; nodejs/npm come with this machine kind.
-for p in python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit; do
+# debuginfod (elfutils) serves debug info to the separate-debug-info tests; binutils gives
+# them objcopy.
+for p in python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit \
+         debuginfod binutils; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -14,7 +14,7 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 CORE_PATTERN = Path("/proc/sys/kernel/core_pattern")
@@ -39,10 +39,12 @@ def cores_in(directory: Path) -> Iterator[None]:
 
 
 def kernel_core(argv: list[str], directory: Path, env: dict[str, str] | None = None,
-                send: int | None = None, timeout: float = 120) -> tuple[Path, str]:
+                send: int | None = None, ready: Callable[[], None] | None = None,
+                timeout: float = 120) -> tuple[Path, str]:
     """Run `argv` in `directory` until it dies with a core: of a Go panic, or of signal
-    `send`, sent once the program writes its first line on stdout. Returns the core's path
-    and what the program wrote on stderr. Whatever the program started is killed."""
+    `send`, sent once `ready()` returns (by default: once the program writes its first line
+    on stdout). Returns the core's path and what the program wrote on stderr. Whatever the
+    program started is killed."""
     directory.mkdir(parents=True, exist_ok=True)
     before = set(directory.glob("core*"))
     err_path = directory / "stderr.txt"
@@ -54,7 +56,10 @@ def kernel_core(argv: list[str], directory: Path, env: dict[str, str] | None = N
         try:
             if send is not None:
                 assert proc.stdout is not None
-                proc.stdout.readline()  # the program says it is ready
+                if ready is not None:
+                    ready()
+                else:
+                    proc.stdout.readline()  # the program says it is ready
                 proc.send_signal(send)
             proc.wait(timeout=timeout)
         finally:

@@ -235,6 +235,8 @@ class Engine:
         return self._place(FUNCTION_GROUP, function_breakpoints(self.table, binary, specs))
 
     def set_exception_breakpoints(self, filters: list[str]) -> None:
+        if self.program is not None and self.program.process.read_only:
+            return  # a core file's program already died of whatever it died of
         binary = self.program.binary if self.program else None
         self._place(EXCEPTION_GROUP, exception_breakpoints(self.table, binary, filters))
 
