@@ -252,7 +252,9 @@ class Engine:
     def data_breakpoint_info(self, handle: object | None, name: str, thread_id: int | None,
                              frame_index: int) -> DataBreakpointInfo:
         ctx = self._stopped()
-        _, parts = self._loaded()
+        program, parts = self._loaded()
+        if program.process.read_only:
+            return DataBreakpointInfo(None, "a core file cannot run: nothing can be watched")
         return parts.watches.info(ctx, handle, name, thread_id, frame_index)
 
     def set_data_breakpoints(self, specs: list[DataBreakpointSpec]) -> list[BreakpointStatus]:

@@ -129,12 +129,33 @@ def test_kernel_core_of_a_panic(go: str | None, tmp_path: Path) -> None:
                               ("stepIn", {"threadId": gid}), ("stepOut", {"threadId": gid})]:
             with pytest.raises(DAPError, match="core file"):
                 c.request(command, args)
+        info = c.request("dataBreakpointInfo", {"name": "total", "variablesReference": 0,
+                                                "frameId": frame_named(
+                                                    c, gid, "main.process")["id"]})["body"]
+        assert info["dataId"] is None and "core file" in info["description"]
         bps = c.request("setBreakpoints", {"source": {"path": fixtures.line_of(
             "crash", "panic")[0]}, "breakpoints": [{"line": panic_line}]})["body"]
         assert not bps["breakpoints"][0]["verified"]
         assert "core file" in bps["breakpoints"][0]["message"]
         # still serving
         assert thread_names(c)
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_kernel_core_with_a_goroutine_that_was_running(go: str | None,
+                                                       tmp_path: Path) -> None:
+    """A goroutine spinning on another thread when main panicked: its stack is where it
+    was (the runtime preempts it as it freezes the world to crash)."""
+    binary = fixtures.build("crash", go=go)
+    core, stderr = kernel_core([str(binary), "spin"], tmp_path)
+    assert "main.spin(" in stderr
+    with core_session(binary, core) as (c, stop):
+        assert stop["description"].startswith("panic: bad order 7")
+        spinner = next(t for t, n in thread_names(c).items() if "main.spin" in n)
+        spin = frame_named(c, spinner, "main.spin")
+        assert spin["line"] in (fixtures.line_of("crash", "spin_loop")[1],
+                                fixtures.line_of("crash", "spin_check")[1])
+        assert frame_variables(c, spin["id"])["limit"]["value"] == str(1 << 62)
 
 
 def test_kernel_core_of_a_fatal_error(tmp_path: Path) -> None:
