@@ -127,6 +127,10 @@ class Debugger:
         except BaseException:
             binary.close()
             raise
+        if proc.executable_matches() is False:
+            self._emit(Output("important", f"warning: {core_path} was not written by this "
+                              f"build of {binary_path} (their ELF headers differ): stacks and "
+                              "values will be wrong; open it with the binary that crashed\n"))
         sig = proc.signal
         death = None
         if sig is not None:

@@ -186,6 +186,15 @@ def test_bad_core_files(tmp_path: Path) -> None:
             with pytest.raises(DAPError, match=match):
                 c.request("launch", {"mode": "core", **args})
         c.request("disconnect")
+    # a core opened with another build of the program: it opens, with a warning
+    other = fixtures.build("crash", go="1.21.13")
+    core, _ = kernel_core([str(binary)], tmp_path / "crashed")
+    with core_session(other, core) as (c, _stop):
+        warning = "".join(e["body"]["output"] for e in c.events("output")
+                          if e["body"].get("category") == "important")
+        assert "was not written by this build" in warning
+    with core_session(binary, core) as (c, _stop):
+        assert not [e for e in c.events("output") if "not written" in e["body"]["output"]]
 
 
 def snapshot(c: DAPClient, gid: int) -> dict[str, Any]:
@@ -232,6 +241,7 @@ def test_dump_of_a_live_program_opens_with_the_same_values(go: str | None,
     with core_session(binary, core, showPprofLabels=["*"]) as (c, opened):
         assert opened["reason"] == "pause"
         assert opened["threadId"] == stop["threadId"]
+        assert not [e for e in c.events("output") if "not written" in e["body"]["output"]]
         assert snapshot(c, opened["threadId"]) == live
         with pytest.raises(DAPError, match="already a core file"):
             c.request("evaluate", {"expression": f"dapgo dump {tmp_path / 'again'}",

@@ -77,6 +77,20 @@ class CoreProcess(ReadOnlyProcess):
                 return f.path
         return self._files[0].path if self._files else None
 
+    def executable_matches(self) -> bool | None:
+        """Whether the executable is the one that was running: the first page of its
+        mapping (ELF headers and build id notes), which the kernel keeps in the core, is the
+        same in the file. None when the core does not have that page."""
+        if self._exe_path is None:
+            return None
+        f = next((m for m in self._files if m.path == self._exe_path and m.offset == 0), None)
+        seg = self._segment_at(f.start) if f is not None else None
+        data = self._file_map(self._exe_path)
+        if f is None or seg is None or seg.filesz == 0 or data is None:
+            return None
+        n = min(seg.filesz, 4096)
+        return bool(self.image.map[seg.offset:seg.offset + n] == data[:n])
+
     # ----- threads and registers -----
 
     def thread_ids(self) -> list[int]:

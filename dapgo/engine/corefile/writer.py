@@ -3,10 +3,11 @@
 The core has the layout the kernel writes, so dapgo (and other debuggers) read it back:
 one PT_NOTE segment (NT_PRSTATUS per thread, the selected thread first, NT_PRPSINFO,
 NT_AUXV, NT_FILE) and one PT_LOAD per mapping. As the kernel does by default, the pages of
-read-only file mappings (code, read-only data) are left out: a reader takes them from the
-file. Memory comes through the backend's `read_memory` (dapgo's int3 bytes hidden); zero
-blocks are left as holes, so a Go heap's untouched arenas cost no disk space. The program is
-only read: it stays stopped, and runs on when the user continues.
+read-only file mappings (code, read-only data) are left out but for the first page of the
+file (its ELF headers): a reader takes them from the file. Memory comes through the
+backend's `read_memory` (dapgo's int3 bytes hidden); zero blocks are left as holes, so a Go
+heap's untouched arenas cost no disk space. The program is only read: it stays stopped, and
+runs on when the user continues.
 """
 
 from __future__ import annotations
@@ -69,21 +70,28 @@ def _file_note(regions: list[MemoryRegion]) -> bytes:
     return head + body + names
 
 
-def _wanted(r: MemoryRegion) -> bool:
-    """Whether a mapping's bytes go into the core."""
+def _wanted(r: MemoryRegion) -> int:
+    """How many of a mapping's bytes go into the core: all, none (unreadable, or a
+    read-only file mapping: the file has them), or, as the kernel does, the first page of
+    a file mapped from its start (ELF headers and build id notes: a reader checks them
+    against the file it is given)."""
     if "r" not in r.perms or r.path in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
-        return False
-    return not (r.path.startswith("/") and "w" not in r.perms)  # the file has them
+        return 0
+    if r.path.startswith("/") and "w" not in r.perms:
+        return PAGE if r.offset == 0 else 0
+    return r.end - r.start
 
 
 def _flags(perms: str) -> int:
     return (4 if "r" in perms else 0) | (2 if "w" in perms else 0) | (1 if "x" in perms else 0)
 
 
-def _chunks(process: Process, r: MemoryRegion) -> Iterator[bytes | None]:
-    """The mapping's bytes in chunks; None for a chunk that cannot be read."""
-    for addr in range(r.start, r.end, CHUNK):
-        size = min(CHUNK, r.end - addr)
+def _chunks(process: Process, r: MemoryRegion, length: int) -> Iterator[bytes | None]:
+    """The mapping's first `length` bytes in chunks; None for a chunk that cannot be
+    read."""
+    end = r.start + length
+    for addr in range(r.start, end, CHUNK):
+        size = min(CHUNK, end - addr)
         try:
             yield process.read_memory(addr, size)
         except OSError:
@@ -116,8 +124,9 @@ def write_core(process: Process, path: str, first_tid: int | None = None) -> int
         for r in regions:
             off = out.tell()
             size = 0
-            if _wanted(r):
-                for chunk in _chunks(process, r):
+            length = _wanted(r)
+            if length:
+                for chunk in _chunks(process, r, length):
                     if chunk is None:  # unreadable: the core ends this mapping's bytes here
                         break
                     if chunk == _ZERO[:len(chunk)]:
