@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -62,9 +61,11 @@ class Debugger:
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]:
         """Build (mode debug/test) or find (exec) the program, start it stopped before its
         first instruction. The build runs off the owner thread."""
-        if cfg.mode == "core":
-            return self._do(self._open_core, cfg)
         done: Future[None] = Future()
+        if cfg.mode == "core":
+            threading.Thread(target=self._open_core, args=(cfg, done), name="dapgo-core",
+                             daemon=True).start()
+            return done
         handle = gobuild.BuildHandle()
 
         def run() -> None:
@@ -109,11 +110,29 @@ class Debugger:
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
 
-    def _open_core(self, cfg: LaunchConfig) -> None:
-        """On the owner thread: open a core file with its executable (read-only)."""
-        engine = self._engine
-        if engine.state != "idle":
-            raise DebuggerError("a program is already being debugged in this session")
+    def _open_core(self, cfg: LaunchConfig, done: Future[None]) -> None:
+        """On a thread of its own (a debuginfod download may take a while; a disconnect
+        gets through meanwhile): open a core file with its executable (read-only)."""
+        try:
+            self._do(self._engine.begin_launch, lambda: None).result()
+            try:
+                binary, proc = self._open_core_files(cfg)
+            except BaseException:
+                self._do(self._engine.abandon_launch).result()
+                raise
+            try:
+                self._do(self._install_core, binary, proc).result()
+            except BaseException:
+                proc.close()
+                binary.close()
+                self._owner.post(self._engine.abandon_launch)
+                raise
+        except BaseException as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    def _open_core_files(self, cfg: LaunchConfig) -> tuple[BinaryInfo, CoreProcess]:
         cwd = cfg.cwd or os.getcwd()
         binary_path = os.path.abspath(os.path.join(cwd, cfg.program))
         core_path = os.path.abspath(os.path.join(cwd, cfg.core_file or ""))
@@ -131,13 +150,13 @@ class Debugger:
             self._emit(Output("important", f"warning: {core_path} was not written by this "
                               f"build of {binary_path} (their ELF headers differ): stacks and "
                               "values will be wrong; open it with the binary that crashed\n"))
-        sig = proc.signal
-        death = None
-        if sig is not None:
-            death = _signal_name(sig.signo)
-            if sig.signo in FAULT_SIGNALS and sig.addr:
-                death += f" (address {sig.addr:#x})"
-        engine.install_core(Program(proc, binary), proc.crashed_tid, death)
+        return binary, proc
+
+    def _install_core(self, binary: BinaryInfo, proc: CoreProcess) -> None:
+        """On the owner thread: the core is the session's program."""
+        if self._engine.state != "launching":  # disconnected meanwhile
+            raise DebuggerError("the session ended while the core file was being opened")
+        self._engine.install_core(Program(proc, binary), proc.crashed_tid, proc.death)
 
     def _open_binary(self, path: str, cfg: LaunchConfig | None = None,
                      real_path: str | None = None) -> BinaryInfo:
@@ -274,9 +293,6 @@ class Debugger:
         return self._do(end)
 
 
-FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL})
-
-
 class DownloadProgress:
     """Progress events of a debug information download (DAP progressStart/Update/End),
     at most one update per percent."""
@@ -302,13 +318,6 @@ class DownloadProgress:
         if self._id is not None:
             self._emit(Progress(self._id, "end", message="done"))
             self._id = None
-
-
-def _signal_name(signo: int) -> str:
-    try:
-        return signal.Signals(signo).name
-    except ValueError:
-        return f"signal {signo}"
 
 
 def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle) -> tuple[str, str | None, str]:

@@ -16,12 +16,14 @@ import bisect
 import errno
 import mmap
 import os
+import signal
 
 from dapgo.engine.backend import MemoryRegion, RawRead, ReadOnlyProcess, Registers
 
 from .notes import CoreImage, CoreThread, FileMapping, Segment, SignalInfo
 
 AT_ENTRY = 9
+FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL})
 _PERMS = {4: "r", 2: "w", 1: "x"}
 
 
@@ -68,6 +70,21 @@ class CoreProcess(ReadOnlyProcess):
             return self.image.siginfo
         sig = self._threads[self.crashed_tid].signal
         return SignalInfo(sig, 0, 0) if sig else None
+
+    @property
+    def death(self) -> str | None:
+        """What killed the program, e.g. "SIGSEGV (address 0x0)"; None for a core written
+        while it ran."""
+        sig = self.signal
+        if sig is None:
+            return None
+        try:
+            name = signal.Signals(sig.signo).name
+        except ValueError:
+            name = f"signal {sig.signo}"
+        if sig.signo in FAULT_SIGNALS and sig.addr:
+            name += f" (address {sig.addr:#x})"
+        return name
 
     def _executable_mapping_path(self) -> str | None:
         entry = self.image.auxv.get(AT_ENTRY)
@@ -196,3 +213,4 @@ class CoreProcess(ReadOnlyProcess):
             if m is not None:
                 m.close()
         self._maps.clear()
+        self.image.close()
