@@ -325,8 +325,11 @@ class Session:
             except Exception:
                 log.exception("%s: cannot convert engine event %r", self.name, ev)
                 return
-            if not self.supports_progress:
-                converted = [(n, b) for n, b in converted if not n.startswith("progress")]
+            progress = [(n, b) for n, b in converted if n.startswith("progress")]
+            converted = [(n, b) for n, b in converted if not n.startswith("progress")]
+            if self.supports_progress:  # now: they tell of the request being handled
+                for name, body in progress:
+                    self.send_event(name, body)
             if any(name == "continued" for name, _ in converted):
                 self.reset_handles()
             self._held.extend(converted)

@@ -195,6 +195,9 @@ def test_debuginfod_server(go: str | None, tmp_path: Path,
         assert {k: values[k] for k in EXPECTED} == EXPECTED
         start = c.events("progressStart")
         assert len(start) == 1 and b.build_id in start[0]["body"]["message"], start
+        # while the launch request is being handled, not after its response
+        launched = next(i for i, m in enumerate(c.messages) if m.get("command") == "launch")
+        assert c.messages.index(start[0]) < launched
         ends = c.events("progressEnd")
         assert [e["body"]["progressId"] for e in ends] == [start[0]["body"]["progressId"]]
     cached = cache / b.build_id / "debuginfo"
