@@ -44,9 +44,10 @@ def kernel_core(argv: list[str], directory: Path, env: dict[str, str] | None = N
     """Run `argv` in `directory` until it dies with a core: of a Go panic, or of signal
     `send`, sent once `ready()` returns (by default: once the program writes its first line
     on stdout). Returns the core's path and what the program wrote on stderr. Whatever the
-    program started is killed."""
+    program started is killed. Earlier core files in `directory` are removed first."""
     directory.mkdir(parents=True, exist_ok=True)
-    before = set(directory.glob("core*"))
+    for old in directory.glob("core*"):  # the kernel would overwrite one of the same name
+        old.unlink()
     err_path = directory / "stderr.txt"
     with cores_in(directory), open(err_path, "wb") as err_file:
         proc = subprocess.Popen(argv, cwd=directory, preexec_fn=_unlimited_core,
@@ -73,7 +74,7 @@ def kernel_core(argv: list[str], directory: Path, env: dict[str, str] | None = N
         (proc.returncode, err[-2000:])
     deadline = time.monotonic() + 10
     while True:
-        new = sorted(set(directory.glob("core*")) - before)
+        new = sorted(directory.glob("core*"))
         if new and new[0].stat().st_size > 0:
             return new[0], err
         assert time.monotonic() < deadline, f"no core file in {directory}: {err[-2000:]!r}"

@@ -12,7 +12,6 @@ Events (stops, exits, output, breakpoint changes) leave through `emit`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -24,7 +23,7 @@ import attrs
 
 from dapgo.engine.backend import Process, ReadOnlyError
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
-from dapgo.engine.crash import frames_text, read_exception
+from dapgo.engine.crash import core_stop
 from dapgo.engine.data_breakpoints import DataBreakpoints
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
@@ -175,30 +174,20 @@ class Engine:
         died of (the signal, and a Go panic's or fatal error's message)."""
         tid = self.current_tid if self.current_tid is not None else program.pid
         ctx = StopContext(program, tid)
-        thread_id = ctx.thread_id_of(tid)
-        info = None
-        if thread_id < OS_THREAD_ID_BASE:
-            try:
-                info = read_exception(self.inspector, ctx, thread_id)
-            except Exception:
-                log.exception("reading the crash of goroutine %d failed", thread_id)
-        death = self.core_death
-        if info is not None:
-            text = f"{info.exception_id}: {info.description}"
-            description = f"{text} ({death})" if death else text
-        elif death is not None:
-            description = f"the program was killed by {death}"
-            stack = ""
-            with contextlib.suppress(Exception):
-                stack = frames_text(ctx.frames(thread_id))
-            info = ExceptionInfo(exception_id=death.split()[0], description=description,
-                                 stack=stack)
-        else:
-            self._report("pause", tid, description="core file of a program that was "
-                         "stopped, not killed (written by a debugger)")
+        description, info = core_stop(self.inspector, ctx, ctx.thread_id_of(tid),
+                                      self.core_death)
+        goroutine = None
+        if ctx.thread_id_of(tid) >= OS_THREAD_ID_BASE:
+            # no goroutine on that thread (an idle one took the signal): select one that
+            # the threads view lists, as a pause does
+            tid, goroutine = self._pause_goroutine(program)
+        if info is None:
+            self._report("pause", tid, goroutine, description=description)
             return
-        self._report("exception", tid, description=description, text=info.exception_id)
-        self.exceptions[thread_id] = info
+        self._report("exception", tid, goroutine, description=description,
+                     text=info.exception_id)
+        assert self.stop is not None
+        self.exceptions[self.stop.selected_goroutine() or self.stop.thread_id_of(tid)] = info
 
     def _runnable(self) -> None:
         program, _ = self._loaded()

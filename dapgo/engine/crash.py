@@ -1,7 +1,9 @@
 """What a goroutine that is dying says: its panic or fatal error, read from its frames.
 
 Used at an exception breakpoint (the goroutine stopped at runtime.fatalpanic or
-runtime.throw) and for a core file (the goroutine died somewhere below them). The message
+runtime.throw) and for a core file (the goroutine died somewhere below them; `core_stop`
+words the whole death: the panic or fatal error, and the signal, with the one the runtime's
+handler was handling when that is not the one the kernel recorded). The message
 is the argument of the innermost runtime.fatalpanic (`msgs.arg`) or runtime.throw /
 runtime.fatal (`s`) frame; where an optimized runtime left that argument unreadable, a
 panic's value is read from the goroutine's `g._panic` instead (a fatal error's message has
@@ -10,18 +12,23 @@ no such second copy: it is then said to be unreadable).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
+
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.eval import EvalError, evaluate
 from dapgo.engine.inspector import Inspector
 from dapgo.engine.model import ExceptionInfo
 from dapgo.engine.panics import error_text, panic_value_text
-from dapgo.engine.stack import Frame
-from dapgo.engine.stopcontext import StopContext
+from dapgo.engine.stack import Frame, signal_number
+from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.values import Value
 
 PANIC_FUNCTIONS = ("runtime.fatalpanic",)
 FATAL_FUNCTIONS = ("runtime.throw", "runtime.fatal")
 _ERRORS = (EvalError, DebuggerError, LookupError, OSError)
+log = logging.getLogger(__name__)
 
 
 def frames_text(frames: list[Frame]) -> str:
@@ -70,6 +77,64 @@ def read_exception(inspector: Inspector, ctx: StopContext, thread_id: int,
         return ExceptionInfo(exception_id=kind, description=message, type_name=type_name,
                              stack=frames_text(frames))
     return found
+
+
+def signal_handled(ctx: StopContext, thread_id: int) -> int | None:
+    """The first signal the Go runtime's handler was handling on this goroutine or thread
+    (that of its outermost signal frame), if any: a program killed by SIGQUIT under
+    GOTRACEBACK=crash dies of the SIGABRT the runtime raises while handling it."""
+    try:
+        frames = ctx.frames(thread_id)
+    except (DebuggerError, OSError):
+        return None
+    for f in reversed(frames):
+        signo = signal_number(ctx.program.target, f)
+        if signo is not None:
+            return signo
+    return None
+
+
+def core_stop(inspector: Inspector, ctx: StopContext, thread_id: int, death: str | None
+              ) -> tuple[str, ExceptionInfo | None]:
+    """What a core file's program died of, on the DAP thread of the thread that caused
+    the dump: (the stop's description, exceptionInfo's answer; None when it did not die,
+    e.g. a core written by `dapgo dump`)."""
+    info = None
+    if thread_id < OS_THREAD_ID_BASE:
+        try:
+            info = read_exception(inspector, ctx, thread_id)
+        except Exception:
+            log.exception("reading the crash of goroutine %d failed", thread_id)
+    if death is not None:
+        first = signal_handled(ctx, thread_id)
+        if first is not None and first != _signo(death):
+            death = f"{_signame(first)}, then {death} from the Go runtime"
+    if info is not None:
+        text = f"{info.exception_id}: {info.description}"
+        return (f"{text} ({death})" if death else text), info
+    if death is None:
+        return "core file of a program that was stopped, not killed (written by a " \
+            "debugger)", None
+    description = f"the program was killed by {death}"
+    stack = ""
+    with contextlib.suppress(Exception):
+        stack = frames_text(ctx.frames(thread_id))
+    return description, ExceptionInfo(exception_id=death.split()[0].rstrip(","),
+                                      description=description, stack=stack)
+
+
+def _signame(signo: int) -> str:
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
+
+
+def _signo(name: str) -> int | None:
+    try:
+        return int(signal.Signals[name.split()[0]])
+    except KeyError:
+        return None
 
 
 def _panic_of_goroutine(ctx: StopContext, thread_id: int) -> tuple[str, str] | None:

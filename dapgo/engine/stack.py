@@ -33,6 +33,9 @@ SIGNAL_TRAMPOLINE = "runtime.sigtramp"
 _SIGCONTEXT = 8 + 40
 _SIGCONTEXT_RSP = 15 * 8
 _SIGCONTEXT_RIP = 16 * 8
+# ... and its siginfo (si_signo first) after the ucontext (flags, link, stack_t, sigcontext,
+# the kernel's 8-byte sigset): 8 + 304 bytes above that return address
+_SIGINFO = 8 + 304
 
 
 @attrs.frozen
@@ -43,6 +46,16 @@ class Frame:
     function: Function | None
     file: str | None
     line: int
+
+
+def signal_number(target: Target, frame: Frame) -> int | None:
+    """The signal a runtime.sigtramp frame handles (from the kernel's signal frame)."""
+    if frame.function is None or frame.function.name != SIGNAL_TRAMPOLINE or frame.cfa is None:
+        return None
+    try:
+        return target.uint(frame.cfa - 8 + _SIGINFO, 4)
+    except OSError:
+        return None
 
 
 def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES) -> list[Frame]:

@@ -6,6 +6,7 @@ on Go 1.21 and 1.27.
 from __future__ import annotations
 
 import re
+import signal
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,6 +172,26 @@ def test_kernel_core_of_a_fatal_error(tmp_path: Path) -> None:
         assert info["exceptionId"] == "fatal error"
         lines = [(f["name"], f["line"]) for f in frames(c, stop["threadId"])]
         assert ("main.process", fixtures.line_of("crash", "fatal")[1]) in lines
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_kernel_core_of_a_program_killed_by_sigquit(go: str | None, tmp_path: Path) -> None:
+    """Killed from outside: the signal that arrived is named, the runtime's SIGABRT after
+    it too, and a goroutine the threads view lists is selected."""
+    binary = fixtures.build("crash", go=go)
+    core, stderr = kernel_core([str(binary), "hang"], tmp_path, send=signal.SIGQUIT)
+    assert "SIGQUIT: quit" in stderr
+    with core_session(binary, core) as (c, stop):
+        assert stop["reason"] == "exception"
+        assert stop["description"] == \
+            "the program was killed by SIGQUIT, then SIGABRT from the Go runtime", stop
+        names = thread_names(c)
+        assert stop["threadId"] in names and names[stop["threadId"]].startswith("* "), names
+        info = c.request("exceptionInfo", {"threadId": stop["threadId"]})["body"]
+        assert info["exceptionId"] == "SIGQUIT"
+        main = frame_named(c, 1, "main.main")
+        assert main["line"] == fixtures.line_of("crash", "hang")[1]
+        assert frame_variables(c, main["id"])["how"]["value"] == '"hang"'
 
 
 def test_bad_core_files(tmp_path: Path) -> None:
