@@ -275,6 +275,9 @@ class Debugger:
     def dump(self, path: str) -> Future[CommandAnswer]:
         return self._do(lambda: CommandAnswer(self._engine.dump(path, write_core)))
 
+    def metrics_command(self, args: str) -> Future[CommandAnswer]:
+        return self._do(lambda: CommandAnswer(self._engine.metrics_command(args)))
+
     # ----- ending -----
 
     def terminate(self) -> Future[None]:
