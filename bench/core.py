@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -33,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from corefiles import kernel_core  # noqa: E402
-from dapclient import DAPClient, _drain  # noqa: E402
+from dapclient import DAPClient  # noqa: E402
+from delve import dlv_dap  # noqa: E402
 
 WORK = ROOT / ".cache" / "bench" / "core"
 TOOLCHAINS = {"1.21.13": ROOT / ".cache" / "go" / "1.21.13" / "go" / "bin" / "go",
@@ -104,27 +104,9 @@ def time_dapgo(binary: Path, core: Path, cache_dir: str) -> float:
 
 def time_delve_dap(dlv: str, binary: Path, core: Path) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([dlv, "dap", "--listen", "127.0.0.1:0", "--check-go-version=false"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    proc.stderr = proc.stdout  # Delve prints its address on stdout
-    lines = _drain(proc)
-    try:
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            for line in list(lines):
-                m = re.search(r"listening at: \[?[^\]]*\]?:(\d+)", line)
-                if m:
-                    port = int(m.group(1))
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dlv dap did not start: {lines}")
-            time.sleep(0.005)
-        with DAPClient.connect("127.0.0.1", port) as c:
-            session(c, binary, core)
-            return time.perf_counter() - t0
-    finally:
-        proc.kill()
-        proc.wait()
+    with dlv_dap(dlv) as c:
+        session(c, binary, core)
+        return time.perf_counter() - t0
 
 
 def time_delve_cli(dlv: str, binary: Path, core: Path) -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dapclient import DAPClient, _drain  # noqa: E402
+from dapclient import DAPClient  # noqa: E402
+from delve import dlv_dap  # noqa: E402
 
 CMD_GO = ROOT / ".cache" / "bench" / "cmd-go"
 GO = ROOT / ".venv" / "bin" / "go"
@@ -76,33 +76,9 @@ def time_dapgo(binary: Path, cache_dir: str) -> float:
 
 def time_delve(dlv: str, binary: Path) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([dlv, "dap", "--listen", "127.0.0.1:0", "--check-go-version=false"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines = _drain_stdout(proc)
-    try:
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            for line in list(lines):
-                m = re.search(r"listening at: \[?[^\]]*\]?:(\d+)", line)
-                if m:
-                    port = int(m.group(1))
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dlv dap did not start: {lines}")
-            time.sleep(0.005)
-        with DAPClient.connect("127.0.0.1", port) as c:
-            session(c, binary)
-            elapsed = time.perf_counter() - t0
-    finally:
-        proc.kill()
-        proc.wait()
-    return elapsed
-
-
-def _drain_stdout(proc: subprocess.Popen[bytes]) -> list[str]:
-    # dapclient's drainer reads stderr; Delve prints its address on stdout (merged here)
-    proc.stderr = proc.stdout
-    return _drain(proc)
+    with dlv_dap(dlv) as c:
+        session(c, binary)
+        return time.perf_counter() - t0
 
 
 def main() -> int:

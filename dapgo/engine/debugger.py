@@ -60,29 +60,53 @@ class Debugger:
 
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]:
         """Build (mode debug/test) or find (exec) the program, start it stopped before its
-        first instruction. The build runs off the owner thread."""
-        done: Future[None] = Future()
+        first instruction; or (core) open a core file. The build runs off the owner
+        thread."""
         if cfg.mode == "core":
-            threading.Thread(target=self._open_core, args=(cfg, done), name="dapgo-core",
-                             daemon=True).start()
-            return done
+            def install(opened: tuple[BinaryInfo, CoreProcess]) -> None:
+                self._do(self._install_core, *opened).result()
+
+            def close(opened: tuple[BinaryInfo, CoreProcess]) -> None:
+                opened[1].close()
+                opened[0].close()
+
+            return self._launching("dapgo-core", lambda: None,
+                                   lambda: self._open_core_files(cfg), install, close)
         handle = gobuild.BuildHandle()
+
+        def start(built: tuple[str, str | None, str]) -> None:
+            binary_path, tmpdir, cwd = built
+            binary = self._open_binary(binary_path, cfg)
+            self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
+                     stop_on_entry).result()
+
+        def discard(built: tuple[str, str | None, str]) -> None:
+            if built[1]:  # not the program's: it did not start
+                shutil.rmtree(built[1], ignore_errors=True)
+
+        return self._launching("dapgo-launch", handle.cancel, lambda: _binary_of(cfg, handle),
+                               start, discard)
+
+    def _launching(self, name: str, cancel: Callable[[], None], prepare: Callable[[], T],
+                   install: Callable[[T], None], discard: Callable[[T], None]
+                   ) -> Future[None]:
+        """A launch on a thread of its own, so that a disconnect gets through meanwhile
+        (and `cancel`s it): `prepare` (build, open files), then `install` (start the
+        program on the owner thread); `discard` what `prepare` made if that fails."""
+        done: Future[None] = Future()
 
         def run() -> None:
             try:
-                self._do(self._engine.begin_launch, handle.cancel).result()
+                self._do(self._engine.begin_launch, cancel).result()
                 try:
-                    binary_path, tmpdir, cwd = _binary_of(cfg, handle)
+                    prepared = prepare()
                 except BaseException:
                     self._do(self._engine.abandon_launch).result()
                     raise
                 try:
-                    binary = self._open_binary(binary_path, cfg)
-                    self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
-                             stop_on_entry).result()
+                    install(prepared)
                 except BaseException:
-                    if tmpdir:  # not the program's: it did not start
-                        shutil.rmtree(tmpdir, ignore_errors=True)
+                    discard(prepared)
                     self._owner.post(self._engine.abandon_launch)
                     raise
             except BaseException as exc:
@@ -90,7 +114,7 @@ class Debugger:
             else:
                 done.set_result(None)
 
-        threading.Thread(target=run, name="dapgo-launch", daemon=True).start()
+        threading.Thread(target=run, name=name, daemon=True).start()
         return done
 
     def _start(self, cfg: LaunchConfig, binary: BinaryInfo, binary_path: str,
@@ -110,29 +134,9 @@ class Debugger:
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
 
-    def _open_core(self, cfg: LaunchConfig, done: Future[None]) -> None:
-        """On a thread of its own (a debuginfod download may take a while; a disconnect
-        gets through meanwhile): open a core file with its executable (read-only)."""
-        try:
-            self._do(self._engine.begin_launch, lambda: None).result()
-            try:
-                binary, proc = self._open_core_files(cfg)
-            except BaseException:
-                self._do(self._engine.abandon_launch).result()
-                raise
-            try:
-                self._do(self._install_core, binary, proc).result()
-            except BaseException:
-                proc.close()
-                binary.close()
-                self._owner.post(self._engine.abandon_launch)
-                raise
-        except BaseException as exc:
-            done.set_exception(exc)
-        else:
-            done.set_result(None)
-
     def _open_core_files(self, cfg: LaunchConfig) -> tuple[BinaryInfo, CoreProcess]:
+        """Off the owner thread (a debuginfod download may take a while): the executable's
+        debug information and the core file."""
         cwd = cfg.cwd or os.getcwd()
         binary_path = os.path.abspath(os.path.join(cwd, cfg.program))
         core_path = os.path.abspath(os.path.join(cwd, cfg.core_file or ""))

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 import fixtures
+import procs
 import pytest
 from corefiles import kernel_core
 from dapclient import DAPClient, DAPError
@@ -158,12 +159,7 @@ def debuginfod(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     try:
         yield f"http://127.0.0.1:{port}", served
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.stop(proc)
         log.close()
 
 
