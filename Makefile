@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/values.py
 	$(PY) bench/metric_overhead.py
 	$(PY) bench/adapter_startup.py
+	$(PY) bench/core.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -71,7 +71,14 @@ def thread(info: ThreadInfo) -> Body:
 def event(ev: EngineEvent, base: LineBase, paths: PathMap | None = None
           ) -> list[tuple[str, Body]]:
     """The DAP events (name, body) that report one engine event, in sending order."""
-    from dapgo.engine.model import BreakpointChanged, Continued, Exited, Output, Stopped
+    from dapgo.engine.model import (
+        BreakpointChanged,
+        Continued,
+        Exited,
+        Output,
+        Progress,
+        Stopped,
+    )
 
     if isinstance(ev, Stopped):
         body: Body = {"reason": ev.reason, "threadId": ev.thread_id, "allThreadsStopped": True}
@@ -96,4 +103,13 @@ def event(ev: EngineEvent, base: LineBase, paths: PathMap | None = None
     if isinstance(ev, BreakpointChanged):
         return [("breakpoint", {"reason": "changed",
                                 "breakpoint": breakpoint(ev.status, base, paths)})]
+    if isinstance(ev, Progress):
+        prog: Body = {"progressId": ev.id}
+        if ev.kind == "start":
+            prog["title"] = ev.title
+        if ev.message is not None:
+            prog["message"] = ev.message
+        if ev.percentage is not None and ev.kind != "end":
+            prog["percentage"] = ev.percentage
+        return [(f"progress{ev.kind.capitalize()}", prog)]
     raise TypeError(f"unknown engine event {ev!r}")

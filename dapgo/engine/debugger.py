@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.core import Engine
+from dapgo.engine.corefile import CoreProcess, write_core
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError, ProcessError, ProgramNotFoundError
 from dapgo.engine.model import (
@@ -30,6 +31,8 @@ from dapgo.engine.model import (
     FrameInfo,
     FunctionBreakpointSpec,
     LaunchConfig,
+    Output,
+    Progress,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -66,25 +69,53 @@ class Debugger:
 
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]:
         """Build (mode debug/test) or find (exec) the program, start it stopped before its
-        first instruction. The build runs off the owner thread."""
-        done: Future[None] = Future()
+        first instruction; or (core) open a core file. The build runs off the owner
+        thread."""
+        if cfg.mode == "core":
+            def install(opened: tuple[BinaryInfo, CoreProcess]) -> None:
+                self._do(self._install_core, *opened).result()
+
+            def close(opened: tuple[BinaryInfo, CoreProcess]) -> None:
+                opened[1].close()
+                opened[0].close()
+
+            return self._launching("dapgo-core", lambda: None,
+                                   lambda: self._open_core_files(cfg), install, close)
         handle = gobuild.BuildHandle()
+
+        def start(built: tuple[str, str | None, str]) -> None:
+            binary_path, tmpdir, cwd = built
+            binary = self._open_binary(binary_path, cfg)
+            self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
+                     stop_on_entry).result()
+
+        def discard(built: tuple[str, str | None, str]) -> None:
+            if built[1]:  # not the program's: it did not start
+                shutil.rmtree(built[1], ignore_errors=True)
+
+        return self._launching("dapgo-launch", handle.cancel, lambda: _binary_of(cfg, handle),
+                               start, discard)
+
+    def _launching(self, name: str, cancel: Callable[[], None], prepare: Callable[[], T],
+                   install: Callable[[T], None], discard: Callable[[T], None]
+                   ) -> Future[None]:
+        """A launch on a thread of its own, so that a disconnect gets through meanwhile
+        (and `cancel`s it): `prepare` (build, open files), then `install` (start the
+        program on the owner thread); `discard` what `prepare` made if that fails."""
+        done: Future[None] = Future()
 
         def run() -> None:
             try:
-                self._do(self._engine.begin_launch, handle.cancel).result()
+                self._do(self._engine.begin_launch, cancel).result()
                 try:
-                    binary_path, tmpdir, cwd = _binary_of(cfg, handle)
+                    prepared = prepare()
                 except BaseException:
                     self._do(self._engine.abandon_launch).result()
                     raise
                 try:
-                    binary = BinaryInfo.open(binary_path)
-                    self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
-                             stop_on_entry).result()
+                    install(prepared)
                 except BaseException:
-                    if tmpdir:  # not the program's: it did not start
-                        shutil.rmtree(tmpdir, ignore_errors=True)
+                    discard(prepared)
                     self._owner.post(self._engine.abandon_launch)
                     raise
             except BaseException as exc:
@@ -92,7 +123,7 @@ class Debugger:
             else:
                 done.set_result(None)
 
-        threading.Thread(target=run, name="dapgo-launch", daemon=True).start()
+        threading.Thread(target=run, name=name, daemon=True).start()
         return done
 
     def _start(self, cfg: LaunchConfig, binary: BinaryInfo, binary_path: str,
@@ -114,6 +145,49 @@ class Debugger:
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
 
+    def _open_core_files(self, cfg: LaunchConfig) -> tuple[BinaryInfo, CoreProcess]:
+        """Off the owner thread (a debuginfod download may take a while): the executable's
+        debug information and the core file."""
+        cwd = cfg.cwd or os.getcwd()
+        binary_path = os.path.abspath(os.path.join(cwd, cfg.program))
+        core_path = os.path.abspath(os.path.join(cwd, cfg.core_file or ""))
+        if not os.path.isfile(binary_path):
+            raise ProgramNotFoundError(f"program not found: {cfg.program}")
+        if not cfg.core_file or not os.path.isfile(core_path):
+            raise ProgramNotFoundError(f"core file not found: {cfg.core_file}")
+        binary = self._open_binary(binary_path, cfg)
+        try:
+            proc = CoreProcess.open(core_path, binary_path)
+        except BaseException:
+            binary.close()
+            raise
+        if proc.executable_matches() is False:
+            self._emit(Output("important", f"warning: {core_path} was not written by this "
+                              f"build of {binary_path} (their ELF headers differ): stacks and "
+                              "values will be wrong; open it with the binary that crashed\n"))
+        return binary, proc
+
+    def _install_core(self, binary: BinaryInfo, proc: CoreProcess) -> None:
+        """On the owner thread: the core is the session's program."""
+        if self._engine.state != "launching":  # disconnected meanwhile
+            raise DebuggerError("the session ended while the core file was being opened")
+        self._engine.install_core(Program(proc, binary), proc.crashed_tid, proc.death)
+
+    def _open_binary(self, path: str, cfg: LaunchConfig | None = None,
+                     real_path: str | None = None) -> BinaryInfo:
+        """The program's debug information, from the binary or a separate debug file
+        (a debuginfod download reports its progress and says where it came from)."""
+        progress = DownloadProgress(self._emit)
+        try:
+            binary = BinaryInfo.open(path, cfg.debug_info_dirs if cfg else (),
+                                     progress.update, real_path)
+        finally:
+            progress.end()
+        if binary.debug_file is not None:
+            self._emit(Output("console", f"debug information of {path} read from "
+                                         f"{binary.debug_file}\n"))
+        return binary
+
     def attach(self, pid: int) -> Future[None]:
         return self._do(self._attach, pid)
 
@@ -129,7 +203,7 @@ class Debugger:
             raise ProcessError(f"no process with id {pid}") from exc
         except PermissionError as exc:
             raise ProcessError(f"not permitted to debug process {pid}") from exc
-        binary = BinaryInfo.open(f"/proc/{pid}/exe")
+        binary = self._open_binary(f"/proc/{pid}/exe", real_path=exe)
         try:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
@@ -217,6 +291,9 @@ class Debugger:
     def goroutine_command(self, args: str) -> Future[CommandAnswer]:
         return self._do(lambda: CommandAnswer(*self._engine.goroutine_command(args)))
 
+    def dump(self, path: str) -> Future[CommandAnswer]:
+        return self._do(lambda: CommandAnswer(self._engine.dump(path, write_core)))
+
     def metrics_command(self, args: str) -> Future[CommandAnswer]:
         return self._do(lambda: CommandAnswer(self._engine.metrics_command(args)))
 
@@ -236,6 +313,33 @@ class Debugger:
                 self._owner.shutdown()
 
         return self._do(end)
+
+
+class DownloadProgress:
+    """Progress events of a debug information download (DAP progressStart/Update/End),
+    at most one update per percent."""
+
+    def __init__(self, emit: Callable[[EngineEvent], None]) -> None:
+        self._emit = emit
+        self._id: str | None = None
+        self._last = -1
+
+    def update(self, what: str, done: int, total: int | None) -> None:
+        pct = min(100, done * 100 // total) if total else None
+        if self._id is None:
+            self._id = f"dapgo-debuginfod-{id(self):x}"
+            self._emit(Progress(self._id, "start", title="Downloading debug information",
+                                message=what, percentage=pct))
+        elif pct is not None and pct > self._last:
+            self._emit(Progress(self._id, "update", message=f"{done >> 10} KiB",
+                                percentage=pct))
+        if pct is not None:
+            self._last = pct
+
+    def end(self) -> None:
+        if self._id is not None:
+            self._emit(Progress(self._id, "end", message="done"))
+            self._id = None
 
 
 def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle) -> tuple[str, str | None, str]:

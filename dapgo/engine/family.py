@@ -420,14 +420,14 @@ class Family:
         assert local is not None
         return d.stack_trace(local, start, levels)
 
-    def scopes(self, thread_id: int, frame_index: int, show_globals: bool = False
-               ) -> Future[list[ScopeInfo]]:
+    def scopes(self, thread_id: int, frame_index: int, show_globals: bool = False,
+               show_registers: bool = True) -> Future[list[ScopeInfo]]:
         try:
             d, local, child = self._route(thread_id)
         except DebuggerError as exc:
             return _failed(exc)
         assert local is not None
-        return _then(d.scopes(local, frame_index, show_globals),
+        return _then(d.scopes(local, frame_index, show_globals, show_registers),
                      lambda ss: [self._wrap(child, s) for s in ss])
 
     def variables(self, handle: object, start: int | None = None, count: int | None = None
@@ -468,6 +468,9 @@ class Family:
 
     def goroutine_command(self, args: str) -> Future[CommandAnswer]:
         return self.main.goroutine_command(args)
+
+    def dump(self, path: str) -> Future[CommandAnswer]:
+        return self.main.dump(path)
 
     def metrics_command(self, args: str) -> Future[CommandAnswer]:
         return self.main.metrics_command(args)

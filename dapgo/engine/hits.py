@@ -16,19 +16,17 @@ import attrs
 
 from dapgo.engine.backend import StopEvent
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.crash import frames_text, read_exception
 from dapgo.engine.data_breakpoints import DataBreakpoints
 from dapgo.engine.errors import DebuggerError
-from dapgo.engine.eval import EvalError, evaluate
 from dapgo.engine.exception_filters import EXCEPTION_FILTERS
 from dapgo.engine.hitcount import parse_hit_condition
 from dapgo.engine.inspector import Inspector
 from dapgo.engine.kernel_probes import KernelProbes
 from dapgo.engine.logmessage import format_log_message, parse_log_message
 from dapgo.engine.model import EngineEvent, ExceptionInfo, Output, StopReason
-from dapgo.engine.panics import error_text, panic_value_text
 from dapgo.engine.program import Program
 from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
-from dapgo.engine.values import Value
 from dapgo.engine.watchpoints import DataBreakpoint
 
 
@@ -154,33 +152,14 @@ class HitRules:
     def _read_exception(self, tid: int, filter_id: str) -> ExceptionInfo:
         """At runtime.fatalpanic / runtime.throw (this thread alone stopped): the message
         and the goroutine's stack."""
-        values = self.program.values
         ctx = StopContext.one_thread(self.program, tid)
         thread_id = ctx.thread_id_of(tid)
-        frames = ctx.frames(thread_id)
         exception_id = EXCEPTION_FILTERS[filter_id][1]
-        type_name, message = "", ""
-        try:
-            if filter_id == "panic":
-                arg = evaluate("msgs.arg", self.inspector.eval_scope(ctx, thread_id, 0))
-                if isinstance(arg, Value):
-                    type_name, message = panic_value_text(values, arg)
-            else:
-                for i, f in enumerate(frames):
-                    if f.function and f.function.name in ("runtime.throw", "runtime.fatal"):
-                        s = evaluate("s", self.inspector.eval_scope(ctx, thread_id, i))
-                        if isinstance(s, Value):
-                            message = error_text(values, s)
-                        break
-        except (EvalError, DebuggerError, LookupError, OSError) as exc:
-            message = f"(the message could not be read: {exc})"
-        # the user's stack: from the frame that panicked or threw, runtime frames above it
-        lines = []
-        for f in frames:
-            name = f.function.name if f.function else f"?{f.pc:#x}"
-            lines.append(f"{name}()\n\t{f.file}:{f.line}")
-        return ExceptionInfo(exception_id=exception_id, description=message,
-                             type_name=type_name, stack="\n".join(lines))
+        info = read_exception(self.inspector, ctx, thread_id, exception_id)
+        if info is None:
+            return ExceptionInfo(exception_id=exception_id, description="",
+                                 stack=frames_text(ctx.frames(thread_id)))
+        return info
 
 
 def _reason(bps: list[UserBreakpoint]) -> StopReason:

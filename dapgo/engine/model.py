@@ -9,7 +9,7 @@ from typing import Literal
 
 import attrs
 
-LaunchMode = Literal["exec", "debug", "test"]
+LaunchMode = Literal["exec", "debug", "test", "core"]
 StepKind = Literal["over", "in", "out"]
 StopReason = Literal[
     "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint"
@@ -28,6 +28,8 @@ class LaunchConfig:
     cwd: str | None = None
     build_flags: tuple[str, ...] = ()
     output: str | None = None  # where to put the built binary (vscode-go `output`)
+    core_file: str | None = None  # mode "core": the core file (Delve's `coreFilePath`)
+    debug_info_dirs: tuple[str, ...] = ()  # where separate debug files are looked for
 
 
 @attrs.frozen
@@ -170,4 +172,15 @@ class BreakpointChanged:
     status: BreakpointStatus
 
 
-EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged
+@attrs.frozen
+class Progress:
+    """A long operation (a debug info download): start, updates, end, one `id`."""
+
+    id: str
+    kind: Literal["start", "update", "end"]
+    title: str = ""
+    message: str | None = None
+    percentage: int | None = None
+
+
+EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged | Progress

@@ -26,6 +26,16 @@ STACK_ROOTS = frozenset(
     }
 )
 MAX_FRAMES = 4096
+# A signal handler's frame: the kernel's rt_sigframe sits where runtime.sigtramp returns to
+# (its return address is sa_restorer); the interrupted registers are in its ucontext's
+# mcontext (struct sigcontext), 8 + 40 bytes above that return address.
+SIGNAL_TRAMPOLINE = "runtime.sigtramp"
+_SIGCONTEXT = 8 + 40
+_SIGCONTEXT_RSP = 15 * 8
+_SIGCONTEXT_RIP = 16 * 8
+# ... and its siginfo (si_signo first) after the ucontext (flags, link, stack_t, sigcontext,
+# the kernel's 8-byte sigset): 8 + 304 bytes above that return address
+_SIGINFO = 8 + 304
 
 
 @attrs.frozen
@@ -38,14 +48,27 @@ class Frame:
     line: int
 
 
+def signal_number(target: Target, frame: Frame) -> int | None:
+    """The signal a runtime.sigtramp frame handles (from the kernel's signal frame)."""
+    if frame.function is None or frame.function.name != SIGNAL_TRAMPOLINE or frame.cfa is None:
+        return None
+    try:
+        return target.uint(frame.cfa - 8 + _SIGINFO, 4)
+    except OSError:
+        return None
+
+
 def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES) -> list[Frame]:
-    """Frames from innermost to the goroutine's start, at most `limit`."""
+    """Frames from innermost to the goroutine's start, at most `limit`; a signal handler's
+    frames are followed by those of the code the signal interrupted."""
     binary: BinaryInfo = target.binary
     frames: list[Frame] = []
-    for depth in range(limit):
+    interrupted = True  # frame 0, and a frame a signal interrupted: pc is not a return
+    for _depth in range(limit):
         fn = binary.function_for_pc(pc)
         # the pc of a caller frame is a return address: its call is the instruction before
-        lookup_pc = pc if depth == 0 else pc - 1
+        lookup_pc = pc if interrupted else pc - 1
+        interrupted = False
         loc = binary.line_for_pc(lookup_pc)
         off = binary.sp_offset(pc) if fn is not None else None
         cfa = sp + off + 8 if off is not None else None
@@ -56,6 +79,11 @@ def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES) -> list[Fr
         if fn is None or off is None or fn.name in STACK_ROOTS:
             break
         try:
+            if fn.name == SIGNAL_TRAMPOLINE:  # on to the code the signal interrupted
+                ctx = sp + off + _SIGCONTEXT
+                pc, sp = target.u64(ctx + _SIGCONTEXT_RIP), target.u64(ctx + _SIGCONTEXT_RSP)
+                interrupted = True
+                continue
             ret = target.u64(sp + off)
         except OSError:
             break

@@ -13,9 +13,9 @@ goroutine (before the runtime starts) is OS_THREAD_ID_BASE + tid.
 from __future__ import annotations
 
 from dapgo.engine.errors import DebuggerError
-from dapgo.engine.goroutines import Goroutine, GoroutineSet, thread_running
+from dapgo.engine.goroutines import G_RUNNING, Goroutine, GoroutineSet, thread_running
 from dapgo.engine.program import Program
-from dapgo.engine.stack import MAX_FRAMES, Frame, unwind
+from dapgo.engine.stack import MAX_FRAMES, SIGNAL_TRAMPOLINE, Frame, unwind
 from dapgo.engine.target import Registers
 
 OS_THREAD_ID_BASE = 1 << 30
@@ -120,11 +120,39 @@ class StopContext:
         cached = self._frames.get(thread_id)
         if cached is not None:
             return cached[:limit]
-        pc, sp = self._pc_sp(thread_id)
-        frames = unwind(self.program.target, pc, sp, limit)
+        frames = self._in_signal_handler(thread_id)
+        if frames is None:
+            pc, sp = self._pc_sp(thread_id)
+            frames = unwind(self.program.target, pc, sp, limit)
+        else:
+            frames = frames[:limit]
         if limit >= MAX_FRAMES:
             self._frames[thread_id] = frames
         return frames
+
+    def _in_signal_handler(self, thread_id: int) -> list[Frame] | None:
+        """A running goroutine whose thread is in a signal handler (on its gsignal stack:
+        a core written as the runtime crashed on a signal) has stale saved registers: its
+        frames are the thread's, through the handler to the code the signal interrupted.
+        None for any other goroutine."""
+        if thread_id >= OS_THREAD_ID_BASE or not self.whole:
+            return None
+        g = self.goroutine_set().by_id.get(thread_id)
+        if g is None or g.status != G_RUNNING or g.thread_id is None \
+                or g.thread_id not in self.thread_ids() \
+                or self.tid_running(thread_id) is not None:
+            return None
+        try:
+            regs = self.program.target.registers(g.thread_id)
+        except OSError:
+            return None
+        frames = unwind(self.program.target, regs.pc, regs.sp)
+        names = [f.function.name if f.function else "" for f in frames]
+        if SIGNAL_TRAMPOLINE not in names:
+            return None
+        after = frames[names.index(SIGNAL_TRAMPOLINE) + 1:]
+        on_its_stack = after and after[0].sp < g.stack_hi and g.stack_hi - after[0].sp < 1 << 30
+        return frames if on_its_stack else None
 
     def frame(self, thread_id: int, index: int) -> Frame:
         frames = self.frames(thread_id) if index else self.frames(thread_id, 1)

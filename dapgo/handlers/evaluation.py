@@ -54,12 +54,15 @@ async def _dapgo_command(call: Call, text: str) -> Body:
     """`dapgo goroutines ...` typed in the debug console: change the goroutine view or
     count goroutines; the threads view is told to refresh when what it shows changed.
     `dapgo metrics ...`: the metric points' figures. `dapgo config ...`: change a setting
-    of the session (substitutePath)."""
+    of the session (substitutePath). `dapgo dump PATH`: write a core file of the stopped
+    program."""
     session = call.session
     words = text.split(None, 1)
     if words and words[0] == "config":
         return {"result": _config_command(call, words[1] if len(words) > 1 else ""),
                 "variablesReference": 0}
+    if words and words[0] == "dump":
+        return await _dump(call, words[1].strip() if len(words) > 1 else "")
     if not words or words[0] not in ("goroutines", "metrics"):
         raise RequestError(ErrorId.INVALID_ARGUMENTS, CONSOLE_HELP)
     debugger = session.require_debugger()
@@ -102,6 +105,17 @@ def _config_command(call: Call, text: str) -> str:
                            + paths.describe())
     call.then(lambda: call.session.send_event("invalidated", {"areas": ["stacks"]}))
     return paths.describe()
+
+
+async def _dump(call: Call, path: str) -> Body:
+    """`dapgo dump PATH` (Delve's `dump`): an ELF core of the stopped program, which keeps
+    running when continued."""
+    if not path:
+        raise RequestError(ErrorId.INVALID_ARGUMENTS, "usage: dapgo dump PATH (the core file "
+                           "to write)")
+    debugger = call.session.require_debugger()
+    answer = await call.session.engine(debugger.dump(path))
+    return {"result": answer.text, "variablesReference": 0}
 
 
 async def set_variable(call: Call) -> Body:

@@ -50,7 +50,7 @@ CAPABILITIES: Body = {
     ],
 }
 
-LAUNCH_MODES = ("debug", "exec", "test")
+LAUNCH_MODES = ("debug", "exec", "test", "core")
 
 
 async def initialize(call: Call) -> Body:
@@ -61,6 +61,7 @@ async def initialize(call: Call) -> Body:
     args.opt_str("adapterID")
     lines_at_1 = args.opt_bool("linesStartAt1", True)
     columns_at_1 = args.opt_bool("columnsStartAt1", True)
+    session.supports_progress = args.opt_bool("supportsProgressReporting", False)
     path_format = args.opt_str("pathFormat") or "path"
     if path_format != "path":
         raise args.bad("pathFormat", f"is {path_format!r}, but dapgo supports only 'path'")
@@ -79,7 +80,8 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
         program = args.raw.get("program")
         mode = "test" if isinstance(program, str) and program.endswith("_test.go") else "debug"
     if mode not in LAUNCH_MODES:
-        raise args.bad("mode", f"is {mode!r}; dapgo supports 'debug', 'exec' and 'test'")
+        raise args.bad("mode", f"is {mode!r}; dapgo supports 'debug', 'exec', 'test' and "
+                       "'core'")
     program = args.req_str("program")
     program_args = args.opt_str_list("args") or []
     env = _env_file(args) + _env(args)  # env wins over envFile, as in vscode-go
@@ -87,8 +89,11 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
     output = args.opt_str("output")
     stop_on_entry = args.opt_bool("stopOnEntry", False)
     flags = _build_flags(args)
-    if flags and mode == "exec":
-        raise args.bad("buildFlags", "cannot be used with mode 'exec' (nothing is built)")
+    if flags and mode in ("exec", "core"):
+        raise args.bad("buildFlags", f"cannot be used with mode {mode!r} (nothing is built)")
+    core_file = args.opt_str("coreFilePath")
+    if mode == "core" and not core_file:
+        raise args.bad("coreFilePath", "is required with mode 'core' (the core file to open)")
     cfg = LaunchConfig(
         program=program,
         mode=mode,  # type: ignore[arg-type]  # checked against LAUNCH_MODES above
@@ -97,6 +102,8 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
         cwd=cwd or None,
         build_flags=flags,
         output=output or None,
+        core_file=core_file or None,
+        debug_info_dirs=tuple(args.opt_str_list("debugInfoDirectories") or ()),
     )
     return cfg, stop_on_entry
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import fixtures
+import procs
 import pytest
 from dapclient import DAPGO, DAPClient
 
@@ -165,12 +166,7 @@ def test_server_adapter_command_serves_a_dap_session(registered: dict[str, Any])
         with _connect(a.get("host", "127.0.0.1"), a["port"], proc) as c:
             _session(c, _launch_args(registered))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.stop(proc)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
 
 

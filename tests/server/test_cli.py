@@ -32,7 +32,7 @@ def test_doctor_checks_this_machine() -> None:
     checks = run_checks()
     names = [c.name for c in checks]
     assert names == ["ptrace", "debug registers", "BPF syscall", "kernel", "tracefs",
-                     "kernel headers", "bcc", "Go toolchain"]
+                     "kernel headers", "bcc", "Go toolchain", "core files", "debuginfod"]
     assert [c.name for c in checks if c.required] == ["ptrace"]
     # The development machines provide everything (see /work/shared/ENVIRONMENT.md).
     assert all(c.ok for c in checks), checks
@@ -42,8 +42,21 @@ def test_doctor_command_output_and_status() -> None:
     p = subprocess.run([DAPGO, "doctor"], capture_output=True, text=True, timeout=60)
     lines = p.stdout.splitlines()
     assert p.returncode == 0, p.stdout + p.stderr
-    assert len(lines) == 9
-    assert all(line.startswith(("ok ", "MISSING")) for line in lines[:8])
+    assert len(lines) == 11
+    assert all(line.startswith(("ok ", "MISSING")) for line in lines[:10])
+    core_pattern = open("/proc/sys/kernel/core_pattern").read().strip()
+    assert f"core_pattern {core_pattern!r}" in lines[8]
+
+
+def test_doctor_says_whether_debuginfod_urls_is_set() -> None:
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
+    out = subprocess.run([DAPGO, "doctor"], capture_output=True, text=True, timeout=60,
+                         env=env).stdout
+    assert "DEBUGINFOD_URLS is not set" in out
+    out = subprocess.run([DAPGO, "doctor"], capture_output=True, text=True, timeout=60,
+                         env={**env, "DEBUGINFOD_URLS": "http://127.0.0.1:8002"}).stdout
+    assert "DEBUGINFOD_URLS is set: http://127.0.0.1:8002" in out
 
 
 def test_missing_items_print_a_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,6 +99,11 @@ class FakeDebugger:
         return CommandAnswer("")
 
     @_engine_call
+    def dump(self, path: str) -> CommandAnswer:
+        self._call("dump", path)
+        return CommandAnswer(f"wrote {path}\n")
+
+    @_engine_call
     def metrics_command(self, args: str) -> CommandAnswer:
         self._call("metrics_command", args)
         return CommandAnswer("")

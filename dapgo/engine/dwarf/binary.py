@@ -18,11 +18,11 @@ import bisect
 import os
 import posixpath
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from dapgo.engine.errors import BinaryFormatError, NoDebugInfoError
 
-from . import cache
+from . import cache, debugfile
 from . import dies as D
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
@@ -50,10 +50,16 @@ _VAR_TAGS = frozenset({D.TAG_formal_parameter, D.TAG_variable})
 class BinaryInfo:
     """Everything dapgo reads from a Go executable. Use `BinaryInfo.open(path)`."""
 
-    def __init__(self, path: str, elf: ElfImage, pcln: PcLnTab) -> None:
+    def __init__(self, path: str, elf: ElfImage, pcln: PcLnTab,
+                 debug: ElfImage | None = None) -> None:
         self.path = path
         self._elf = elf
         self._pcln = pcln
+        # where DWARF (and, for a binary without one, .symtab) is read: a separate debug
+        # file for a stripped binary, else the binary itself
+        self._dbg = debug or elf
+        self._syms = elf if ".symtab" in elf.sections else self._dbg
+        self.debug_file: str | None = debug.path if debug is not None else None
         self.build_id: str = elf.build_id() or _file_fingerprint(path)
         self.go_version: str | None = _go_version(elf)
         self._dwarf: DebugInfo | None = None
@@ -70,22 +76,39 @@ class BinaryInfo:
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str) -> BinaryInfo:
+    def open(cls, path: str, debug_dirs: Sequence[str] = (),
+             progress: debugfile.Progress | None = None, real_path: str | None = None
+             ) -> BinaryInfo:
+        """Open a Go binary; without DWARF, its separate debug file is looked for
+        (dapgo.engine.dwarf.debugfile: `debug_dirs`, .gnu_debuglink next to `real_path` or
+        `path`, debuginfod with `progress`)."""
         path = os.path.abspath(path)
         elf = ElfImage(path)
         pclntab = _pclntab(elf)
         if pclntab is None:
+            elf.close()
             raise BinaryFormatError(f"{path} is not a Go program (no .gopclntab section)")
+        debug = None
         if not elf.has(".debug_info"):
-            raise NoDebugInfoError(
-                f"{path} has no DWARF debug information (built with -ldflags=-w?)")
-        sym = elf.symbol("runtime.text")
+            found = debugfile.find(elf, real_path or path, debug_dirs, progress)
+            if found.path is not None:
+                debug = ElfImage(found.path)
+            if debug is None or not debug.has(".debug_info"):
+                elf.close()
+                where = "; ".join(found.looked) or "no build id or .gnu_debuglink to look by"
+                raise NoDebugInfoError(
+                    f"{path} has no DWARF debug information (built with -ldflags=-w, or "
+                    f"stripped?) and no separate debug file was found (looked for: {where})")
+        syms = elf if ".symtab" in elf.sections else (debug or elf)
+        sym = syms.symbol("runtime.text")
         text = sym.addr if sym is not None else elf.sections[".text"].addr
         pcln = PcLnTab(pclntab, text)
-        return cls(path, elf, pcln)
+        return cls(path, elf, pcln, debug)
 
     def close(self) -> None:
         self._elf.close()
+        if self._dbg is not self._elf:
+            self._dbg.close()
 
     # --- where the image is loaded ---------------------------------------------------------
     @property
@@ -140,13 +163,13 @@ class BinaryInfo:
 
     # --- symbols and functions -------------------------------------------------------------
     def symbol(self, name: str) -> Symbol | None:
-        sym = self._elf.symbol(name)
+        sym = self._syms.symbol(name)
         if sym is None or not self.bias:
             return sym
         return Symbol(sym.name, sym.addr + self.bias, sym.size)
 
     def function(self, name: str) -> Function | None:
-        sym = self._elf.symbol(name)
+        sym = self._syms.symbol(name)
         if sym is not None:
             rec = self._pcln.func_for_pc(sym.addr)
             if rec is not None and rec.name == name and rec.entry == sym.addr:
@@ -200,14 +223,14 @@ class BinaryInfo:
     @property
     def dwarf(self) -> DebugInfo:
         if self._dwarf is None:
-            self._dwarf = DebugInfo(self._elf)
+            self._dwarf = DebugInfo(self._dbg)
         return self._dwarf
 
     @property
     def _linetables(self) -> LineTables:
         if self._lines is None:
-            elf = self._elf
-            self._lines = LineTables(self.dwarf.dwarf, lambda: elf.data(".debug_line"))
+            dbg = self._dbg
+            self._lines = LineTables(self.dwarf.dwarf, lambda: dbg.data(".debug_line"))
         return self._lines
 
     @property
@@ -295,7 +318,7 @@ class BinaryInfo:
         """The package-level variables of `package` (e.g. "main", "net/http") that DWARF
         describes, by name; compiler-generated symbols are left out."""
         out = []
-        for sym in self._elf.data_symbols(package + "."):
+        for sym in self._syms.data_symbols(package + "."):
             rest = sym.name[len(package) + 1 :]
             if not rest or not (rest[0].isalpha() or rest[0] == "_") or any(
                 c in rest for c in "./·$"
@@ -414,7 +437,7 @@ class BinaryInfo:
                 self._stmt_lists.sort()
                 cache.store(self.build_id, "units", self._stmt_lists)
         starts = [off for off, _ in self._stmt_lists]
-        data = self._elf.data(".debug_line")
+        data = self._dbg.data(".debug_line")
         needle = base.encode() + b"\0"
         units: set[int] = set()
         pos = data.find(needle)
