@@ -89,6 +89,14 @@ class Process(Protocol):
         """The thread's pc (a stopped thread's is read once per stop)."""
         ...
     def set_pc(self, tid: int, pc: int) -> None: ...
+    def set_registers(self, tid: int, values: dict[str, int]) -> None:
+        """Write the named general registers of a stopped thread (`Registers.values`
+        names)."""
+        ...
+    def fp_state(self, tid: int) -> bytes:
+        """The x87/SSE state of a stopped thread (FXSAVE layout: XMMn at 160 + 16n)."""
+        ...
+    def set_fp_state(self, tid: int, data: bytes) -> None: ...
     def debug_register(self, tid: int, index: int) -> int:
         """x86 debug register DR`index` of a stopped thread."""
         ...
@@ -166,6 +174,15 @@ class ReadOnlyProcess:
         raise self._refuse()
 
     def set_debug_register(self, tid: int, index: int, value: int) -> None:
+        raise self._refuse()
+
+    def set_registers(self, tid: int, values: dict[str, int]) -> None:
+        raise self._refuse()
+
+    def fp_state(self, tid: int) -> bytes:
+        raise self._refuse()
+
+    def set_fp_state(self, tid: int, data: bytes) -> None:
         raise self._refuse()
 
     def wake(self) -> None:

@@ -19,9 +19,11 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.calls import CallRunner, call_policy, call_timeout, finished_call_text
 from dapgo.engine.data_breakpoints import DataBreakpoints
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
+from dapgo.engine.fncall import CallInterrupted, Injector, busy
 from dapgo.engine.goroutines import COMMAND_HELP, parse_command
 from dapgo.engine.hits import Hit, HitRules
 from dapgo.engine.inspector import Inspector
@@ -37,6 +39,7 @@ from dapgo.engine.model import (
     Exited,
     FrameInfo,
     FunctionBreakpointSpec,
+    Output,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -78,6 +81,10 @@ class Parts:
         self.runner = Runner(program, owner, table, self.rules, self.kernel,
                              program.process.wake)
         self.stepper = Stepper(program.target, program.goroutines, self.runner)
+        self.injector = Injector(program, self.rules.of,
+                                 lambda plan, out: emit(Output("console", finished_call_text(
+                                     program, plan, out))))
+        self.rules.calls = self.injector
 
 
 class Engine:
@@ -97,6 +104,7 @@ class Engine:
         self.stop_on_entry = False
         self.cancel_build: Callable[[], None] | None = None  # a go build in progress
         self._listed: StopContext | None = None  # the stop the threads view was made for
+        self.call_timeout = call_timeout()
 
     # ----- checks -----
 
@@ -405,14 +413,51 @@ class Engine:
             values = self.program.values
             values.max_string_len, values.max_array_values = self.value_limits
 
-    def evaluate(self, expression: str, thread_id: int | None, frame_index: int
-                 ) -> VariableInfo:
+    def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
+                 context: str = "repl") -> VariableInfo:
         """A Go expression in a frame; without one, in the innermost frame of the goroutine
-        that stopped (as Delve does), or over globals only when there is none."""
+        that stopped (as Delve does), or over globals only when there is none. Function
+        calls run on that goroutine, in the contexts that may call (`call_policy`)."""
         ctx = self._stopped()
+        program, parts = self._loaded()
         if thread_id is None:
             thread_id, frame_index = ctx.selected_goroutine(), 0
-        return self.inspector.evaluate(ctx, expression, thread_id, frame_index)
+        expression, may_call, refusal = call_policy(expression, context)
+        runner = None
+        if may_call and thread_id is not None and not program.process.read_only:
+            tid = ctx.tid_running(thread_id)
+            if parts.injector.waiting(thread_id):
+                refusal = busy(thread_id)
+            elif tid is None:
+                refusal = (f"goroutine {thread_id} is not running on a thread (it is parked): "
+                           "a function call cannot start on it")
+            else:
+                runner = CallRunner(program, parts.injector, tid, thread_id,
+                                    self.call_timeout)
+        try:
+            return self.inspector.evaluate(ctx, expression, thread_id, frame_index, runner,
+                                           refusal)
+        except CallInterrupted as exc:
+            self._call_interrupted(exc, thread_id)
+            raise DebuggerError(str(exc)) from None
+        finally:
+            if runner is not None and runner.made and self.stop is ctx:
+                # the program ran: what was read for this stop may have changed
+                self.stop = StopContext(program, ctx.current_tid,
+                                        selected=ctx.selected_goroutine())
+                self.inspector.view.last = None
+
+    def _call_interrupted(self, exc: CallInterrupted, thread_id: int | None) -> None:
+        """A call stopped at a breakpoint inside it (report that stop, as Delve does), or
+        did not return in time (the program stays stopped: say so with a stop)."""
+        if exc.hits:
+            self.pending = list(exc.hits[1:])
+            self._report_hit(exc.hits[0])
+            return
+        program, _ = self._loaded()
+        tid = self.current_tid or program.pid
+        self._report("pause", tid, goroutine=thread_id,
+                     description="a function call did not return in time")
 
     def set_variable(self, handle: object, name: str, value: str) -> VariableInfo:
         return self.inspector.set_variable(self._stopped(), handle, name, value)

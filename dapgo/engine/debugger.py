@@ -184,8 +184,9 @@ class Debugger:
 
     def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
                  context: str) -> Future[VariableInfo]:
-        """`context` is DAP's (watch, repl, hover, clipboard); all evaluate alike."""
-        return self._do(self._engine.evaluate, expression, thread_id, frame_index)
+        """`context` is DAP's (watch, repl, hover, clipboard): it says whether function
+        calls may run (dapgo.engine.calls.call_policy)."""
+        return self._do(self._engine.evaluate, expression, thread_id, frame_index, context)
 
     def set_variable(self, handle: object, name: str, value: str) -> Future[VariableInfo]:
         return self._do(self._engine.set_variable, handle, name, value)

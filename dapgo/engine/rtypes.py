@@ -47,7 +47,8 @@ class RuntimeTypes:
             self._layout = (str_off, tflag_off, md.offset("types"), md.offset("etypes"))
         return self._layout
 
-    def _module_types(self) -> int:
+    def module_types(self) -> int:
+        """Start of the module's type descriptors (runtime.firstmoduledata.types)."""
         first = self.binary.global_variable("runtime.firstmoduledata")
         if first is None or first.location is None:
             raise LookupError("runtime.firstmoduledata not found")
@@ -61,7 +62,7 @@ class RuntimeTypes:
         str_off, tflag_off, _, _ = self._offsets()
         tflag = self.target.read(rtype + tflag_off, 1)[0]
         off = int.from_bytes(self.target.read(rtype + str_off, 4), "little", signed=True)
-        base = self._module_types()
+        base = self.module_types()
         addr = base + off
         head = self.target.read(addr, 11)
         n, pos = _uvarint(head, 1)  # byte 0: flags; then the varint length

@@ -27,6 +27,7 @@ from .model import (
     Function,
     GoType,
     LineLookup,
+    Param,
     StructLayout,
     Symbol,
     TypeRef,
@@ -217,6 +218,28 @@ class BinaryInfo:
                         self._locations.location(die, pc), attr_int(die, D.AT_decl_line))
             (args if v.is_arg else locals_).append(v)
         return args + locals_
+
+    def function_params(self, fn: Function) -> list[Param] | None:
+        """The function's formal parameters in order (receiver, arguments, results); None
+        when DWARF does not describe the function."""
+        sub = self._subprogram(fn)
+        if sub is None:
+            return None
+        out = []
+        for c in children(sub):
+            t = attr_ref(c, D.AT_type)
+            if c.tag != D.TAG_formal_parameter or t is None:
+                continue
+            out.append(Param(die_name(c) or "", t,
+                             bool(c.attributes.get(D.AT_variable_parameter, None)
+                                  and c.attributes[D.AT_variable_parameter].value)))
+        return out
+
+    def runtime_type_offset(self, ref: TypeRef) -> int | None:
+        """Offset of the type's runtime descriptor from the module's `types` start
+        (DW_AT_go_runtime_type), when DWARF gives it."""
+        die = self.dwarf.die(ref)
+        return attr_int(die, D.AT_go_runtime_type) if die is not None else None
 
     def _scope_vars(self, scope: DIE, pc: int) -> Iterator[DIE]:
         for c in children(scope):

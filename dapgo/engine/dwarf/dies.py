@@ -58,6 +58,8 @@ AT_go_kind = 0x2900
 AT_go_key = 0x2901
 AT_go_elem = 0x2902
 AT_go_embedded_field = 0x2903
+AT_go_runtime_type = 0x2904
+AT_variable_parameter = "DW_AT_variable_parameter"
 
 _LOCAL_REFS = frozenset({"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8",
                          "DW_FORM_ref_udata"})

@@ -46,8 +46,10 @@ class FrameScope:
         return got
 
     def is_global(self, name: str) -> bool:
+        """A package-qualified variable, or function (`net/url.QueryEscape`)."""
         try:
-            return self.global_var(name) is not None
+            return self.global_var(name) is not None or \
+                self.reader.binary.function(name) is not None
         except OSError:
             return False
 

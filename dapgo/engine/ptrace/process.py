@@ -480,6 +480,24 @@ class TracedProcess:
         if th is not None:
             th.pc = None
 
+    def set_registers(self, tid: int, values: dict[str, int]) -> None:
+        """Write the named general registers of a stopped thread (the others unchanged)."""
+        regs = pt.ptrace_getregs(tid)
+        for name, value in values.items():
+            setattr(regs, name, value & 0xFFFFFFFFFFFFFFFF)
+        pt.ptrace_setregs(tid, regs)
+        th = self.threads.get(tid)
+        if th is not None:
+            th.pc = None
+
+    def fp_state(self, tid: int) -> bytes:
+        """The thread's x87/SSE state (the 512-byte FXSAVE area: XMM0-15 at 160)."""
+        return bytes(pt.ptrace_getfpregs(tid))
+
+    def set_fp_state(self, tid: int, data: bytes) -> None:
+        regs = pt.user_fpregs_struct.from_buffer_copy(data)
+        pt.ptrace_setfpregs(tid, regs)
+
     def debug_register(self, tid: int, index: int) -> int:
         return int(pt.ptrace_peekuser(tid, sc.DEBUGREG_OFFSET + 8 * index))
 
