@@ -24,6 +24,7 @@ within its timeout.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 import threading
 import time
@@ -104,6 +105,48 @@ class _Call:
     done: bool = False
 
 
+class _Alarm:
+    """Calls a function at a deadline, from a thread of its own, made once. Arming and
+    disarming wake that thread only when the new deadline comes before the one it sleeps
+    towards: waking a thread costs the owner a GIL hand-over, more than a whole call."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: tuple[float, Callable[[], None]] | None = None
+        self._wake_at = math.inf  # when the thread wakes next
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, fn: Callable[[], None]) -> None:
+        with self._cond:
+            self._due = (deadline, fn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dapgo-call-alarm",
+                                                daemon=True)
+                self._thread.start()
+            elif deadline < self._wake_at:
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._due = None  # the thread finds nothing due when it wakes
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                if self._due is None:
+                    self._wake_at = math.inf
+                    self._cond.wait()
+                    continue
+                deadline, fn = self._due
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._wake_at = deadline
+                    self._cond.wait(left)
+                    continue
+                self._due = None
+                fn()
+
+
 class Injector:
     """Function calls into one program."""
 
@@ -116,6 +159,7 @@ class Injector:
         self.on_finished = on_finished
         self._v2: Function | None = None
         self._abandoned: dict[int, _Call] = {}  # by thread: calls left running
+        self._alarm = _Alarm()
 
     # ----- checks -----
 
@@ -176,13 +220,11 @@ class Injector:
         target.write(sp - 16, struct.pack("<Q", plan.layout.size))
         proc.set_registers(tid, {"rsp": sp, "rip": v2.entry, "orig_rax": -1})
         deadline = time.monotonic() + timeout
-        timer = threading.Timer(timeout, proc.wake)
-        timer.daemon = True
-        timer.start()
+        self._alarm.arm(deadline, proc.wake)
         try:
             self._drive(call, deadline, timeout)
         finally:
-            timer.cancel()
+            self._alarm.disarm()
             proc.stop_all()  # threads made while the call ran
         if call.refused is not None:
             raise CallError(f"the Go runtime refused the call: {call.refused}")
@@ -230,8 +272,8 @@ class Injector:
             return False
         return self.program.target.read(pc - 1, 1) == b"\xcc"
 
-    def _step(self, call: _Call) -> None:
-        """Answer one protocol stop of `call`."""
+    def _step(self, call: _Call, alone: bool = True) -> None:
+        """Answer one protocol stop of `call` (`alone`: only its thread runs)."""
         proc = self.program.process
         tid = call.tid
         regs = proc.registers(tid)
@@ -252,7 +294,7 @@ class Injector:
             call.panic = Value(t, 0, target.read(regs.sp, 16))
             call.panic_stack = self._stack_text(tid)
         elif status == RESTORE:
-            self._restore(call)
+            self._restore(call, alone)
             call.done = True
         else:
             log.warning("unknown debug call protocol status %#x", status)
@@ -305,7 +347,7 @@ class Injector:
             data[part.offset:part.offset + part.size] = chunk[:part.size]
         return bytes(data)
 
-    def _restore(self, call: _Call) -> None:
+    def _restore(self, call: _Call, alone: bool) -> None:
         """Every register back but RIP and RSP; then out of debugCallV2 (its tail reloads
         the pointer registers the runtime may have moved, and returns), then RFLAGS."""
         proc = self.program.process
@@ -315,13 +357,35 @@ class Injector:
                  if k not in ("rip", "rsp", "orig_rax", "fs_base", "gs_base")}
         proc.set_registers(tid, {**saved, "rip": keep.pc, "rsp": keep.sp, "orig_rax": -1})
         proc.set_fp_state(tid, call.fp)
+        self._step_out(tid, call.regs["rip"], alone)
+        proc.set_registers(tid, {"eflags": call.regs["eflags"]})
+
+    def _step_out(self, tid: int, back: int, alone: bool) -> None:
+        """Let the thread run debugCallV2's tail up to its return to `back` (the pc the
+        call started from): to a temporary breakpoint there when only this thread runs,
+        else (or if anything else stops it) one instruction at a time."""
+        proc = self.program.process
         v2 = self.entry()
+        if alone:
+            temporary = back not in proc.breakpoints
+            if temporary:
+                proc.insert_breakpoint(back)
+            try:
+                proc.resume([tid])
+                while True:
+                    ev = proc.wait_event()
+                    if ev.kind == "exited":
+                        raise CallError("the program ended while finishing the call")
+                    if ev.kind != "wake" and ev.tid == tid:
+                        break
+            finally:
+                if temporary and proc.exit_code is None:
+                    proc.remove_breakpoint(back)
         for _ in range(MAX_STEP_OUT):
             if not v2.entry <= proc.pc(tid) < v2.end:
                 break
             if not proc.step_instruction(tid):
                 raise CallError("the program ended while finishing the call")
-        proc.set_registers(tid, {"eflags": call.regs["eflags"]})
 
     def _stack_text(self, tid: int) -> tuple[str, ...]:
         """The panicking goroutine's stack, from the function that panicked down."""
@@ -362,7 +426,7 @@ class Injector:
         call = self._abandoned.get(tid)
         if call is None or not self._protocol_stop(tid):
             return False
-        self._step(call)
+        self._step(call, alone=False)
         if call.done:
             del self._abandoned[tid]
             if self.on_finished is not None:

@@ -57,6 +57,7 @@ class BinaryInfo:
         self._by_base: dict[str, dict[str, list[int]]] = {}  # see _files_named()
         self._stmt_lists: list[tuple[int, int]] = []  # (.debug_line offset, unit offset)
         self._subprograms: dict[int, DIE | None] = {}
+        self._params: dict[int, list[Param] | None] = {}
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -222,8 +223,11 @@ class BinaryInfo:
     def function_params(self, fn: Function) -> list[Param] | None:
         """The function's formal parameters in order (receiver, arguments, results); None
         when DWARF does not describe the function."""
+        if fn.entry in self._params:
+            return self._params[fn.entry]
         sub = self._subprogram(fn)
         if sub is None:
+            self._params[fn.entry] = None
             return None
         out = []
         for c in children(sub):
@@ -233,6 +237,7 @@ class BinaryInfo:
             out.append(Param(die_name(c) or "", t,
                              bool(c.attributes.get(D.AT_variable_parameter, None)
                                   and c.attributes[D.AT_variable_parameter].value)))
+        self._params[fn.entry] = out
         return out
 
     def runtime_type_offset(self, ref: TypeRef) -> int | None:
