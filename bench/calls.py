@@ -15,11 +15,14 @@ Usage: .venv/bin/python bench/calls.py [--calls N]
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +64,17 @@ def time_evaluates(c: DAPClient, frame: int, expr: str, n: int, want: str) -> li
     return out
 
 
-def dapgo_run(binary: Path, n: int) -> tuple[list[float], list[float]]:
+@contextmanager
+def dapgo_session(binary: Path) -> Iterator[tuple[DAPClient, int]]:
     with DAPClient.spawn_stdio() as c:
         frame = stop_at_marker(c, binary)
         time_evaluates(c, frame, "call trivial()", 3, "42")  # warm up (DWARF of the callee)
-        calls = time_evaluates(c, frame, "call trivial()", n, "42")
-        plain = time_evaluates(c, frame, "k", n, "10")
+        yield c, frame
         c.request("disconnect", {"terminateDebuggee": True}, timeout=60)
-    return calls, plain
 
 
-def delve_run(dlv: str, binary: Path, n: int) -> list[float]:
-    import re
-
+@contextmanager
+def delve_session(dlv: str, binary: Path) -> Iterator[tuple[DAPClient, int]]:
     proc = subprocess.Popen([dlv, "dap", "--listen", "127.0.0.1:0", "--check-go-version=false"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = _drain_stdout(proc)
@@ -91,12 +92,11 @@ def delve_run(dlv: str, binary: Path, n: int) -> list[float]:
         with DAPClient.connect("127.0.0.1", port) as c:
             frame = stop_at_marker(c, binary)
             time_evaluates(c, frame, "call trivial()", 3, "42")
-            calls = time_evaluates(c, frame, "call trivial()", n, "42")
+            yield c, frame
             c.request("disconnect", {"terminateDebuggee": True}, timeout=60)
     finally:
         proc.kill()
         proc.wait()
-    return calls
 
 
 def fmt(xs: list[float]) -> str:
@@ -112,23 +112,35 @@ def main() -> int:
     n = args.calls
     old = fixtures.build("calls", go=GO_DELVE_READS)
     new = fixtures.build("calls")
-    calls, plain = dapgo_run(old, n)
-    calls_new, _ = dapgo_run(new, n)
-    print(f"evaluate request -> response, {n} calls of main.trivial (the calls fixture, "
-          "two goroutines spinning)")
-    print(f"  dapgo, Go {GO_DELVE_READS}, call trivial() : {fmt(calls)}")
-    print(f"  dapgo, Go 1.27.3,  call trivial() : {fmt(calls_new)}")
-    print(f"  dapgo, Go {GO_DELVE_READS}, plain variable  : {fmt(plain)} (no call: the floor)")
     dlv = shutil.which("dlv")
+    rows: dict[str, list[float]] = {"dapgo 1.21": [], "dapgo 1.27": [], "plain": [],
+                                    "Delve 1.21": []}
+    with ExitStack() as stack:
+        sessions = {"dapgo 1.21": stack.enter_context(dapgo_session(old)),
+                    "dapgo 1.27": stack.enter_context(dapgo_session(new))}
+        if dlv is not None:
+            sessions["Delve 1.21"] = stack.enter_context(delve_session(dlv, old))
+        # interleaved, one call each in turn: the machine's load falls on all alike
+        for _ in range(n):
+            for name, (c, frame) in sessions.items():
+                rows[name] += time_evaluates(c, frame, "call trivial()", 1, "42")
+            c, frame = sessions["dapgo 1.21"]
+            rows["plain"] += time_evaluates(c, frame, "k", 1, "10")
+    print(f"evaluate request -> response, {n} calls of main.trivial each (the calls "
+          "fixture, two goroutines spinning), interleaved")
+    print(f"  dapgo, Go {GO_DELVE_READS}, call trivial() : {fmt(rows['dapgo 1.21'])}")
+    print(f"  dapgo, Go 1.27.3,  call trivial() : {fmt(rows['dapgo 1.27'])}")
+    print(f"  dapgo, Go {GO_DELVE_READS}, plain variable  : {fmt(rows['plain'])} "
+          "(no call: the floor)")
     if dlv is None:
         print("  Delve: not installed (dlv not on PATH); no ratio")
         return 0
-    delve = delve_run(dlv, old, n)
     version = subprocess.run([dlv, "version"], capture_output=True, text=True)
-    print(f"  Delve, Go {GO_DELVE_READS}, call trivial() : {fmt(delve)} "
+    print(f"  Delve, Go {GO_DELVE_READS}, call trivial() : {fmt(rows['Delve 1.21'])} "
           f"({version.stdout.splitlines()[1].strip()})")
-    print(f"  ratio dapgo/Delve (medians) = "
-          f"{statistics.median(calls) / statistics.median(delve):.2f}")
+    print(f"  ratio dapgo/Delve (medians, Go {GO_DELVE_READS}) = "
+          f"{statistics.median(rows['dapgo 1.21']) / statistics.median(rows['Delve 1.21']):.2f}"
+          " (lower is better)")
     return 0
 
 

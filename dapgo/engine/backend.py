@@ -137,6 +137,9 @@ class Process(Protocol):
     def step_instruction(self, tid: int) -> bool:
         """Execute one instruction of `tid`, the others stopped; False if it ended."""
         ...
+    def thread_sleeping(self, tid: int) -> bool:
+        """Whether running thread `tid` is asleep in the kernel (waiting, not computing)."""
+        ...
     @property
     def breakpoints(self) -> frozenset[int]:
         """Addresses that carry one of our int3 bytes."""
@@ -205,6 +208,9 @@ class ReadOnlyProcess:
 
     def step_instruction(self, tid: int) -> bool:
         raise self._refuse()
+
+    def thread_sleeping(self, tid: int) -> bool:
+        return False
 
     @property
     def breakpoints(self) -> frozenset[int]:

@@ -42,6 +42,7 @@ class CallRunner:
         self.goroutine = goroutine
         self.timeout = timeout
         self.made = 0  # calls run (the program's state may have changed)
+        self.notes: list[str] = []  # for the console: what the user should know
         self._checked = False
 
     # ----- the interpreter's CallHost -----
@@ -61,8 +62,12 @@ class CallRunner:
                 formals.insert(0, Param("", callee.receiver.type.offset, False))
         if len(actuals) != len(formals):
             few = "not enough" if len(actuals) < len(formals) else "too many"
+            last = self.program.values.type_of(formals[-1].type) if formals else None
+            hint = (" (a variadic function takes its last arguments as one slice here)"
+                    if last is not None and last.kind == "slice" else "")
             raise EvalError(f"{few} arguments in call to {callee.name}: want "
-                            f"{len(formals) - (callee.receiver is not None)}, have {len(args)}")
+                            f"{len(formals) - (callee.receiver is not None)}, have "
+                            f"{len(args)}{hint}")
         r = self.program.values
         ftypes = [r.type_of(p.type) for p in formals]
         data = [self._argument(interp, a, t, p.name, callee)
@@ -88,6 +93,10 @@ class CallRunner:
         plan = CallPlan(callee.fn, callee.closure, tuple(args), tuple(results), layout)
         out = self.injector.call(self.tid, self.goroutine, plan, self.timeout)
         self.made += 1
+        if out.everyone:
+            self.notes.append(f"the call of {callee.fn.name} waited for other goroutines "
+                              "(a lock, a channel, the garbage collector...), so every "
+                              "goroutine ran while it did\n")
         if out.panic is not None:
             raise CallPanicked(panic_message(self.program, callee.fn.name, out))
         return out

@@ -441,6 +441,8 @@ class Engine:
             self._call_interrupted(exc, thread_id)
             raise DebuggerError(str(exc)) from None
         finally:
+            for note in runner.notes if runner is not None else []:
+                self.emit(Output("console", note))
             if runner is not None and runner.made and self.stop is ctx:
                 # the program ran: what was read for this stop may have changed
                 self.stop = StopContext(program, ctx.current_tid,

@@ -24,7 +24,6 @@ within its timeout.
 from __future__ import annotations
 
 import logging
-import math
 import struct
 import threading
 import time
@@ -48,6 +47,8 @@ G_SYSCALL = 3
 STATUS_SCAN = 0x1000
 XMM_OFFSET = 160  # XMM0 in the FXSAVE area
 MAX_STEP_OUT = 64  # instructions from debugCallV2's last int3 to its RET
+SOLO_CHECK = 0.05  # seconds between looks at whether the calling thread sleeps
+SLEEPS_BEFORE_ALL = 2  # looks that find it asleep before every thread runs
 
 READY, RETURNED, PANICKED, REFUSED, RESTORE = 0, 1, 2, 8, 16
 
@@ -88,6 +89,7 @@ class Outcome:
     results: tuple[tuple[str, Value], ...] = ()
     panic: Value | None = None
     panic_stack: tuple[str, ...] = ()
+    everyone: bool = False  # the other goroutines ran too (the call waited on them)
 
 
 @attrs.define
@@ -103,48 +105,57 @@ class _Call:
     panic_stack: tuple[str, ...] = ()
     refused: str | None = None
     done: bool = False
+    everyone: bool = False  # every thread runs (the call waited on another goroutine)
 
 
 class _Alarm:
-    """Calls a function at a deadline, from a thread of its own, made once. Arming and
-    disarming wake that thread only when the new deadline comes before the one it sleeps
-    towards: waking a thread costs the owner a GIL hand-over, more than a whole call."""
+    """Calls a function at a deadline, from a thread of its own, made once. Waking a
+    waiting thread costs the owner a thread hand-over (milliseconds on a loaded machine:
+    more than a whole call), so arming never does it while calls come: the thread looks
+    at its deadline every TICK seconds, and sleeps for good only after IDLE seconds
+    without a call (then the next call wakes it)."""
+
+    TICK = 0.025
+    IDLE = 2.0
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._due: tuple[float, Callable[[], None]] | None = None
-        self._wake_at = math.inf  # when the thread wakes next
+        self._armed_at = 0.0
+        self._sleeping = False
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: float, fn: Callable[[], None]) -> None:
         with self._cond:
             self._due = (deadline, fn)
+            self._armed_at = time.monotonic()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="dapgo-call-alarm",
                                                 daemon=True)
                 self._thread.start()
-            elif deadline < self._wake_at:
+            elif self._sleeping:
                 self._cond.notify()
 
     def disarm(self) -> None:
         with self._cond:
-            self._due = None  # the thread finds nothing due when it wakes
+            self._due = None  # the thread finds nothing due when it looks
 
     def _run(self) -> None:
         with self._cond:
             while True:
-                if self._due is None:
-                    self._wake_at = math.inf
+                now = time.monotonic()
+                due = self._due
+                if due is not None and now >= due[0]:
+                    self._due = None
+                    due[1]()
+                elif due is not None:
+                    self._cond.wait(min(due[0] - now, self.TICK))
+                elif now - self._armed_at < self.IDLE:
+                    self._cond.wait(self.TICK)
+                else:
+                    self._sleeping = True
                     self._cond.wait()
-                    continue
-                deadline, fn = self._due
-                left = deadline - time.monotonic()
-                if left > 0:
-                    self._wake_at = deadline
-                    self._cond.wait(left)
-                    continue
-                self._due = None
-                fn()
+                    self._sleeping = False
 
 
 class Injector:
@@ -220,7 +231,7 @@ class Injector:
         target.write(sp - 16, struct.pack("<Q", plan.layout.size))
         proc.set_registers(tid, {"rsp": sp, "rip": v2.entry, "orig_rax": -1})
         deadline = time.monotonic() + timeout
-        self._alarm.arm(deadline, proc.wake)
+        self._alarm.arm(min(deadline, time.monotonic() + SOLO_CHECK), proc.wake)
         try:
             self._drive(call, deadline, timeout)
         finally:
@@ -228,40 +239,78 @@ class Injector:
             proc.stop_all()  # threads made while the call ran
         if call.refused is not None:
             raise CallError(f"the Go runtime refused the call: {call.refused}")
-        return Outcome(call.results, call.panic, call.panic_stack)
+        return Outcome(call.results, call.panic, call.panic_stack, call.everyone)
 
     def _drive(self, call: _Call, deadline: float, timeout: float) -> None:
+        """Answer the protocol's stops until the call is over. Only the calling thread runs
+        while it can; when it sleeps in the kernel (the call waits for another goroutine,
+        a lock, the garbage collector's workers), every thread runs: then a breakpoint hit
+        on another goroutine stops the program too, as in Delve."""
         proc = self.program.process
         tid = call.tid
         proc.resume([tid])
+        asleep = 0
         while not call.done:
             ev = proc.wait_event()
             if ev.kind == "exited":
                 raise CallError(f"the program exited during the call (status {ev.exit_code})")
             if ev.kind == "wake":
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline:
                     proc.stop_all()
                     self._abandoned[tid] = call
                     raise CallInterrupted(
                         f"the call did not return within {timeout:g} s; it goes on when "
                         "the program runs again (continue), and may never end", [])
+                if not call.everyone:
+                    asleep = asleep + 1 if proc.thread_sleeping(tid) else 0
+                    if asleep >= SLEEPS_BEFORE_ALL:
+                        call.everyone = True
+                        proc.resume()
+                self._alarm.arm(min(deadline, now + SOLO_CHECK), proc.wake)
                 continue
             if ev.tid != tid:
+                if call.everyone:
+                    self._other_stop(call, ev)
                 continue  # a thread made during the call stopped on its own: keep it
             if ev.kind == "trap" and self._protocol_stop(tid):
-                self._step(call)
+                self._step(call, alone=not call.everyone)
                 if not call.done:
-                    proc.resume([tid])
+                    self._go_on(tid)
                 continue
-            hits = self.decide(StopEvent(
-                ev.kind, tid=tid, breakpoint_tids=(tid,) if ev.kind == "breakpoint" else (),
-                trap_tids=(tid,) if ev.kind == "trap" else ()))
+            hits = self._decide(ev)
             if hits:
                 proc.stop_all()
                 self._abandoned[tid] = call
                 raise CallInterrupted(f"the call of {call.plan.fn.name} stopped at a "
                                       "breakpoint; continue to let it finish", hits)
+            self._go_on(tid)
+
+    def _decide(self, ev: StopEvent) -> list:
+        return self.decide(StopEvent(
+            ev.kind, tid=ev.tid,
+            breakpoint_tids=(ev.tid,) if ev.kind == "breakpoint" else (),
+            trap_tids=(ev.tid,) if ev.kind == "trap" else ()))
+
+    def _go_on(self, tid: int) -> None:
+        proc = self.program.process
+        if proc.pc(tid) in proc.breakpoints:  # stepping over it: the others stop a moment
+            was_running = proc.stop_all()
+            proc.step_instruction(tid)
+            proc.resume([t for t in was_running if t != tid] + [tid])
+        else:
             proc.resume([tid])
+
+    def _other_stop(self, call: _Call, ev: StopEvent) -> None:
+        """Another thread stopped while every thread runs for the call: a stop the user
+        must see interrupts the call; anything else goes on."""
+        hits = self._decide(ev)
+        if hits:
+            self.program.process.stop_all()
+            self._abandoned[call.tid] = call
+            raise CallInterrupted(f"a breakpoint stopped the program during the call of "
+                                  f"{call.plan.fn.name}; continue to let it finish", hits)
+        self._go_on(ev.tid)
 
     def _protocol_stop(self, tid: int) -> bool:
         """Whether `tid` stopped on one of the protocol's int3s."""

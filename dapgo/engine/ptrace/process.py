@@ -320,6 +320,15 @@ class TracedProcess:
             return
         self._cont(tid)
 
+    def thread_sleeping(self, tid: int) -> bool:
+        """Whether running thread `tid` sleeps in the kernel (state S or D)."""
+        try:
+            with open(f"/proc/{self.pid}/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return False
+        return stat[stat.rfind(b")") + 2:][:1] in (b"S", b"D")
+
     def _safe_pc(self, tid: int) -> int | None:
         try:
             return self.pc(tid)
