@@ -256,14 +256,47 @@ def test_call_that_never_returns(go: str | None) -> None:
 
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
 def test_runtime_refuses_a_call(go: str | None) -> None:
-    """Stopped inside the runtime (runtime.Gosched): the runtime's own refusal is shown."""
-    with stopped(go) as (c, _stop, _frame):
+    """The runtime's own refusals are shown, and the program runs on unharmed: from within
+    the runtime (stopped in runtime.Gosched), not at a safe point (inside the write
+    barrier sequence of main.storePtr, stepped through an instruction at a time, calling
+    at each); and dapgo's: a goroutine in a system call."""
+    with stopped(go) as (c, stop, _frame):
+        # a goroutine blocked in read(2)
+        for t in c.request("threads")["body"]["threads"]:
+            frames = c.request("stackTrace", {"threadId": t["id"]})["body"]["stackFrames"]
+            mine = [f for f in frames if f["name"] == "main.blockedRead"]
+            if mine:
+                assert "is in a system call" in ev_error(c, mine[0]["id"], "main.add(1, 2)")
+                break
+        else:
+            raise AssertionError("no goroutine in main.blockedRead")
         c.request("setFunctionBreakpoints", {"breakpoints": [{"name": "runtime.Gosched"}]})
         stop = resume(c, reason="function breakpoint")
         frame = top_frame(c, stop["threadId"])
         assert frame["name"] == "runtime.Gosched"
         msg = ev_error(c, frame["id"], "main.add(1, 2)")
         assert "the Go runtime refused the call: call from within the Go runtime" in msg
+        c.request("setFunctionBreakpoints", {"breakpoints": [{"name": "main.storePtr"}]})
+        tid = resume(c, reason="function breakpoint")["threadId"]
         c.request("setFunctionBreakpoints", {"breakpoints": []})
+        answers = {}
+        for _ in range(40):  # instruction by instruction through storePtr, calling at each
+            top = top_frame(c, tid)
+            if top["name"] != "main.storePtr":
+                break
+            try:
+                answers[top["instructionPointerReference"]] = ev(c, top["id"], "add(1, 2)")[
+                    "result"]
+            except DAPError as exc:
+                answers[top["instructionPointerReference"]] = str(exc)
+            after = top_frame(c, tid)  # nothing moved
+            assert (after["name"], after["instructionPointerReference"]) == \
+                (top["name"], top["instructionPointerReference"])
+            resume(c, "stepIn", thread_id=tid, granularity="instruction")
+        refused = [a for a in answers.values() if a != "3"]
+        assert refused, answers
+        assert all("the Go runtime refused the call: call not at safe point" in a
+                   for a in refused), answers
+        assert len(refused) < len(answers) - 3, answers  # most places are safe
         c.request("continue", {"threadId": 1})
         assert exit_code(c) == 0
