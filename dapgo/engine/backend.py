@@ -80,6 +80,8 @@ class Process(Protocol):
     # thread at its first stop, and for each thread before detaching.
     on_new_thread: Callable[[int], None] | None
     before_detach: Callable[[int], None] | None
+    # While True, a new thread stays stopped at its first stop (`resume` lets it go).
+    hold_new_threads: bool
 
     # ----- threads and registers -----
     def thread_ids(self) -> list[int]: ...
@@ -166,6 +168,7 @@ class ReadOnlyProcess:
     read_only = True
     on_new_thread: Callable[[int], None] | None = None
     before_detach: Callable[[int], None] | None = None
+    hold_new_threads = False
 
     def _refuse(self) -> ReadOnlyError:
         return ReadOnlyError(self.why_read_only)

@@ -232,9 +232,11 @@ class Injector:
         proc.set_registers(tid, {"rsp": sp, "rip": v2.entry, "orig_rax": -1})
         deadline = time.monotonic() + timeout
         self._alarm.arm(min(deadline, time.monotonic() + SOLO_CHECK), proc.wake)
+        proc.hold_new_threads = True  # threads the runtime starts meanwhile wait too
         try:
             self._drive(call, deadline, timeout)
         finally:
+            proc.hold_new_threads = False
             self._alarm.disarm()
             proc.stop_all()  # threads made while the call ran
         if call.refused is not None:
@@ -266,6 +268,7 @@ class Injector:
                     asleep = asleep + 1 if proc.thread_sleeping(tid) else 0
                     if asleep >= SLEEPS_BEFORE_ALL:
                         call.everyone = True
+                        proc.hold_new_threads = False
                         proc.resume()
                 self._alarm.arm(min(deadline, now + SOLO_CHECK), proc.wake)
                 continue

@@ -35,7 +35,8 @@ from dapgo.engine.ptrace.doorbell import Doorbell
 
 # What one wait status meant, inside this module.
 _Kind = Literal[
-    "breakpoint", "trap", "exited", "step", "signal", "sigstop", "clone", "event", "wake"
+    "breakpoint", "trap", "exited", "step", "signal", "sigstop", "clone", "event", "wake",
+    "held"
 ]
 WUNTRACED = 2  # report the doorbell's stop (it is a child, not a tracee)
 
@@ -84,6 +85,8 @@ class TracedProcess:
         # each new thread at its first stop, and for each thread before detaching.
         self.on_new_thread: Callable[[int], None] | None = None
         self.before_detach: Callable[[int], None] | None = None
+        # New threads stay stopped at their first stop (while a function call runs alone)
+        self.hold_new_threads = False
 
     # ----- starting -----
 
@@ -206,6 +209,7 @@ class TracedProcess:
             th = Thread(tid, sigstop_expected=True, new=True)
             self.threads[tid] = th
         th.stopped = True
+        first = th.new
         if th.new:
             th.new = False
             if self.on_new_thread is not None:
@@ -222,7 +226,7 @@ class TracedProcess:
         if sig == signal.SIGSTOP:
             # Every SIGSTOP is dapgo's own (or a stray one): suppressed, never delivered.
             th.sigstop_expected = False
-            return "sigstop"
+            return "held" if first and self.hold_new_threads else "sigstop"
         if sig == signal.SIGTRAP:
             if tid == self._stepping:
                 return "step"
@@ -278,6 +282,8 @@ class TracedProcess:
                 continue
             if kind in ("breakpoint", "trap", "wake"):
                 return StopEvent(kind, tid=tid)
+            if kind == "held":
+                continue  # a new thread kept stopped (hold_new_threads)
             # clone events, our own SIGSTOPs, ordinary signals: the thread goes on
             self._cont(tid)
 
