@@ -180,11 +180,9 @@ class CallRunner:
         if v.type.kind == "interface":
             if v.type.name == t.name:
                 return v.data[:16]
-            first, data = struct.unpack_from("<QQ", v.data)
-            if first == 0:
+            rtype, data = r.rtype_of(v), v.word(8)
+            if rtype == 0:
                 return bytes(16)
-            v_empty = bool(v.type.fields) and v.type.fields[0].name == "_type"
-            rtype = first if v_empty else r.target.u64(first + r._itab_type_offset())
             if empty:
                 return struct.pack("<QQ", rtype, data)
             return struct.pack("<QQ", self._itab(t, rtype, what), data)

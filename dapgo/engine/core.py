@@ -426,7 +426,9 @@ class Engine:
         runner = None
         if may_call and thread_id is not None and not program.process.read_only:
             tid = ctx.tid_running(thread_id)
-            if parts.injector.waiting(thread_id):
+            if thread_id >= OS_THREAD_ID_BASE:
+                refusal = "no goroutine runs yet: function calls need the Go runtime started"
+            elif parts.injector.waiting(thread_id):
                 refusal = busy(thread_id)
             elif tid is None:
                 refusal = (f"goroutine {thread_id} is not running on a thread (it is parked): "
@@ -485,6 +487,10 @@ class Engine:
         if self.program is not None and self.state in ("stopped", "running"):
             if self.parts is not None:
                 self.parts.runner.interrupt = INTERRUPTED
+                if not terminate and self.parts.injector.left_running:
+                    self.emit(Output("console", "warning: a function call is still running "
+                                     "in the program; if it ever returns, the program "
+                                     "stops with SIGTRAP (no debugger to answer it)\n"))
             self.state = "exited"
             self._release(kill=terminate)
         self.state = "exited"

@@ -28,14 +28,19 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from dapgo.engine.hits import Hit
 
 from dapgo.engine.abi import INT_REGS, FrameLayout, Placement
 from dapgo.engine.backend import StopEvent
 from dapgo.engine.dwarf.model import Function, GoType
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.program import Program
+from dapgo.engine.stopcontext import StopContext
 from dapgo.engine.values import Value
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,7 @@ SLEEPS_BEFORE_ALL = 2  # looks that find it asleep before every thread runs
 
 READY, RETURNED, PANICKED, REFUSED, RESTORE = 0, 1, 2, 8, 16
 
-Decide = Callable[[StopEvent], list]  # HitRules.of: the hits a stop means (empty: none)
+Decide = Callable[[StopEvent], list["Hit"]]  # HitRules.of: what a stop means (empty: nothing)
 
 
 def busy(goroutine: int) -> str:
@@ -68,7 +73,7 @@ class CallInterrupted(CallError):
     """The call stopped before returning (a breakpoint inside it, or the timeout): it goes
     on when the program runs again. `hits` are the stops to report (none for a timeout)."""
 
-    def __init__(self, message: str, hits: list) -> None:
+    def __init__(self, message: str, hits: list[Hit]) -> None:
         super().__init__(message)
         self.hits = hits
 
@@ -206,6 +211,11 @@ class Injector:
 
     # ----- one call -----
 
+    @property
+    def left_running(self) -> int:
+        """How many calls are left running (they need dapgo to end)."""
+        return len(self._abandoned)
+
     def waiting(self, goroutine: int) -> bool:
         """Whether `goroutine` waits for a call left running (it did not return in time,
         or stopped at a breakpoint)."""
@@ -289,7 +299,7 @@ class Injector:
                                       "breakpoint; continue to let it finish", hits)
             self._go_on(tid)
 
-    def _decide(self, ev: StopEvent) -> list:
+    def _decide(self, ev: StopEvent) -> list[Hit]:
         return self.decide(StopEvent(
             ev.kind, tid=ev.tid,
             breakpoint_tids=(ev.tid,) if ev.kind == "breakpoint" else (),
@@ -441,8 +451,6 @@ class Injector:
 
     def _stack_text(self, tid: int) -> tuple[str, ...]:
         """The panicking goroutine's stack, from the function that panicked down."""
-        from dapgo.engine.stopcontext import StopContext
-
         try:
             ctx = StopContext.one_thread(self.program, tid)
             frames = ctx.frames(ctx.thread_id_of(tid))
