@@ -174,7 +174,9 @@ class Injector:
         self.decide = decide
         self.on_finished = on_finished
         self._v2: Function | None = None
-        self._abandoned: dict[int, _Call] = {}  # by thread: calls left running
+        # by thread: calls left running, the innermost (a call made from a call stopped at
+        # a breakpoint) last
+        self._abandoned: dict[int, list[_Call]] = {}
         self._alarm = _Alarm()
 
     # ----- checks -----
@@ -196,7 +198,7 @@ class Injector:
         program = self.program
         if program.process.read_only:
             raise CallError("function calls need a live program")
-        if tid in self._abandoned or self.waiting(goroutine):
+        if self.waiting(goroutine):
             raise CallError(busy(goroutine))
         g = program.goroutines.of_thread(tid)
         if g is None or g.id != goroutine or program.target.g_of_thread(tid) != g.addr:
@@ -214,12 +216,13 @@ class Injector:
     @property
     def left_running(self) -> int:
         """How many calls are left running (they need dapgo to end)."""
-        return len(self._abandoned)
+        return sum(len(calls) for calls in self._abandoned.values())
 
     def waiting(self, goroutine: int) -> bool:
         """Whether `goroutine` waits for a call left running (it did not return in time,
         or stopped at a breakpoint)."""
-        return any(c.goroutine == goroutine for c in self._abandoned.values())
+        return any(c.goroutine == goroutine for calls in self._abandoned.values()
+                   for c in calls)
 
     def call(self, tid: int, goroutine: int, plan: CallPlan, timeout: float) -> Outcome:
         """Run `plan` on thread `tid` (every thread stopped; only `tid` runs). Returns the
@@ -270,7 +273,7 @@ class Injector:
                 now = time.monotonic()
                 if now >= deadline:
                     proc.stop_all()
-                    self._abandoned[tid] = call
+                    self._leave(call)
                     raise CallInterrupted(
                         f"the call did not return within {timeout:g} s; it goes on when "
                         "the program runs again (continue), and may never end", [])
@@ -294,10 +297,14 @@ class Injector:
             hits = self._decide(ev)
             if hits:
                 proc.stop_all()
-                self._abandoned[tid] = call
+                self._leave(call)
                 raise CallInterrupted(f"the call of {call.plan.fn.name} stopped at a "
                                       "breakpoint; continue to let it finish", hits)
             self._go_on(tid)
+
+    def _leave(self, call: _Call) -> None:
+        """`call` goes on when the program runs; its protocol stops come to `on_trap`."""
+        self._abandoned.setdefault(call.tid, []).append(call)
 
     def _decide(self, ev: StopEvent) -> list[Hit]:
         return self.decide(StopEvent(
@@ -320,7 +327,7 @@ class Injector:
         hits = self._decide(ev)
         if hits:
             self.program.process.stop_all()
-            self._abandoned[call.tid] = call
+            self._leave(call)
             raise CallInterrupted(f"a breakpoint stopped the program during the call of "
                                   f"{call.plan.fn.name}; continue to let it finish", hits)
         self._go_on(ev.tid)
@@ -483,12 +490,15 @@ class Injector:
         """While the program runs: a protocol stop of a call left running (after a
         breakpoint inside it, or its timeout) is answered here (True): the thread may go
         on. A call that finishes is reported through `on_finished`."""
-        call = self._abandoned.get(tid)
-        if call is None or not self._protocol_stop(tid):
+        calls = self._abandoned.get(tid)
+        if not calls or not self._protocol_stop(tid):
             return False
+        call = calls[-1]
         self._step(call, alone=False)
         if call.done:
-            del self._abandoned[tid]
+            calls.pop()
+            if not calls:
+                del self._abandoned[tid]
             if self.on_finished is not None:
                 self.on_finished(call.plan, Outcome(call.results, call.panic,
                                                     call.panic_stack))

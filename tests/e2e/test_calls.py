@@ -192,8 +192,9 @@ def test_call_that_panics(go: str | None) -> None:
 
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
 def test_call_that_hits_a_breakpoint(go: str | None) -> None:
-    """The call stops at a breakpoint inside it (as Delve); continuing finishes it, its
-    result is printed, and the program goes on from where it was stopped."""
+    """The call stops at a breakpoint inside it (as Delve); calls can be made there too;
+    continuing finishes them, their results are printed, and the program goes on from
+    where it was stopped."""
     with stopped(go) as (c, _stop, frame):
         path, line = fixtures.line_of(FIXTURE, "inside")
         c.request("setBreakpoints", {"source": {"path": path},
@@ -204,10 +205,16 @@ def test_call_that_hits_a_breakpoint(go: str | None) -> None:
         top = top_frame(c, stop["threadId"])
         assert (top["name"], top["line"]) == ("main.withBreak", line)
         assert ev(c, top["id"], "n")["result"] == "2"
+        assert ev(c, top["id"], "add(n, 1)")["result"] == "3"  # a call inside the call
+        at = mark(c)  # another one that stops at the breakpoint too: both finish later
+        assert "stopped at a breakpoint" in ev_error(c, top["id"], "withBreak(5)")
+        stop = wait_stopped(c, "breakpoint", after=at)
         c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
         c.request("continue", {"threadId": stop["threadId"]})
         assert exit_code(c) == 0
-        assert "call of main.withBreak returned: ~r0 = 6" in output_text(c, "console")
+        console = output_text(c, "console")
+        assert "call of main.withBreak returned: ~r0 = 15" in console
+        assert "call of main.withBreak returned: ~r0 = 6" in console
         assert "done 0" in output_text(c, "stdout")
 
 
