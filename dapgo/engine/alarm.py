@@ -28,12 +28,15 @@ class Alarm:
         self._due: tuple[float, Callable[[], None]] | None = None
         self._armed_at = 0.0
         self._sleeping = False
+        self._closed = False
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: float, fn: Callable[[], None]) -> None:
         with self._cond:
             self._due = (deadline, fn)
             self._armed_at = time.monotonic()
+            if self._closed:
+                return
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="dapgo-call-alarm",
                                                 daemon=True)
@@ -41,13 +44,20 @@ class Alarm:
             elif self._sleeping:
                 self._cond.notify()
 
+    def close(self) -> None:
+        """End the thread (the session is over)."""
+        with self._cond:
+            self._closed = True
+            self._due = None
+            self._cond.notify()
+
     def disarm(self) -> None:
         with self._cond:
             self._due = None  # the thread finds nothing due when it looks
 
     def _run(self) -> None:
         with self._cond:
-            while True:
+            while not self._closed:
                 now = time.monotonic()
                 due = self._due
                 if due is not None and now >= due[0]:

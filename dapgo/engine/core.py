@@ -504,6 +504,7 @@ class Engine:
             return
         try:
             if parts is not None:
+                parts.injector.close()
                 parts.kernel.close()
         finally:
             if kill:

@@ -163,6 +163,9 @@ class Injector:
 
     # ----- one call -----
 
+    def close(self) -> None:
+        self._alarm.close()
+
     @property
     def left_running(self) -> int:
         """How many calls are left running (they need dapgo to end)."""
