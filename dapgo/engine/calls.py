@@ -50,7 +50,9 @@ class CallRunner:
     def invoke(self, interp: Interpreter, callee: Callee, args: list[Result]) -> Result:
         params = self.program.binary.function_params(callee.fn)
         if params is None:
-            raise EvalError(f"no debug information for {callee.fn.name}: it cannot be called")
+            raise EvalError(f"no debug information for the signature of {callee.fn.name}: "
+                            "it cannot be called (an optimized build may describe inlined "
+                            "functions only partly: build with -gcflags='all=-N -l')")
         if "[" in callee.fn.name:
             raise EvalError(f"calling generic functions is not supported ({callee.fn.name})")
         formals = [p for p in params if not p.is_result]

@@ -307,3 +307,27 @@ def test_runtime_refuses_a_call(go: str | None) -> None:
         assert len(refused) < len(answers) - 3, answers  # most places are safe
         c.request("continue", {"threadId": 1})
         assert exit_code(c) == 0
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_calls_in_an_optimized_build(go: str | None) -> None:
+    """Without -N -l: calls need no DWARF locations (the ABI says where values go); a
+    function inlined everywhere, whose results DWARF does not describe, is refused."""
+    with DAPClient.spawn_stdio() as c:
+        launch(c, {"mode": "exec",
+                   "program": str(fixtures.build(FIXTURE, go=go, optimized=True))})
+        path, line = fixtures.line_of(FIXTURE, "stop")
+        c.request("setBreakpoints", {"source": {"path": path},
+                                     "breakpoints": [{"line": line}]})
+        at = mark(c)
+        c.request("configurationDone")
+        frame = top_frame(c, wait_stopped(c, "breakpoint", after=at)["threadId"])["id"]
+        assert ev(c, frame, "mix(-3, 1000, 1.5, 2.25, true, 3+4i)")["result"] == "1007.75"
+        assert ev(c, frame, 'concat("a", "b")')["result"] == '"ab"'
+        assert ev(c, frame, "divmod(7, 2)")["result"] == "3, 1"
+        assert ev(c, frame, "mayFail(-1)")["result"] == "0, error(*main.MyErr) *{Code: -1}"
+        assert ev(c, frame, "sumSlice(makeSlice(4))")["result"] == "14"
+        assert "panic in main.boom: boom: o" in ev_error(c, frame, 'boom("o")')
+        assert "no debug information for the signature of main.add" in \
+            ev_error(c, frame, "add(1, 2)")
+        c.request("disconnect", {"terminateDebuggee": True})

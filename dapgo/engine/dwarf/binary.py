@@ -222,21 +222,28 @@ class BinaryInfo:
 
     def function_params(self, fn: Function) -> list[Param] | None:
         """The function's formal parameters in order (receiver, arguments, results); None
-        when DWARF does not describe the function."""
+        when DWARF does not describe the function, or (inlined everywhere, described only
+        by its abstract DIE) not its results."""
         if fn.entry in self._params:
             return self._params[fn.entry]
         sub = self._subprogram(fn)
+        if sub is None:  # inlined elsewhere: the abstract DIE (DW_AT_inline) describes it
+            sub = next(iter(self.dwarf.find_named(fn.name, frozenset({D.TAG_subprogram}))),
+                       None)
         if sub is None:
             self._params[fn.entry] = None
             return None
-        out = []
+        params: list[Param] = []
         for c in children(sub):
             t = attr_ref(c, D.AT_type)
             if c.tag != D.TAG_formal_parameter or t is None:
                 continue
-            out.append(Param(die_name(c) or "", t,
-                             bool(c.attributes.get(D.AT_variable_parameter, None)
-                                  and c.attributes[D.AT_variable_parameter].value)))
+            params.append(Param(die_name(c) or "", t,
+                                bool(c.attributes.get(D.AT_variable_parameter, None)
+                                     and c.attributes[D.AT_variable_parameter].value)))
+        # an abstract DIE omits unnamed results: then the signature is unknown
+        abstract = "DW_AT_inline" in sub.attributes
+        out = None if abstract and not any(p.is_result for p in params) else params
         self._params[fn.entry] = out
         return out
 
