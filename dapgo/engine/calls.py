@@ -153,8 +153,6 @@ class CallRunner:
                     raw = str(v.value).encode()
                     return struct.pack("<Qq", self._alloc(raw), len(raw))
                 return v.data.ljust(t.size, b"\0")[:t.size]
-        if isinstance(a, Const):
-            return self._argument(interp, a, t, name, callee)
         if t.kind == "interface":
             return self._to_interface(a, t, what)
         if not _assignable(a.type, t):

@@ -80,8 +80,9 @@ def resolve_callee(interp: Interpreter, fun: Node) -> Callee:
             fn = binary.function(cand)
             if fn is not None:
                 return Callee(fn, name)
-        if interp.scope.global_var(f"{pkg}.{fun.name}") is None:
-            raise EvalError(_missing(f"{pkg}.{fun.name}" if pkg else fun.name))
+        full = f"{pkg}.{fun.name}" if pkg else fun.name
+        if not pkg or interp.scope.global_var(full) is None:
+            raise EvalError(_missing(full))
     if isinstance(fun, Global):
         fn = binary.function(fun.name)
         if fn is not None:
