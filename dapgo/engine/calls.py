@@ -138,10 +138,10 @@ class CallRunner:
                   callee: Callee) -> bytes:
         """Argument `a` as the bytes of a value of formal type `t`."""
         what = f"argument {name or '?'} of {callee.name}"
+        if isinstance(a, Const) and t.kind == "interface" and a.kind != "nil":
+            return self._to_interface(self._typed_const(interp, a), t, what)
         if isinstance(a, Const):
-            if t.kind == "interface" and a.kind != "nil":
-                a = self._typed_const(interp, a)
-            elif t.kind == "string" and a.kind == "string":
+            if t.kind == "string" and a.kind == "string":
                 raw = str(a.value).encode()
                 return struct.pack("<Qq", self._alloc(raw), len(raw))
             else:
@@ -160,7 +160,7 @@ class CallRunner:
                             f"(type {t.name})")
         return a.data.ljust(t.size, b"\0")[:t.size]
 
-    def _typed_const(self, interp: Interpreter, c: Const) -> Result:
+    def _typed_const(self, interp: Interpreter, c: Const) -> Value:
         """An untyped constant in its default type (what `any(1)` holds)."""
         tname = c.type.name if c.type is not None else _UNTYPED.get(c.kind)
         if tname is None:
