@@ -235,7 +235,7 @@ class Injector:
                     if asleep >= SLEEPS_BEFORE_ALL:
                         call.everyone = True
                         proc.hold_new_threads = False
-                        proc.resume()
+                        self._resume_others(tid)
                 self._alarm.arm(min(deadline, now + SOLO_CHECK), proc.wake)
                 continue
             if ev.tid != tid:
@@ -254,6 +254,14 @@ class Injector:
                 raise CallInterrupted(f"the call of {call.plan.fn.name} stopped at a "
                                       "breakpoint; continue to let it finish", hits)
             self._go_on(tid)
+
+    def _resume_others(self, tid: int) -> None:
+        """Every thread runs, but those sitting at a breakpoint or trap of their own (a
+        stop not yet reported, as simultaneous hits): they keep it."""
+        proc = self.program.process
+        found = proc.stopped_at_events()
+        keep = set(found.breakpoint_tids + found.trap_tids) if found is not None else set()
+        proc.resume([t for t in proc.thread_ids() if t != tid and t not in keep])
 
     def _leave(self, call: _Call) -> None:
         """`call` goes on when the program runs; its protocol stops come to `on_trap`."""
