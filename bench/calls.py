@@ -15,7 +15,6 @@ Usage: .venv/bin/python bench/calls.py [--calls N]
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import fixtures  # noqa: E402
 from dapclient import DAPClient  # noqa: E402
-from startup import _drain_stdout  # noqa: E402
+from startup import dlv_dap  # noqa: E402
 
 GO_DELVE_READS = "1.21.13"
 
@@ -75,28 +74,11 @@ def dapgo_session(binary: Path) -> Iterator[tuple[DAPClient, int]]:
 
 @contextmanager
 def delve_session(dlv: str, binary: Path) -> Iterator[tuple[DAPClient, int]]:
-    proc = subprocess.Popen([dlv, "dap", "--listen", "127.0.0.1:0", "--check-go-version=false"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines = _drain_stdout(proc)
-    try:
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            for line in list(lines):
-                m = re.search(r"listening at: \[?[^\]]*\]?:(\d+)", line)
-                if m:
-                    port = int(m.group(1))
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dlv dap did not start: {lines}")
-            time.sleep(0.005)
-        with DAPClient.connect("127.0.0.1", port) as c:
-            frame = stop_at_marker(c, binary)
-            time_evaluates(c, frame, "call trivial()", 3, "42")
-            yield c, frame
-            c.request("disconnect", {"terminateDebuggee": True}, timeout=60)
-    finally:
-        proc.kill()
-        proc.wait()
+    with dlv_dap(dlv) as c:
+        frame = stop_at_marker(c, binary)
+        time_evaluates(c, frame, "call trivial()", 3, "42")
+        yield c, frame
+        c.request("disconnect", {"terminateDebuggee": True}, timeout=60)
 
 
 def fmt(xs: list[float]) -> str:

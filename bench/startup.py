@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,14 @@ def time_dapgo(binary: Path, cache_dir: str) -> float:
 
 def time_delve(dlv: str, binary: Path) -> float:
     t0 = time.perf_counter()
+    with dlv_dap(dlv) as c:
+        session(c, binary)
+        return time.perf_counter() - t0
+
+
+@contextmanager
+def dlv_dap(dlv: str) -> Iterator[DAPClient]:
+    """A DAP client connected to a fresh `dlv dap` (killed at the end)."""
     proc = subprocess.Popen([dlv, "dap", "--listen", "127.0.0.1:0", "--check-go-version=false"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = _drain_stdout(proc)
@@ -91,12 +101,10 @@ def time_delve(dlv: str, binary: Path) -> float:
                 raise RuntimeError(f"dlv dap did not start: {lines}")
             time.sleep(0.005)
         with DAPClient.connect("127.0.0.1", port) as c:
-            session(c, binary)
-            elapsed = time.perf_counter() - t0
+            yield c
     finally:
         proc.kill()
         proc.wait()
-    return elapsed
 
 
 def _drain_stdout(proc: subprocess.Popen[bytes]) -> list[str]:
