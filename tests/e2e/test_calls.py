@@ -18,7 +18,18 @@ import fixtures
 import pytest
 from dapclient import DAPClient, DAPError
 
-from .helpers import exit_code, launch, mark, output_text, resume, top_frame, wait_stopped
+from .helpers import (
+    exit_code,
+    initialize,
+    launch,
+    mark,
+    output_text,
+    resume,
+    set_line_breakpoints,
+    start_busy,
+    top_frame,
+    wait_stopped,
+)
 
 Message = dict[str, Any]
 GO_VERSIONS = [None, "1.21.13", "1.24.11"]  # None: the default toolchain, 1.27.3
@@ -331,3 +342,27 @@ def test_calls_in_an_optimized_build(go: str | None) -> None:
         assert "no debug information for the signature of main.add" in \
             ev_error(c, frame, "add(1, 2)")
         c.request("disconnect", {"terminateDebuggee": True})
+
+
+def test_calls_in_an_attached_program_that_runs_on_after_detach() -> None:
+    busy = start_busy()
+    try:
+        with DAPClient.spawn_stdio() as c:
+            initialize(c)
+            c.request("attach", {"mode": "local", "processId": busy.pid}, timeout=60)
+            c.wait_event("initialized")
+            set_line_breakpoints(c, "busy", "tick_body")
+            at = mark(c)
+            c.request("configurationDone")
+            frame = top_frame(c, wait_stopped(c, "breakpoint", after=at)["threadId"])["id"]
+            c.request("setBreakpoints", {"source": {"path": fixtures.line_of(
+                "busy", "tick_body")[0]}, "breakpoints": []})
+            before = int(ev(c, frame, "counter")["result"])
+            assert int(ev(c, frame, "spin(10)")["result"]) == before + 45
+            c.request("disconnect", {})
+            c.wait_closed()
+        time.sleep(0.3)
+        assert busy.poll() is None  # detached, running on
+    finally:
+        busy.kill()
+        busy.wait()
