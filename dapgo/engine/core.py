@@ -424,7 +424,11 @@ class Engine:
             thread_id, frame_index = ctx.selected_goroutine(), 0
         expression, may_call, refusal = call_policy(expression, context)
         runner = None
-        if may_call and thread_id is not None and not program.process.read_only:
+        if may_call and program.process.read_only:
+            refusal = "function calls need a live program"
+        elif may_call and thread_id is None:
+            refusal = "no goroutine to call on: the Go runtime has not started one yet"
+        elif may_call and thread_id is not None:
             tid = ctx.tid_running(thread_id)
             if thread_id >= OS_THREAD_ID_BASE:
                 refusal = "no goroutine runs yet: function calls need the Go runtime started"

@@ -366,3 +366,19 @@ def test_calls_in_an_attached_program_that_runs_on_after_detach() -> None:
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_no_calls_before_the_runtime_starts() -> None:
+    with DAPClient.spawn_stdio() as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build(FIXTURE)),
+                   "stopOnEntry": True})
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "entry", after=at)
+        with pytest.raises(DAPError, match="no goroutine to call on"):
+            c.request("evaluate", {"expression": "add(1, 2)", "context": "repl"})
+        frame = top_frame(c, stop["threadId"])["id"]
+        assert "function calls need the Go runtime started" in \
+            ev_error(c, frame, "main.add(1, 2)")
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
