@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/watch_overhead.py
 	$(PY) bench/trace_overhead.py
 	$(PY) bench/calls.py
+	$(PY) bench/metric_overhead.py
 	$(PY) bench/adapter_startup.py
 
 clean:
