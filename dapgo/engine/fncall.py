@@ -161,8 +161,6 @@ class Injector:
         if status != G_RUNNING:
             raise CallError(f"goroutine {goroutine} is not running (status {status})")
 
-    # ----- one call -----
-
     def close(self) -> None:
         self._alarm.close()
 
@@ -176,6 +174,8 @@ class Injector:
         or stopped at a breakpoint)."""
         return any(c.goroutine == goroutine for calls in self._abandoned.values()
                    for c in calls)
+
+    # ----- one call -----
 
     def call(self, tid: int, goroutine: int, plan: CallPlan, timeout: float) -> Outcome:
         """Run `plan` on thread `tid` (every thread stopped; only `tid` runs). Returns the
