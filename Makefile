@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/watch_overhead.py
 	$(PY) bench/trace_overhead.py
 	$(PY) bench/values.py
+	$(PY) bench/calls.py
 	$(PY) bench/metric_overhead.py
 	$(PY) bench/adapter_startup.py
 	$(PY) bench/core.py

@@ -92,6 +92,8 @@ class Process(Protocol):
     # thread at its first stop, and for each thread before detaching.
     on_new_thread: Callable[[int], None] | None
     before_detach: Callable[[int], None] | None
+    # While True, a new thread stays stopped at its first stop (`resume` lets it go).
+    hold_new_threads: bool
 
     # ----- threads and registers -----
     def thread_ids(self) -> list[int]: ...
@@ -101,6 +103,14 @@ class Process(Protocol):
         """The thread's pc (a stopped thread's is read once per stop)."""
         ...
     def set_pc(self, tid: int, pc: int) -> None: ...
+    def set_registers(self, tid: int, values: dict[str, int]) -> None:
+        """Write the named general registers of a stopped thread (`Registers.values`
+        names)."""
+        ...
+    def fp_state(self, tid: int) -> bytes:
+        """The x87/SSE state of a stopped thread (FXSAVE layout: XMMn at 160 + 16n)."""
+        ...
+    def set_fp_state(self, tid: int, data: bytes) -> None: ...
     def debug_register(self, tid: int, index: int) -> int:
         """x86 debug register DR`index` of a stopped thread."""
         ...
@@ -141,6 +151,9 @@ class Process(Protocol):
     def step_instruction(self, tid: int) -> bool:
         """Execute one instruction of `tid`, the others stopped; False if it ended."""
         ...
+    def thread_sleeping(self, tid: int) -> bool:
+        """Whether running thread `tid` is asleep in the kernel (waiting, not computing)."""
+        ...
     @property
     def breakpoints(self) -> frozenset[int]:
         """Addresses that carry one of our int3 bytes."""
@@ -167,6 +180,7 @@ class ReadOnlyProcess:
     read_only = True
     on_new_thread: Callable[[int], None] | None = None
     before_detach: Callable[[int], None] | None = None
+    hold_new_threads = False
 
     def _refuse(self) -> ReadOnlyError:
         return ReadOnlyError(self.why_read_only)
@@ -178,6 +192,15 @@ class ReadOnlyProcess:
         raise self._refuse()
 
     def set_debug_register(self, tid: int, index: int, value: int) -> None:
+        raise self._refuse()
+
+    def set_registers(self, tid: int, values: dict[str, int]) -> None:
+        raise self._refuse()
+
+    def fp_state(self, tid: int) -> bytes:
+        raise self._refuse()
+
+    def set_fp_state(self, tid: int, data: bytes) -> None:
         raise self._refuse()
 
     def wake(self) -> None:
@@ -200,6 +223,9 @@ class ReadOnlyProcess:
 
     def step_instruction(self, tid: int) -> bool:
         raise self._refuse()
+
+    def thread_sleeping(self, tid: int) -> bool:
+        return False
 
     @property
     def breakpoints(self) -> frozenset[int]:

@@ -23,10 +23,12 @@ import attrs
 
 from dapgo.engine.backend import Process, ReadOnlyError
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.calls import CallRunner, call_policy, call_timeout, finished_call_text
 from dapgo.engine.crash import core_stop
 from dapgo.engine.data_breakpoints import DataBreakpoints
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
+from dapgo.engine.fncall import CallInterrupted, Injector, busy
 from dapgo.engine.goroutines import COMMAND_HELP, parse_command
 from dapgo.engine.hits import Hit, HitRules
 from dapgo.engine.inspector import Inspector
@@ -42,6 +44,7 @@ from dapgo.engine.model import (
     Exited,
     FrameInfo,
     FunctionBreakpointSpec,
+    Output,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -83,6 +86,10 @@ class Parts:
         self.runner = Runner(program, owner, table, self.rules, self.kernel,
                              program.process.wake)
         self.stepper = Stepper(program.target, program.goroutines, self.runner)
+        self.injector = Injector(program, self.rules.of,
+                                 lambda plan, out: emit(Output("console", finished_call_text(
+                                     program, plan, out))))
+        self.rules.calls = self.injector
 
 
 class Engine:
@@ -103,6 +110,7 @@ class Engine:
         self.cancel_build: Callable[[], None] | None = None  # a go build in progress
         self._listed: StopContext | None = None  # the stop the threads view was made for
         self.core_death: str | None = None  # a core file: the signal the program died of
+        self.call_timeout = call_timeout()
 
     # ----- checks -----
 
@@ -485,13 +493,58 @@ class Engine:
             values.max_string_len, values.max_array_values = self.value_limits
 
     def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
-                 context: str = "watch") -> VariableInfo:
+                 context: str = "repl") -> VariableInfo:
         """A Go expression in a frame; without one, in the innermost frame of the goroutine
-        that stopped (as Delve does), or over globals only when there is none."""
+        that stopped (as Delve does), or over globals only when there is none. Function
+        calls run on that goroutine, in the contexts that may call (`call_policy`)."""
         ctx = self._stopped()
+        program, parts = self._loaded()
         if thread_id is None:
             thread_id, frame_index = ctx.selected_goroutine(), 0
-        return self.inspector.evaluate(ctx, expression, thread_id, frame_index, context)
+        expression, may_call, refusal = call_policy(expression, context)
+        runner = None
+        if may_call and program.process.read_only:
+            refusal = "function calls need a live program"
+        elif may_call and thread_id is None:
+            refusal = "no goroutine to call on: the Go runtime has not started one yet"
+        elif may_call and thread_id is not None:
+            tid = ctx.tid_running(thread_id)
+            if thread_id >= OS_THREAD_ID_BASE:
+                refusal = "no goroutine runs yet: function calls need the Go runtime started"
+            elif parts.injector.waiting(thread_id):
+                refusal = busy(thread_id)
+            elif tid is None:
+                refusal = (f"goroutine {thread_id} is not running on a thread (it is parked): "
+                           "a function call cannot start on it")
+            else:
+                runner = CallRunner(program, parts.injector, tid, thread_id,
+                                    self.call_timeout)
+        try:
+            return self.inspector.evaluate(ctx, expression, thread_id, frame_index, context,
+                                           runner, refusal)
+        except CallInterrupted as exc:
+            self._call_interrupted(exc, thread_id)
+            raise DebuggerError(str(exc)) from None
+        finally:
+            for note in runner.notes if runner is not None else []:
+                self.emit(Output("console", note))
+            if runner is not None and runner.made and self.stop is ctx:
+                # the program ran: what was read for this stop may have changed
+                self.stop = StopContext(program, ctx.current_tid,
+                                        selected=ctx.selected_goroutine())
+                self.inspector.view.last = None
+
+    def _call_interrupted(self, exc: CallInterrupted, thread_id: int | None) -> None:
+        """A call stopped at a breakpoint inside it (report that stop, as Delve does), or
+        did not return in time (the program stays stopped: say so with a stop)."""
+        if exc.hits:
+            self.pending = list(exc.hits[1:])
+            self._report_hit(exc.hits[0])
+            return
+        program, _ = self._loaded()
+        tid = self.current_tid or program.pid
+        self._report("pause", tid, goroutine=thread_id,
+                     description="a function call did not return in time")
 
     def set_variable(self, handle: object, name: str, value: str) -> VariableInfo:
         return self.inspector.set_variable(self._stopped(), handle, name, value)
@@ -517,6 +570,10 @@ class Engine:
         if self.program is not None and self.state in ("stopped", "running"):
             if self.parts is not None:
                 self.parts.runner.interrupt = INTERRUPTED
+                if not terminate and self.parts.injector.left_running:
+                    self.emit(Output("console", "warning: a function call is still running "
+                                     "in the program; if it ever returns, the program "
+                                     "stops with SIGTRAP (no debugger to answer it)\n"))
             self.state = "exited"
             self._release(kill=terminate)
         self.state = "exited"
@@ -530,6 +587,7 @@ class Engine:
             return
         try:
             if parts is not None:
+                parts.injector.close()
                 parts.kernel.close()
         finally:
             if kill:

@@ -272,8 +272,9 @@ class Debugger:
 
     def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
                  context: str) -> Future[VariableInfo]:
-        """`context` is DAP's (watch, repl, hover, clipboard); repl and clipboard show a
-        string whole (up to 1 MiB)."""
+        """`context` is DAP's (watch, repl, hover, clipboard): it says whether function
+        calls may run (dapgo.engine.calls.call_policy); repl and clipboard show a string
+        whole (up to 1 MiB)."""
         return self._do(self._engine.evaluate, expression, thread_id, frame_index, context)
 
     def set_variable(self, handle: object, name: str, value: str) -> Future[VariableInfo]:

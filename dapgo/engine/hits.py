@@ -20,6 +20,7 @@ from dapgo.engine.crash import frames_text, read_exception
 from dapgo.engine.data_breakpoints import DataBreakpoints
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.exception_filters import EXCEPTION_FILTERS
+from dapgo.engine.fncall import Injector
 from dapgo.engine.hitcount import parse_hit_condition
 from dapgo.engine.inspector import Inspector
 from dapgo.engine.kernel_probes import KernelProbes
@@ -52,6 +53,7 @@ class HitRules:
         self.watches = watches
         self.inspector = inspector
         self.emit = emit
+        self.calls: Injector | None = None  # function calls left running finish here
 
     def of(self, ev: StopEvent) -> list[Hit]:
         """The hits among the threads `ev` names (at int3s, or trapped)."""
@@ -88,7 +90,10 @@ class HitRules:
 
     def _trap(self, tid: int) -> list[Hit] | None:
         """What a SIGTRAP on `tid` stands for: an in-kernel condition that held, or data
-        breakpoints (DR6) whose conditions hold (none: empty); None when it is neither."""
+        breakpoints (DR6) whose conditions hold (none: empty); None when it is neither.
+        A function call left running that reaches its end is answered here (empty)."""
+        if self.calls is not None and self.calls.on_trap(tid):
+            return []
         kernel_bps = self.kernel.signalled(tid)
         if kernel_bps is not None:  # an in-kernel condition held: its uprobe stopped it
             return [Hit(tid, _reason(kernel_bps), tuple(b.id for b in kernel_bps))] \

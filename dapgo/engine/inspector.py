@@ -11,8 +11,18 @@ import attrs
 
 from dapgo.engine.dwarf import AddrLoc
 from dapgo.engine.errors import DebuggerError
-from dapgo.engine.eval import Const, EvalError, FrameScope, evaluate, is_true, result_text
+from dapgo.engine.eval import (
+    NO_CALLS,
+    CallHost,
+    Const,
+    EvalError,
+    FrameScope,
+    evaluate,
+    is_true,
+    result_text,
+)
 from dapgo.engine.eval.assign import assign, find_child
+from dapgo.engine.eval.calls import is_tuple
 from dapgo.engine.framevars import FrameVar, read_frame_vars
 from dapgo.engine.goroutines import GoroutineCommand, GoroutineView
 from dapgo.engine.model import FrameInfo, ScopeInfo, ThreadInfo, VariableInfo
@@ -178,17 +188,27 @@ class Inspector:
         return FrameScope(values, found, frame.function.name if frame.function else None)
 
     def evaluate(self, ctx: StopContext, expression: str, thread_id: int | None,
-                 frame_index: int, context: str = "watch") -> VariableInfo:
+                 frame_index: int, context: str = "watch", calls: CallHost | None = None,
+                 no_calls: str = NO_CALLS) -> VariableInfo:
         """A Go expression's value in a frame (globals only without one); in the debug
-        console (repl) or for the clipboard, a string is shown whole up to 1 MiB."""
+        console (repl) or for the clipboard, a string is shown whole up to 1 MiB; calls
+        into the program run through `calls` (none: an error saying `no_calls`)."""
         values = ctx.program.values
         try:
-            result = evaluate(expression, self.eval_scope(ctx, thread_id, frame_index))
+            result = evaluate(expression, self.eval_scope(ctx, thread_id, frame_index),
+                              calls, no_calls)
         except EvalError as exc:
             raise _eval_error(exc) from exc
         if isinstance(result, Const):
             text, tname = result_text(values, result)
             return VariableInfo(name=expression, value=text, type=tname)
+        if result.type.kind == "void":  # a call without results
+            return VariableInfo(name=expression, value="", type="")
+        if is_tuple(result.type):  # a call's several results
+            parts = [values.format(v) for _name, v in values.child_values(result)]
+            return VariableInfo(name=expression, value=", ".join(parts),
+                                type=result.type.name, handle=result,
+                                named_children=len(parts))
         if context in WHOLE_STRING_CONTEXTS and result.type.kind == "string":
             cap = values.max_string_len
             values.max_string_len = max(cap, REPL_MAX_STRING_LEN)

@@ -53,7 +53,8 @@ class RuntimeTypes:
                 raise LookupError(f"runtime type layout: no field {exc}") from None
         return self._layout
 
-    def _module_types(self) -> int:
+    def module_types(self) -> int:
+        """Start of the module's type descriptors (runtime.firstmoduledata.types)."""
         first = self.binary.global_variable("runtime.firstmoduledata")
         if first is None or first.location is None:
             raise LookupError("runtime.firstmoduledata not found")
@@ -69,7 +70,7 @@ class RuntimeTypes:
         str_off, tflag_off, _, _ = self._offsets()
         tflag = self.target.read(rtype + tflag_off, 1)[0]
         off = int.from_bytes(self.target.read(rtype + str_off, 4), "little", signed=True)
-        base = self._module_types()
+        base = self.module_types()
         addr = base + off
         head = self.target.read(addr, 11)
         n, pos = _uvarint(head, 1)  # byte 0: flags; then the varint length
@@ -83,7 +84,7 @@ class RuntimeTypes:
         got = self._cache.get(rtype)
         if got is not None:
             return got
-        tref = self.binary.type_for_runtime_offset(rtype - self._module_types())
+        tref = self.binary.type_for_runtime_offset(rtype - self.module_types())
         if tref is not None:
             info = RuntimeTypeInfo(self.binary.type_info(tref).name, tref)
         else:

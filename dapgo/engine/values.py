@@ -602,6 +602,15 @@ class ValueReader:
             self._itab_type = lay.offset("Type" if "Type" in lay.fields else "_type")
         return self._itab_type
 
+    def rtype_of(self, v: Value) -> int:
+        """Address of the runtime type descriptor of interface value v's dynamic type (0
+        when v is nil)."""
+        first = v.word()
+        if first == 0:
+            return 0
+        eface = bool(v.type.fields) and v.type.fields[0].name == "_type"
+        return first if eface else self.target.u64(first + self._itab_type_offset())
+
     def is_direct(self, t: GoType) -> bool:
         """Whether the runtime stores a value of `t` in an interface's data word itself."""
         if t.kind in POINTER_SHAPED:

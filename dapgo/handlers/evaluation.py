@@ -2,7 +2,8 @@
 
 Expressions are Go, evaluated by the engine in the frame `frameId` names (or over package
 variables only, without a frame). The result's children get a variablesReference like any
-variable's.
+variable's. Function calls in an expression run in the program; the engine decides from
+`context` whether they may (never on hover; `call f(x)` always).
 """
 
 from __future__ import annotations

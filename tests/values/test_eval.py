@@ -170,7 +170,7 @@ ERRORS = [
     ("nilErr.(*main.MyErr)", "interface is nil"),
     ("n.(int)", "non-interface"),
     ('m["zz"]', "not found in map"),
-    ("add(1, 2)", "function calls are not supported"),
+    ("nosuch(1, 2)", "could not find function main.nosuch"),
     ("!n", "operator ! not defined"),
     ("sl == sl", "can only be compared to nil"),
     ("len(n)", "invalid argument"),

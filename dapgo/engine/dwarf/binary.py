@@ -33,6 +33,7 @@ from .model import (
     Function,
     GoType,
     LineLookup,
+    Param,
     Piece,
     PiecesLoc,
     StructLayout,
@@ -73,6 +74,7 @@ class BinaryInfo:
         self._runtime_types: dict[int, TypeRef | None] = {}
         self._constants: dict[TypeRef, list[tuple[str, int]]] = {}
         self.bias = 0  # process address - static address (see relocate())
+        self._params: dict[int, list[Param] | None] = {}
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -369,6 +371,39 @@ class BinaryInfo:
                         self._locations.location(die, pc), attr_int(die, D.AT_decl_line))
             (args if v.is_arg else locals_).append(self._var_out(v))
         return args + locals_
+
+    def function_params(self, fn: Function) -> list[Param] | None:
+        """The function's formal parameters in order (receiver, arguments, results); None
+        when DWARF does not describe the function, or (inlined everywhere, described only
+        by its abstract DIE) not its results."""
+        if fn.entry in self._params:
+            return self._params[fn.entry]
+        sub = self._subprogram(fn)
+        if sub is None:  # inlined elsewhere: the abstract DIE (DW_AT_inline) describes it
+            sub = next(iter(self.dwarf.find_named(fn.name, frozenset({D.TAG_subprogram}))),
+                       None)
+        if sub is None:
+            self._params[fn.entry] = None
+            return None
+        params: list[Param] = []
+        for c in children(sub):
+            t = attr_ref(c, D.AT_type)
+            if c.tag != D.TAG_formal_parameter or t is None:
+                continue
+            params.append(Param(die_name(c) or "", t,
+                                bool(c.attributes.get(D.AT_variable_parameter, None)
+                                     and c.attributes[D.AT_variable_parameter].value)))
+        # an abstract DIE omits unnamed results: then the signature is unknown
+        abstract = "DW_AT_inline" in sub.attributes
+        out = None if abstract and not any(p.is_result for p in params) else params
+        self._params[fn.entry] = out
+        return out
+
+    def runtime_type_offset(self, ref: TypeRef) -> int | None:
+        """Offset of the type's runtime descriptor from the module's `types` start
+        (DW_AT_go_runtime_type), when DWARF gives it."""
+        die = self.dwarf.die(ref)
+        return attr_int(die, D.AT_go_runtime_type) if die is not None else None
 
     def _scope_vars(self, scope: DIE, pc: int) -> Iterator[DIE]:
         for c in children(scope):

@@ -62,6 +62,7 @@ AT_go_runtime_type = 0x2904
 AT_go_dict_index = 0x2906
 AT_const_value = "DW_AT_const_value"
 TAG_constant = "DW_TAG_constant"
+AT_variable_parameter = "DW_AT_variable_parameter"
 
 _LOCAL_REFS = frozenset({"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8",
                          "DW_FORM_ref_udata"})

@@ -124,6 +124,16 @@ class VarInfo:
 
 
 @attrs.frozen
+class Param:
+    """A formal parameter of a function, in declaration order: an argument (the receiver
+    first) or a result (`~r0` when unnamed)."""
+
+    name: str
+    type: TypeRef
+    is_result: bool
+
+
+@attrs.frozen
 class StructMember:
     name: str
     offset: int

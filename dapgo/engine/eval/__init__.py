@@ -8,18 +8,21 @@ debug console, hovers and breakpoint conditions.
 
 from __future__ import annotations
 
-from dapgo.engine.eval.interp import Const, Interpreter, Result, Scope, result_text
+from dapgo.engine.eval.calls import Callee, CallHost
+from dapgo.engine.eval.interp import NO_CALLS, Const, Interpreter, Result, Scope, result_text
 from dapgo.engine.eval.scope import FrameScope
 from dapgo.engine.eval.syntax import EvalError, parse
 
-__all__ = ["Const", "EvalError", "FrameScope", "Result", "Scope", "evaluate", "is_true",
-           "result_text"]
+__all__ = ["NO_CALLS", "CallHost", "Callee", "Const", "EvalError", "FrameScope", "Result",
+           "Scope", "evaluate", "is_true", "result_text"]
 
 
-def evaluate(expr: str, scope: FrameScope) -> Result:
-    """The value of Go expression `expr` in `scope` (EvalError when it has none)."""
+def evaluate(expr: str, scope: FrameScope, calls: CallHost | None = None,
+             no_calls: str = NO_CALLS) -> Result:
+    """The value of Go expression `expr` in `scope` (EvalError when it has none). Calls
+    into the program run through `calls`; without it they are an error saying `no_calls`."""
     node = parse(expr.strip(), scope.is_global)
-    return Interpreter(scope.reader, scope).eval(node)
+    return Interpreter(scope.reader, scope, calls, no_calls).eval(node)
 
 
 def is_true(expr: str, scope: FrameScope) -> bool:

@@ -13,6 +13,7 @@ from typing import Protocol
 import attrs
 
 from dapgo.engine.dwarf.model import GoType
+from dapgo.engine.eval.calls import CallHost, resolve_callee
 from dapgo.engine.eval.syntax import (
     Binary,
     Call,
@@ -78,10 +79,18 @@ class Scope(Protocol):
     def package(self) -> str | None: ...
 
 
+NO_CALLS = "function calls are not allowed here"
+
+
 class Interpreter:
-    def __init__(self, reader: ValueReader, scope: Scope) -> None:
+    def __init__(self, reader: ValueReader, scope: Scope, calls: CallHost | None = None,
+                 no_calls: str = NO_CALLS) -> None:
+        """`calls` runs calls into the program; without it, a call is an error saying
+        `no_calls`."""
         self.r = reader
         self.scope = scope
+        self.calls = calls
+        self.no_calls = no_calls
 
     # ----- entry -----
 
@@ -149,6 +158,9 @@ class Interpreter:
         if isinstance(x, Const):
             raise EvalError(f"{x.text()}.{node.name} undefined (constant has no fields)")
         return self._field(x, node.name)
+
+    def field(self, x: Value, name: str) -> Value:
+        return self._field(x, name)
 
     def _field(self, x: Value, name: str) -> Value:
         if x.type.kind == "ptr":
@@ -330,8 +342,11 @@ class Interpreter:
                 if len(node.args) != 1:
                     raise EvalError(f"conversion to {tname} expects exactly one argument")
                 return self._convert(self._eval(node.args[0]), t, explicit=True)
-        raise EvalError("function calls are not supported (only len, cap, real, imag, "
-                        "complex and conversions)")
+        if self.calls is None:
+            raise EvalError(self.no_calls)
+        callee = resolve_callee(self, fun)
+        args = [self._eval(a) for a in node.args]
+        return self.calls.invoke(self, callee, args)
 
     def _lookup_type(self, name: str) -> GoType | None:
         try:

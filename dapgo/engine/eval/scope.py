@@ -60,8 +60,10 @@ class FrameScope:
         return ConstantValue(t, 0, data)
 
     def is_global(self, name: str) -> bool:
+        """A package-qualified variable, or function (`net/url.QueryEscape`)."""
         try:
-            return self.global_var(name) is not None
+            return self.global_var(name) is not None or \
+                self.reader.binary.function(name) is not None
         except OSError:
             return False
 

@@ -40,7 +40,8 @@ from dapgo.engine.ptrace.doorbell import Doorbell
 
 # What one wait status meant, inside this module.
 _Kind = Literal[
-    "breakpoint", "trap", "exited", "step", "signal", "sigstop", "clone", "event", "wake"
+    "breakpoint", "trap", "exited", "step", "signal", "sigstop", "clone", "event", "wake",
+    "held"
 ]
 WUNTRACED = 2  # report the doorbell's stop (it is a child, not a tracee)
 
@@ -106,6 +107,8 @@ class TracedProcess:
         self.follow: Callable[[int], bool] | None = None
         self.adopt: Callable[[int], None] | None = None
         self._forks: set[int] = set()
+        # New threads stay stopped at their first stop (while a function call runs alone)
+        self.hold_new_threads = False
 
     # ----- starting -----
 
@@ -273,6 +276,7 @@ class TracedProcess:
             th = Thread(tid, sigstop_expected=True, new=True)
             self.threads[tid] = th
         th.stopped = True
+        first = th.new
         if th.new:
             th.new = False
             if self.on_new_thread is not None:
@@ -292,7 +296,7 @@ class TracedProcess:
         if sig == signal.SIGSTOP:
             # Every SIGSTOP is dapgo's own (or a stray one): suppressed, never delivered.
             th.sigstop_expected = False
-            return "sigstop"
+            return "held" if first and self.hold_new_threads else "sigstop"
         if sig == signal.SIGTRAP:
             if tid == self._stepping:
                 return "step"
@@ -378,6 +382,8 @@ class TracedProcess:
                 continue
             if kind in ("breakpoint", "trap", "wake"):
                 return StopEvent(kind, tid=tid)
+            if kind == "held":
+                continue  # a new thread kept stopped (hold_new_threads)
             # clone events, our own SIGSTOPs, ordinary signals: the thread goes on
             self._cont(tid)
 
@@ -419,6 +425,15 @@ class TracedProcess:
             self.resume()
             return
         self._cont(tid)
+
+    def thread_sleeping(self, tid: int) -> bool:
+        """Whether running thread `tid` sleeps in the kernel (state S or D)."""
+        try:
+            with open(f"/proc/{self.pid}/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return False
+        return stat[stat.rfind(b")") + 2:][:1] in (b"S", b"D")
 
     def _safe_pc(self, tid: int) -> int | None:
         try:
@@ -576,6 +591,24 @@ class TracedProcess:
         th = self.threads.get(tid)
         if th is not None:
             th.pc = None
+
+    def set_registers(self, tid: int, values: dict[str, int]) -> None:
+        """Write the named general registers of a stopped thread (the others unchanged)."""
+        regs = pt.ptrace_getregs(tid)
+        for name, value in values.items():
+            setattr(regs, name, value & 0xFFFFFFFFFFFFFFFF)
+        pt.ptrace_setregs(tid, regs)
+        th = self.threads.get(tid)
+        if th is not None:
+            th.pc = None
+
+    def fp_state(self, tid: int) -> bytes:
+        """The thread's x87/SSE state (the 512-byte FXSAVE area: XMM0-15 at 160)."""
+        return bytes(pt.ptrace_getfpregs(tid))
+
+    def set_fp_state(self, tid: int, data: bytes) -> None:
+        regs = pt.user_fpregs_struct.from_buffer_copy(data)
+        pt.ptrace_setfpregs(tid, regs)
 
     def debug_register(self, tid: int, index: int) -> int:
         return int(pt.ptrace_peekuser(tid, sc.DEBUGREG_OFFSET + 8 * index))
