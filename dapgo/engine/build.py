@@ -37,13 +37,6 @@ def find_go() -> str:
     raise BuildError("the Go toolchain (`go`) was not found on PATH; install Go or set DAPGO_GO")
 
 
-def _flags(build_flags: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for f in build_flags:
-        out.extend(shlex.split(f))
-    return out
-
-
 def package_dir(cfg: LaunchConfig) -> str:
     """The directory of the package `cfg.program` names (a directory or a .go file)."""
     program = os.path.abspath(os.path.join(cfg.cwd or os.getcwd(), cfg.program))
@@ -115,9 +108,9 @@ def build(
         tmpdir = tempfile.mkdtemp(prefix="dapgo-build-")
         out = os.path.join(tmpdir, "__debug_bin")
     if cfg.mode == "test":
-        cmd = [find_go(), "test", "-c", DEBUG_GCFLAGS, *_flags(cfg.build_flags), "-o", out]
+        cmd = [find_go(), "test", "-c", DEBUG_GCFLAGS, *cfg.build_flags, "-o", out]
     else:
-        cmd = [find_go(), "build", DEBUG_GCFLAGS, *_flags(cfg.build_flags), "-o", out, target]
+        cmd = [find_go(), "build", DEBUG_GCFLAGS, *cfg.build_flags, "-o", out, target]
     # its own process group, so that cancelling kills the compilers go started as well
     proc = subprocess.Popen(cmd, cwd=pkg_dir, env=build_env(cfg), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)

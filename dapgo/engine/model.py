@@ -26,7 +26,7 @@ class LaunchConfig:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str | None], ...] = ()  # None removes the variable
     cwd: str | None = None
-    build_flags: tuple[str, ...] = ()
+    build_flags: tuple[str, ...] = ()  # `go build` arguments, one per item (already split)
     output: str | None = None  # where to put the built binary (vscode-go `output`)
 
 

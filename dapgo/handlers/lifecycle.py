@@ -141,6 +141,9 @@ def _env_file(args: Args) -> tuple[tuple[str, str | None], ...]:
 
 
 def _build_flags(args: Args) -> tuple[str, ...]:
+    """`go build` arguments, quoted once as a shell would: a string is split with shell
+    rules (`-ldflags='-X main.Version=1.2'` is one argument), a list is taken as the
+    arguments themselves (Delve's two forms)."""
     raw: Any = args.raw.get("buildFlags")
     if raw is None:
         return ()
@@ -150,7 +153,7 @@ def _build_flags(args: Args) -> tuple[str, ...]:
         except ValueError as exc:
             raise args.bad("buildFlags", f"cannot be split into flags: {exc}") from None
     if isinstance(raw, list) and all(isinstance(f, str) for f in raw):
-        return tuple(raw)
+        return tuple(f for f in raw if f)
     raise args.bad("buildFlags", "must be a string or a list of strings")
 
 
