@@ -53,7 +53,14 @@ def thread(info: ThreadInfo) -> Body:
 
 def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
     """The DAP events (name, body) that report one engine event, in sending order."""
-    from dapgo.engine.model import BreakpointChanged, Continued, Exited, Output, Stopped
+    from dapgo.engine.model import (
+        BreakpointChanged,
+        Continued,
+        Exited,
+        Output,
+        ProcessStarted,
+        Stopped,
+    )
 
     if isinstance(ev, Stopped):
         body: Body = {"reason": ev.reason, "threadId": ev.thread_id, "allThreadsStopped": True}
@@ -77,4 +84,7 @@ def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
         return [("exited", {"exitCode": ev.exit_code}), ("terminated", {})]
     if isinstance(ev, BreakpointChanged):
         return [("breakpoint", {"reason": "changed", "breakpoint": breakpoint(ev.status, base)})]
+    if isinstance(ev, ProcessStarted):
+        return [("process", {"name": ev.name, "systemProcessId": ev.pid, "isLocalProcess": True,
+                             "startMethod": ev.start_method, "pointerSize": 64})]
     raise TypeError(f"unknown engine event {ev!r}")

@@ -30,6 +30,7 @@ from dapgo.engine.model import (
     FrameInfo,
     FunctionBreakpointSpec,
     LaunchConfig,
+    ProcessStarted,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -40,6 +41,7 @@ from dapgo.engine.output import OutputPump
 from dapgo.engine.owner import Owner
 from dapgo.engine.program import Program
 from dapgo.engine.ptrace.process import PtraceFailure, TracedProcess
+from dapgo.engine.untraced import UntracedRun
 
 T = TypeVar("T")
 
@@ -49,6 +51,7 @@ class Debugger:
         self._emit = on_event
         self._owner = Owner()
         self._engine = Engine(self._owner, on_event)
+        self._untraced: UntracedRun | None = None  # a noDebug program (owner thread's)
 
     def _do(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         return self._owner.submit(lambda: fn(*args))
@@ -70,6 +73,10 @@ class Debugger:
                     self._do(self._engine.abandon_launch).result()
                     raise
                 try:
+                    if cfg.no_debug:
+                        self._do(self._start_untraced, cfg, binary_path, tmpdir, cwd).result()
+                        done.set_result(None)
+                        return
                     binary = BinaryInfo.open(binary_path)
                     self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
                              stop_on_entry).result()
@@ -102,6 +109,21 @@ class Debugger:
         pump.start()
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
+        self._emit(ProcessStarted(binary_path, proc.pid, "launch"))
+
+    def _start_untraced(self, cfg: LaunchConfig, binary_path: str, tmpdir: str | None,
+                        cwd: str) -> None:
+        """On the owner thread: start the built program without debugging (noDebug)."""
+        engine = self._engine
+        if engine.state != "launching":  # disconnected during the build
+            raise DebuggerError("the session ended while the program was being built")
+        run = UntracedRun([binary_path, *cfg.args], gobuild.build_env(cfg), cwd, self._emit,
+                          tmpdir)
+        self._untraced = run
+        engine.abandon_launch()
+        engine.state = "exited"  # nothing for the engine to debug in this session
+        self._emit(ProcessStarted(binary_path, run.pid, "launch"))
+        run.watch()
 
     def attach(self, pid: int) -> Future[None]:
         return self._do(self._attach, pid)
@@ -124,6 +146,7 @@ class Debugger:
         except (PtraceFailure, OSError) as exc:
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
         engine.install(Program(proc, binary), stop_on_entry=False)
+        self._emit(ProcessStarted(exe, pid, "attach"))
 
     def configuration_done(self) -> Future[None]:
         return self._do(self._engine.configuration_done)
@@ -205,13 +228,21 @@ class Debugger:
     # ----- ending -----
 
     def terminate(self) -> Future[None]:
-        return self._do(self._engine.terminate)
+        def terminate() -> None:
+            if self._untraced is not None:
+                self._untraced.kill()
+            else:
+                self._engine.terminate()
+
+        return self._do(terminate)
 
     def disconnect(self, terminate: bool) -> Future[None]:
         """End the session: kill (`terminate`) or detach the program, then the owner
         thread ends."""
         def end() -> None:
             try:
+                if self._untraced is not None:
+                    self._untraced.close(kill=terminate)
                 self._engine.disconnect(terminate)
             finally:
                 self._engine.close()

@@ -28,6 +28,7 @@ class LaunchConfig:
     cwd: str | None = None
     build_flags: tuple[str, ...] = ()  # `go build` arguments, one per item (already split)
     output: str | None = None  # where to put the built binary (vscode-go `output`)
+    no_debug: bool = False  # Run Without Debugging: build and run, untraced
 
 
 @attrs.frozen
@@ -170,4 +171,13 @@ class BreakpointChanged:
     status: BreakpointStatus
 
 
-EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged
+@attrs.frozen
+class ProcessStarted:
+    """The program is running under dapgo (DAP's `process` event)."""
+
+    name: str  # the program's path
+    pid: int
+    start_method: Literal["launch", "attach", "attachForSuspendedLaunch"]
+
+
+EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged | ProcessStarted

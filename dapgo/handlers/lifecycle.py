@@ -95,6 +95,7 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
         cwd=cwd or None,
         build_flags=flags,
         output=output or None,
+        no_debug=args.opt_bool("noDebug", False),
     )
     return cfg, stop_on_entry
 
@@ -180,12 +181,6 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
 
 async def launch(call: Call) -> None:
     session, args = call.session, call.args
-    if args.opt_bool("noDebug", False):
-        raise RequestError(
-            ErrorId.FAILED_LAUNCH,
-            "dapgo cannot run a program without debugging (noDebug) yet; "
-            "start it with debugging, or run it outside the editor",
-        )
     cfg, stop_on_entry = launch_config(args)
     debugger = session.create_debugger()
     session.target = "launch"
@@ -195,6 +190,8 @@ async def launch(call: Call) -> None:
     except Exception:
         await _abandon(call, debugger, terminate=True)
         raise
+    if cfg.no_debug:
+        return  # running already; no `initialized`: there is nothing to configure (Delve)
     call.then(lambda: session.send_event("initialized"))
 
 

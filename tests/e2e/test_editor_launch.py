@@ -8,10 +8,22 @@ Real dapgo processes, real `go build`, the real tests/fixtures/editor program.
 
 from __future__ import annotations
 
+import signal
+
 import fixtures
 import pytest
+from dapclient import DAPClient
 
-from .helpers import TRANSPORTS, exit_code, launch, output_text, session
+from .helpers import (
+    TRANSPORTS,
+    Message,
+    exit_code,
+    initialize,
+    launch,
+    output_text,
+    proc_status,
+    session,
+)
 
 EDITOR = str(fixtures.FIXTURES / "editor")
 
@@ -28,3 +40,30 @@ def test_build_flags_are_quoted_once_as_a_shell_would(transport: str,
         c.request("configurationDone")
         assert exit_code(c) == 4
         assert "editor: version 1.2 beta\n" in output_text(c, "stdout")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_no_debug_builds_runs_forwards_output_and_exit_code(transport: str) -> None:
+    with session(transport) as c:
+        launch_no_debug(c, {"mode": "debug", "program": EDITOR, "noDebug": True,
+                            "args": ["plain", "5"]})
+        process = c.wait_event("process")["body"]
+        assert process["startMethod"] == "launch" and process["systemProcessId"] > 0
+        assert process["name"].endswith("__debug_bin")
+        assert exit_code(c) == 5
+        out = output_text(c, "stdout")
+        assert "editor: version dev\n" in out and "editor: secret 1042\n" in out
+        assert not c.events("initialized")  # nothing to configure: Delve sends none either
+    with session(transport) as c:
+        launch_no_debug(c, {"mode": "exec", "program": str(fixtures.build("busy")),
+                            "noDebug": True})
+        pid = c.wait_event("process")["body"]["systemProcessId"]
+        c.wait_for(lambda m: "busy: pid" in m.get("body", {}).get("output", ""))
+        assert proc_status(pid)["TracerPid"] == "0"
+        c.request("terminate")
+        assert exit_code(c) == 128 + signal.SIGKILL
+
+
+def launch_no_debug(c: DAPClient, args: Message) -> None:
+    initialize(c)
+    c.request("launch", args, timeout=120)

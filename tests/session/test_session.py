@@ -119,10 +119,16 @@ def test_launch_bad_arguments(args: dict[str, Any], needle: str) -> None:
     run(s)
 
 
-def test_launch_nodebug_is_refused_clearly() -> None:
+def test_launch_nodebug_runs_without_an_initialized_event() -> None:
     async def s(h: Harness) -> None:
-        r = await h.fail("launch", {"program": "p", "noDebug": True})
-        assert "noDebug" in r["message"] and error_id(r) == ErrorId.FAILED_LAUNCH
+        await h.ok("initialize", {"adapterID": "go"})
+        await h.ok("launch", {"program": "p", "noDebug": True,
+                              "buildFlags": ["-ldflags=-X 'main.V=a b'", "-race"]})
+        name, (cfg, _stop) = h.debugger.calls[0]
+        assert name == "launch" and cfg.no_debug is True
+        assert cfg.build_flags == ("-ldflags=-X 'main.V=a b'", "-race")  # a list: as given
+        await asyncio.sleep(0.05)
+        assert not [m for m in h.received if m.get("event") == "initialized"]
 
     run(s)
 
