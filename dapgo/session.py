@@ -14,6 +14,9 @@ Concurrency model (all on one asyncio loop, engine calls in threads):
   order by one writer task that awaits the transport's flow control. When the client does
   not read, the engine threads that produce events wait in `on_engine_event` (back-pressure)
   until it does, or until a `disconnect` arrives or the session ends.
+- Reverse requests (dapgo asking the client: runInTerminal) are sent at once with
+  `reverse_request`, which awaits the client's response; responses are matched by
+  `request_seq` as they are read, so a request being handled can wait for one.
 - The session always ends with `shutdown()`: on `disconnect`, on end of input (the client
   went away), or when the server is asked to stop; it disconnects the engine (launched
   programs are killed, attached ones detached).
@@ -107,6 +110,8 @@ class Session:
         self.engine_disconnected = False
         self.target: Literal["launch", "attach"] | None = None
         self.initialized = False
+        self.client: dict[str, Any] = {}  # the client's initialize arguments (its supports*)
+        self._reverse: dict[int, asyncio.Future[Body]] = {}  # reverse requests by seq
         self.show_globals = False  # launch attribute showGlobalVariables
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
@@ -181,6 +186,41 @@ class Session:
     def end(self) -> None:
         """Stop reading requests; `run` then shuts down and closes the connection."""
         self._ended.set()
+        for fut in self._reverse.values():
+            if not fut.done():
+                fut.set_exception(RequestError(ErrorId.INVALID_REQUEST,
+                                               "the session ended before the client answered"))
+        self._reverse.clear()
+
+    # ---- reverse requests ----
+
+    async def reverse_request(self, command: str, arguments: Body) -> Body:
+        """Send a request to the client and return its response's body; a failed response
+        raises RequestError with the client's message."""
+        if self._ended.is_set():
+            raise RequestError(ErrorId.INVALID_REQUEST, "the session has ended")
+        seq = self._next_seq()
+        fut: asyncio.Future[Body] = asyncio.get_running_loop().create_future()
+        self._reverse[seq] = fut
+        self._send(messages.request(seq, command, arguments))
+        return await fut
+
+    def _answered(self, item: dict[str, Any]) -> None:
+        seq = item.get("request_seq")
+        fut = self._reverse.pop(seq, None) if type(seq) is int else None
+        if fut is None:
+            log.info("%s: ignoring unexpected response %s", self.name, seq)
+            return
+        if fut.done():
+            return
+        if item.get("success") is True:
+            body = item.get("body")
+            fut.set_result(body if isinstance(body, dict) else {})
+        else:
+            message = item.get("message")
+            fut.set_exception(RequestError(
+                ErrorId.FAILED_LAUNCH,
+                f"the client refused {item.get('command')!r}: {message or 'no reason given'}"))
 
     # ---- incoming ----
 
@@ -191,8 +231,8 @@ class Session:
             self._queue.put_nowait(_Failure(item.error_id, f"invalid message: {item}"))
             return
         log.debug("%s: <- %s", self.name, item)
-        if item.get("type") == "response":  # an answer to a reverse request; we send none
-            log.info("%s: ignoring unexpected response %s", self.name, item.get("request_seq"))
+        if item.get("type") == "response":  # an answer to a reverse request
+            self._answered(item)
             return
         try:
             request = messages.parse_request(item)
@@ -349,7 +389,7 @@ class Session:
     def _send_error(self, request_seq: int, command: str, error_id: int, text: str) -> None:
         self._send(messages.error_response(self._next_seq(), request_seq, command, error_id, text))
 
-    def _send(self, message: messages.Response | messages.Event) -> None:
+    def _send(self, message: messages.Response | messages.Event | messages.Request) -> None:
         if self._writer_closed:
             log.debug("%s: dropped (closed): %s", self.name, message)
             return

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the model (attrs classes) loads with the first request that
         FrameInfo,
         FunctionBreakpointSpec,
         LaunchConfig,
+        RunInTerminal,
         ScopeInfo,
         SourceBreakpointSpec,
         StepKind,
@@ -49,7 +50,8 @@ __all__ = [
 class Debugger(Protocol):
     """One debugging session's engine (dapgo.engine.debugger.Debugger)."""
 
-    def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]: ...
+    def launch(self, cfg: LaunchConfig, stop_on_entry: bool,
+               terminal: RunInTerminal | None = None) -> Future[None]: ...
     def attach(self, pid: int) -> Future[None]: ...
     def configuration_done(self) -> Future[None]: ...
     def set_breakpoints(

@@ -9,11 +9,14 @@ meanwhile. The live backend is ptrace (dapgo.engine.ptrace.process.TracedProcess
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from dapgo.engine import build as gobuild
@@ -31,6 +34,7 @@ from dapgo.engine.model import (
     FunctionBreakpointSpec,
     LaunchConfig,
     ProcessStarted,
+    RunInTerminal,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -41,6 +45,7 @@ from dapgo.engine.output import OutputPump
 from dapgo.engine.owner import Owner
 from dapgo.engine.program import Program
 from dapgo.engine.ptrace.process import PtraceFailure, TracedProcess
+from dapgo.engine.terminal import TERMINAL_TIMEOUT, TerminalStart
 from dapgo.engine.untraced import UntracedRun
 
 T = TypeVar("T")
@@ -58,9 +63,11 @@ class Debugger:
 
     # ----- starting -----
 
-    def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]:
+    def launch(self, cfg: LaunchConfig, stop_on_entry: bool,
+               terminal: RunInTerminal | None = None) -> Future[None]:
         """Build (mode debug/test) or find (exec) the program, start it stopped before its
-        first instruction. The build runs off the owner thread."""
+        first instruction: in the editor's terminal through `terminal` when the console is
+        one, else with its output forwarded. The build runs off the owner thread."""
         done: Future[None] = Future()
         handle = gobuild.BuildHandle()
 
@@ -78,8 +85,12 @@ class Debugger:
                         done.set_result(None)
                         return
                     binary = BinaryInfo.open(binary_path)
-                    self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
-                             stop_on_entry).result()
+                    if terminal is not None and cfg.console != "internalConsole":
+                        self._start_in_terminal(terminal, cfg, binary, binary_path, tmpdir,
+                                                cwd, stop_on_entry)
+                    else:
+                        self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
+                                 stop_on_entry).result()
                 except BaseException:
                     if tmpdir:  # not the program's: it did not start
                         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -110,6 +121,45 @@ class Debugger:
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
         self._emit(ProcessStarted(binary_path, proc.pid, "launch"))
+
+    def _start_in_terminal(self, terminal: RunInTerminal, cfg: LaunchConfig,
+                           binary: BinaryInfo, binary_path: str, tmpdir: str | None, cwd: str,
+                           stop_on_entry: bool) -> None:
+        """On the launch thread: have the editor start the program in its terminal, held
+        by a wrapper until it is traced (dapgo.engine.terminal)."""
+        start = TerminalStart()
+        pid = None
+        try:
+            try:
+                terminal(start.argv([binary_path, *cfg.args]), cwd, dict(cfg.env)).result(
+                    timeout=TERMINAL_TIMEOUT)
+            except FutureTimeout:
+                raise ProcessError("the editor did not answer the runInTerminal request "
+                                   f"within {TERMINAL_TIMEOUT:.0f}s") from None
+            pid = start.wait_pid()
+            self._do(self._adopt, binary, binary_path, tmpdir, pid, start.go_ahead,
+                     stop_on_entry).result()
+        except BaseException:
+            if pid is not None and self._engine.program is None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)  # the wrapper, still waiting
+            raise
+        finally:
+            start.close()
+
+    def _adopt(self, binary: BinaryInfo, binary_path: str, tmpdir: str | None, pid: int,
+               go_ahead: Callable[[], None], stop_on_entry: bool) -> None:
+        """On the owner thread: trace the terminal's wrapper into the program it execs."""
+        engine = self._engine
+        if engine.state != "launching":
+            raise DebuggerError("the session ended while the program was being started")
+        try:
+            proc = TracedProcess.adopt(pid, go_ahead)
+        except (PtraceFailure, OSError) as exc:
+            raise ProcessError(f"could not trace {binary_path} in the terminal: {exc}"
+                               ) from exc
+        engine.install(Program(proc, binary, tmpdir=tmpdir), stop_on_entry)
+        self._emit(ProcessStarted(binary_path, pid, "launch"))
 
     def _start_untraced(self, cfg: LaunchConfig, binary_path: str, tmpdir: str | None,
                         cwd: str) -> None:

@@ -5,7 +5,9 @@ Nothing here knows about DAP; the server layer maps these onto protocol messages
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Literal, TypeAlias
 
 import attrs
 
@@ -15,6 +17,10 @@ StopReason = Literal[
     "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint"
 ]
 OutputCategory = Literal["stdout", "stderr", "console", "important"]
+Console = Literal["internalConsole", "integratedTerminal", "externalTerminal"]
+# Asks the editor to run (argv, cwd, env additions) in its terminal (DAP runInTerminal); the
+# Future fails with a DebuggerError when the editor refuses.
+RunInTerminal: TypeAlias = Callable[[list[str], str, dict[str, str | None]], "Future[None]"]
 
 
 @attrs.frozen
@@ -29,6 +35,7 @@ class LaunchConfig:
     build_flags: tuple[str, ...] = ()  # `go build` arguments, one per item (already split)
     output: str | None = None  # where to put the built binary (vscode-go `output`)
     no_debug: bool = False  # Run Without Debugging: build and run, untraced
+    console: Console = "internalConsole"  # where the program's stdin/stdout are
 
 
 @attrs.frozen

@@ -9,9 +9,11 @@ invited only once it is loaded; Delve does the same); the client's breakpoint re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shlex
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from dapgo.engine.api import (
@@ -24,7 +26,7 @@ from dapgo.handlers.base import Args, Body, Call, Handler, RequestError
 from dapgo.protocol.errors import ErrorId
 
 if TYPE_CHECKING:
-    from dapgo.engine.model import LaunchConfig
+    from dapgo.engine.model import LaunchConfig, RunInTerminal
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ CAPABILITIES: Body = {
 }
 
 LAUNCH_MODES = ("debug", "exec", "test")
+CONSOLES = ("internalConsole", "integratedTerminal", "externalTerminal")
 
 
 async def initialize(call: Call) -> Body:
@@ -62,6 +65,7 @@ async def initialize(call: Call) -> Body:
     path_format = args.opt_str("pathFormat") or "path"
     if path_format != "path":
         raise args.bad("pathFormat", f"is {path_format!r}, but dapgo supports only 'path'")
+    session.client = dict(args.raw)
     session.lines.line = 1 if lines_at_1 else 0
     session.lines.column = 1 if columns_at_1 else 0
     session.initialized = True
@@ -85,6 +89,9 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
     output = args.opt_str("output")
     stop_on_entry = args.opt_bool("stopOnEntry", False)
     flags = _build_flags(args)
+    console = args.opt_str("console") or "internalConsole"
+    if console not in CONSOLES:
+        raise args.bad("console", f"is {console!r}; it is one of {', '.join(CONSOLES)}")
     if flags and mode == "exec":
         raise args.bad("buildFlags", "cannot be used with mode 'exec' (nothing is built)")
     cfg = LaunchConfig(
@@ -96,6 +103,7 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
         build_flags=flags,
         output=output or None,
         no_debug=args.opt_bool("noDebug", False),
+        console=console,  # type: ignore[arg-type]  # checked against CONSOLES above
     )
     return cfg, stop_on_entry
 
@@ -186,13 +194,43 @@ async def launch(call: Call) -> None:
     session.target = "launch"
     try:
         await apply_display_options(call, debugger)
-        await session.engine(debugger.launch(cfg, stop_on_entry))
+        await session.engine(debugger.launch(cfg, stop_on_entry, _terminal(call, cfg)))
     except Exception:
         await _abandon(call, debugger, terminate=True)
         raise
     if cfg.no_debug:
         return  # running already; no `initialized`: there is nothing to configure (Delve)
     call.then(lambda: session.send_event("initialized"))
+
+
+def _terminal(call: Call, cfg: LaunchConfig) -> RunInTerminal | None:
+    """How the engine asks the client to start the program in its terminal (`console`
+    integratedTerminal/externalTerminal, DAP runInTerminal); None for the debug console,
+    also when the client cannot (it did not say supportsRunInTerminalRequest)."""
+    session = call.session
+    if cfg.console == "internalConsole" or cfg.no_debug:
+        return None
+    if not session.client.get("supportsRunInTerminalRequest"):
+        session.send_event("output", {"category": "console", "output": (
+            f"dapgo: console {cfg.console!r} needs a client that runs programs in a terminal "
+            "(runInTerminal); the program's output goes to the debug console and its stdin "
+            "is empty\n")})
+        return None
+    loop = asyncio.get_running_loop()
+    kind = "external" if cfg.console == "externalTerminal" else "integrated"
+
+    async def ask(argv: list[str], cwd: str, env: dict[str, str | None]) -> None:
+        try:
+            await session.reverse_request("runInTerminal", {
+                "kind": kind, "title": f"dapgo: {os.path.basename(cfg.program) or cfg.program}",
+                "cwd": cwd, "args": argv, "env": env})
+        except RequestError as exc:
+            raise DebuggerError(str(exc)) from None
+
+    def run(argv: list[str], cwd: str, env: dict[str, str | None]) -> Future[None]:
+        return asyncio.run_coroutine_threadsafe(ask(argv, cwd, env), loop)
+
+    return run
 
 
 async def attach(call: Call) -> None:

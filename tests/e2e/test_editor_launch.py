@@ -8,7 +8,12 @@ Real dapgo processes, real `go build`, the real tests/fixtures/editor program.
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import signal
+import subprocess
+import time
 
 import fixtures
 import pytest
@@ -18,11 +23,16 @@ from .helpers import (
     TRANSPORTS,
     Message,
     exit_code,
+    frame_variables,
     initialize,
     launch,
+    mark,
     output_text,
     proc_status,
     session,
+    set_line_breakpoints,
+    top_frame,
+    wait_stopped,
 )
 
 EDITOR = str(fixtures.FIXTURES / "editor")
@@ -67,3 +77,114 @@ def test_no_debug_builds_runs_forwards_output_and_exit_code(transport: str) -> N
 def launch_no_debug(c: DAPClient, args: Message) -> None:
     initialize(c)
     c.request("launch", args, timeout=120)
+
+
+class Terminal:
+    """What an editor does for runInTerminal: runs the command on a new pseudo-terminal
+    (as nvim-dap's terminal and VS Code's integrated one do) and answers with its pid."""
+
+    def __init__(self, c: DAPClient) -> None:
+        self.master, slave = pty.openpty()
+        request = c.wait_for(lambda m: m.get("type") == "request"
+                             and m.get("command") == "runInTerminal", timeout=120)
+        args = request["arguments"]
+        self.request = args
+        env = dict(os.environ)
+        for k, v in args.get("env", {}).items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        self.proc = subprocess.Popen(args["args"], cwd=args["cwd"], env=env, stdin=slave,
+                                     stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        c.send_message({"seq": 10_000, "type": "response", "request_seq": request["seq"],
+                        "command": "runInTerminal", "success": True,
+                        "body": {"processId": self.proc.pid}})
+        self.screen = b""
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def wait_for(self, text: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.screen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not on the terminal: {self.screen!r}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    self.screen += os.read(self.master, 4096)
+                except OSError:  # the terminal closed
+                    break
+        assert text.encode() in self.screen, self.screen
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_integrated_terminal_program_reads_the_users_keyboard_and_is_traced(
+        transport: str) -> None:
+    with session(transport) as c:
+        c.request("initialize", {"adapterID": "go", "supportsRunInTerminalRequest": True})
+        seq = c.send("launch", {"mode": "debug", "program": EDITOR, "args": ["stdin", "3"],
+                                "console": "integratedTerminal", "env": {"DAPGO_T": "1"}})
+        term = Terminal(c)
+        try:
+            assert term.request["kind"] == "integrated"
+            assert term.request["env"] == {"DAPGO_T": "1"}
+            assert c.response(seq, timeout=30)["success"]
+            process = c.wait_event("process")["body"]
+            c.wait_event("initialized")
+            # held before its first instruction: nothing printed before configurationDone
+            with pytest.raises(AssertionError):
+                term.wait_for("editor:", timeout=0.5)
+            bps = set_line_breakpoints(c, "editor", "got_line")
+            assert bps[0]["verified"]
+            at = mark(c)
+            c.request("configurationDone")
+            term.wait_for("editor: type lines")
+            term.type("hello\n")
+            stop = wait_stopped(c, "breakpoint", after=at)
+            text = frame_variables(c, top_frame(c, stop["threadId"])["id"])["text"]
+            assert text["value"] == '"hello"'
+            assert proc_status(process["systemProcessId"])["TracerPid"] != "0"
+            c.request("setBreakpoints", {"source": {"path": bps[0]["source"]["path"]},
+                                         "breakpoints": []})
+            c.request("continue", {"threadId": stop["threadId"]})
+            term.wait_for("editor: got HELLO 6")
+            term.type("quit\n")
+            term.wait_for("editor: secret 1042")
+            assert exit_code(c) == 3
+            assert output_text(c, "stdout") == ""  # it all went to the terminal
+        finally:
+            term.close()
+
+
+def test_terminal_console_without_client_support_uses_the_debug_console() -> None:
+    with session("stdio") as c:
+        launch(c, {"mode": "debug", "program": EDITOR, "console": "integratedTerminal",
+                   "args": ["stdin", "2"]})
+        c.request("configurationDone")
+        assert exit_code(c) == 2
+        assert "runInTerminal" in output_text(c, "console")
+        assert "editor: type lines\n" in output_text(c, "stdout")  # stdin empty: ends
+
+
+def test_terminal_refused_by_the_client_fails_the_launch_clearly() -> None:
+    with session("stdio") as c:
+        c.request("initialize", {"adapterID": "go", "supportsRunInTerminalRequest": True})
+        seq = c.send("launch", {"mode": "debug", "program": EDITOR,
+                                "console": "externalTerminal"})
+        request = c.wait_for(lambda m: m.get("command") == "runInTerminal", timeout=120)
+        assert request["arguments"]["kind"] == "external"
+        c.send_message({"seq": 10_000, "type": "response", "request_seq": request["seq"],
+                        "command": "runInTerminal", "success": False,
+                        "message": "no terminal here"})
+        resp = c.response(seq, timeout=30)
+        assert resp["success"] is False and "no terminal here" in resp["message"]
+        c.request("threads")  # still serving

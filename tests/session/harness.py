@@ -99,8 +99,9 @@ class FakeDebugger:
         return CommandAnswer("")
 
     @_engine_call
-    def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> None:
+    def launch(self, cfg: LaunchConfig, stop_on_entry: bool, terminal: Any = None) -> None:
         self._call("launch", cfg, stop_on_entry)
+        self.terminal = terminal
         if cfg.program == "/missing":
             raise ProgramNotFoundError("program not found: /missing")
         self.release_launch.wait(10)

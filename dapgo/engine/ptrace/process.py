@@ -31,6 +31,7 @@ from ptrace.binding import func as pt
 
 from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent
 from dapgo.engine.ptrace import syscalls as sc
+from dapgo.engine.ptrace.adopt import AdoptFailure, trace_to_exec
 from dapgo.engine.ptrace.doorbell import Doorbell
 
 # What one wait status meant, inside this module.
@@ -128,6 +129,19 @@ class TracedProcess:
         proc = cls(pid, launched=True)
         proc.threads[pid] = Thread(pid, stopped=True)
         pt.ptrace_setoptions(pid, sc.PTRACE_O_TRACECLONE | sc.PTRACE_O_EXITKILL)
+        return proc
+
+    @classmethod
+    def adopt(cls, pid: int, go_ahead: Callable[[], None]) -> TracedProcess:
+        """Trace a process someone else started (the editor's terminal) from the first
+        instruction of the program it execs once `go_ahead` is called; it is then treated as
+        launched (killed at terminate). See dapgo.engine.ptrace.adopt."""
+        try:
+            trace_to_exec(pid, go_ahead)
+        except AdoptFailure as exc:
+            raise PtraceFailure(str(exc)) from exc
+        proc = cls(pid, launched=True)
+        proc.threads[pid] = Thread(pid, stopped=True)
         return proc
 
     @classmethod
