@@ -59,6 +59,7 @@ def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
         Exited,
         Output,
         ProcessStarted,
+        Progress,
         Stopped,
     )
 
@@ -87,4 +88,12 @@ def event(ev: EngineEvent, base: LineBase) -> list[tuple[str, Body]]:
     if isinstance(ev, ProcessStarted):
         return [("process", {"name": ev.name, "systemProcessId": ev.pid, "isLocalProcess": True,
                              "startMethod": ev.start_method, "pointerSize": 64})]
+    if isinstance(ev, Progress):
+        p: Body = {"progressId": ev.progress_id}
+        if ev.kind == "start":
+            p["title"] = ev.title
+            p["cancellable"] = False
+        if ev.message is not None:
+            p["message"] = ev.message
+        return [(f"progress{ev.kind.capitalize()}", p)]
     raise TypeError(f"unknown engine event {ev!r}")

@@ -9,7 +9,8 @@ Concurrency model (all on one asyncio loop, engine calls in threads):
   from exiting on SIGTERM.
 - Engine events arrive on engine threads through `on_engine_event`, are marshalled onto the
   loop with `call_soon_threadsafe`, and are held back while any request is being handled, so
-  a response is always sent before the events its request caused (`continue` → `stopped`).
+  a response is always sent before the events its request caused (`continue` → `stopped`);
+  progress events (a launch's build) are sent at once, to clients that asked for them.
 - Everything sent goes through one `Outbox` (dapgo.outbox): encoded on the loop, written in
   order by one writer task that awaits the transport's flow control. When the client does
   not read, the engine threads that produce events wait in `on_engine_event` (back-pressure)
@@ -366,6 +367,12 @@ class Session:
                 return
             if any(name == "continued" for name, _ in converted):
                 self.reset_handles()
+            progress = [(n, b) for n, b in converted if n.startswith("progress")]
+            if progress:  # about the request being handled (a launch's build): sent now
+                converted = [(n, b) for n, b in converted if not n.startswith("progress")]
+                if self.client.get("supportsProgressReporting"):
+                    for name, body in progress:
+                        self.send_event(name, body)
             self._held.extend(converted)
             self._flush_events()
         finally:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from dapgo.engine import build as gobuild
 from dapgo.engine.core import Engine
 from dapgo.engine.dwarf import BinaryInfo
-from dapgo.engine.errors import DebuggerError, ProcessError, ProgramNotFoundError
+from dapgo.engine.errors import BuildError, DebuggerError, ProcessError, ProgramNotFoundError
 from dapgo.engine.model import (
     BreakpointStatus,
     CommandAnswer,
@@ -33,6 +33,7 @@ from dapgo.engine.model import (
     FrameInfo,
     FunctionBreakpointSpec,
     LaunchConfig,
+    Output,
     ProcessStarted,
     RunInTerminal,
     ScopeInfo,
@@ -75,7 +76,7 @@ class Debugger:
             try:
                 self._do(self._engine.begin_launch, handle.cancel).result()
                 try:
-                    binary_path, tmpdir, cwd = _binary_of(cfg, handle)
+                    binary_path, tmpdir, cwd = _binary_of(cfg, handle, self._emit)
                 except BaseException:
                     self._do(self._engine.abandon_launch).result()
                     raise
@@ -301,12 +302,28 @@ class Debugger:
         return self._do(end)
 
 
-def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle) -> tuple[str, str | None, str]:
-    """(binary, temporary directory to remove or None, working directory) of a launch."""
+def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle,
+               emit: Callable[[EngineEvent], None]) -> tuple[str, str | None, str]:
+    """(binary, temporary directory to remove or None, working directory) of a launch.
+    Says which Go builds it, and reports the build's progress."""
     if cfg.mode == "exec":
         binary_path = os.path.abspath(os.path.join(cfg.cwd or os.getcwd(), cfg.program))
         if not os.path.isfile(binary_path):
             raise ProgramNotFoundError(f"program not found: {cfg.program}")
         return binary_path, None, cfg.cwd or os.getcwd()
-    binary_path, tmpdir = gobuild.build(cfg, handle.started)
+    go = gobuild.find_go()
+    version = gobuild.go_version(cfg, go) or "an unknown Go version"
+    emit(Output("console", f"dapgo: building {cfg.program} with {version} ({go})\n"))
+    progress = gobuild.BuildProgress(emit, f"Building {os.path.basename(cfg.program)}",
+                                     f"{version}: starting go build")
+    try:
+        binary_path, tmpdir = gobuild.build(cfg, handle.started, progress.package)
+    except BuildError as exc:
+        progress.end("failed")
+        emit(Output("stderr", f"{exc}\n"))
+        raise
+    except BaseException:
+        progress.end("failed")
+        raise
+    progress.end("built")
     return binary_path, tmpdir, cfg.cwd or gobuild.package_dir(cfg)

@@ -187,4 +187,15 @@ class ProcessStarted:
     start_method: Literal["launch", "attach", "attachForSuspendedLaunch"]
 
 
-EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged | ProcessStarted
+@attrs.frozen
+class Progress:
+    """A long step (a build) beginning, going on, or ending (DAP progress events)."""
+
+    progress_id: str
+    kind: Literal["start", "update", "end"]
+    title: str = ""  # start only
+    message: str | None = None
+
+
+EngineEvent = (Stopped | Continued | Output | Exited | BreakpointChanged | ProcessStarted
+               | Progress)

@@ -188,3 +188,46 @@ def test_terminal_refused_by_the_client_fails_the_launch_clearly() -> None:
         resp = c.response(seq, timeout=30)
         assert resp["success"] is False and "no terminal here" in resp["message"]
         c.request("threads")  # still serving
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_progress_during_a_cold_build_and_the_go_version_named(
+        transport: str, tmp_path: os.PathLike[str]) -> None:
+    """A fresh GOCACHE: go compiles the runtime and every package again; the client sees
+    the build's progress, and which Go builds it."""
+    with session(transport) as c:
+        c.request("initialize", {"adapterID": "go", "supportsProgressReporting": True})
+        c.request("launch", {"mode": "debug", "program": EDITOR,
+                             "env": {"GOCACHE": str(tmp_path)}}, timeout=600)
+        c.wait_event("initialized")
+        start = c.wait_event("progressStart")["body"]
+        updates = [e["body"] for e in c.events("progressUpdate")]
+        end = c.wait_event("progressEnd")["body"]
+        assert start["title"] == "Building editor"
+        version = subprocess.run([fixtures.go_binary(), "env", "GOVERSION"],
+                                 capture_output=True, text=True).stdout.strip()
+        assert start["message"] == f"{version}: starting go build"
+        assert updates and all(u["progressId"] == start["progressId"] for u in updates)
+        assert any("runtime" in u["message"] for u in updates) or len(updates) > 3, updates
+        assert end["progressId"] == start["progressId"] and end["message"].startswith("built")
+        order = [m.get("event") or m["type"] for m in c.messages]
+        assert order.index("progressEnd") < order.index("response", 1)  # before launch's
+        assert f"dapgo: building {EDITOR} with {version} (" in output_text(c, "console")
+        c.request("configurationDone")
+        assert exit_code(c) == 0
+
+
+def test_no_progress_events_for_a_client_that_did_not_ask_and_build_output_on_failure(
+        tmp_path: os.PathLike[str]) -> None:
+    src = os.path.join(tmp_path, "broken")
+    os.mkdir(src)
+    with open(os.path.join(src, "go.mod"), "w") as f:
+        f.write("module example.com/broken\n\ngo 1.21\n")
+    with open(os.path.join(src, "main.go"), "w") as f:
+        f.write("package main\n\nfunc main() {\n\tundefinedThing()\n}\n")
+    with session("stdio") as c:
+        initialize(c)
+        resp = c.response(c.send("launch", {"mode": "debug", "program": src}), timeout=120)
+        assert resp["success"] is False and "undefined: undefinedThing" in resp["message"]
+        assert "undefined: undefinedThing" in output_text(c, "stderr")
+        assert not [e for e in c.events() if e["event"].startswith("progress")]
