@@ -17,7 +17,7 @@ import time
 
 import fixtures
 import pytest
-from dapclient import DAPClient
+from dapclient import DAPGO, DAPClient
 
 from .helpers import (
     TRANSPORTS,
@@ -231,3 +231,19 @@ def test_no_progress_events_for_a_client_that_did_not_ask_and_build_output_on_fa
         assert resp["success"] is False and "undefined: undefinedThing" in resp["message"]
         assert "undefined: undefinedThing" in output_text(c, "stderr")
         assert not [e for e in c.events() if e["event"].startswith("progress")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_doctor_names_the_toolchain_launch_builds_with(
+        transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dapgo's environment chooses the toolchain (as an editor's does: PATH, DAPGO_GO,
+    the VS Code setting dapgo.env); doctor and launch agree on it."""
+    go = fixtures.go_binary("1.21.13")
+    monkeypatch.setenv("DAPGO_GO", go)
+    doctor = subprocess.run([DAPGO, "doctor"], capture_output=True, text=True, timeout=120)
+    assert f"launch builds with go1.21.13 ({go}, from $DAPGO_GO;" in doctor.stdout, doctor.stdout
+    with session(transport) as c:
+        launch(c, {"mode": "debug", "program": EDITOR, "env": {"GOTOOLCHAIN": "local"}})
+        assert f"dapgo: building {EDITOR} with go1.21.13 ({go})\n" in output_text(c, "console")
+        c.request("configurationDone")
+        assert exit_code(c) == 0

@@ -165,6 +165,24 @@ export function expandPath(p: string, env: NodeJS.ProcessEnv = process.env): str
 }
 
 /**
+ * dapgo's own environment additions from the `dapgo.env` setting (`${env:NAME}` and `~`
+ * expanded; values that are not strings are ignored), or undefined when there are none.
+ * VS Code merges them into the editor's environment when it starts dapgo.
+ */
+export function adapterEnv(setting: unknown, env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  if (!setting || typeof setting !== 'object') {
+    return undefined;
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(setting as Record<string, unknown>)) {
+    if (typeof v === 'string') {
+      out[k] = expandPath(v, env);
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
  * The command line that starts dapgo over stdio, from the `dapgo.path` and `dapgo.args`
  * settings. Throws with a message that names the setting when dapgo cannot be found.
  */

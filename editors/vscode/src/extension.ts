@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import {
   DebugConfig,
   adapterCommand,
+  adapterEnv,
   initialConfigurations,
   needsProcessId,
   normalizeProcessId,
@@ -89,7 +90,8 @@ class DescriptorFactory implements vscode.DebugAdapterDescriptorFactory {
       return new vscode.DebugAdapterServer(server.port, server.host);
     }
     const settings = vscode.workspace.getConfiguration('dapgo', session.workspaceFolder);
-    const cmd = adapterCommand(settings.get<string>('path'), settings.get<string[]>('args') || []);
-    return new vscode.DebugAdapterExecutable(cmd.command, cmd.args);
+    const env = adapterEnv(settings.get('env'));
+    const cmd = adapterCommand(settings.get<string>('path'), settings.get<string[]>('args') || [], env?.PATH);
+    return new vscode.DebugAdapterExecutable(cmd.command, cmd.args, env ? { env } : undefined);
   }
 }

@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import {
   adapterCommand,
+  adapterEnv,
   expandPath,
   findExecutable,
   needsProcessId,
@@ -91,6 +92,13 @@ describe('adapter descriptor logic', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('dapgo.env: expanded, strings only, undefined when empty', () => {
+    assert.deepStrictEqual(adapterEnv({ PATH: '/opt/go/bin:${env:PATH}', DAPGO_GO: '~/go/bin/go', N: 3 }, { PATH: '/usr/bin', HOME: '/h' }),
+      { PATH: '/opt/go/bin:/usr/bin', DAPGO_GO: '/h/go/bin/go' });
+    assert.strictEqual(adapterEnv({}), undefined);
+    assert.strictEqual(adapterEnv(undefined), undefined);
   });
 
   it('expands ~ and ${env:NAME} in dapgo.path', () => {
