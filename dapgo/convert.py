@@ -44,6 +44,8 @@ def breakpoint(status: BreakpointStatus, base: LineBase) -> Body:
         body["line"] = base.to_client(status.line)
     if status.message is not None:
         body["message"] = status.message
+    if status.address is not None:
+        body["instructionReference"] = f"0x{status.address:x}"
     return body
 
 

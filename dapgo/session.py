@@ -36,6 +36,7 @@ from dapgo import convert
 from dapgo.engine.api import Debugger, DebuggerError, DebuggerFactory, NotStoppedError
 from dapgo.handlers import HANDLERS
 from dapgo.handlers.base import Args, Body, Call, RequestError
+from dapgo.handlers.options import SessionOptions
 from dapgo.outbox import Outbox, Writer
 from dapgo.protocol import messages
 from dapgo.protocol.errors import ErrorId, FramingError, LocalProtocolError, RemoteProtocolError
@@ -114,6 +115,7 @@ class Session:
         self.client: dict[str, Any] = {}  # the client's initialize arguments (its supports*)
         self._reverse: dict[int, asyncio.Future[Body]] = {}  # reverse requests by seq
         self.show_globals = False  # launch attribute showGlobalVariables
+        self.options = SessionOptions()  # launch attributes and `dapgo config`
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.frames = HandleTable("frame ids")

@@ -28,10 +28,13 @@ if TYPE_CHECKING:  # the model (attrs classes) loads with the first request that
         CommandAnswer,
         DataBreakpointInfo,
         DataBreakpointSpec,
+        DisassemblyFlavor,
         EngineEvent,
         ExceptionInfo,
         FrameInfo,
         FunctionBreakpointSpec,
+        Instruction,
+        InstructionBreakpointSpec,
         LaunchConfig,
         RunInTerminal,
         ScopeInfo,
@@ -67,6 +70,14 @@ class Debugger(Protocol):
     def set_data_breakpoints(
         self, specs: list[DataBreakpointSpec]
     ) -> Future[list[BreakpointStatus]]: ...
+    def set_instruction_breakpoints(
+        self, specs: list[InstructionBreakpointSpec]
+    ) -> Future[list[BreakpointStatus]]: ...
+    def disassemble(
+        self, address: int, instruction_offset: int, count: int, flavor: DisassemblyFlavor
+    ) -> Future[list[Instruction]]: ...
+    def read_memory(self, address: int, count: int) -> Future[tuple[bytes, int]]: ...
+    def write_memory(self, address: int, data: bytes, allow_partial: bool) -> Future[int]: ...
     def exception_info(self, thread_id: int) -> Future[ExceptionInfo]: ...
     def resume(self) -> Future[None]: ...
     def step(self, thread_id: int, kind: StepKind, instruction: bool = False

@@ -20,7 +20,7 @@ import attrs
 from dapgo.engine.backend import Process
 from dapgo.engine.model import BreakpointStatus
 
-BreakpointKind = Literal["source", "function", "exception"]
+BreakpointKind = Literal["source", "function", "exception", "instruction"]
 # handler(tid) of an internal breakpoint, run on the owner thread with that thread stopped
 InternalHandler = Callable[[int], None]
 
@@ -55,6 +55,7 @@ class UserBreakpoint:
         return BreakpointStatus(
             id=self.id, verified=self.verified, path=self.path, line=self.line,
             message=None if self.verified else self.message,
+            address=int(self.key, 16) if self.kind == "instruction" else None,
         )
 
 

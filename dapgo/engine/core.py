@@ -18,8 +18,10 @@ import threading
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
+from dapgo.engine import rawmemory
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
 from dapgo.engine.data_breakpoints import DataBreakpoints
+from dapgo.engine.disassembly import Disassembler
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
 from dapgo.engine.goroutines import COMMAND_HELP, parse_command
@@ -32,11 +34,14 @@ from dapgo.engine.model import (
     Continued,
     DataBreakpointInfo,
     DataBreakpointSpec,
+    DisassemblyFlavor,
     EngineEvent,
     ExceptionInfo,
     Exited,
     FrameInfo,
     FunctionBreakpointSpec,
+    Instruction,
+    InstructionBreakpointSpec,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -54,8 +59,10 @@ from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.user_breakpoints import (
     EXCEPTION_GROUP,
     FUNCTION_GROUP,
+    INSTRUCTION_GROUP,
     exception_breakpoints,
     function_breakpoints,
+    instruction_breakpoints,
     source_breakpoints,
 )
 from dapgo.engine.values import MAX_ARRAY_VALUES, MAX_STRING_LEN
@@ -97,6 +104,7 @@ class Engine:
         self.stop_on_entry = False
         self.cancel_build: Callable[[], None] | None = None  # a go build in progress
         self._listed: StopContext | None = None  # the stop the threads view was made for
+        self._disasm: Disassembler | None = None
 
     # ----- checks -----
 
@@ -179,6 +187,30 @@ class Engine:
     def set_exception_breakpoints(self, filters: list[str]) -> None:
         binary = self.program.binary if self.program else None
         self._place(EXCEPTION_GROUP, exception_breakpoints(self.table, binary, filters))
+
+    def set_instruction_breakpoints(self, specs: list[InstructionBreakpointSpec]
+                                    ) -> list[BreakpointStatus]:
+        binary = self.program.binary if self.program else None
+        return self._place(INSTRUCTION_GROUP, instruction_breakpoints(self.table, binary, specs))
+
+    # ----- machine level: disassembly, raw memory -----
+
+    def disassemble(self, address: int, instruction_offset: int, count: int,
+                    flavor: DisassemblyFlavor) -> list[Instruction]:
+        program, _ = self._loaded()
+        if self._disasm is None or self._disasm.binary is not program.binary:
+            self._disasm = Disassembler(program.binary)
+        return self._disasm.window(address, instruction_offset, count, flavor)
+
+    def read_memory(self, address: int, count: int) -> tuple[bytes, int]:
+        program, _ = self._loaded()
+        return self._with_program_stopped(lambda: rawmemory.read(program.target, address,
+                                                                 count))
+
+    def write_memory(self, address: int, data: bytes, allow_partial: bool) -> int:
+        self._stopped()
+        program, _ = self._loaded()
+        return rawmemory.write(program.target, address, data, allow_partial)
 
     def exception_info(self, thread_id: int) -> ExceptionInfo:
         self._stopped()

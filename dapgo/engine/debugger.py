@@ -28,10 +28,13 @@ from dapgo.engine.model import (
     CommandAnswer,
     DataBreakpointInfo,
     DataBreakpointSpec,
+    DisassemblyFlavor,
     EngineEvent,
     ExceptionInfo,
     FrameInfo,
     FunctionBreakpointSpec,
+    Instruction,
+    InstructionBreakpointSpec,
     LaunchConfig,
     Output,
     ProcessStarted,
@@ -223,6 +226,20 @@ class Debugger:
     def set_data_breakpoints(self, specs: list[DataBreakpointSpec]
                              ) -> Future[list[BreakpointStatus]]:
         return self._do(self._engine.set_data_breakpoints, specs)
+
+    def set_instruction_breakpoints(self, specs: list[InstructionBreakpointSpec]
+                                    ) -> Future[list[BreakpointStatus]]:
+        return self._do(self._engine.set_instruction_breakpoints, specs)
+
+    def disassemble(self, address: int, instruction_offset: int, count: int,
+                    flavor: DisassemblyFlavor) -> Future[list[Instruction]]:
+        return self._do(self._engine.disassemble, address, instruction_offset, count, flavor)
+
+    def read_memory(self, address: int, count: int) -> Future[tuple[bytes, int]]:
+        return self._do(self._engine.read_memory, address, count)
+
+    def write_memory(self, address: int, data: bytes, allow_partial: bool) -> Future[int]:
+        return self._do(self._engine.write_memory, address, data, allow_partial)
 
     def exception_info(self, thread_id: int) -> Future[ExceptionInfo]:
         return self._do(self._engine.exception_info, thread_id)

@@ -14,8 +14,10 @@ import attrs
 LaunchMode = Literal["exec", "debug", "test"]
 StepKind = Literal["over", "in", "out"]
 StopReason = Literal[
-    "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint"
+    "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint",
+    "instruction breakpoint"
 ]
+DisassemblyFlavor = Literal["go", "intel"]
 OutputCategory = Literal["stdout", "stderr", "console", "important"]
 Console = Literal["internalConsole", "integratedTerminal", "externalTerminal"]
 # Asks the editor to run (argv, cwd, env additions) in its terminal (DAP runInTerminal); the
@@ -54,6 +56,13 @@ class FunctionBreakpointSpec:
 
 
 @attrs.frozen
+class InstructionBreakpointSpec:
+    address: int
+    condition: str | None = None
+    hit_condition: str | None = None
+
+
+@attrs.frozen
 class BreakpointStatus:
     """The engine's answer for one requested breakpoint (order matches the request)."""
 
@@ -62,6 +71,20 @@ class BreakpointStatus:
     path: str | None = None
     line: int | None = None
     message: str | None = None
+    address: int | None = None  # an instruction breakpoint's
+
+
+@attrs.frozen
+class Instruction:
+    """One disassembled instruction (or, when `valid` is false, a byte that is not code)."""
+
+    address: int
+    data: bytes
+    text: str
+    symbol: str | None = None  # the function it belongs to (as Delve)
+    path: str | None = None
+    line: int | None = None
+    valid: bool = True
 
 
 @attrs.frozen
@@ -96,6 +119,7 @@ class VariableInfo:
     handle: object | None = None  # opaque handle for children, None when a leaf
     named_children: int | None = None
     indexed_children: int | None = None
+    memory_reference: int | None = None  # the value's address, when it is in memory
 
 
 @attrs.frozen

@@ -1,5 +1,6 @@
-"""What the user asks for, resolved: DAP's setBreakpoints, setFunctionBreakpoints and
-setExceptionBreakpoints turned into `UserBreakpoint`s with their addresses.
+"""What the user asks for, resolved: DAP's setBreakpoints, setFunctionBreakpoints,
+setInstructionBreakpoints and setExceptionBreakpoints turned into `UserBreakpoint`s with
+their addresses.
 
 A breakpoint the user sets again (same line, same function, same filter) keeps its id and
 hit count; its condition, hit condition and log message take the new values, checked as a
@@ -9,14 +10,20 @@ new one's would be. Placing them in the program (int3 or uprobe) is not done her
 from __future__ import annotations
 
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.disassembly import Disassembler, is_instruction_start
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.exception_filters import EXCEPTION_FILTERS
 from dapgo.engine.logmessage import parse_log_message
-from dapgo.engine.model import FunctionBreakpointSpec, SourceBreakpointSpec
+from dapgo.engine.model import (
+    FunctionBreakpointSpec,
+    InstructionBreakpointSpec,
+    SourceBreakpointSpec,
+)
 
 FUNCTION_GROUP = "<function>"
 EXCEPTION_GROUP = "<exception>"
+INSTRUCTION_GROUP = "<instruction>"
 
 
 def source_breakpoints(table: BreakpointTable, binary: BinaryInfo | None, path: str,
@@ -73,6 +80,31 @@ def function_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
                 pc = binary.first_pc_after_prologue(fn)
                 bp.addresses = [pc]
                 loc = binary.line_for_pc(pc)
+                if loc:
+                    bp.path, bp.line = loc
+        bp.condition, bp.hit_condition = spec.condition, spec.hit_condition
+        bps.append(bp)
+    return bps
+
+
+def instruction_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
+                            specs: list[InstructionBreakpointSpec]) -> list[UserBreakpoint]:
+    """Breakpoints at machine instructions (the disassembly view): the address must be where
+    an instruction of a function begins."""
+    bps = []
+    disasm = Disassembler(binary) if binary is not None else None
+    for spec in specs:
+        key = f"{spec.address:#x}"
+        bp = table.existing(INSTRUCTION_GROUP, key)
+        if bp is None:
+            bp = UserBreakpoint(id=table.new_id(), kind="instruction", key=key, addresses=[])
+            if disasm is None or binary is None:
+                bp.message = "no program loaded yet"
+            elif not is_instruction_start(disasm, spec.address):
+                bp.message = f"no instruction of the program begins at {key}"
+            else:
+                bp.addresses = [spec.address]
+                loc = binary.line_for_pc(spec.address)
                 if loc:
                     bp.path, bp.line = loc
         bp.condition, bp.hit_condition = spec.condition, spec.hit_condition

@@ -39,6 +39,8 @@ async def evaluate(call: Call) -> Body:
         body["namedVariables"] = var.named_children
     if var.indexed_children is not None:
         body["indexedVariables"] = var.indexed_children
+    if var.memory_reference is not None:
+        body["memoryReference"] = f"0x{var.memory_reference:x}"
     return body
 
 
@@ -70,6 +72,9 @@ async def set_variable(call: Call) -> Body:
                                                      name, value))
     body: Body = {"value": var.value, "type": var.type,
                   "variablesReference": variable_ref(call, var.handle, var)}
+    if var.memory_reference is not None:
+        body["memoryReference"] = f"0x{var.memory_reference:x}"
+    call.then(lambda: session.send_event("invalidated", {"areas": ["variables"]}))
     return body
 
 

@@ -97,6 +97,8 @@ async def variables(call: Call) -> Body:
             body["namedVariables"] = var.named_children
         if var.indexed_children is not None:
             body["indexedVariables"] = var.indexed_children
+        if var.memory_reference is not None:
+            body["memoryReference"] = f"0x{var.memory_reference:x}"
         out.append(body)
     return {"variables": out}
 

@@ -23,6 +23,7 @@ from dapgo.engine.api import (
     DebuggerError,
 )
 from dapgo.handlers.base import Args, Body, Call, Handler, RequestError
+from dapgo.handlers.options import OPTIONS
 from dapgo.protocol.errors import ErrorId
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ CAPABILITIES: Body = {
     "supportsSteppingGranularity": True,
     "supportsDataBreakpoints": True,
     "supportsExceptionInfoRequest": True,
+    "supportsDisassembleRequest": True,
+    "supportsInstructionBreakpoints": True,
+    "supportsReadMemoryRequest": True,
+    "supportsWriteMemoryRequest": True,
     "exceptionBreakpointFilters": [
         {"filter": f, "label": label, "default": f in DEFAULT_EXCEPTION_FILTERS}
         for f, (_fn, _id, label) in EXCEPTION_FILTERS.items()
@@ -179,6 +184,17 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     max_string = args.opt_int("maxStringLen", minimum=1)
     max_array = args.opt_int("maxArrayValues", minimum=1)
     call.session.show_globals = args.opt_bool("showGlobalVariables", False)
+    options = call.session.options
+    for name, option in OPTIONS.items():
+        raw = args.raw.get(name)
+        if raw is None:
+            continue
+        if type(raw) is not option.kind:
+            raise args.bad(name, f"must be a {option.kind.__name__}")
+        try:
+            options.set(name, option.parse(str(raw)) if option.kind is not bool else raw)
+        except ValueError as exc:
+            raise args.bad(name, str(exc)) from None
     try:
         await call.session.engine(debugger.set_goroutine_options(labels, hide, filters,
                                                                  max_goroutines))

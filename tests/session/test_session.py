@@ -63,6 +63,10 @@ def test_initialize_capabilities_exact() -> None:
             "supportTerminateDebuggee": True,
             "supportsDelayedStackTraceLoading": True,
             "supportsExceptionInfoRequest": True,
+            "supportsDisassembleRequest": True,
+            "supportsInstructionBreakpoints": True,
+            "supportsReadMemoryRequest": True,
+            "supportsWriteMemoryRequest": True,
             "exceptionBreakpointFilters": [
                 {"filter": "panic", "label": "Unrecovered panics", "default": True},
                 {"filter": "fatal", "label": "Fatal runtime errors", "default": True},

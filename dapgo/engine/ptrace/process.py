@@ -448,6 +448,15 @@ class TracedProcess:
         return self.mem.read
 
     def write_memory(self, addr: int, data: bytes) -> None:
+        """Write as the program would see it: where one of our int3 bytes sits, the byte
+        written becomes the one restored when the breakpoint goes, and the int3 stays."""
+        hidden = [bp for bp in self._saved if addr <= bp < addr + len(data)]
+        if hidden:
+            patched = bytearray(data)
+            for bp in hidden:
+                self._saved[bp] = bytes([data[bp - addr]])
+                patched[bp - addr] = 0xCC
+            data = bytes(patched)
         self.mem.write(addr, data)
 
     def memory_map(self) -> list[MemoryRegion]:
