@@ -14,6 +14,7 @@ from dapgo.engine.disassembly import Disassembler, is_instruction_start
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.exception_filters import EXCEPTION_FILTERS
+from dapgo.engine.locspec import resolve
 from dapgo.engine.logmessage import parse_log_message
 from dapgo.engine.model import (
     FunctionBreakpointSpec,
@@ -73,15 +74,12 @@ def function_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
         if bp is None:
             bp = UserBreakpoint(id=table.new_id(), kind="function", key=spec.name,
                                 addresses=[])
-            fn = binary.function(spec.name) if binary else None
-            if fn is None or binary is None:
+            if binary is None:
                 bp.message = f"function not found: {spec.name}"
             else:
-                pc = binary.first_pc_after_prologue(fn)
-                bp.addresses = [pc]
-                loc = binary.line_for_pc(pc)
-                if loc:
-                    bp.path, bp.line = loc
+                loc = resolve(binary, spec.name)
+                bp.addresses, bp.message = loc.addresses, loc.message
+                bp.path, bp.line = loc.path, loc.line
         bp.condition, bp.hit_condition = spec.condition, spec.hit_condition
         bps.append(bp)
     return bps
