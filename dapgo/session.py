@@ -43,7 +43,7 @@ from dapgo.protocol.errors import ErrorId, FramingError, LocalProtocolError, Rem
 from dapgo.protocol.framing import FrameParser, encode
 
 if TYPE_CHECKING:
-    from dapgo.engine.model import EngineEvent
+    from dapgo.engine.model import EngineEvent, LaunchConfig
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ class Session:
         self._reverse: dict[int, asyncio.Future[Body]] = {}  # reverse requests by seq
         self.show_globals = False  # launch attribute showGlobalVariables
         self.options = SessionOptions()  # launch attributes and `dapgo config`
+        self.launched: tuple[LaunchConfig, bool] | None = None  # for restart
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.frames = HandleTable("frame ids")

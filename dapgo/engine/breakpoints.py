@@ -102,6 +102,12 @@ class BreakpointTable:
         """Does a uprobe (a kernel-placed user breakpoint) sit at `addr`?"""
         return any(bp.in_kernel and addr in bp.addresses for bp in self.all())
 
+    def forget_program(self) -> None:
+        """The program is gone (restart): its stepping targets and internal breakpoints
+        with it; the user's breakpoints stay, to be resolved again."""
+        self.step_targets = frozenset()
+        self._internal.clear()
+
     # ----- internal breakpoints -----
 
     def internal(self, addr: int) -> InternalHandler | None:

@@ -63,6 +63,7 @@ from dapgo.engine.user_breakpoints import (
     exception_breakpoints,
     function_breakpoints,
     instruction_breakpoints,
+    rebind,
     source_breakpoints,
 )
 from dapgo.engine.values import MAX_ARRAY_VALUES, MAX_STRING_LEN
@@ -105,6 +106,7 @@ class Engine:
         self.cancel_build: Callable[[], None] | None = None  # a go build in progress
         self._listed: StopContext | None = None  # the stop the threads view was made for
         self._disasm: Disassembler | None = None
+        self._restarting = False  # between begin_restart and install
 
     # ----- checks -----
 
@@ -143,7 +145,8 @@ class Engine:
 
     def install(self, program: Program, stop_on_entry: bool) -> None:
         """The program is loaded and stopped before its first instruction (launch) or where
-        it was (attach)."""
+        it was (attach). After `begin_restart`, the breakpoints are placed again and the
+        program runs (or reports its stop on entry)."""
         self.cancel_build = None
         self.program = program
         program.values.max_string_len, program.values.max_array_values = self.value_limits
@@ -151,7 +154,37 @@ class Engine:
         self.state = "stopped"
         self.current_tid = program.pid
         self.stop_on_entry = stop_on_entry
-        self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
+        if not self._restarting:
+            self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
+            return
+        self._restarting = False
+        bps = self.table.all()
+        for bp in bps:
+            rebind(bp, program.binary)
+        self.parts.kernel.prepare(bps)
+        self.parts.kernel.place([])
+        for bp in bps:
+            self.emit(BreakpointChanged(bp.status()))
+        self.emit(Continued(thread_id=1))  # the old program's stop is over
+        self.configuration_done()
+
+    def begin_restart(self, cancel_build: Callable[[], None]) -> None:
+        """End the program (killed, no exit reported) to start it again, keeping the
+        breakpoints; `install` of the new one follows."""
+        if self.state not in ("stopped", "running", "exited") or self.program is None:
+            raise DebuggerError("there is no launched program to restart")
+        if self.state in ("stopped", "running"):
+            if self.parts is not None:
+                self.parts.runner.interrupt = INTERRUPTED
+            self._release(kill=True)
+        self.close()
+        self.table.forget_program()
+        self.program = self.parts = None
+        self.stop = self._listed = None
+        self.pending, self.exceptions = [], {}
+        self.state = "launching"
+        self.cancel_build = cancel_build
+        self._restarting = True
 
     def configuration_done(self) -> None:
         self._loaded()

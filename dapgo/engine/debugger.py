@@ -31,6 +31,7 @@ from dapgo.engine.model import (
     DisassemblyFlavor,
     EngineEvent,
     ExceptionInfo,
+    Exited,
     FrameInfo,
     FunctionBreakpointSpec,
     Instruction,
@@ -72,12 +73,39 @@ class Debugger:
         """Build (mode debug/test) or find (exec) the program, start it stopped before its
         first instruction: in the editor's terminal through `terminal` when the console is
         one, else with its output forwarded. The build runs off the owner thread."""
+        return self._launch(cfg, stop_on_entry, terminal, self._engine.begin_launch)
+
+    def restart(self, cfg: LaunchConfig, stop_on_entry: bool,
+                terminal: RunInTerminal | None = None) -> Future[None]:
+        """Kill the launched program (no exit is reported), build and start it again with
+        `cfg` (the same or new arguments), its breakpoints placed again; it then runs, or
+        reports its stop on entry. If that fails, the session's end is reported."""
+        def begin(cancel: Callable[[], None]) -> None:
+            if self._untraced is not None:  # Run Without Debugging: just run it again
+                self._untraced.close(kill=True, report=False)
+                self._untraced = None
+                self._engine.state = "idle"
+                self._engine.begin_launch(cancel)
+            else:
+                self._engine.begin_restart(cancel)
+
+        done = self._launch(cfg, stop_on_entry, terminal, begin)
+
+        def failed(fut: Future[None]) -> None:
+            if fut.exception() is not None:
+                self._emit(Exited(exit_code=128 + signal.SIGKILL))
+
+        done.add_done_callback(failed)
+        return done
+
+    def _launch(self, cfg: LaunchConfig, stop_on_entry: bool, terminal: RunInTerminal | None,
+                begin: Callable[[Callable[[], None]], None]) -> Future[None]:
         done: Future[None] = Future()
         handle = gobuild.BuildHandle()
 
         def run() -> None:
             try:
-                self._do(self._engine.begin_launch, handle.cancel).result()
+                self._do(begin, handle.cancel).result()
                 try:
                     binary_path, tmpdir, cwd = _binary_of(cfg, handle, self._emit)
                 except BaseException:

@@ -34,7 +34,7 @@ class UntracedRun:
                  emit: Callable[[EngineEvent], None], tmpdir: str | None = None) -> None:
         self._emit = emit
         self._tmpdir = tmpdir
-        self._killed = False
+        self._report = True
         pump = OutputPump(emit)
         try:
             self._proc = subprocess.Popen(
@@ -58,7 +58,8 @@ class UntracedRun:
     def _wait(self) -> None:
         code = exit_code_of(self._proc.wait())
         self._pump.join(timeout=PUMP_DRAIN_SECONDS)
-        self._emit(Exited(exit_code=code))
+        if self._report:
+            self._emit(Exited(exit_code=code))
 
     def kill(self) -> None:
         """Kill the program and what it started; the exit is reported as usual."""
@@ -68,8 +69,10 @@ class UntracedRun:
             except ProcessLookupError:
                 pass
 
-    def close(self, kill: bool) -> None:
-        """End of the session: kill the program (`kill`), or leave it running on."""
+    def close(self, kill: bool, report: bool = True) -> None:
+        """End of the session: kill the program (`kill`), or leave it running on;
+        `report` False: its end is not reported (it is being restarted)."""
+        self._report = report
         if kill:
             self.kill()
             if self._waiter.is_alive():

@@ -129,3 +129,25 @@ def exception_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
             bp = UserBreakpoint(id=table.new_id(), kind="exception", key=f, addresses=addrs)
         bps.append(bp)
     return bps
+
+
+def rebind(bp: UserBreakpoint, binary: BinaryInfo) -> None:
+    """Resolve a breakpoint again in a rebuilt program (restart): same id, same condition,
+    hit count back to 0, addresses from the new binary."""
+    bp.hits, bp.in_kernel, bp.kernel_spec, bp.message = 0, False, (), None
+    if bp.kind == "source" and bp.path is not None and bp.line is not None:
+        bp.addresses, bp.message = _resolve_line(binary, bp.path, bp.line)
+        _check_log_message(bp, binary, bp.path)
+    elif bp.kind == "function":
+        loc = resolve(binary, bp.key)
+        bp.addresses, bp.message, bp.path, bp.line = (loc.addresses, loc.message, loc.path,
+                                                      loc.line)
+    elif bp.kind == "exception":
+        bp.addresses = [binary.first_pc_after_prologue(fn)
+                        for fn in (binary.function(n) for n in EXCEPTION_FILTERS[bp.key][0])
+                        if fn is not None]
+    elif bp.kind == "instruction":
+        addr = int(bp.key, 16)
+        ok = is_instruction_start(Disassembler(binary), addr)
+        bp.addresses = [addr] if ok else []
+        bp.message = None if ok else f"no instruction of the program begins at {bp.key}"

@@ -40,6 +40,7 @@ CAPABILITIES: Body = {
     "supportsSetVariable": True,
     "supportsLogPoints": True,
     "supportsTerminateRequest": True,
+    "supportsRestartRequest": True,
     "supportTerminateDebuggee": True,
     "supportsDelayedStackTraceLoading": True,
     "supportsSteppingGranularity": True,
@@ -208,6 +209,7 @@ async def launch(call: Call) -> None:
     cfg, stop_on_entry = launch_config(args)
     debugger = session.create_debugger()
     session.target = "launch"
+    session.launched = (cfg, stop_on_entry)
     try:
         await apply_display_options(call, debugger)
         await session.engine(debugger.launch(cfg, stop_on_entry, _terminal(call, cfg)))
@@ -247,6 +249,23 @@ def _terminal(call: Call, cfg: LaunchConfig) -> RunInTerminal | None:
         return asyncio.run_coroutine_threadsafe(ask(argv, cwd, env), loop)
 
     return run
+
+
+async def restart(call: Call) -> None:
+    """Build and start the launched program again, with the same launch arguments or the
+    new ones in `arguments`; breakpoints are kept (placed again, same ids)."""
+    session, args = call.session, call.args
+    debugger = session.require_debugger()
+    if session.target != "launch" or session.launched is None:
+        raise RequestError(ErrorId.INVALID_REQUEST, "restart: only a launched program can be "
+                           "restarted; detach and attach again instead")
+    new = args.opt_obj("arguments")
+    cfg, stop_on_entry = launch_config(new) if new is not None else session.launched
+    if new is not None:
+        await apply_display_options(Call(session, call.command, new), debugger)
+    session.launched = (cfg, stop_on_entry)
+    session.reset_handles()
+    await session.engine(debugger.restart(cfg, stop_on_entry, _terminal(call, cfg)))
 
 
 async def attach(call: Call) -> None:
@@ -323,6 +342,7 @@ HANDLERS: dict[str, Handler] = {
     "launch": launch,
     "attach": attach,
     "configurationDone": configuration_done,
+    "restart": restart,
     "disconnect": disconnect,
     "terminate": terminate,
 }

@@ -29,6 +29,7 @@ from .helpers import (
     mark,
     output_text,
     proc_status,
+    resume,
     session,
     set_line_breakpoints,
     top_frame,
@@ -247,3 +248,61 @@ def test_doctor_names_the_toolchain_launch_builds_with(
         assert f"dapgo: building {EDITOR} with go1.21.13 ({go})\n" in output_text(c, "console")
         c.request("configurationDone")
         assert exit_code(c) == 0
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_restart_rebuilds_and_keeps_breakpoints(transport: str) -> None:
+    base = {"mode": "debug", "program": EDITOR, "args": ["plain", "0"]}
+    with session(transport) as c:
+        caps = initialize(c)["body"]
+        assert caps["supportsRestartRequest"] is True
+        c.request("launch", base, timeout=120)
+        c.wait_event("initialized")
+        line_bp = set_line_breakpoints(c, "editor", "box_add")[0]
+        fn_bp = c.request("setFunctionBreakpoints", {"breakpoints": [
+            {"name": "uniqueSpawnedWorker"}]})["body"]["breakpoints"][0]
+        at = mark(c)
+        c.request("configurationDone")
+        first_pid = c.wait_event("process")["body"]["systemProcessId"]
+        stop = wait_stopped(c, "breakpoint", after=at)
+        assert stop["hitBreakpointIds"] == [line_bp["id"]]
+
+        # the same arguments, from a stop
+        at = mark(c)
+        c.request("restart", timeout=120)
+        pid = c.wait_event("process", after=at)["body"]["systemProcessId"]
+        assert pid != first_pid and not os.path.exists(f"/proc/{first_pid}/status")
+        stop = wait_stopped(c, "breakpoint", after=at)
+        assert stop["hitBreakpointIds"] == [line_bp["id"]]
+        changed = [e["body"]["breakpoint"] for e in c.events("breakpoint")]
+        assert {b["id"] for b in changed} >= {line_bp["id"], fn_bp["id"]}
+        assert all(b["verified"] for b in changed if b["id"] in (line_bp["id"], fn_bp["id"]))
+        stop = resume(c, "continue", stop["threadId"], "function breakpoint")
+        assert top_frame(c, stop["threadId"])["name"] == "main.uniqueSpawnedWorker"
+
+        # new arguments, while another goroutine is stopped
+        at = mark(c)
+        c.request("restart", {"arguments": {**base, "args": ["plain", "6"]}}, timeout=120)
+        stop = wait_stopped(c, "breakpoint", after=at)
+        assert stop["hitBreakpointIds"] == [line_bp["id"]]
+        c.request("setBreakpoints", {"source": {"path": line_bp["source"]["path"]},
+                                     "breakpoints": []})
+        c.request("setFunctionBreakpoints", {"breakpoints": []})
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 6
+        assert len(c.events("terminated")) == 1 and len(c.events("exited")) == 1
+
+
+def test_restart_of_a_program_run_without_debugging() -> None:
+    with session("stdio") as c:
+        launch_no_debug(c, {"mode": "exec", "program": str(fixtures.build("busy")),
+                            "noDebug": True})
+        pid = c.wait_event("process")["body"]["systemProcessId"]
+        at = mark(c)
+        c.request("restart", timeout=60)
+        again = c.wait_event("process", after=at)["body"]["systemProcessId"]
+        assert again != pid
+        time.sleep(0.2)
+        assert not os.path.exists(f"/proc/{pid}/status") and not c.events("exited")
+        c.request("terminate")
+        assert exit_code(c) == 128 + signal.SIGKILL

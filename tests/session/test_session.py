@@ -58,6 +58,7 @@ def test_initialize_capabilities_exact() -> None:
             "supportsSetVariable": True,
             "supportsLogPoints": True,
             "supportsTerminateRequest": True,
+            "supportsRestartRequest": True,
             "supportsSteppingGranularity": True,
             "supportsDataBreakpoints": True,
             "supportTerminateDebuggee": True,
