@@ -207,10 +207,12 @@ class Debugger:
         self._emit(ProcessStarted(binary_path, run.pid, "launch"))
         run.watch()
 
-    def attach(self, pid: int) -> Future[None]:
-        return self._do(self._attach, pid)
+    def attach(self, pid: int, stop_on_entry: bool = False) -> Future[None]:
+        """Attach to a running process; `stop_on_entry`: configurationDone reports it
+        stopped where it was (reason "entry") instead of letting it run on."""
+        return self._do(self._attach, pid, stop_on_entry)
 
-    def _attach(self, pid: int) -> None:
+    def _attach(self, pid: int, stop_on_entry: bool) -> None:
         engine = self._engine
         if engine.state != "idle":
             raise DebuggerError("a program is already being debugged in this session")
@@ -227,7 +229,7 @@ class Debugger:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
-        engine.install(Program(proc, binary), stop_on_entry=False)
+        engine.install(Program(proc, binary), stop_on_entry=stop_on_entry)
         self._emit(ProcessStarted(exe, pid, "attach"))
 
     def configuration_done(self) -> Future[None]:
@@ -355,7 +357,8 @@ def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle,
         binary_path = os.path.abspath(os.path.join(cfg.cwd or os.getcwd(), cfg.program))
         if not os.path.isfile(binary_path):
             raise ProgramNotFoundError(f"program not found: {cfg.program}")
-        return binary_path, None, cfg.cwd or os.getcwd()
+        # vscode-go: "the program folder is the working directory if cwd is omitted"
+        return binary_path, None, cfg.cwd or os.path.dirname(binary_path)
     go = gobuild.find_go()
     version = gobuild.go_version(cfg, go) or "an unknown Go version"
     emit(Output("console", f"dapgo: building {cfg.program} with {version} ({go})\n"))

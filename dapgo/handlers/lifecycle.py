@@ -56,6 +56,9 @@ CAPABILITIES: Body = {
     ],
 }
 
+# what a session running its program without debugging still does
+NO_DEBUG_CAPABILITIES = ("supportsTerminateRequest", "supportTerminateDebuggee",
+                         "supportsRestartRequest", "supportsConfigurationDoneRequest")
 LAUNCH_MODES = ("debug", "exec", "test")
 CONSOLES = ("internalConsole", "integratedTerminal", "externalTerminal")
 
@@ -217,7 +220,12 @@ async def launch(call: Call) -> None:
         await _abandon(call, debugger, terminate=True)
         raise
     if cfg.no_debug:
-        return  # running already; no `initialized`: there is nothing to configure (Delve)
+        # running already; no `initialized`: there is nothing to configure (Delve). What
+        # needs a debugged program is off for this session: say so.
+        call.then(lambda: session.send_event("capabilities", {"capabilities": {
+            name: False for name, value in CAPABILITIES.items()
+            if value is True and name not in NO_DEBUG_CAPABILITIES}}))
+        return
     call.then(lambda: session.send_event("initialized"))
 
 
@@ -277,11 +285,12 @@ async def attach(call: Call) -> None:
     if mode != "local":
         raise args.bad("mode", f"is {mode!r}; dapgo supports only 'local'")
     pid = _pid(args)
+    stop_on_entry = args.opt_bool("stopOnEntry", False)
     debugger = session.create_debugger()
     session.target = "attach"
     try:
         await apply_display_options(call, debugger)
-        await session.engine(debugger.attach(pid))
+        await session.engine(debugger.attach(pid, stop_on_entry))
     except Exception:
         await _abandon(call, debugger, terminate=False)
         raise

@@ -107,7 +107,7 @@ class FakeDebugger:
         self.release_launch.wait(10)
 
     @_engine_call
-    def attach(self, pid: int) -> None:
+    def attach(self, pid: int, stop_on_entry: bool = False) -> None:
         self._call("attach", pid)
 
     @_engine_call

@@ -98,6 +98,27 @@ export function needsProcessId(config: DebugConfig): boolean {
   return config.request === 'attach' && (config.processId === undefined || config.processId === null || config.processId === '');
 }
 
+/**
+ * As vscode-go does for Delve's DAP server: relative `program`, `cwd` and `output` are
+ * relative to the workspace folder (`~` expanded); an empty `cwd` means none (dapgo then
+ * runs the program in its package's or binary's folder).
+ */
+export function resolvePaths(config: DebugConfig, workspaceRoot: string | undefined): DebugConfig {
+  const out: DebugConfig = { ...config };
+  if (out.cwd === '') {
+    delete out.cwd;
+  }
+  for (const key of ['program', 'cwd', 'output']) {
+    const value = out[key];
+    if (typeof value !== 'string' || value === '') {
+      continue;
+    }
+    const expanded = expandPath(value);
+    out[key] = path.isAbsolute(expanded) || !workspaceRoot ? expanded : path.join(workspaceRoot, expanded);
+  }
+  return out;
+}
+
 /** processId as dapgo wants it: a number ("1234" becomes 1234). Error message on junk. */
 export function normalizeProcessId(config: DebugConfig): DebugConfig | string {
   if (config.request !== 'attach') {

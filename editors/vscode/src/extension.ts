@@ -10,6 +10,7 @@ import {
   needsProcessId,
   normalizeProcessId,
   resolveConfig,
+  resolvePaths,
   serverAddress,
 } from './config';
 import { listProcesses, quickPickItem } from './processes';
@@ -67,7 +68,7 @@ class ConfigurationProvider implements vscode.DebugConfigurationProvider {
   }
 
   async resolveDebugConfigurationWithSubstitutedVariables(
-    _folder: vscode.WorkspaceFolder | undefined,
+    folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
   ): Promise<vscode.DebugConfiguration | undefined> {
     // `${command:pickProcess}` is substituted by now; a cancelled picker leaves it empty.
@@ -79,7 +80,16 @@ class ConfigurationProvider implements vscode.DebugConfigurationProvider {
       await vscode.window.showErrorMessage(out);
       return undefined;
     }
-    return out as vscode.DebugConfiguration;
+    let remote = false;
+    try {
+      remote = serverAddress(out) !== undefined;
+    } catch {
+      remote = true; // a bad port: the adapter factory says so
+    }
+    if (remote) {
+      return out as vscode.DebugConfiguration; // paths are the remote server's
+    }
+    return resolvePaths(out, folder?.uri.fsPath) as vscode.DebugConfiguration;
   }
 }
 

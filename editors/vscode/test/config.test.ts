@@ -12,6 +12,7 @@ import {
   needsProcessId,
   normalizeProcessId,
   resolveConfig,
+  resolvePaths,
   serverAddress,
 } from '../src/config';
 import { listProcesses, quickPickItem } from '../src/processes';
@@ -92,6 +93,14 @@ describe('adapter descriptor logic', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('relative program, cwd and output are relative to the workspace folder (vscode-go)', () => {
+    assert.deepStrictEqual(resolvePaths({ request: 'launch', program: './cmd/app', cwd: '', output: 'bin/app', args: ['x'] }, '/ws'),
+      { request: 'launch', program: '/ws/cmd/app', output: '/ws/bin/app', args: ['x'] });
+    assert.deepStrictEqual(resolvePaths({ request: 'launch', program: '/abs/main.go', cwd: 'run' }, '/ws'),
+      { request: 'launch', program: '/abs/main.go', cwd: '/ws/run' });
+    assert.deepStrictEqual(resolvePaths({ request: 'launch', program: 'x' }, undefined), { request: 'launch', program: 'x' });
   });
 
   it('dapgo.env: expanded, strings only, undefined when empty', () => {
