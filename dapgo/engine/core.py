@@ -430,26 +430,31 @@ class Engine:
         self.inspector.view.set(show_labels, hide_system, filters, max_goroutines)
         self.inspector.view.last = None
 
-    def goroutine_command(self, args: str) -> tuple[str, bool]:
-        """The `dapgo goroutines ...` console command: the text to print, and whether what
-        `threads` shows changed."""
+    def goroutine_command(self, args: str, frame: tuple[int, int] | None = None
+                          ) -> tuple[str, bool, tuple[int, ...]]:
+        """The `dapgo goroutines ...` console command: the text to print, whether what
+        `threads` shows changed, and the goroutines it lists (for -exec)."""
         view = self.inspector.view
         cmd = parse_command(args)
         if cmd.help:
-            return COMMAND_HELP, False
+            return COMMAND_HELP, False, ()
         if cmd.sets_view:
             view.apply_command(cmd)
             view.last = None
         if self.state not in ("stopped", "running"):
             return view.describe() + "\n(no program is stopped: nothing to count)\n", \
-                cmd.sets_view
+                cmd.sets_view, ()
         if self.state == "running":
             program, parts = self._loaded()
-            text = parts.runner.halted(lambda: self.inspector.goroutine_report(
-                StopContext(program, self.current_tid), cmd))
+            text, ids = parts.runner.halted(lambda: self.inspector.goroutine_report(
+                StopContext(program, self.current_tid), cmd, frame))
         else:
-            text = self.inspector.goroutine_report(self._stopped(), cmd)
-        return text, cmd.sets_view
+            text, ids = self.inspector.goroutine_report(self._stopped(), cmd, frame)
+        return text, cmd.sets_view, tuple(ids)
+
+    def source_files(self) -> list[str]:
+        program, _ = self._loaded()
+        return program.binary.source_files()
 
     def stack_trace(self, thread_id: int, start: int, levels: int
                     ) -> tuple[list[FrameInfo], int]:

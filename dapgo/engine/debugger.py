@@ -320,8 +320,12 @@ class Debugger:
                          ) -> Future[None]:
         return self._do(self._engine.set_value_limits, max_string_len, max_array_values)
 
-    def goroutine_command(self, args: str) -> Future[CommandAnswer]:
-        return self._do(lambda: CommandAnswer(*self._engine.goroutine_command(args)))
+    def goroutine_command(self, args: str, frame: tuple[int, int] | None = None
+                          ) -> Future[CommandAnswer]:
+        return self._do(lambda: CommandAnswer(*self._engine.goroutine_command(args, frame)))
+
+    def source_files(self) -> Future[list[str]]:
+        return self._do(self._engine.source_files)
 
     # ----- ending -----
 

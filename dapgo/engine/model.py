@@ -137,6 +137,7 @@ class CommandAnswer:
 
     text: str
     threads_changed: bool = False
+    goroutines: tuple[int, ...] = ()  # the goroutines a listing named (for -exec)
 
 
 @attrs.frozen

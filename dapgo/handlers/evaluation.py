@@ -7,9 +7,9 @@ variable's.
 
 from __future__ import annotations
 
-from dapgo.handlers.base import Body, Call, Handler, RequestError
+from dapgo.handlers import console
+from dapgo.handlers.base import Body, Call, Handler
 from dapgo.handlers.inspection import variable_ref
-from dapgo.protocol.errors import ErrorId
 
 CONTEXTS = ("watch", "repl", "hover", "clipboard", "variables")
 REPL_PREFIX = "dapgo "
@@ -22,14 +22,15 @@ async def evaluate(call: Call) -> Body:
     context = args.opt_str("context") or "repl"
     if context not in CONTEXTS:
         raise args.bad("context", f"is {context!r}; use one of {CONTEXTS}")
-    if context == "repl" and expression.strip().startswith(REPL_PREFIX):
-        return await _dapgo_command(call, expression.strip()[len(REPL_PREFIX):])
     thread_id: int | None = None
     frame_index = 0
     if frame_id is not None:
         location = session.frames.get(frame_id, "frameId")
         assert isinstance(location, tuple)
         thread_id, frame_index = location
+    if context == "repl" and (expression.strip() + " ").startswith(REPL_PREFIX):
+        frame = (thread_id, frame_index) if thread_id is not None else None
+        return await _dapgo_command(call, expression.strip()[len(REPL_PREFIX):], frame)
     debugger = session.require_debugger()
     var = await session.engine(debugger.evaluate(expression, thread_id, frame_index,
                                                  context))
@@ -44,21 +45,14 @@ async def evaluate(call: Call) -> Body:
     return body
 
 
-async def _dapgo_command(call: Call, text: str) -> Body:
-    """`dapgo goroutines ...` typed in the debug console: change the goroutine view or
-    count goroutines; the threads view is told to refresh when what it shows changed."""
-    session = call.session
-    words = text.split(None, 1)
-    if not words or words[0] != "goroutines":
-        raise RequestError(ErrorId.INVALID_ARGUMENTS, "dapgo console commands: "
-                           "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
-                           "[-labels KEYS] [-clear] [-help]'")
-    debugger = session.require_debugger()
-    answer = await session.engine(debugger.goroutine_command(
-        words[1] if len(words) > 1 else ""))
-    if answer.threads_changed:
+async def _dapgo_command(call: Call, text: str, frame: tuple[int, int] | None) -> Body:
+    """`dapgo ...` typed in the debug console (dapgo.handlers.console); the threads view is
+    told to refresh when what it shows changed."""
+    out, threads_changed = await console.run(call, text, frame)
+    if threads_changed:
+        session = call.session
         call.then(lambda: session.send_event("invalidated", {"areas": ["threads"]}))
-    return {"result": answer.text, "variablesReference": 0}
+    return {"result": out, "variablesReference": 0}
 
 
 async def set_variable(call: Call) -> Body:

@@ -193,6 +193,9 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
         raw = args.raw.get(name)
         if raw is None:
             continue
+        if option.kind not in (bool, int, str):
+            options.set(name, raw)  # structured: as given (the option checks it itself)
+            continue
         if type(raw) is not option.kind:
             raise args.bad(name, f"must be a {option.kind.__name__}")
         try:

@@ -1,27 +1,42 @@
 """The session's options: what launch/attach attributes and `dapgo config` set, in one
-place, each with its type, default and a line of help (the console lists them from here).
+place, each with its type, default and a line of help (`dapgo config` lists them from here).
 
-To add one: a `Option(...)` in OPTIONS; `SessionOptions` then has it as an attribute (read
-it where it is used), `dapgo config` lists and sets it. Options the engine must know are
-handed to it by whoever sets them (see handlers/console.py).
+To add one: `register(Option(...))` (or an entry in OPTIONS below); `SessionOptions` then
+has it as an attribute (snake_case; read it where it is used), launch/attach take it as an
+attribute of the same name, and `dapgo config NAME VALUE` sets it. An option the engine must
+know gets an `apply` coroutine, run after each change. An option whose value is not a
+bool, int or str gives its own `parse` (text typed in the console -> value) and `show`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dapgo.session import Session
+
+
+Apply = Callable[["Session", Any], Awaitable[None]]
 
 
 class Option:
-    __slots__ = ("choices", "default", "help", "kind", "minimum", "name")
+    __slots__ = ("apply", "choices", "custom_parse", "default", "help", "kind", "minimum",
+                 "name", "show")
 
     def __init__(self, name: str, kind: type, default: Any, help: str,
-                 choices: tuple[str, ...] = (), minimum: int | None = None) -> None:
+                 choices: tuple[str, ...] = (), minimum: int | None = None,
+                 apply: Apply | None = None, parse: Callable[[str], Any] | None = None,
+                 show: Callable[[Any], str] = repr) -> None:
         self.name = name  # as `dapgo config` and launch.json spell it
         self.kind = kind
         self.default = default
         self.help = help
         self.choices = choices
         self.minimum = minimum
+        self.apply = apply  # makes a new value take effect (in the engine)
+        self.custom_parse = parse
+        self.show = show
 
     @property
     def attr(self) -> str:
@@ -29,6 +44,8 @@ class Option:
 
     def parse(self, text: str) -> Any:
         """A value typed in the console; ValueError with a message when it is not one."""
+        if self.custom_parse is not None:
+            return self.custom_parse(text)
         if self.kind is bool:
             if text.lower() in ("true", "on", "yes", "1"):
                 return True
@@ -48,6 +65,17 @@ class Option:
         return text
 
 
+async def _value_limits(session: Session, _value: Any) -> None:
+    if session.debugger is not None:
+        o = session.options
+        await session.engine(session.debugger.set_value_limits(o.max_string_len,
+                                                                o.max_array_values))
+
+
+async def _show_globals(session: Session, value: Any) -> None:
+    session.show_globals = bool(value)
+
+
 OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("disassembleFlavor", str, "intel",
            "syntax of the disassembly view: intel or go (Go's assembler syntax)",
@@ -55,7 +83,18 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("stackTraceDepth", int, 50,
            "frames loaded per stackTrace page when the client asks for all of them",
            minimum=1),
+    Option("maxStringLen", int, 512, "bytes of a string loaded and shown", minimum=1,
+           apply=_value_limits),
+    Option("maxArrayValues", int, 64, "elements of an array, slice or map loaded per page",
+           minimum=1, apply=_value_limits),
+    Option("showGlobalVariables", bool, False, "a Globals scope with the package's variables",
+           apply=_show_globals),
 )}
+
+
+def register(option: Option) -> None:
+    """Add an option (from another module: e.g. substitutePath)."""
+    OPTIONS[option.name] = option
 
 
 class SessionOptions:
@@ -63,13 +102,17 @@ class SessionOptions:
 
     disassemble_flavor: str
     stack_trace_depth: int
+    max_string_len: int
+    max_array_values: int
+    show_global_variables: bool
 
     def __init__(self) -> None:
         for o in OPTIONS.values():
             setattr(self, o.attr, o.default)
 
     def get(self, name: str) -> Any:
-        return getattr(self, OPTIONS[name].attr)
+        o = OPTIONS[name]
+        return getattr(self, o.attr, o.default)
 
     def set(self, name: str, value: Any) -> None:
         setattr(self, OPTIONS[name].attr, value)

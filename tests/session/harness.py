@@ -94,7 +94,7 @@ class FakeDebugger:
         self.options.append(("values", max_string_len, max_array_values))
 
     @_engine_call
-    def goroutine_command(self, args: str) -> CommandAnswer:
+    def goroutine_command(self, args: str, frame: Any = None) -> CommandAnswer:
         self._call("goroutine_command", args)
         return CommandAnswer("")
 
