@@ -51,7 +51,7 @@ from dapgo.engine.owner import Owner
 from dapgo.engine.program import Program
 from dapgo.engine.ptrace.process import PtraceFailure, TracedProcess
 from dapgo.engine.terminal import TERMINAL_TIMEOUT, TerminalStart
-from dapgo.engine.untraced import UntracedRun
+from dapgo.engine.untraced import TerminalRun, UntracedRun
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ class Debugger:
         self._emit = on_event
         self._owner = Owner()
         self._engine = Engine(self._owner, on_event)
-        self._untraced: UntracedRun | None = None  # a noDebug program (owner thread's)
+        self._untraced: UntracedRun | TerminalRun | None = None  # a noDebug program
 
     def _do(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         return self._owner.submit(lambda: fn(*args))
@@ -112,6 +112,11 @@ class Debugger:
                     self._do(self._engine.abandon_launch).result()
                     raise
                 try:
+                    if cfg.no_debug and terminal is not None \
+                            and cfg.console != "internalConsole":
+                        self._run_in_terminal(terminal, cfg, binary_path, tmpdir, cwd)
+                        done.set_result(None)
+                        return
                     if cfg.no_debug:
                         self._do(self._start_untraced, cfg, binary_path, tmpdir, cwd).result()
                         done.set_result(None)
@@ -192,6 +197,35 @@ class Debugger:
                                ) from exc
         engine.install(Program(proc, binary, tmpdir=tmpdir), stop_on_entry)
         self._emit(ProcessStarted(binary_path, pid, "launch"))
+
+    def _run_in_terminal(self, terminal: RunInTerminal, cfg: LaunchConfig, binary_path: str,
+                         tmpdir: str | None, cwd: str) -> None:
+        """On the launch thread: Run Without Debugging in the editor's terminal."""
+        start = TerminalStart()
+        try:
+            argv = start.untraced_argv([binary_path, *cfg.args])
+            try:
+                terminal(argv, cwd, dict(cfg.env)).result(timeout=TERMINAL_TIMEOUT)
+            except FutureTimeout:
+                raise ProcessError("the editor did not answer the runInTerminal request "
+                                   f"within {TERMINAL_TIMEOUT:.0f}s") from None
+            pid = start.wait_pid()
+        except BaseException:
+            start.close()
+            raise
+        self._do(self._watch_terminal_run, TerminalRun(start, pid, self._emit, tmpdir),
+                 binary_path).result()
+
+    def _watch_terminal_run(self, run: TerminalRun, binary_path: str) -> None:
+        engine = self._engine
+        if engine.state != "launching":  # disconnected meanwhile
+            run.close(kill=True, report=False)
+            raise DebuggerError("the session ended while the program was being started")
+        self._untraced = run
+        engine.abandon_launch()
+        engine.state = "exited"
+        self._emit(ProcessStarted(binary_path, run.pid, "launch"))
+        run.watch()
 
     def _start_untraced(self, cfg: LaunchConfig, binary_path: str, tmpdir: str | None,
                         cwd: str) -> None:

@@ -1,4 +1,5 @@
-"""Run Without Debugging (DAP `noDebug`): the built program run as a plain child, untraced.
+"""Run Without Debugging (DAP `noDebug`): the built program run as a plain child, untraced,
+or in the editor's terminal (`TerminalRun`).
 
 No ptrace, no probes, no DWARF read: the program's stdout and stderr are forwarded as output
 events (the same pump as a debugged program's), its exit code is reported when it ends, and
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dapgo.engine.errors import ProcessError
 from dapgo.engine.model import EngineEvent, Exited
 from dapgo.engine.output import OutputPump
+from dapgo.engine.terminal import TerminalStart, kill_tree
 
 PUMP_DRAIN_SECONDS = 5
 
@@ -79,3 +81,48 @@ class UntracedRun:
                 self._waiter.join(timeout=PUMP_DRAIN_SECONDS + 5)
         if self._tmpdir:  # a running program's binary can be unlinked
             shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+class TerminalRun:
+    """A program run without debugging in the editor's terminal (console
+    integratedTerminal/externalTerminal): started by the terminal's wrapper
+    (dapgo.engine.terminal), which reports its exit status; same interface as UntracedRun."""
+
+    def __init__(self, start: TerminalStart, pid: int, emit: Callable[[EngineEvent], None],
+                 tmpdir: str | None = None) -> None:
+        self._start = start
+        self.pid = pid  # the wrapper's; the program is its child
+        self._emit = emit
+        self._tmpdir = tmpdir
+        self._report = True
+        self._waiter = threading.Thread(target=self._wait, name="dapgo-nodebug", daemon=True)
+
+    def watch(self) -> None:
+        self._waiter.start()
+
+    def _wait(self) -> None:
+        code = self._start.wait_exit(lambda: _alive(self.pid))
+        self._start.close()
+        if self._report:
+            self._emit(Exited(exit_code=128 + signal.SIGKILL if code is None else code))
+
+    def kill(self) -> None:
+        kill_tree(self.pid)
+
+    def close(self, kill: bool, report: bool = True) -> None:
+        self._report = report
+        if kill:
+            self.kill()
+            if self._waiter.is_alive():
+                self._waiter.join(timeout=5)
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Is `pid` running (not gone, not a zombie its parent has yet to reap)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False

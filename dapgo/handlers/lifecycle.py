@@ -237,7 +237,7 @@ def _terminal(call: Call, cfg: LaunchConfig) -> RunInTerminal | None:
     integratedTerminal/externalTerminal, DAP runInTerminal); None for the debug console,
     also when the client cannot (it did not say supportsRunInTerminalRequest)."""
     session = call.session
-    if cfg.console == "internalConsole" or cfg.no_debug:
+    if cfg.console == "internalConsole":
         return None
     if not session.client.get("supportsRunInTerminalRequest"):
         session.send_event("output", {"category": "console", "output": (

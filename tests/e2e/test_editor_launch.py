@@ -306,3 +306,35 @@ def test_restart_of_a_program_run_without_debugging() -> None:
         assert not os.path.exists(f"/proc/{pid}/status") and not c.events("exited")
         c.request("terminate")
         assert exit_code(c) == 128 + signal.SIGKILL
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_no_debug_in_the_terminal_reads_the_keyboard_and_reports_the_exit_code(
+        transport: str) -> None:
+    with session(transport) as c:
+        c.request("initialize", {"adapterID": "go", "supportsRunInTerminalRequest": True})
+        seq = c.send("launch", {"mode": "debug", "program": EDITOR, "args": ["stdin", "9"],
+                                "noDebug": True, "console": "integratedTerminal"})
+        term = Terminal(c)
+        try:
+            assert c.response(seq, timeout=30)["success"]
+            pid = c.wait_event("process")["body"]["systemProcessId"]
+            term.wait_for("editor: type lines")
+            assert proc_status(pid)["TracerPid"] == "0"
+            term.type("hi\nquit\n")
+            term.wait_for("editor: got HI 3")
+            assert exit_code(c) == 9
+        finally:
+            term.close()
+    with session(transport) as c:  # terminate kills it, wrapper and program
+        c.request("initialize", {"adapterID": "go", "supportsRunInTerminalRequest": True})
+        seq = c.send("launch", {"mode": "debug", "program": EDITOR, "args": ["stdin"],
+                                "noDebug": True, "console": "integratedTerminal"})
+        term = Terminal(c)
+        try:
+            assert c.response(seq, timeout=30)["success"]
+            term.wait_for("editor: type lines")
+            c.request("terminate")
+            assert exit_code(c) == 128 + signal.SIGKILL
+        finally:
+            term.close()
