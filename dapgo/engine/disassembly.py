@@ -27,10 +27,14 @@ class Disassembler:
         self._decoded = lru_cache(maxsize=64)(self._decode_uncached)
 
     def symbolize(self, addr: int) -> str | None:
+        """A code or data address by name: `main.add`, `main.add+0x12`, `main.hits`."""
         fn = self.binary.function_for_pc(addr)
-        if fn is None:
+        if fn is not None:
+            return fn.name if addr == fn.entry else f"{fn.name}+{addr - fn.entry:#x}"
+        data = self.binary.data_symbol_at(addr)
+        if data is None:
             return None
-        return fn.name if addr == fn.entry else f"{fn.name}+{addr - fn.entry:#x}"
+        return data[0] if data[1] == 0 else f"{data[0]}+{data[1]:#x}"
 
     def _decode_uncached(self, fn: Function) -> tuple[Any, ...]:
         code = self.binary.read_text(fn.entry, fn.end - fn.entry) or b""
@@ -55,11 +59,10 @@ class Disassembler:
             text = go_syntax(insn, self.symbolize)
         else:
             text = f"{insn.mnemonic} {insn.op_str}".strip()
-            if insn.mnemonic == "call" or insn.mnemonic.startswith("j"):
-                target = _target(insn)
-                name = self.symbolize(target) if target is not None else None
-                if name:
-                    text += f" <{name}>"
+            target = _target(insn)
+            name = self.symbolize(target) if target is not None else None
+            if name:
+                text += f" <{name}>"
         loc = self.binary.line_for_pc(insn.address)
         return Instruction(insn.address, bytes(insn.bytes), text, fn.name if fn else None,
                            loc[0] if loc else None, loc[1] if loc else None)
@@ -116,11 +119,16 @@ def _placeholder(addr: int) -> Instruction:
 
 
 def _target(insn: Any) -> int | None:
+    """A call or jump's target, or the address a rip-relative operand names."""
     import capstone.x86 as x86
 
     ops = insn.operands
-    if len(ops) == 1 and ops[0].type == x86.X86_OP_IMM:
+    if (insn.mnemonic == "call" or insn.mnemonic.startswith("j")) and len(ops) == 1 \
+            and ops[0].type == x86.X86_OP_IMM:
         return int(ops[0].imm)
+    for op in ops:
+        if op.type == x86.X86_OP_MEM and op.mem.base == x86.X86_REG_RIP:
+            return int(insn.address + insn.size + op.mem.disp)
     return None
 
 

@@ -92,9 +92,9 @@ def _operand(insn: Any, op: Any, symbolize: Symbolizer, branch: bool) -> str:
     if op.type == x86.X86_OP_REG:
         return register(insn.reg_name(op.reg))
     if op.type == x86.X86_OP_IMM:
-        if branch:  # a call or jump target: an address
+        if branch:  # a call or jump target: by name only at a symbol's start (as Go)
             name = symbolize(op.imm)
-            return f"{name}(SB)" if name else _hex(op.imm)
+            return f"{name}(SB)" if name and "+" not in name else _hex(op.imm)
         return "$" + _hex(op.imm)
     mem = op.mem
     seg = insn.reg_name(mem.segment) if mem.segment else ""
