@@ -128,9 +128,10 @@ def build(
     else:
         tmpdir = tempfile.mkdtemp(prefix="dapgo-build-")
         out = os.path.join(tmpdir, "__debug_bin")
+    # (`go test` takes -v as the test binary's flag: a test build names no packages)
     verbose = ["-v"] if progress is not None else []
     if cfg.mode == "test":
-        cmd = [find_go(), "test", "-c", *verbose, DEBUG_GCFLAGS, *cfg.build_flags, "-o", out]
+        cmd = [find_go(), "test", "-c", DEBUG_GCFLAGS, *cfg.build_flags, "-o", out]
     else:
         cmd = [find_go(), "build", *verbose, DEBUG_GCFLAGS, *cfg.build_flags, "-o", out,
                target]
