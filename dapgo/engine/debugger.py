@@ -361,6 +361,9 @@ class Debugger:
     def source_files(self) -> Future[list[str]]:
         return self._do(self._engine.source_files)
 
+    def metrics_command(self, args: str) -> Future[CommandAnswer]:
+        return self._do(lambda: CommandAnswer(self._engine.metrics_command(args)))
+
     # ----- ending -----
 
     def terminate(self) -> Future[None]:

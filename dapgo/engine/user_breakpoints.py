@@ -16,6 +16,7 @@ from dapgo.engine.errors import DebuggerError
 from dapgo.engine.exception_filters import EXCEPTION_FILTERS
 from dapgo.engine.locspec import resolve
 from dapgo.engine.logmessage import parse_log_message
+from dapgo.engine.metrics import parse_metric
 from dapgo.engine.model import (
     FunctionBreakpointSpec,
     InstructionBreakpointSpec,
@@ -59,6 +60,7 @@ def _check_log_message(bp: UserBreakpoint, binary: BinaryInfo | None, path: str)
     if bp.log_message is not None:
         try:
             parse_log_message(bp.log_message)
+            parse_metric(bp.log_message)
         except DebuggerError as exc:
             bp.addresses, bp.message = [], str(exc)
             return

@@ -128,6 +128,13 @@ async def _goroutines(console: Console, args: str) -> str:
     return "".join(out) or "no goroutine matches\n"
 
 
+@command("metrics", "", "the metric points' figures ({#count}, {#latency} logpoints)")
+async def _metrics(console: Console, args: str) -> str:
+    answer = await console.session.engine(console.debugger.metrics_command(args))
+    console.threads_changed = console.threads_changed or answer.threads_changed
+    return answer.text
+
+
 @command("config", "dapgo config\n    list the session's options and their values\n"
          "dapgo config NAME VALUE\n    set one (as the launch attribute NAME would)",
          "list or set the session's options (as dlv config)")
