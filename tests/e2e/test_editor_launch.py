@@ -338,3 +338,30 @@ def test_no_debug_in_the_terminal_reads_the_keyboard_and_reports_the_exit_code(
             assert exit_code(c) == 128 + signal.SIGKILL
         finally:
             term.close()
+
+
+def test_restart_while_the_program_runs() -> None:
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("busy"))})
+        bps = set_line_breakpoints(c, "busy", "tick_body")
+        at = mark(c)
+        c.request("configurationDone")
+        pid = c.wait_event("process")["body"]["systemProcessId"]
+        stop = wait_stopped(c, "breakpoint", after=at)
+        c.request("setBreakpoints", {"source": {"path": bps[0]["source"]["path"]},
+                                     "breakpoints": []})
+        c.request("continue", {"threadId": stop["threadId"]})
+        time.sleep(0.3)  # running
+        at = mark(c)
+        c.request("restart", timeout=60)
+        again = c.wait_event("process", after=at)["body"]["systemProcessId"]
+        assert again != pid and not os.path.exists(f"/proc/{pid}/status")
+        c.wait_for(lambda m: "busy: pid" in m.get("body", {}).get("output", ""), after=at)
+        assert proc_status(again)["TracerPid"] != "0"  # debugged again
+        at = mark(c)
+        c.request("setBreakpoints", {"source": {"path": bps[0]["source"]["path"]},
+                                     "breakpoints": [{"line": bps[0]["line"]}]})
+        wait_stopped(c, "breakpoint", after=at)
+        c.request("terminate")
+        assert exit_code(c) == 128 + signal.SIGKILL
+        assert len(c.events("exited")) == 1
