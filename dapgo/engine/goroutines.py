@@ -579,8 +579,18 @@ class GoroutineView:
     def apply_command(self, cmd: GoroutineCommand) -> None:
         _apply_command(self, cmd)
 
-    def report(self, gs: GoroutineSet, cmd: GoroutineCommand, selected: int | None) -> str:
-        return _report(self, gs, cmd, selected)
+    def report(self, gs: GoroutineSet, cmd: GoroutineCommand, selected: int | None,
+               only: frozenset[int] | None = None) -> str:
+        """The text of a command; `only`: restrict a listing to these goroutines."""
+        return _report(self, gs, cmd, selected, only)
+
+    def listed(self, gs: GoroutineSet, cmd: GoroutineCommand,
+               only: frozenset[int] | None = None) -> list[Goroutine]:
+        """The goroutines a `-list` (-chan, -exec) command names, in order."""
+        q = cmd.query
+        among = gs.select(q.filters if q.filters else self.effective_filters())
+        among = [g for g in among if only is None or g.id in only]
+        return among[:cmd.list_count or DEFAULT_LIST]
 
     def omitted_message(self) -> str:
         return (f"dapgo: showing {self.matched - self.omitted} of {self.matched} goroutines "
@@ -600,6 +610,9 @@ dapgo goroutines [FILTER...] -group label KEY
                                         curloc, goloc, startloc, running, user); FILTERs given
                                         here restrict the count only
 dapgo goroutines [FILTER...] -list [N]  print the first N (50) matching goroutines
+dapgo goroutines [FILTER...] -chan EXPR only the goroutines waiting on channel EXPR (listed)
+dapgo goroutines [FILTER...] -exec CMD  run the console command CMD (e.g. `stack`) on each
+                                        matching goroutine
 FILTER: label KEY=VALUE | label KEY | userloc|curloc|goloc|startloc SUBSTRING | running | user
 """
 DEFAULT_LIST = 50
@@ -616,11 +629,14 @@ class GoroutineCommand:
     labels: tuple[str, ...] | None = None
     list_count: int | None = None
     help: bool = False
+    chan: str | None = None  # -chan EXPR: goroutines waiting on this channel
+    exec_command: str | None = None  # -exec CMD: a console command for each goroutine
 
     @property
     def reports_only(self) -> bool:
         """-group/-list: the filters restrict the report, the view is not changed."""
-        return self.query.group_by is not None or self.list_count is not None
+        return (self.query.group_by is not None or self.list_count is not None
+                or self.chan is not None or self.exec_command is not None)
 
     @property
     def sets_view(self) -> bool:
@@ -641,10 +657,22 @@ def parse_command(args: str) -> GoroutineCommand:
     clear = help_ = False
     labels: tuple[str, ...] | None = None
     list_count: int | None = None
+    chan: str | None = None
+    exec_command: str | None = None
     i = 0
     while i < len(tokens):
         t = tokens[i]
-        if t in ("-h", "-help", "--help", "help"):
+        if t == "-exec":
+            exec_command = " ".join(shlex.quote(x) for x in tokens[i + 1:])
+            if not exec_command:
+                raise FilterError("-exec must be followed by a command, e.g. -exec stack")
+            break
+        if t == "-chan":
+            if i + 1 >= len(tokens):
+                raise FilterError("-chan must be followed by a channel expression")
+            i += 1
+            chan = tokens[i]
+        elif t in ("-h", "-help", "--help", "help"):
             help_ = True
         elif t == "-clear":
             clear = True
@@ -665,7 +693,10 @@ def parse_command(args: str) -> GoroutineCommand:
     query = parse_query(" ".join(shlex.quote(t) for t in rest))
     if clear and query.filters and not (query.group_by or list_count is not None):
         raise FilterError("-clear removes the filters: give it without -with/-without")
-    return GoroutineCommand(query, bool(query.filters), clear, labels, list_count, help_)
+    if (chan is not None or exec_command is not None) and list_count is None:
+        list_count = DEFAULT_LIST if exec_command is None else 1 << 30
+    return GoroutineCommand(query, bool(query.filters), clear, labels, list_count, help_,
+                            chan, exec_command)
 
 
 def _apply_command(view: GoroutineView, cmd: GoroutineCommand) -> None:
@@ -693,7 +724,7 @@ def _describe_goroutine(view: GoroutineView, gs: GoroutineSet, g: Goroutine,
 
 
 def _report(view: GoroutineView, gs: GoroutineSet, cmd: GoroutineCommand,
-            selected: int | None) -> str:
+            selected: int | None, only: frozenset[int] | None = None) -> str:
     total = len(gs.goroutines)
     q = cmd.query
     if q.group_by is not None:
@@ -715,7 +746,7 @@ def _report(view: GoroutineView, gs: GoroutineSet, cmd: GoroutineCommand,
         return "\n".join(lines) + "\n"
     if cmd.list_count is not None:
         filters = q.filters if q.filters else view.effective_filters()
-        among = gs.select(filters)
+        among = [g for g in gs.select(filters) if only is None or g.id in only]
         lines = [_describe_goroutine(view, gs, g, g.id == selected)
                  for g in among[:cmd.list_count]]
         more = len(among) - len(lines)

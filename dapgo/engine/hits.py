@@ -170,6 +170,8 @@ class HitRules:
 def _reason(bps: list[UserBreakpoint]) -> StopReason:
     if all(b.kind == "function" for b in bps):
         return "function breakpoint"
+    if all(b.kind == "instruction" for b in bps):
+        return "instruction breakpoint"
     if any(b.kind == "exception" for b in bps):
         return "exception"
     return "breakpoint"

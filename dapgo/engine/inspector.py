@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import attrs
 
+from dapgo.engine.chanwait import waiting_on
 from dapgo.engine.dwarf import AddrLoc
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.eval import (
@@ -85,10 +86,31 @@ class Inspector:
         view.last = out
         return out
 
-    def goroutine_report(self, ctx: StopContext, cmd: GoroutineCommand) -> str:
+    def goroutine_report(self, ctx: StopContext, cmd: GoroutineCommand,
+                         frame: tuple[int, int] | None = None) -> tuple[str, list[int]]:
+        """The text of a `dapgo goroutines` command, and the goroutines it lists (for
+        -exec); `frame` (goroutine, index) is where -chan's expression is evaluated."""
         view = self.view
         text = "goroutine view changed: " + view.describe() + "\n" if cmd.sets_view else ""
-        return text + view.report(ctx.goroutine_set(), cmd, ctx.selected_goroutine())
+        gs = ctx.goroutine_set()
+        only: frozenset[int] | None = None
+        if cmd.chan is not None:
+            only = frozenset(g.id for g in waiting_on(
+                ctx.program.target, gs.goroutines, self._channel(ctx, cmd.chan, frame)))
+        listed = [g.id for g in view.listed(gs, cmd, only)] if cmd.list_count else []
+        return text + view.report(gs, cmd, ctx.selected_goroutine(), only), listed
+
+    def _channel(self, ctx: StopContext, expression: str, frame: tuple[int, int] | None
+                 ) -> int:
+        """The hchan address of a channel expression."""
+        thread_id, index = frame if frame is not None else (ctx.selected_goroutine(), 0)
+        try:
+            value = evaluate(expression, self.eval_scope(ctx, thread_id, index))
+        except EvalError as exc:
+            raise _eval_error(exc) from exc
+        if isinstance(value, Const) or value.type.kind != "chan":
+            raise DebuggerError(f"-chan: {expression} is not a channel")
+        return value.word()
 
     # ----- stacks and scopes -----
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+X86_OP_IMM = 2  # capstone's x86 operand type of an immediate (capstone.x86.X86_OP_IMM)
+
 
 @cache
 def disassembler() -> Any:

@@ -5,16 +5,24 @@ Nothing here knows about DAP; the server layer maps these onto protocol messages
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Literal, TypeAlias
 
 import attrs
 
 LaunchMode = Literal["exec", "debug", "test", "core"]
 StepKind = Literal["over", "in", "out"]
 StopReason = Literal[
-    "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint"
+    "entry", "breakpoint", "function breakpoint", "pause", "step", "exception", "data breakpoint",
+    "instruction breakpoint"
 ]
+DisassemblyFlavor = Literal["go", "intel"]
 OutputCategory = Literal["stdout", "stderr", "console", "important"]
+Console = Literal["internalConsole", "integratedTerminal", "externalTerminal"]
+# Asks the editor to run (argv, cwd, env additions) in its terminal (DAP runInTerminal); the
+# Future fails with a DebuggerError when the editor refuses.
+RunInTerminal: TypeAlias = Callable[[list[str], str, dict[str, str | None]], "Future[None]"]
 
 
 @attrs.frozen
@@ -26,10 +34,12 @@ class LaunchConfig:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str | None], ...] = ()  # None removes the variable
     cwd: str | None = None
-    build_flags: tuple[str, ...] = ()
+    build_flags: tuple[str, ...] = ()  # `go build` arguments, one per item (already split)
     output: str | None = None  # where to put the built binary (vscode-go `output`)
     core_file: str | None = None  # mode "core": the core file (Delve's `coreFilePath`)
     debug_info_dirs: tuple[str, ...] = ()  # where separate debug files are looked for
+    no_debug: bool = False  # Run Without Debugging: build and run, untraced
+    console: Console = "internalConsole"  # where the program's stdin/stdout are
 
 
 @attrs.frozen
@@ -48,6 +58,13 @@ class FunctionBreakpointSpec:
 
 
 @attrs.frozen
+class InstructionBreakpointSpec:
+    address: int
+    condition: str | None = None
+    hit_condition: str | None = None
+
+
+@attrs.frozen
 class BreakpointStatus:
     """The engine's answer for one requested breakpoint (order matches the request)."""
 
@@ -56,6 +73,20 @@ class BreakpointStatus:
     path: str | None = None
     line: int | None = None
     message: str | None = None
+    address: int | None = None  # an instruction breakpoint's
+
+
+@attrs.frozen
+class Instruction:
+    """One disassembled instruction (or, when `valid` is false, a byte that is not code)."""
+
+    address: int
+    data: bytes
+    text: str
+    symbol: str | None = None  # the function it belongs to (as Delve)
+    path: str | None = None
+    line: int | None = None
+    valid: bool = True
 
 
 @attrs.frozen
@@ -90,6 +121,7 @@ class VariableInfo:
     handle: object | None = None  # opaque handle for children, None when a leaf
     named_children: int | None = None
     indexed_children: int | None = None
+    memory_reference: int | None = None  # the value's address, when it is in memory
 
 
 @attrs.frozen
@@ -107,6 +139,7 @@ class CommandAnswer:
 
     text: str
     threads_changed: bool = False
+    goroutines: tuple[int, ...] = ()  # the goroutines a listing named (for -exec)
 
 
 @attrs.frozen
@@ -173,14 +206,24 @@ class BreakpointChanged:
 
 
 @attrs.frozen
+class ProcessStarted:
+    """The program is running under dapgo (DAP's `process` event)."""
+
+    name: str  # the program's path
+    pid: int
+    start_method: Literal["launch", "attach", "attachForSuspendedLaunch"]
+
+
+@attrs.frozen
 class Progress:
-    """A long operation (a debug info download): start, updates, end, one `id`."""
+    """A long step (a build, a debug info download): start, updates, end, one `id`."""
 
     id: str
     kind: Literal["start", "update", "end"]
-    title: str = ""
+    title: str = ""  # start only
     message: str | None = None
     percentage: int | None = None
 
 
-EngineEvent = Stopped | Continued | Output | Exited | BreakpointChanged | Progress
+EngineEvent = (Stopped | Continued | Output | Exited | BreakpointChanged | ProcessStarted
+               | Progress)

@@ -6,6 +6,7 @@ through: a temporary breakpoint goes on the return address (or, for step-in to u
 after the callee's prologue) and the whole program runs until *that goroutine* reaches it
 at *that frame depth*. Frame depth is measured as `g.stack.hi - CFA`, which stays the same
 when the runtime copies the goroutine's stack, so recursion and stack growth are handled.
+Step in on a `go f()` line stops in the new goroutine, where it enters f (as Delve).
 
 The runner (dapgo.engine.runner, through `StepHost`) executes the single steps and the runs
 to temporary breakpoints, serving requests meanwhile: a user breakpoint hit on another
@@ -20,6 +21,7 @@ from typing import Protocol
 
 from dapgo.engine.dwarf import Function
 from dapgo.engine.goroutines import GoroutineReader
+from dapgo.engine.instructions import X86_OP_IMM, disassembler
 from dapgo.engine.model import StepKind
 from dapgo.engine.outcome import Outcome
 from dapgo.engine.target import Target
@@ -138,6 +140,10 @@ class Stepper:
                 ret_depth = self._depth(tid, regs.sp + 8)
                 if nfn.name == "runtime.gopanic":  # this very frame panics
                     return self._after_panic(goid, fn, {}, fn_return)
+                if into and nfn.name == "runtime.newproc":  # a `go` statement
+                    started = self._into_new_goroutine(regs.values["rax"], start)
+                    if started is not None:
+                        return started
                 if into and is_user_function(nfn) and self.binary.line_for_pc(pc):
                     dest = self.binary.first_pc_after_prologue(nfn)
                     if dest == pc:  # no prologue (a leaf function): already there
@@ -170,6 +176,42 @@ class Stepper:
             if here is not None and here != start:
                 return Outcome("arrived", tid=tid)
         return Outcome("arrived", tid=tid)
+
+    def _into_new_goroutine(self, funcval: int, go_line: tuple[str, int]) -> Outcome | None:
+        """Step in on a `go f()` line (Delve's step into a new goroutine): stop where the
+        goroutine it starts enters f's code. `funcval` is runtime.newproc's argument; a
+        compiler wrapper for a call with arguments (`main.main.gowrap1`; before Go 1.22 a
+        `main.main.func1` whose every line is the `go` line) is looked through to the
+        user function it calls."""
+        try:
+            code = self.target.u64(funcval)
+        except OSError:
+            return None
+        fn = self.binary.function_for_pc(code)
+        if fn is None:
+            return None
+        if re.search(r"\.gowrap\d+$", fn.name) or (
+                re.search(r"\.func\d+$", fn.name)
+                and {(f, ln) for _a, f, ln, _s, _p in self.binary.lines_for_function(fn)}
+                <= {go_line}):
+            fn = self._called_user_function(fn) or fn
+        if not is_user_function(fn):
+            return None
+        existing = {g.id for g in self.goroutines.snapshot().goroutines}
+        dest = self.binary.first_pc_after_prologue(fn)
+        return self.host.run_to({dest: lambda t: self._goid(t) not in existing})
+
+    def _called_user_function(self, wrapper: Function) -> Function | None:
+        """The first user function `wrapper` calls (from its code)."""
+        code = self.binary.read_text(wrapper.entry, wrapper.end - wrapper.entry) or b""
+        for insn in disassembler().disasm(code, wrapper.entry):
+            if insn.mnemonic != "call" or not insn.operands:
+                continue
+            target = insn.operands[0].imm if insn.operands[0].type == X86_OP_IMM else None
+            callee = self.binary.function_for_pc(target) if target else None
+            if callee is not None and callee.entry == target and is_user_function(callee):
+                return callee
+        return None
 
     def _out_to_user_code(self, tid: int) -> Outcome:
         """Step out of runtime frames (runtime.deferreturn after a deferred call, ...) until

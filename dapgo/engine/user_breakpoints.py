@@ -1,5 +1,6 @@
-"""What the user asks for, resolved: DAP's setBreakpoints, setFunctionBreakpoints and
-setExceptionBreakpoints turned into `UserBreakpoint`s with their addresses.
+"""What the user asks for, resolved: DAP's setBreakpoints, setFunctionBreakpoints,
+setInstructionBreakpoints and setExceptionBreakpoints turned into `UserBreakpoint`s with
+their addresses.
 
 A breakpoint the user sets again (same line, same function, same filter) keeps its id and
 hit count; its condition, hit condition and log message take the new values, checked as a
@@ -9,15 +10,22 @@ new one's would be. Placing them in the program (int3 or uprobe) is not done her
 from __future__ import annotations
 
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.disassembly import Disassembler, is_instruction_start
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.exception_filters import EXCEPTION_FILTERS
+from dapgo.engine.locspec import resolve
 from dapgo.engine.logmessage import parse_log_message
 from dapgo.engine.metrics import parse_metric
-from dapgo.engine.model import FunctionBreakpointSpec, SourceBreakpointSpec
+from dapgo.engine.model import (
+    FunctionBreakpointSpec,
+    InstructionBreakpointSpec,
+    SourceBreakpointSpec,
+)
 
 FUNCTION_GROUP = "<function>"
 EXCEPTION_GROUP = "<exception>"
+INSTRUCTION_GROUP = "<instruction>"
 
 
 def source_breakpoints(table: BreakpointTable, binary: BinaryInfo | None, path: str,
@@ -68,13 +76,35 @@ def function_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
         if bp is None:
             bp = UserBreakpoint(id=table.new_id(), kind="function", key=spec.name,
                                 addresses=[])
-            fn = binary.function(spec.name) if binary else None
-            if fn is None or binary is None:
+            if binary is None:
                 bp.message = f"function not found: {spec.name}"
             else:
-                pc = binary.first_pc_after_prologue(fn)
-                bp.addresses = [pc]
-                loc = binary.line_for_pc(pc)
+                loc = resolve(binary, spec.name)
+                bp.addresses, bp.message = loc.addresses, loc.message
+                bp.path, bp.line = loc.path, loc.line
+        bp.condition, bp.hit_condition = spec.condition, spec.hit_condition
+        bps.append(bp)
+    return bps
+
+
+def instruction_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
+                            specs: list[InstructionBreakpointSpec]) -> list[UserBreakpoint]:
+    """Breakpoints at machine instructions (the disassembly view): the address must be where
+    an instruction of a function begins."""
+    bps = []
+    disasm = Disassembler(binary) if binary is not None else None
+    for spec in specs:
+        key = f"{spec.address:#x}"
+        bp = table.existing(INSTRUCTION_GROUP, key)
+        if bp is None:
+            bp = UserBreakpoint(id=table.new_id(), kind="instruction", key=key, addresses=[])
+            if disasm is None or binary is None:
+                bp.message = "no program loaded yet"
+            elif not is_instruction_start(disasm, spec.address):
+                bp.message = f"no instruction of the program begins at {key}"
+            else:
+                bp.addresses = [spec.address]
+                loc = binary.line_for_pc(spec.address)
                 if loc:
                     bp.path, bp.line = loc
         bp.condition, bp.hit_condition = spec.condition, spec.hit_condition
@@ -101,3 +131,25 @@ def exception_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
             bp = UserBreakpoint(id=table.new_id(), kind="exception", key=f, addresses=addrs)
         bps.append(bp)
     return bps
+
+
+def rebind(bp: UserBreakpoint, binary: BinaryInfo) -> None:
+    """Resolve a breakpoint again in a rebuilt program (restart): same id, same condition,
+    hit count back to 0, addresses from the new binary."""
+    bp.hits, bp.in_kernel, bp.kernel_spec, bp.message = 0, False, (), None
+    if bp.kind == "source" and bp.path is not None and bp.line is not None:
+        bp.addresses, bp.message = _resolve_line(binary, bp.path, bp.line)
+        _check_log_message(bp, binary, bp.path)
+    elif bp.kind == "function":
+        loc = resolve(binary, bp.key)
+        bp.addresses, bp.message, bp.path, bp.line = (loc.addresses, loc.message, loc.path,
+                                                      loc.line)
+    elif bp.kind == "exception":
+        bp.addresses = [binary.first_pc_after_prologue(fn)
+                        for fn in (binary.function(n) for n in EXCEPTION_FILTERS[bp.key][0])
+                        if fn is not None]
+    elif bp.kind == "instruction":
+        addr = int(bp.key, 16)
+        ok = is_instruction_start(Disassembler(binary), addr)
+        bp.addresses = [addr] if ok else []
+        bp.message = None if ok else f"no instruction of the program begins at {bp.key}"

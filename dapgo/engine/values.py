@@ -230,7 +230,8 @@ class ValueReader:
         named, indexed = self.child_counts(v)
         handle = v if (named or indexed) else None
         return VariableInfo(name=name, value=text, type=v.type.name, handle=handle,
-                            named_children=named or None, indexed_children=indexed or None)
+                            named_children=named or None, indexed_children=indexed or None,
+                            memory_reference=v.addr or None)
 
     def child_counts(self, v: Value) -> tuple[int, int]:
         """(named, indexed) numbers of children of `v`."""

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dapgo.handlers import breakpoints, evaluation, execution, inspection, lifecycle
+from dapgo.handlers import (
+    breakpoints,
+    evaluation,
+    execution,
+    inspection,
+    lifecycle,
+    machine,
+)
 from dapgo.handlers.base import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -11,4 +18,5 @@ HANDLERS: dict[str, Handler] = {
     **execution.HANDLERS,
     **inspection.HANDLERS,
     **evaluation.HANDLERS,
+    **machine.HANDLERS,
 }

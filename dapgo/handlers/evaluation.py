@@ -8,11 +8,9 @@ variable's. Function calls in an expression run in the program; the engine decid
 
 from __future__ import annotations
 
-import shlex
-
-from dapgo.handlers.base import Body, Call, Handler, RequestError
+from dapgo.handlers import console
+from dapgo.handlers.base import Body, Call, Handler
 from dapgo.handlers.inspection import variable_ref
-from dapgo.protocol.errors import ErrorId
 
 CONTEXTS = ("watch", "repl", "hover", "clipboard", "variables")
 REPL_PREFIX = "dapgo "
@@ -25,14 +23,15 @@ async def evaluate(call: Call) -> Body:
     context = args.opt_str("context") or "repl"
     if context not in CONTEXTS:
         raise args.bad("context", f"is {context!r}; use one of {CONTEXTS}")
-    if context == "repl" and expression.strip().startswith(REPL_PREFIX):
-        return await _dapgo_command(call, expression.strip()[len(REPL_PREFIX):])
     thread_id: int | None = None
     frame_index = 0
     if frame_id is not None:
         location = session.frames.get(frame_id, "frameId")
         assert isinstance(location, tuple)
         thread_id, frame_index = location
+    if context == "repl" and (expression.strip() + " ").startswith(REPL_PREFIX):
+        frame = (thread_id, frame_index) if thread_id is not None else None
+        return await _dapgo_command(call, expression.strip()[len(REPL_PREFIX):], frame)
     debugger = session.require_debugger()
     var = await session.engine(debugger.evaluate(expression, thread_id, frame_index,
                                                  context))
@@ -42,81 +41,19 @@ async def evaluate(call: Call) -> Body:
         body["namedVariables"] = var.named_children
     if var.indexed_children is not None:
         body["indexedVariables"] = var.indexed_children
+    if var.memory_reference is not None:
+        body["memoryReference"] = f"0x{var.memory_reference:x}"
     return body
 
 
-CONSOLE_HELP = ("dapgo console commands: "
-                "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
-                "[-labels KEYS] [-clear] [-help]', 'dapgo metrics [-hist] [-help]', "
-                "'dapgo config substitutePath [FROM [TO]]'")
-
-
-async def _dapgo_command(call: Call, text: str) -> Body:
-    """`dapgo goroutines ...` typed in the debug console: change the goroutine view or
-    count goroutines; the threads view is told to refresh when what it shows changed.
-    `dapgo metrics ...`: the metric points' figures. `dapgo config ...`: change a setting
-    of the session (substitutePath). `dapgo dump PATH`: write a core file of the stopped
-    program."""
-    session = call.session
-    words = text.split(None, 1)
-    if words and words[0] == "config":
-        return {"result": _config_command(call, words[1] if len(words) > 1 else ""),
-                "variablesReference": 0}
-    if words and words[0] == "dump":
-        return await _dump(call, words[1].strip() if len(words) > 1 else "")
-    if not words or words[0] not in ("goroutines", "metrics"):
-        raise RequestError(ErrorId.INVALID_ARGUMENTS, CONSOLE_HELP)
-    debugger = session.require_debugger()
-    rest = words[1] if len(words) > 1 else ""
-    if words[0] == "metrics":
-        answer = await session.engine(debugger.metrics_command(rest))
-    else:
-        answer = await session.engine(debugger.goroutine_command(rest))
-    if answer.threads_changed:
+async def _dapgo_command(call: Call, text: str, frame: tuple[int, int] | None) -> Body:
+    """`dapgo ...` typed in the debug console (dapgo.handlers.console); the threads view is
+    told to refresh when what it shows changed."""
+    out, threads_changed = await console.run(call, text, frame)
+    if threads_changed:
+        session = call.session
         call.then(lambda: session.send_event("invalidated", {"areas": ["threads"]}))
-    return {"result": answer.text, "variablesReference": 0}
-
-
-CONFIG_HELP = ("dapgo config substitutePath FROM TO: map the client's path prefix FROM to the "
-               "binary's TO (and back); dapgo config substitutePath FROM: remove that rule; "
-               "dapgo config substitutePath (or -list): list the rules. Quote paths with "
-               "spaces. Breakpoints set from now on use the rules; frames show them at once.")
-
-
-def _config_command(call: Call, text: str) -> str:
-    """Delve's `config substitutePath FROM [TO]` (and `config -list`)."""
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise RequestError(ErrorId.INVALID_ARGUMENTS, f"dapgo config: {exc}") from None
-    paths = call.session.paths
-    if words in ([], ["-list"], ["substitutePath"]):
-        return paths.describe()
-    if words[0] in ("-help", "help", "-h"):
-        return CONFIG_HELP
-    if words[0] != "substitutePath" or len(words) > 3:
-        raise RequestError(ErrorId.INVALID_ARGUMENTS, CONFIG_HELP)
-    if len(words) == 3:
-        paths.set(words[1], words[2])
-        call.then(lambda: call.session.send_event("invalidated", {"areas": ["stacks"]}))
-        return paths.describe()
-    if not paths.remove(words[1]):
-        raise RequestError(ErrorId.INVALID_ARGUMENTS,
-                           f"dapgo config: no substitutePath rule for {words[1]!r}\n"
-                           + paths.describe())
-    call.then(lambda: call.session.send_event("invalidated", {"areas": ["stacks"]}))
-    return paths.describe()
-
-
-async def _dump(call: Call, path: str) -> Body:
-    """`dapgo dump PATH` (Delve's `dump`): an ELF core of the stopped program, which keeps
-    running when continued."""
-    if not path:
-        raise RequestError(ErrorId.INVALID_ARGUMENTS, "usage: dapgo dump PATH (the core file "
-                           "to write)")
-    debugger = call.session.require_debugger()
-    answer = await call.session.engine(debugger.dump(path))
-    return {"result": answer.text, "variablesReference": 0}
+    return {"result": out, "variablesReference": 0}
 
 
 async def set_variable(call: Call) -> Body:
@@ -130,6 +67,9 @@ async def set_variable(call: Call) -> Body:
                                                      name, value))
     body: Body = {"value": var.value, "type": var.type,
                   "variablesReference": variable_ref(call, var.handle, var)}
+    if var.memory_reference is not None:
+        body["memoryReference"] = f"0x{var.memory_reference:x}"
+    call.then(lambda: session.send_event("invalidated", {"areas": ["variables"]}))
     return body
 
 

@@ -29,7 +29,9 @@ async def stack_trace(call: Call) -> Body:
     session, args = call.session, call.args
     thread_id = args.req_int("threadId")
     start = args.opt_int("startFrame", minimum=0) or 0
-    levels = args.opt_int("levels", minimum=0) or 0
+    # all frames (levels 0) means a page of stackTraceDepth; the client pages on with
+    # totalFrames (supportsDelayedStackTraceLoading)
+    levels = args.opt_int("levels", minimum=0) or session.options.stack_trace_depth
     debugger = session.require_debugger()
     frames, total = await session.engine(debugger.stack_trace(thread_id, start, levels))
     out: list[Body] = []
@@ -98,6 +100,8 @@ async def variables(call: Call) -> Body:
             body["namedVariables"] = var.named_children
         if var.indexed_children is not None:
             body["indexedVariables"] = var.indexed_children
+        if var.memory_reference is not None:
+            body["memoryReference"] = f"0x{var.memory_reference:x}"
         out.append(body)
     return {"variables": out}
 

@@ -9,10 +9,12 @@ invited only once it is loaded; Delve does the same); the client's breakpoint re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import shlex
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from dapgo.engine.api import (
@@ -22,11 +24,12 @@ from dapgo.engine.api import (
     DebuggerError,
 )
 from dapgo.handlers.base import Args, Body, Call, Handler, RequestError
+from dapgo.handlers.options import OPTIONS
 from dapgo.paths import PathMap
 from dapgo.protocol.errors import ErrorId
 
 if TYPE_CHECKING:
-    from dapgo.engine.model import LaunchConfig
+    from dapgo.engine.model import LaunchConfig, RunInTerminal
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +42,27 @@ CAPABILITIES: Body = {
     "supportsSetVariable": True,
     "supportsLogPoints": True,
     "supportsTerminateRequest": True,
+    "supportsRestartRequest": True,
     "supportTerminateDebuggee": True,
     "supportsDelayedStackTraceLoading": True,
     "supportsSteppingGranularity": True,
     "supportsDataBreakpoints": True,
     "supportsExceptionInfoRequest": True,
+    "supportsDisassembleRequest": True,
+    "supportsInstructionBreakpoints": True,
+    "supportsReadMemoryRequest": True,
+    "supportsWriteMemoryRequest": True,
     "exceptionBreakpointFilters": [
         {"filter": f, "label": label, "default": f in DEFAULT_EXCEPTION_FILTERS}
         for f, (_fn, _id, label) in EXCEPTION_FILTERS.items()
     ],
 }
 
+# what a session running its program without debugging still does
+NO_DEBUG_CAPABILITIES = ("supportsTerminateRequest", "supportTerminateDebuggee",
+                         "supportsRestartRequest", "supportsConfigurationDoneRequest")
 LAUNCH_MODES = ("debug", "exec", "test", "core")
+CONSOLES = ("internalConsole", "integratedTerminal", "externalTerminal")
 
 
 async def initialize(call: Call) -> Body:
@@ -61,10 +73,10 @@ async def initialize(call: Call) -> Body:
     args.opt_str("adapterID")
     lines_at_1 = args.opt_bool("linesStartAt1", True)
     columns_at_1 = args.opt_bool("columnsStartAt1", True)
-    session.supports_progress = args.opt_bool("supportsProgressReporting", False)
     path_format = args.opt_str("pathFormat") or "path"
     if path_format != "path":
         raise args.bad("pathFormat", f"is {path_format!r}, but dapgo supports only 'path'")
+    session.client = dict(args.raw)
     session.lines.line = 1 if lines_at_1 else 0
     session.lines.column = 1 if columns_at_1 else 0
     session.initialized = True
@@ -89,6 +101,9 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
     output = args.opt_str("output")
     stop_on_entry = args.opt_bool("stopOnEntry", False)
     flags = _build_flags(args)
+    console = args.opt_str("console") or "internalConsole"
+    if console not in CONSOLES:
+        raise args.bad("console", f"is {console!r}; it is one of {', '.join(CONSOLES)}")
     if flags and mode in ("exec", "core"):
         raise args.bad("buildFlags", f"cannot be used with mode {mode!r} (nothing is built)")
     core_file = args.opt_str("coreFilePath")
@@ -104,6 +119,8 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
         output=output or None,
         core_file=core_file or None,
         debug_info_dirs=tuple(args.opt_str_list("debugInfoDirectories") or ()),
+        no_debug=args.opt_bool("noDebug", False),
+        console=console,  # type: ignore[arg-type]  # checked against CONSOLES above
     )
     return cfg, stop_on_entry
 
@@ -150,6 +167,9 @@ def _env_file(args: Args) -> tuple[tuple[str, str | None], ...]:
 
 
 def _build_flags(args: Args) -> tuple[str, ...]:
+    """`go build` arguments, quoted once as a shell would: a string is split with shell
+    rules (`-ldflags='-X main.Version=1.2'` is one argument), a list is taken as the
+    arguments themselves (Delve's two forms)."""
     raw: Any = args.raw.get("buildFlags")
     if raw is None:
         return ()
@@ -159,7 +179,7 @@ def _build_flags(args: Args) -> tuple[str, ...]:
         except ValueError as exc:
             raise args.bad("buildFlags", f"cannot be split into flags: {exc}") from None
     if isinstance(raw, list) and all(isinstance(f, str) for f in raw):
-        return tuple(raw)
+        return tuple(f for f in raw if f)
     raise args.bad("buildFlags", "must be a string or a list of strings")
 
 
@@ -186,6 +206,20 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
             raise args.bad("followExecRegex", f"is not a regular expression: {exc}") from None
     if follow:
         await call.session.engine(debugger.set_follow_exec(follow, regex))
+    options = call.session.options
+    for name, option in OPTIONS.items():
+        raw = args.raw.get(name)
+        if raw is None:
+            continue
+        if option.kind not in (bool, int, str):
+            options.set(name, raw)  # structured: as given (the option checks it itself)
+            continue
+        if type(raw) is not option.kind:
+            raise args.bad(name, f"must be a {option.kind.__name__}")
+        try:
+            options.set(name, option.parse(str(raw)) if option.kind is not bool else raw)
+        except ValueError as exc:
+            raise args.bad(name, str(exc)) from None
     try:
         await call.session.engine(debugger.set_goroutine_options(labels, hide, filters,
                                                                  max_goroutines))
@@ -213,23 +247,72 @@ def substitute_path(args: Args) -> PathMap:
 
 async def launch(call: Call) -> None:
     session, args = call.session, call.args
-    if args.opt_bool("noDebug", False):
-        raise RequestError(
-            ErrorId.FAILED_LAUNCH,
-            "dapgo cannot run a program without debugging (noDebug) yet; "
-            "start it with debugging, or run it outside the editor",
-        )
     cfg, stop_on_entry = launch_config(args)
     session.paths = substitute_path(args)
     debugger = session.create_debugger()
     session.target = "launch"
+    session.launched = (cfg, stop_on_entry)
     try:
         await apply_display_options(call, debugger)
-        await session.engine(debugger.launch(cfg, stop_on_entry))
+        await session.engine(debugger.launch(cfg, stop_on_entry, _terminal(call, cfg)))
     except Exception:
         await _abandon(call, debugger, terminate=True)
         raise
+    if cfg.no_debug:
+        # running already; no `initialized`: there is nothing to configure (Delve). What
+        # needs a debugged program is off for this session: say so.
+        call.then(lambda: session.send_event("capabilities", {"capabilities": {
+            name: False for name, value in CAPABILITIES.items()
+            if value is True and name not in NO_DEBUG_CAPABILITIES}}))
+        return
     call.then(lambda: session.send_event("initialized"))
+
+
+def _terminal(call: Call, cfg: LaunchConfig) -> RunInTerminal | None:
+    """How the engine asks the client to start the program in its terminal (`console`
+    integratedTerminal/externalTerminal, DAP runInTerminal); None for the debug console,
+    also when the client cannot (it did not say supportsRunInTerminalRequest)."""
+    session = call.session
+    if cfg.console == "internalConsole":
+        return None
+    if not session.client.get("supportsRunInTerminalRequest"):
+        session.send_event("output", {"category": "console", "output": (
+            f"dapgo: console {cfg.console!r} needs a client that runs programs in a terminal "
+            "(runInTerminal); the program's output goes to the debug console and its stdin "
+            "is empty\n")})
+        return None
+    loop = asyncio.get_running_loop()
+    kind = "external" if cfg.console == "externalTerminal" else "integrated"
+
+    async def ask(argv: list[str], cwd: str, env: dict[str, str | None]) -> None:
+        try:
+            await session.reverse_request("runInTerminal", {
+                "kind": kind, "title": f"dapgo: {os.path.basename(cfg.program) or cfg.program}",
+                "cwd": cwd, "args": argv, "env": env})
+        except RequestError as exc:
+            raise DebuggerError(str(exc)) from None
+
+    def run(argv: list[str], cwd: str, env: dict[str, str | None]) -> Future[None]:
+        return asyncio.run_coroutine_threadsafe(ask(argv, cwd, env), loop)
+
+    return run
+
+
+async def restart(call: Call) -> None:
+    """Build and start the launched program again, with the same launch arguments or the
+    new ones in `arguments`; breakpoints are kept (placed again, same ids)."""
+    session, args = call.session, call.args
+    debugger = session.require_debugger()
+    if session.target != "launch" or session.launched is None:
+        raise RequestError(ErrorId.INVALID_REQUEST, "restart: only a launched program can be "
+                           "restarted; detach and attach again instead")
+    new = args.opt_obj("arguments")
+    cfg, stop_on_entry = launch_config(new) if new is not None else session.launched
+    if new is not None:
+        await apply_display_options(Call(session, call.command, new), debugger)
+    session.launched = (cfg, stop_on_entry)
+    session.reset_handles()
+    await session.engine(debugger.restart(cfg, stop_on_entry, _terminal(call, cfg)))
 
 
 async def attach(call: Call) -> None:
@@ -242,11 +325,12 @@ async def attach(call: Call) -> None:
         raise args.bad("mode", f"is {mode!r}; dapgo supports only 'local'")
     pid = _pid(args)
     session.paths = substitute_path(args)
+    stop_on_entry = args.opt_bool("stopOnEntry", False)
     debugger = session.create_debugger()
     session.target = "attach"
     try:
         await apply_display_options(call, debugger)
-        await session.engine(debugger.attach(pid))
+        await session.engine(debugger.attach(pid, stop_on_entry))
     except Exception:
         await _abandon(call, debugger, terminate=False)
         raise
@@ -307,6 +391,7 @@ HANDLERS: dict[str, Handler] = {
     "launch": launch,
     "attach": attach,
     "configurationDone": configuration_done,
+    "restart": restart,
     "disconnect": disconnect,
     "terminate": terminate,
 }

@@ -107,3 +107,11 @@ def event(seq: int, name: str, body: dict[str, Any] | None = None) -> Event:
     if body is not None:
         msg["body"] = body
     return msg
+
+
+def request(seq: int, command: str, arguments: dict[str, Any] | None = None) -> Request:
+    """A request of dapgo's own to the client (a reverse request: runInTerminal)."""
+    msg: Request = {"seq": seq, "type": "request", "command": command}
+    if arguments is not None:
+        msg["arguments"] = arguments
+    return msg

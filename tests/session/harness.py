@@ -94,7 +94,7 @@ class FakeDebugger:
         self.options.append(("values", max_string_len, max_array_values))
 
     @_engine_call
-    def goroutine_command(self, args: str) -> CommandAnswer:
+    def goroutine_command(self, args: str, frame: Any = None) -> CommandAnswer:
         self._call("goroutine_command", args)
         return CommandAnswer("")
 
@@ -109,14 +109,15 @@ class FakeDebugger:
         return CommandAnswer("")
 
     @_engine_call
-    def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> None:
+    def launch(self, cfg: LaunchConfig, stop_on_entry: bool, terminal: Any = None) -> None:
         self._call("launch", cfg, stop_on_entry)
+        self.terminal = terminal
         if cfg.program == "/missing":
             raise ProgramNotFoundError("program not found: /missing")
         self.release_launch.wait(10)
 
     @_engine_call
-    def attach(self, pid: int) -> None:
+    def attach(self, pid: int, stop_on_entry: bool = False) -> None:
         self._call("attach", pid)
 
     @_engine_call

@@ -7,12 +7,13 @@ handle bookkeeping and shutdown; real engine behaviour is covered end to end els
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from dapgo.engine.errors import BuildError
+from dapgo.engine.errors import BuildError, DebuggerError
 from dapgo.engine.model import (
     BreakpointChanged,
     BreakpointStatus,
@@ -58,11 +59,16 @@ def test_initialize_capabilities_exact() -> None:
             "supportsSetVariable": True,
             "supportsLogPoints": True,
             "supportsTerminateRequest": True,
+            "supportsRestartRequest": True,
             "supportsSteppingGranularity": True,
             "supportsDataBreakpoints": True,
             "supportTerminateDebuggee": True,
             "supportsDelayedStackTraceLoading": True,
             "supportsExceptionInfoRequest": True,
+            "supportsDisassembleRequest": True,
+            "supportsInstructionBreakpoints": True,
+            "supportsReadMemoryRequest": True,
+            "supportsWriteMemoryRequest": True,
             "exceptionBreakpointFilters": [
                 {"filter": "panic", "label": "Unrecovered panics", "default": True},
                 {"filter": "fatal", "label": "Fatal runtime errors", "default": True},
@@ -119,10 +125,16 @@ def test_launch_bad_arguments(args: dict[str, Any], needle: str) -> None:
     run(s)
 
 
-def test_launch_nodebug_is_refused_clearly() -> None:
+def test_launch_nodebug_runs_without_an_initialized_event() -> None:
     async def s(h: Harness) -> None:
-        r = await h.fail("launch", {"program": "p", "noDebug": True})
-        assert "noDebug" in r["message"] and error_id(r) == ErrorId.FAILED_LAUNCH
+        await h.ok("initialize", {"adapterID": "go"})
+        await h.ok("launch", {"program": "p", "noDebug": True,
+                              "buildFlags": ["-ldflags=-X 'main.V=a b'", "-race"]})
+        name, (cfg, _stop) = h.debugger.calls[0]
+        assert name == "launch" and cfg.no_debug is True
+        assert cfg.build_flags == ("-ldflags=-X 'main.V=a b'", "-race")  # a list: as given
+        await asyncio.sleep(0.05)
+        assert not [m for m in h.received if m.get("event") == "initialized"]
 
     run(s)
 
@@ -425,5 +437,55 @@ def test_unexpected_exception_is_internal_error(caplog: pytest.LogCaptureFixture
         assert error_id(r) == ErrorId.INTERNAL and "KeyError" in r["message"]
         assert "Traceback" in caplog.text
         await h.ok("setExceptionBreakpoints", {"filters": []})  # still serving
+
+    run(s)
+
+
+def _respond(h: Harness, request: dict[str, Any], success: bool, **extra: Any) -> None:
+    body = json.dumps({"seq": 900 + request["seq"], "type": "response", "success": success,
+                       "request_seq": request["seq"], "command": request["command"],
+                       **extra}).encode()
+    h.raw(frame(body))
+
+
+def test_run_in_terminal_reverse_request_answered_and_refused() -> None:
+    """The engine asks for a terminal from its own thread; the session sends the reverse
+    request at once (while launch is still being handled) and routes the client's answer
+    back by request_seq; a refusal becomes a DebuggerError; stray responses are ignored."""
+    async def s(h: Harness) -> None:
+        await h.ok("initialize", {"adapterID": "go", "supportsRunInTerminalRequest": True})
+        await h.ok("launch", {"program": "p", "console": "integratedTerminal",
+                              "env": {"A": "1"}})
+        terminal = h.debugger.terminal
+        assert terminal is not None
+        fut = terminal(["/bin/echo", "x"], "/tmp", {"A": "1"})
+        req = await h.wait(lambda m: m.get("type") == "request")
+        assert req["command"] == "runInTerminal"
+        assert req["arguments"] == {"kind": "integrated", "title": "dapgo: p", "cwd": "/tmp",
+                                    "args": ["/bin/echo", "x"], "env": {"A": "1"}}
+        h.raw(frame(json.dumps({"seq": 77, "type": "response", "success": True,
+                                "request_seq": 12345, "command": "runInTerminal"}).encode()))
+        _respond(h, req, True, body={"processId": 42})
+        assert await asyncio.wrap_future(fut) is None
+        fut = terminal(["/bin/false"], "/", {})
+        req = await h.wait(lambda m: m.get("type") == "request" and m["arguments"]["args"]
+                           == ["/bin/false"])
+        _respond(h, req, False, message="no terminal")
+        with pytest.raises(DebuggerError, match="no terminal"):
+            await asyncio.wrap_future(fut)
+        await h.ok("threads")  # still serving
+
+    run(s)
+
+
+def test_terminal_console_without_client_support_says_so() -> None:
+    async def s(h: Harness) -> None:
+        await h.ok("initialize", {"adapterID": "go"})
+        await h.ok("launch", {"program": "p", "console": "externalTerminal"})
+        assert h.debugger.terminal is None
+        out = await h.wait(lambda m: m.get("event") == "output")
+        assert "runInTerminal" in out["body"]["output"]
+        r = await h.fail("launch", {"program": "p", "console": "tty"})
+        assert "console" in r["message"]
 
     run(s)

@@ -75,6 +75,7 @@ class BinaryInfo:
         self._constants: dict[TypeRef, list[tuple[str, int]]] = {}
         self.bias = 0  # process address - static address (see relocate())
         self._params: dict[int, list[Param] | None] = {}
+        self._data_syms: tuple[list[tuple[int, int, str]], list[int]] | None = None
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -186,6 +187,19 @@ class BinaryInfo:
     def functions_matching(self, pattern: str) -> list[Function]:
         """Functions whose name matches a regular expression (re.search), by address."""
         return [self._fn_out(f) for f in self._pcln.functions_matching(pattern)]
+
+    def data_symbol_at(self, addr: int) -> tuple[str, int] | None:
+        """The data object (a package variable, a runtime table) at `addr`: (name, offset
+        into it), from .symtab (read once, on first use)."""
+        if self._data_syms is None:
+            syms = sorted((s.addr, s.size, s.name) for s in self._elf.data_symbols(""))
+            self._data_syms = (syms, [a for a, _s, _n in syms])
+        syms, starts = self._data_syms
+        i = bisect.bisect_right(starts, addr) - 1
+        if i < 0:
+            return None
+        start, size, name = syms[i]
+        return (name, addr - start) if addr < start + max(size, 1) else None
 
     def line_for_pc(self, pc: int) -> tuple[str, int] | None:
         pc -= self.bias

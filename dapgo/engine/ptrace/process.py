@@ -36,6 +36,7 @@ from ptrace.binding import func as pt
 
 from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent, parse_auxv
 from dapgo.engine.ptrace import syscalls as sc
+from dapgo.engine.ptrace.adopt import AdoptFailure, trace_to_exec
 from dapgo.engine.ptrace.doorbell import Doorbell
 
 # What one wait status meant, inside this module.
@@ -105,7 +106,7 @@ class TracedProcess:
         self.before_detach: Callable[[int], None] | None = None
         # followExec (see follow_children): children between their fork and their exec
         self.follow: Callable[[int], bool] | None = None
-        self.adopt: Callable[[int], None] | None = None
+        self.hand_over: Callable[[int], None] | None = None
         self._forks: set[int] = set()
         # New threads stay stopped at their first stop (while a function call runs alone)
         self.hold_new_threads = False
@@ -168,10 +169,23 @@ class TracedProcess:
         """followExec: trace the program's children from their fork; at a child's exec,
         `follow(pid)` decides: False lets it run on untraced; True detaches it stopped
         (SIGSTOP) and gives it to `adopt(pid)`. Called with every thread stopped."""
-        self.follow, self.adopt = follow, adopt
+        self.follow, self.hand_over = follow, adopt
         for tid in self.threads:
             with contextlib.suppress(Exception):
                 pt.ptrace_setoptions(tid, self._options())
+
+    @classmethod
+    def adopt(cls, pid: int, go_ahead: Callable[[], None]) -> TracedProcess:
+        """Trace a process someone else started (the editor's terminal) from the first
+        instruction of the program it execs once `go_ahead` is called; it is then treated as
+        launched (killed at terminate). See dapgo.engine.ptrace.adopt."""
+        try:
+            trace_to_exec(pid, go_ahead)
+        except AdoptFailure as exc:
+            raise PtraceFailure(str(exc)) from exc
+        proc = cls(pid, launched=True)
+        proc.threads[pid] = Thread(pid, stopped=True)
+        return proc
 
     @classmethod
     def attach(cls, pid: int) -> TracedProcess:
@@ -321,7 +335,7 @@ class TracedProcess:
         if event == sc.PTRACE_EVENT_EXEC:
             self._forks.discard(pid)
             try:
-                follow = self.follow is not None and self.adopt is not None \
+                follow = self.follow is not None and self.hand_over is not None \
                     and self.follow(pid)
             except Exception:
                 follow = False
@@ -332,8 +346,8 @@ class TracedProcess:
                 pt.ptrace_detach(pid, 0)
             except Exception:
                 return
-            if follow and self.adopt is not None:
-                self.adopt(pid)
+            if follow and self.hand_over is not None:
+                self.hand_over(pid)
             return
         sig = os.WSTOPSIG(status)
         deliver = 0 if event or sig in (signal.SIGSTOP, signal.SIGTRAP) else sig
@@ -549,6 +563,15 @@ class TracedProcess:
         return self.mem.read
 
     def write_memory(self, addr: int, data: bytes) -> None:
+        """Write as the program would see it: where one of our int3 bytes sits, the byte
+        written becomes the one restored when the breakpoint goes, and the int3 stays."""
+        hidden = [bp for bp in self._saved if addr <= bp < addr + len(data)]
+        if hidden:
+            patched = bytearray(data)
+            for bp in hidden:
+                self._saved[bp] = bytes([data[bp - addr]])
+                patched[bp - addr] = 0xCC
+            data = bytes(patched)
         self.mem.write(addr, data)
 
     def memory_map(self) -> list[MemoryRegion]:

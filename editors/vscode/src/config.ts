@@ -98,6 +98,27 @@ export function needsProcessId(config: DebugConfig): boolean {
   return config.request === 'attach' && (config.processId === undefined || config.processId === null || config.processId === '');
 }
 
+/**
+ * As vscode-go does for Delve's DAP server: relative `program`, `cwd` and `output` are
+ * relative to the workspace folder (`~` expanded); an empty `cwd` means none (dapgo then
+ * runs the program in its package's or binary's folder).
+ */
+export function resolvePaths(config: DebugConfig, workspaceRoot: string | undefined): DebugConfig {
+  const out: DebugConfig = { ...config };
+  if (out.cwd === '') {
+    delete out.cwd;
+  }
+  for (const key of ['program', 'cwd', 'output']) {
+    const value = out[key];
+    if (typeof value !== 'string' || value === '') {
+      continue;
+    }
+    const expanded = expandPath(value);
+    out[key] = path.isAbsolute(expanded) || !workspaceRoot ? expanded : path.join(workspaceRoot, expanded);
+  }
+  return out;
+}
+
 /** processId as dapgo wants it: a number ("1234" becomes 1234). Error message on junk. */
 export function normalizeProcessId(config: DebugConfig): DebugConfig | string {
   if (config.request !== 'attach') {
@@ -162,6 +183,24 @@ export function expandPath(p: string, env: NodeJS.ProcessEnv = process.env): str
     out = path.join(env.HOME || '', out.slice(1));
   }
   return out;
+}
+
+/**
+ * dapgo's own environment additions from the `dapgo.env` setting (`${env:NAME}` and `~`
+ * expanded; values that are not strings are ignored), or undefined when there are none.
+ * VS Code merges them into the editor's environment when it starts dapgo.
+ */
+export function adapterEnv(setting: unknown, env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  if (!setting || typeof setting !== 'object') {
+    return undefined;
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(setting as Record<string, unknown>)) {
+    if (typeof v === 'string') {
+      out[k] = expandPath(v, env);
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 /**

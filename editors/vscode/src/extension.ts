@@ -5,10 +5,12 @@ import * as vscode from 'vscode';
 import {
   DebugConfig,
   adapterCommand,
+  adapterEnv,
   initialConfigurations,
   needsProcessId,
   normalizeProcessId,
   resolveConfig,
+  resolvePaths,
   serverAddress,
 } from './config';
 import { listProcesses, quickPickItem } from './processes';
@@ -66,7 +68,7 @@ class ConfigurationProvider implements vscode.DebugConfigurationProvider {
   }
 
   async resolveDebugConfigurationWithSubstitutedVariables(
-    _folder: vscode.WorkspaceFolder | undefined,
+    folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
   ): Promise<vscode.DebugConfiguration | undefined> {
     // `${command:pickProcess}` is substituted by now; a cancelled picker leaves it empty.
@@ -78,7 +80,16 @@ class ConfigurationProvider implements vscode.DebugConfigurationProvider {
       await vscode.window.showErrorMessage(out);
       return undefined;
     }
-    return out as vscode.DebugConfiguration;
+    let remote = false;
+    try {
+      remote = serverAddress(out) !== undefined;
+    } catch {
+      remote = true; // a bad port: the adapter factory says so
+    }
+    if (remote) {
+      return out as vscode.DebugConfiguration; // paths are the remote server's
+    }
+    return resolvePaths(out, folder?.uri.fsPath) as vscode.DebugConfiguration;
   }
 }
 
@@ -89,7 +100,8 @@ class DescriptorFactory implements vscode.DebugAdapterDescriptorFactory {
       return new vscode.DebugAdapterServer(server.port, server.host);
     }
     const settings = vscode.workspace.getConfiguration('dapgo', session.workspaceFolder);
-    const cmd = adapterCommand(settings.get<string>('path'), settings.get<string[]>('args') || []);
-    return new vscode.DebugAdapterExecutable(cmd.command, cmd.args);
+    const env = adapterEnv(settings.get('env'));
+    const cmd = adapterCommand(settings.get<string>('path'), settings.get<string[]>('args') || [], env?.PATH);
+    return new vscode.DebugAdapterExecutable(cmd.command, cmd.args, env ? { env } : undefined);
   }
 }

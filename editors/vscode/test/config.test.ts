@@ -6,11 +6,13 @@ import * as os from 'os';
 import * as path from 'path';
 import {
   adapterCommand,
+  adapterEnv,
   expandPath,
   findExecutable,
   needsProcessId,
   normalizeProcessId,
   resolveConfig,
+  resolvePaths,
   serverAddress,
 } from '../src/config';
 import { listProcesses, quickPickItem } from '../src/processes';
@@ -91,6 +93,21 @@ describe('adapter descriptor logic', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('relative program, cwd and output are relative to the workspace folder (vscode-go)', () => {
+    assert.deepStrictEqual(resolvePaths({ request: 'launch', program: './cmd/app', cwd: '', output: 'bin/app', args: ['x'] }, '/ws'),
+      { request: 'launch', program: '/ws/cmd/app', output: '/ws/bin/app', args: ['x'] });
+    assert.deepStrictEqual(resolvePaths({ request: 'launch', program: '/abs/main.go', cwd: 'run' }, '/ws'),
+      { request: 'launch', program: '/abs/main.go', cwd: '/ws/run' });
+    assert.deepStrictEqual(resolvePaths({ request: 'launch', program: 'x' }, undefined), { request: 'launch', program: 'x' });
+  });
+
+  it('dapgo.env: expanded, strings only, undefined when empty', () => {
+    assert.deepStrictEqual(adapterEnv({ PATH: '/opt/go/bin:${env:PATH}', DAPGO_GO: '~/go/bin/go', N: 3 }, { PATH: '/usr/bin', HOME: '/h' }),
+      { PATH: '/opt/go/bin:/usr/bin', DAPGO_GO: '/h/go/bin/go' });
+    assert.strictEqual(adapterEnv({}), undefined);
+    assert.strictEqual(adapterEnv(undefined), undefined);
   });
 
   it('expands ~ and ${env:NAME} in dapgo.path', () => {
