@@ -213,6 +213,13 @@ class KernelProbes:
             bp.hits += 1
         return bps
 
+    def forget_signal(self, tid: int) -> None:
+        """Drop what the kernel says stopped `tid`: a hit already reported (see
+        Runner._leave_reported)."""
+        if self.in_use:
+            assert not isinstance(self._backend, str) and self._backend is not None
+            self._backend.take_signal(tid)
+
     def _start_poller(self, backend: BpfLogpoints) -> None:
         if self._poller is not None:
             return

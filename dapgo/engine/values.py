@@ -33,6 +33,8 @@ from dapgo.engine.gofmt import (
     time_seconds,
 )
 from dapgo.engine.gomaps import MapLayoutError, MapReader
+from dapgo.engine.limits import MAX_PAGE
+from dapgo.engine.limits import MAX_STRING_LEN as STRING_LEN_BOUND
 from dapgo.engine.model import VariableInfo
 from dapgo.engine.rtypes import RuntimeTypes
 from dapgo.engine.target import Registers, Target
@@ -257,7 +259,7 @@ class ValueReader:
         ptr, length = struct.unpack_from("<Qq", v.data)
         if length <= 0:
             return '""'
-        n = min(length, self.max_string_len)
+        n = min(length, self.max_string_len, STRING_LEN_BOUND)
         try:
             raw = self.target.read(ptr, n)
         except OSError:
@@ -511,10 +513,11 @@ class ValueReader:
         self, v: Value, start: int | None = None, count: int | None = None
     ) -> list[tuple[str, Value]]:
         """Named children of a compound value; arrays, slices, maps and channels page by
-        `start`/`count` (default: `max_array_values` from `start`)."""
+        `start`/`count` (default: `max_array_values` from `start`); a page holds at most
+        MAX_PAGE children, whatever is asked."""
         t = v.type
         first = start or 0
-        page = count if count else self.max_array_values
+        page = min(count if count else self.max_array_values, MAX_PAGE)
         if t.kind == "struct":
             return [(m.name, self.field_value(v, m.name)) for m in t.fields]
         if t.kind == "ptr":

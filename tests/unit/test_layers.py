@@ -23,7 +23,7 @@ PACKAGE = ROOT / "dapgo"
 # real engine: it alone may import the facade)
 DAP_SIDE = ("dapgo.session", "dapgo.outbox", "dapgo.handlers", "dapgo.convert")
 ENGINE_FOR_DAP = ("dapgo.engine.api", "dapgo.engine.model", "dapgo.engine.errors",
-                  "dapgo.engine.exception_filters")
+                  "dapgo.engine.exception_filters", "dapgo.engine.limits")
 # modules of the engine the backends and leaves may use
 ENGINE_LEAVES = ("dapgo.engine.errors", "dapgo.engine.instructions", "dapgo.engine.backend",
                  "dapgo.engine.model")
