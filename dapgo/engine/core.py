@@ -459,13 +459,17 @@ class Engine:
                 program.process.detach()  # after an exit: only closes what is left
 
     def close(self) -> None:
-        """After disconnect: the program's output pipes and the binary dapgo built."""
+        """After disconnect: the program's output pipes, the binary's map and the binary
+        dapgo built."""
         program = self.program
         if program is None:
             return
-        if program.pump is not None:
-            program.pump.join(timeout=2)
-            program.pump.close()
-        if program.tmpdir:
-            shutil.rmtree(program.tmpdir, ignore_errors=True)
-            program.tmpdir = None
+        try:
+            if program.pump is not None:
+                program.pump.join(timeout=2)
+                program.pump.close()
+        finally:
+            program.binary.close()
+            if program.tmpdir:
+                shutil.rmtree(program.tmpdir, ignore_errors=True)
+                program.tmpdir = None

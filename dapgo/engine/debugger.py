@@ -69,11 +69,14 @@ class Debugger:
                 except BaseException:
                     self._do(self._engine.abandon_launch).result()
                     raise
+                binary: BinaryInfo | None = None
                 try:
                     binary = BinaryInfo.open(binary_path)
                     self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
                              stop_on_entry).result()
                 except BaseException:
+                    if binary is not None:
+                        binary.close()
                     if tmpdir:  # not the program's: it did not start
                         shutil.rmtree(tmpdir, ignore_errors=True)
                     self._owner.post(self._engine.abandon_launch)
@@ -122,7 +125,11 @@ class Debugger:
         try:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
+            binary.close()
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
+        except BaseException:
+            binary.close()
+            raise
         engine.install(Program(proc, binary), stop_on_entry=False)
 
     def configuration_done(self) -> Future[None]:

@@ -9,7 +9,8 @@ module: imported by the facade (engine/api.py) and the engine core alike.
 from __future__ import annotations
 
 MAX_PAGE = 1000  # children of one array, slice, map or channel per `variables` request
-MAX_STRING_LEN = 1 << 20  # maxStringLen: bytes of a string loaded for display
+MAX_STRING_LEN = 64 << 10  # maxStringLen: bytes of a string loaded for display
+MAX_PAGE_TEXT = 8 << 20  # characters of the values of one page: it ends early past this
 MAX_ARRAY_VALUES = MAX_PAGE  # maxArrayValues: the default page
 MAX_GOROUTINES = 100_000  # maxGoroutines: threads listed
 MAX_EXPRESSION_LEN = 4096  # characters of an `evaluate` expression, a condition, a logpoint

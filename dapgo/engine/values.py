@@ -33,7 +33,7 @@ from dapgo.engine.gofmt import (
     time_seconds,
 )
 from dapgo.engine.gomaps import MapLayoutError, MapReader
-from dapgo.engine.limits import MAX_PAGE
+from dapgo.engine.limits import MAX_PAGE, MAX_PAGE_TEXT
 from dapgo.engine.limits import MAX_STRING_LEN as STRING_LEN_BOUND
 from dapgo.engine.model import VariableInfo
 from dapgo.engine.rtypes import RuntimeTypes
@@ -507,7 +507,17 @@ class ValueReader:
     # ----- children -----
 
     def children(self, ref: Value, start: int | None, count: int | None) -> list[VariableInfo]:
-        return [self.info(name, v) for name, v in self.child_values(ref, start, count)]
+        """A page of children; it ends early once their texts pass MAX_PAGE_TEXT characters
+        (the client asks for the rest from where it ends)."""
+        out: list[VariableInfo] = []
+        text = 0
+        for name, v in self.child_values(ref, start, count):
+            info = self.info(name, v)
+            out.append(info)
+            text += len(info.value)
+            if text > MAX_PAGE_TEXT:
+                break
+        return out
 
     def child_values(
         self, v: Value, start: int | None = None, count: int | None = None

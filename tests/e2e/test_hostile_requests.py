@@ -18,7 +18,7 @@ from .helpers import TRANSPORTS, frame_variables, initialize, mark, top_frame, w
 
 Message = dict[str, Any]
 MAX_PAGE = 1000  # dapgo.engine.limits.MAX_PAGE
-MAX_STRING_LEN = 1 << 20  # dapgo.engine.limits.MAX_STRING_LEN
+MAX_STRING_LEN = 64 << 10  # dapgo.engine.limits.MAX_STRING_LEN
 RSS_GROWTH_LIMIT = 300 << 20  # bytes the adapter may grow by while answering all of them
 
 

@@ -62,17 +62,22 @@ class BinaryInfo:
     def open(cls, path: str) -> BinaryInfo:
         path = os.path.abspath(path)
         elf = ElfImage(path)
-        if ".gopclntab" not in elf.sections:
-            raise BinaryFormatError(f"{path} is not a Go program (no .gopclntab section)")
-        if not elf.has(".debug_info"):
-            raise NoDebugInfoError(
-                f"{path} has no DWARF debug information (built with -ldflags=-w?)")
-        sym = elf.symbol("runtime.text")
-        text = sym.addr if sym is not None else elf.sections[".text"].addr
-        pcln = PcLnTab(elf.data(".gopclntab"), text)
-        return cls(path, elf, pcln)
+        try:
+            if ".gopclntab" not in elf.sections:
+                raise BinaryFormatError(f"{path} is not a Go program (no .gopclntab section)")
+            if not elf.has(".debug_info"):
+                raise NoDebugInfoError(
+                    f"{path} has no DWARF debug information (built with -ldflags=-w?)")
+            sym = elf.symbol("runtime.text")
+            text = sym.addr if sym is not None else elf.sections[".text"].addr
+            pcln = PcLnTab(elf.data(".gopclntab"), text)
+            return cls(path, elf, pcln)
+        except BaseException:
+            elf.close()
+            raise
 
     def close(self) -> None:
+        """Unmap the file now (not when the garbage collector gets to it); idempotent."""
         self._elf.close()
 
     # --- symbols and functions -------------------------------------------------------------
