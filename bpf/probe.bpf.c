@@ -92,6 +92,8 @@ BPF_ARRAY(lost, u64, 1);
 // thread id -> probe id of the condition that is stopping it (read and deleted by the
 // ptrace side when the SIGTRAP arrives: which breakpoint stopped which thread)
 BPF_F_TABLE("hash", u32, u32, signals, MAX_SIGNALS, BPF_F_NO_PREALLOC);
+// the probed address of that stop (the thread stands after its instruction)
+BPF_F_TABLE("hash", u32, u64, signal_ips, MAX_SIGNALS, BPF_F_NO_PREALLOC);
 BPF_PERCPU_ARRAY(scratchmap, struct scratch, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 
@@ -381,7 +383,10 @@ int dapgo_probe(struct pt_regs *ctx) {
         // which probe stops this thread: written before the signal is sent
         u32 tid = (u32)bpf_get_current_pid_tgid();
         signals.update(&tid, &id);
-        bpf_send_signal_thread(5);  // SIGTRAP: the ptrace side sees this thread stop
+        signal_ips.update(&tid, &ip);
+        // SIGTRAP for a launched program; SIGURG for an attached one, which a Go program
+        // ignores when no tracer is left to take it (dapgo killed)
+        bpf_send_signal_thread(STOP_SIGNAL);
     }
     return 0;
 }

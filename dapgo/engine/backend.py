@@ -88,7 +88,9 @@ class Process(Protocol):
     def pc(self, tid: int) -> int:
         """The thread's pc (a stopped thread's is read once per stop)."""
         ...
-    def set_pc(self, tid: int, pc: int) -> None: ...
+    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
+        """Move a stopped thread to `pc` (and its stack pointer to `sp`)."""
+        ...
     def debug_register(self, tid: int, index: int) -> int:
         """x86 debug register DR`index` of a stopped thread."""
         ...
@@ -129,6 +131,14 @@ class Process(Protocol):
     def step_instruction(self, tid: int) -> bool:
         """Execute one instruction of `tid`, the others stopped; False if it ended."""
         ...
+    def trap_signal(self, tid: int) -> int:
+        """The signal of a thread's trap stop: SIGTRAP, or the uprobes' stop signal of an
+        attached program (also the Go runtime's own preemption signal)."""
+        ...
+    def park(self) -> None:
+        """Every thread stopped: leave none in a stop that would deliver a deadly signal if
+        dapgo died (an attached program; nothing to do for a launched one)."""
+        ...
     @property
     def breakpoints(self) -> frozenset[int]:
         """Addresses that carry one of our int3 bytes."""
@@ -162,7 +172,7 @@ class ReadOnlyProcess:
     def write_memory(self, addr: int, data: bytes) -> None:
         raise self._refuse()
 
-    def set_pc(self, tid: int, pc: int) -> None:
+    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
         raise self._refuse()
 
     def set_debug_register(self, tid: int, index: int, value: int) -> None:
@@ -188,6 +198,12 @@ class ReadOnlyProcess:
 
     def step_instruction(self, tid: int) -> bool:
         raise self._refuse()
+
+    def trap_signal(self, tid: int) -> int:
+        return 5  # SIGTRAP: nothing ever stops
+
+    def park(self) -> None:
+        pass  # nothing runs
 
     @property
     def breakpoints(self) -> frozenset[int]:

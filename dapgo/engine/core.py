@@ -312,6 +312,7 @@ class Engine:
         """The program is stopped: tell why, on thread `tid` (or on `goroutine`, when the
         stop is about a goroutine no thread runs)."""
         program, _ = self._loaded()
+        program.process.park()  # an attached program must survive dapgo dying from now on
         self.state = "stopped"
         self.current_tid = tid
         self.stop = StopContext(program, tid, selected=goroutine)

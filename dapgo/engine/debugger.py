@@ -130,7 +130,7 @@ class Debugger:
         except BaseException:
             binary.close()
             raise
-        engine.install(Program(proc, binary), stop_on_entry=False)
+        engine.install(Program(proc, binary, attached=True), stop_on_entry=False)
 
     def configuration_done(self) -> Future[None]:
         return self._do(self._engine.configuration_done)

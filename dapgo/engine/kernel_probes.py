@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -63,11 +64,11 @@ class KernelProbes:
 
     # ----- placing breakpoints -----
 
-    @staticmethod
-    def _wants(bp: UserBreakpoint) -> bool:
-        """A breakpoint the kernel could evaluate: a logpoint or one with a condition."""
-        return bool(bp.addresses) and (bp.is_logpoint or bool(bp.condition)
-                                       or bool(bp.hit_condition))
+    def _wants(self, bp: UserBreakpoint) -> bool:
+        """A breakpoint the kernel could evaluate: a logpoint or one with a condition; in an
+        attached program, every breakpoint (no int3 may be left in it if dapgo dies)."""
+        return bool(bp.addresses) and (self.program.attached or bp.is_logpoint
+                                       or bool(bp.condition) or bool(bp.hit_condition))
 
     def prepare(self, bps: list[UserBreakpoint]) -> None:
         """Make the eBPF backend now if `bps` may need it: bcc compiles the BPF program
@@ -137,7 +138,8 @@ class KernelProbes:
         if isinstance(backend, str):
             return backend
         stop = not bp.is_logpoint
-        if stop:
+        if stop and not self.program.attached:
+            # (an attached program's stop after a call or jump is moved back: rewind())
             jump = next((a for a in bp.addresses if self._transfers_control(a)), None)
             if jump is not None:
                 return (f"the line starts with a call or jump ({jump:#x}): a uprobe's stop "
@@ -169,8 +171,10 @@ class KernelProbes:
                 from dapgo.engine.bpf.logpoints import BpfLogpoints
 
                 pages = os.environ.get("DAPGO_BPF_RINGBUF_PAGES")  # a power of two
+                stop = signal.SIGURG if self.program.attached else signal.SIGTRAP
                 self._backend = BpfLogpoints(self.program.binary, self.program.pid,
-                                             ringbuf_pages=int(pages) if pages else None)
+                                             ringbuf_pages=int(pages) if pages else None,
+                                             stop_signal=int(stop))
             except Exception as exc:  # no bcc, no BPF permission, no headers, old kernel
                 self._backend = f"eBPF is not available here ({exc}); see `dapgo doctor`"
         return self._backend
@@ -204,8 +208,11 @@ class KernelProbes:
             return None
         assert not isinstance(self._backend, str) and self._backend is not None
         probe_id = self._backend.take_signal(tid)
+        ip = self._backend.take_signal_ip(tid)
         if probe_id is None:
             return None
+        if ip is not None and self.program.attached:
+            self.rewind(tid, ip)
         if self._probe_of.get(self._bp_of.get(probe_id, -1)) != probe_id:
             return []  # its probe is gone: the stop is for a condition no longer set
         bps = self.table.by_ids([self._bp_of[probe_id]])
@@ -219,6 +226,27 @@ class KernelProbes:
         if self.in_use:
             assert not isinstance(self._backend, str) and self._backend is not None
             self._backend.take_signal(tid)
+            self._backend.take_signal_ip(tid)
+
+    def rewind(self, tid: int, ip: int) -> None:
+        """A uprobe's stop lands after the probed instruction: after a call, jump or return
+        that is somewhere else. Such an instruction is undone (a call pops its return
+        address back, a return pushes it again: the bytes are still in memory), so the
+        thread stands at the breakpoint's address, as at an int3; leaving it re-executes
+        the instruction (Runner._leave_reported). Other instructions stay done."""
+        insn = self._instruction(ip)
+        if insn is None or not transfers_control(insn):
+            return
+        process = self.program.process
+        sp = process.registers(tid).sp
+        mnemonic = insn.mnemonic
+        if mnemonic.startswith("call"):
+            if process.read_memory(sp, 8) != (ip + insn.size).to_bytes(8, "little"):
+                return  # not where this call went: leave it
+            sp += 8
+        elif mnemonic.startswith("ret"):
+            sp -= 8
+        process.set_pc(tid, ip, sp=sp)
 
     def _start_poller(self, backend: BpfLogpoints) -> None:
         if self._poller is not None:

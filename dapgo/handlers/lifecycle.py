@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PID_MAX = 1 << 22  # the kernel's largest pid_max (include/linux/threads.h PID_MAX_LIMIT)
+PID_MAX = (1 << 31) - 1  # a pid_t
 
 CAPABILITIES: Body = {
     "supportsConfigurationDoneRequest": True,

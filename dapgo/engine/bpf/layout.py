@@ -55,7 +55,7 @@ DWARF_TO_PTREGS = {0: 10, 1: 12, 2: 11, 3: 5, 4: 13, 5: 14, 6: 4, 7: 19, 8: 9, 9
 
 
 def defines(*, goid_offset: int, ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
-            ip_adjust: int = 0) -> dict[str, int]:
+            ip_adjust: int = 0, stop_signal: int = 5) -> dict[str, int]:
     """Every -D the C source needs."""
     d: dict[str, int] = {
         k: v for k, v in globals().items()
@@ -63,6 +63,7 @@ def defines(*, goid_offset: int, ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
     }
     d.update(
         G_GOID_OFFSET=goid_offset, RINGBUF_PAGES=ringbuf_pages, IP_ADJUST=ip_adjust,
+        STOP_SIGNAL=stop_signal,
         SCRATCH_MASK=SCRATCH_SIZE - 1, REG_SP=PTREGS["sp"], REG_BP=PTREGS["bp"],
         REG_R14=PTREGS["r14"],
     )

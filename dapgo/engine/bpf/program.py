@@ -38,11 +38,12 @@ def _check_headers() -> None:
 class ProbeProgram:
     """The loaded BPF program and its maps."""
 
-    def __init__(self, *, goid_offset: int, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES
-                 ) -> None:
+    def __init__(self, *, goid_offset: int, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
+                 stop_signal: int = 5) -> None:
         bcc = _import_bcc()
         _check_headers()
-        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages)
+        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages,
+                         stop_signal=stop_signal)
         self.ringbuf_bytes = ringbuf_pages * os.sysconf("SC_PAGE_SIZE")
         try:
             self._bpf = bcc.BPF(text=L.source().encode(), cflags=L.cflags(defs))
@@ -55,6 +56,7 @@ class ProbeProgram:
         self._hits = self._bpf[b"hitcounts"]
         self._lost = self._bpf[b"lost"]
         self._signals = self._bpf[b"signals"]
+        self._signal_ips = self._bpf[b"signal_ips"]
         self.events_fd: int = self._bpf[b"events"].map_fd
 
     # --- descriptors ---------------------------------------------------------------------
@@ -99,6 +101,19 @@ class ProbeProgram:
         except KeyError:
             pass
         return probe_id
+
+    def take_signal_ip(self, tid: int) -> int | None:
+        """The probed address of thread `tid`'s last stop, once."""
+        key = self._signal_ips.Key(tid)
+        try:
+            ip = int(self._signal_ips[key].value)
+        except KeyError:
+            return None
+        try:
+            del self._signal_ips[key]
+        except KeyError:
+            pass
+        return ip
 
     def close(self) -> None:
         """Unload the program and free its maps (probes must be closed first)."""

@@ -20,14 +20,14 @@ from .ringbuf import Record, RingReader
 
 class BpfSession:
     def __init__(self, bi: BinaryInfo, pid: int, *,
-                 ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES) -> None:
+                 ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES, stop_signal: int = 5) -> None:
         layout = bi.struct_layout("runtime.g")
         if layout is None:
             raise AttachError(0, "runtime.g is not described in DWARF: cannot find goroutine ids")
         self.bi = bi
         self.pid = pid
         self.program = ProbeProgram(goid_offset=layout.offset("goid"),
-                                    ringbuf_pages=ringbuf_pages)
+                                    ringbuf_pages=ringbuf_pages, stop_signal=stop_signal)
         self.reader = RingReader(self.program.events_fd, self.program.ringbuf_bytes,
                                  self.program.lost)
         self._groups: dict[int, tuple[UprobeLink, list[int]]] = {}
@@ -91,6 +91,9 @@ class BpfSession:
 
     def take_signal(self, tid: int) -> int | None:
         return self.program.take_signal(tid)
+
+    def take_signal_ip(self, tid: int) -> int | None:
+        return self.program.take_signal_ip(tid)
 
     def close(self) -> None:
         with self._lock:

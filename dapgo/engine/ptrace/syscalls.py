@@ -22,6 +22,9 @@ PTRACE_TRACEME = 0
 PTRACE_O_TRACECLONE = 0x8
 PTRACE_O_EXITKILL = 0x100000
 PTRACE_EVENT_CLONE = 3
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_EVENT_STOP = 128  # a PTRACE_INTERRUPT, or the first stop of a seized clone
 WALL = 0x40000000  # __WALL: wait for every thread, cloned or not
 # __WNOTHREAD: only this thread's own children and tracees. Several sessions in one dapgo
 # (--listen) each trace from their own thread; without it one session's waitpid(-1) would
