@@ -10,6 +10,7 @@
 // The record layout (struct rec_hdr, struct rec_val) is mirrored in layout.py; a test checks
 // that the two agree field by field. Constants come in as -D flags from layout.py.
 #include <uapi/linux/ptrace.h>
+#include <uapi/linux/bpf_perf_event.h>
 
 struct piece {
     u8 src;        // SRC_NONE / SRC_REG / SRC_SP / SRC_ADDR
@@ -388,5 +389,18 @@ int dapgo_probe(struct pt_regs *ctx) {
         // ignores when no tracer is left to take it (dapgo killed)
         bpf_send_signal_thread(STOP_SIGNAL);
     }
+    return 0;
+}
+
+// A data breakpoint of an attached program: a hardware breakpoint perf event (owned by
+// dapgo's file descriptor, so the kernel removes it when dapgo dies) runs this after the
+// watched write; it stops the thread with the harmless STOP_SIGNAL and says which address.
+int dapgo_watch(struct bpf_perf_event_data *ctx) {
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 id = WATCH_SIGNAL_ID;
+    u64 addr = ctx->addr;
+    signals.update(&tid, &id);
+    signal_ips.update(&tid, &addr);
+    bpf_send_signal_thread(STOP_SIGNAL);
     return 0;
 }

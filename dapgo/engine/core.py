@@ -73,7 +73,7 @@ class Parts:
                  inspector: Inspector, emit: Callable[[EngineEvent], None]) -> None:
         self.kernel = KernelProbes(program, table, owner.post, emit)
         self.watches = DataBreakpoints(program, table, inspector, emit,
-                                       lambda fn: self.runner.halted(fn))
+                                       lambda fn: self.runner.halted(fn), self.kernel)
         self.rules = HitRules(program, table, self.kernel, self.watches, inspector, emit)
         self.runner = Runner(program, owner, table, self.rules, self.kernel,
                              program.process.wake)
@@ -452,6 +452,7 @@ class Engine:
             return
         try:
             if parts is not None:
+                parts.watches.close()
                 parts.kernel.close()
         finally:
             if kill:

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dapgo.engine.bpf.layout import WATCH_SIGNAL_ID
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
 from dapgo.engine.instructions import decode_one, transfers_control
 from dapgo.engine.model import EngineEvent, Output
@@ -57,6 +58,7 @@ class KernelProbes:
         self._probe_ids = itertools.count(FIRST_PROBE_ID)
         self._probe_of: dict[int, int] = {}  # breakpoint id -> its probe id now
         self._bp_of: dict[int, int] = {}  # probe id (current or not) -> breakpoint id
+        self._watch_hits: dict[int, int] = {}  # thread -> address its watch event saw
 
     @property
     def in_use(self) -> bool:
@@ -211,6 +213,10 @@ class KernelProbes:
         ip = self._backend.take_signal_ip(tid)
         if probe_id is None:
             return None
+        if probe_id == WATCH_SIGNAL_ID:  # a data breakpoint's event: for DataBreakpoints
+            if ip is not None:
+                self._watch_hits[tid] = ip
+            return None
         if ip is not None and self.program.attached:
             self.rewind(tid, ip)
         if self._probe_of.get(self._bp_of.get(probe_id, -1)) != probe_id:
@@ -219,6 +225,21 @@ class KernelProbes:
         for bp in bps:
             bp.hits += 1
         return bps
+
+    def take_watch_hit(self, tid: int) -> int | None:
+        """The watched address whose hardware breakpoint event stopped `tid`, once (asks
+        the kernel when `signalled` has not yet)."""
+        if tid not in self._watch_hits:
+            self.signalled(tid)
+        return self._watch_hits.pop(tid, None)
+
+    def open_watch(self, tid: int, addr: int, size: int, read_too: bool) -> int:
+        """A hardware breakpoint on `tid` as a perf event stopping it with a harmless
+        signal (see dapgo.engine.watch_events); OSError when eBPF cannot."""
+        backend = self._get_backend()
+        if isinstance(backend, str):
+            raise OSError(backend)
+        return backend.open_watch(tid, addr, size, read_too)
 
     def forget_signal(self, tid: int) -> None:
         """Drop what the kernel says stopped `tid`: a hit already reported (see

@@ -54,6 +54,9 @@ DWARF_TO_PTREGS = {0: 10, 1: 12, 2: 11, 3: 5, 4: 13, 5: 14, 6: 4, 7: 19, 8: 9, 9
                    10: 7, 11: 6, 12: 3, 13: 2, 14: 1, 15: 0}
 
 
+WATCH_SIGNAL_ID = 0xFFFFFFFF  # in `signals`: a data breakpoint's perf event, not a probe
+
+
 def defines(*, goid_offset: int, ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
             ip_adjust: int = 0, stop_signal: int = 5) -> dict[str, int]:
     """Every -D the C source needs."""

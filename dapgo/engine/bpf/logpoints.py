@@ -603,6 +603,11 @@ class BpfLogpoints:
         """The probed address where thread `tid` last stopped, once."""
         return self.s.take_signal_ip(tid)
 
+    def open_watch(self, tid: int, addr: int, size: int, read_too: bool) -> int:
+        """A hardware breakpoint perf event stopping thread `tid` as a probe does (its
+        `signals` entry is WATCH_SIGNAL_ID, with the watched address)."""
+        return self.s.open_watch(tid, addr, size, read_too)
+
     def take_signal(self, tid: int) -> int | None:
         """The id of the condition whose probe is stopping thread `tid`, once."""
         return self.s.take_signal(tid)

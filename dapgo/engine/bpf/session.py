@@ -95,6 +95,9 @@ class BpfSession:
     def take_signal_ip(self, tid: int) -> int | None:
         return self.program.take_signal_ip(tid)
 
+    def open_watch(self, tid: int, addr: int, size: int, read_too: bool) -> int:
+        return self.program.open_watch(tid, addr, size, read_too)
+
     def close(self) -> None:
         with self._lock:
             for link, _a in self._groups.values():
