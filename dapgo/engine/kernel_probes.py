@@ -129,8 +129,13 @@ class KernelProbes:
         return changed
 
     def _say_ptrace(self, bp: UserBreakpoint, why: str) -> None:
-        what = "logpoint" if bp.is_logpoint else "condition"
         where = f"{bp.path}:{bp.line}" if bp.path else bp.key
+        if not (bp.is_logpoint or bp.condition or bp.hit_condition):
+            self.emit(Output("console", f"dapgo: the breakpoint at {where} is an int3 in the "
+                                        "attached program: if dapgo is killed, the program "
+                                        f"dies when it reaches it ({why})\n"))
+            return
+        what = "logpoint" if bp.is_logpoint else "condition"
         self.emit(Output("console", f"dapgo: the {what} at {where} is evaluated with ptrace "
                                     f"(the program stops briefly on every hit): {why}\n"))
 

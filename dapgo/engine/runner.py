@@ -45,10 +45,10 @@ class Runner:
         self._ring = ring
         self.interrupt: Outcome | None = None  # set by a request that ends the run
         self._held: collections.deque[StopEvent] = collections.deque()
-        # thread -> the pc where its last reported hit stopped it: if that address has
-        # become a uprobe meanwhile (a breakpoint turned conditional or into a logpoint
-        # while stopped on it), the thread must leave it without the probe reporting the
-        # same hit again
+        # thread -> the pc where its last reported hit stopped it: if a uprobe sits there
+        # (a breakpoint turned conditional or into a logpoint while stopped on it, or an
+        # attached program's stop moved back onto its call or jump), the thread must leave
+        # it without the probe reporting the same hit again
         self._reported: dict[int, int] = {}
 
     # ----- waiting -----
