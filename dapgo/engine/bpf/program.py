@@ -43,10 +43,10 @@ class ProbeProgram:
     """The loaded BPF program and its maps."""
 
     def __init__(self, *, goid_offset: int, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
-                 stop_signal: int = 5) -> None:
+                 labels: dict[str, int] | None = None, stop_signal: int = 5) -> None:
         bcc = _import_bcc()
         _check_headers()
-        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages,
+        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages, labels=labels,
                          stop_signal=stop_signal)
         self.ringbuf_bytes = ringbuf_pages * os.sysconf("SC_PAGE_SIZE")
         try:
@@ -62,6 +62,8 @@ class ProbeProgram:
         self._signals = self._bpf[b"signals"]
         self._signal_ips = self._bpf[b"signal_ips"]
         self._watch_fd: int | None = None
+        self._metrics = self._bpf[b"metrics"]
+        self._mfull = self._bpf[b"mfull"]
         self.events_fd: int = self._bpf[b"events"].map_fd
 
     # --- descriptors ---------------------------------------------------------------------
@@ -147,6 +149,26 @@ class ProbeProgram:
             raise OSError(-fd if fd < -1 else C.get_errno(),
                           f"cannot open a hardware breakpoint on thread {tid}")
         return fd
+
+    # --- metrics ----------------------------------------------------------------------------
+    def metrics(self, probe_id: int) -> list[tuple[L.MKey, L.MVal]]:
+        """Every key of metric `probe_id` with its counters, as the kernel has them now."""
+        return [(k, v) for k, v in self.all_metrics() if k.id == probe_id]
+
+    def all_metrics(self) -> list[tuple[L.MKey, L.MVal]]:
+        return [(L.MKey.from_buffer_copy(k), L.MVal.from_buffer_copy(v))
+                for k, v in self._metrics.items()]
+
+    def reset_metrics(self, probe_id: int) -> None:
+        for k in [k for k in self._metrics.keys() if k.id == probe_id]:
+            try:
+                del self._metrics[k]
+            except KeyError:
+                pass
+
+    def metrics_full(self) -> int:
+        """Metric hits the kernel could not count: no room for a new key."""
+        return int(self._mfull[self._mfull.Key(0)].value)
 
     def close(self) -> None:
         """Unload the program and free its maps (probes must be closed first)."""
