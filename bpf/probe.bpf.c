@@ -13,6 +13,7 @@
 // The record layout (struct rec_hdr, struct rec_val) is mirrored in layout.py; a test checks
 // that the two agree field by field. Constants come in as -D flags from layout.py.
 #include <uapi/linux/ptrace.h>
+#include <uapi/linux/bpf_perf_event.h>
 
 struct piece {
     u8 src;        // SRC_NONE / SRC_REG / SRC_SP / SRC_ADDR
@@ -123,6 +124,8 @@ BPF_ARRAY(lost, u64, 1);
 // thread id -> probe id of the condition that is stopping it (read and deleted by the
 // ptrace side when the SIGTRAP arrives: which breakpoint stopped which thread)
 BPF_F_TABLE("hash", u32, u32, signals, MAX_SIGNALS, BPF_F_NO_PREALLOC);
+// the probed address of that stop (the thread stands after its instruction)
+BPF_F_TABLE("hash", u32, u64, signal_ips, MAX_SIGNALS, BPF_F_NO_PREALLOC);
 BPF_PERCPU_ARRAY(scratchmap, struct scratch, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_F_TABLE("hash", struct mkey, struct mval, metrics, MAX_METRIC_KEYS, BPF_F_NO_PREALLOC);
@@ -567,7 +570,23 @@ int dapgo_probe(struct pt_regs *ctx) {
         // which probe stops this thread: written before the signal is sent
         u32 tid = (u32)bpf_get_current_pid_tgid();
         signals.update(&tid, &id);
-        bpf_send_signal_thread(5);  // SIGTRAP: the ptrace side sees this thread stop
+        signal_ips.update(&tid, &ip);
+        // SIGTRAP for a launched program; SIGURG for an attached one, which a Go program
+        // ignores when no tracer is left to take it (dapgo killed)
+        bpf_send_signal_thread(STOP_SIGNAL);
     }
+    return 0;
+}
+
+// A data breakpoint of an attached program: a hardware breakpoint perf event (owned by
+// dapgo's file descriptor, so the kernel removes it when dapgo dies) runs this after the
+// watched write; it stops the thread with the harmless STOP_SIGNAL and says which address.
+int dapgo_watch(struct bpf_perf_event_data *ctx) {
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 id = WATCH_SIGNAL_ID;
+    u64 addr = ctx->addr;
+    signals.update(&tid, &id);
+    signal_ips.update(&tid, &addr);
+    bpf_send_signal_thread(STOP_SIGNAL);
     return 0;
 }

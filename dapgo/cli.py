@@ -24,8 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check what this machine offers dapgo, then exit")
     add_trace_subparser(sub)
     p.add_argument("--version", action="version", version=f"dapgo {__version__}")
-    p.add_argument("--listen", metavar="[HOST]:PORT",
-                   help="serve DAP over TCP (':4711' binds 127.0.0.1; port 0 picks one)")
+    p.add_argument("--listen", metavar="[HOST]:PORT|unix:PATH",
+                   help="serve DAP over TCP (':4711' binds 127.0.0.1; port 0 picks one) or a "
+                   "unix socket (mode 0600); only connections of the same user are served")
     p.add_argument("--log-file", metavar="PATH", help="write the log to PATH")
     p.add_argument("--log-level", default=None,
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -59,12 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.listen is not None:
             try:
-                host, port = server.parse_listen(args.listen)
+                unix = server.unix_path(args.listen)
+                host, port = server.parse_listen(args.listen) if unix is None else ("", 0)
             except ValueError as exc:
                 print(f"dapgo: {exc}", file=sys.stderr)
                 return 2
             try:
-                return asyncio.run(server.serve_tcp(host, port))
+                return asyncio.run(server.serve_tcp(host, port, unix=unix))
             except OSError as exc:
                 print(f"dapgo: cannot listen on {args.listen}: {exc.strerror or exc}",
                       file=sys.stderr)

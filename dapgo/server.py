@@ -1,14 +1,16 @@
 """Transports: serve DAP sessions over stdio (the default) or a TCP listener.
 
-Each TCP connection is its own `Session`; the listener serves until SIGINT/SIGTERM, which
-end every session cleanly (launched programs killed, attached ones detached). Over stdio the
-process serves one session and exits when it ends.
+Each connection (TCP, or a unix socket with `--listen unix:PATH`) is its own `Session`; the
+listener serves until SIGINT/SIGTERM, which end every session cleanly (launched programs
+killed, attached ones detached). A peer of another user is refused (dapgo.peers). Over stdio
+the process serves one session and exits when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import getpass
 import ipaddress
 import logging
@@ -20,8 +22,9 @@ import stat
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from dapgo import peers
 from dapgo.engine.api import Debugger
 from dapgo.engine.errors import DebuggerError
 from dapgo.session import DebuggerFactory, Session
@@ -66,6 +69,19 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+UNIX_PREFIX = "unix:"
+
+
+def unix_path(text: str) -> str | None:
+    """The socket path of `--listen unix:PATH`; None for a TCP address."""
+    if not text.startswith(UNIX_PREFIX):
+        return None
+    path = text[len(UNIX_PREFIX):]
+    if not path or "\0" in path:
+        raise ValueError(f"invalid --listen address {text!r}: expected unix:PATH")
+    return path
 
 
 def _show_address(host: str, port: int) -> str:
@@ -123,16 +139,27 @@ def _ignore_signals_from_now_on() -> None:
 
 async def serve_tcp(
     host: str, port: int, factory: DebuggerFactory = engine_debugger,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None, unix: str | None = None,
 ) -> int:
-    """Listen on host:port and serve every connection until SIGINT/SIGTERM (or `stop`)."""
+    """Listen on host:port (or on the unix socket `unix`) and serve every connection of
+    dapgo's own user until SIGINT/SIGTERM (or `stop`)."""
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     sessions: set[Session] = set()
     handlers: set[asyncio.Task[None]] = set()
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
+        peer = writer.get_extra_info("peername") or "unix peer"
+        try:
+            why = peers.refusal(writer.get_extra_info("socket"))
+        except OSError as exc:
+            why = f"the peer cannot be identified ({exc})"
+        if why is not None:
+            log.warning("refused a connection from %s: %s", peer, why)
+            print(f"dapgo: refused a connection from {peer}: {why} (only the same user is "
+                  "served)", file=sys.stderr, flush=True)
+            await _close_stream(writer, abort=True)
+            return
         session = Session(_StreamWriter(writer), factory, name=f"tcp {peer}")
         sessions.add(session)
         task = asyncio.current_task()
@@ -150,8 +177,12 @@ async def serve_tcp(
             if task is not None:
                 handlers.discard(task)
 
-    server = await asyncio.start_server(connection, host, port)
-    for sock in server.sockets:
+    if unix is not None:
+        server = await _start_unix(connection, unix)
+        print(f"dapgo: listening on {UNIX_PREFIX}{unix}", file=sys.stderr, flush=True)
+    else:
+        server = await asyncio.start_server(connection, host, port)
+    for sock in server.sockets if unix is None else ():
         bound_host, bound_port = sock.getsockname()[:2]
         print(f"dapgo: listening on {_show_address(bound_host, bound_port)}",
               file=sys.stderr, flush=True)
@@ -168,8 +199,38 @@ async def serve_tcp(
     if handlers:
         await asyncio.wait(list(handlers), timeout=5)
     await server.wait_closed()
+    if unix is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(unix)
     _ignore_signals_from_now_on()
     return 0
+
+
+async def _start_unix(
+    connection: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any], path: str,
+) -> asyncio.Server:
+    """A unix socket listener at `path`, mode 0600 from the start (made under umask 077);
+    a stale socket file left by a dapgo that died is replaced, anything else is not."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except ConnectionRefusedError:
+                os.unlink(path)  # nobody listens: stale
+            except OSError:
+                pass
+            else:
+                raise OSError(errno.EADDRINUSE, "another server listens there")
+            finally:
+                probe.close()
+    old = os.umask(0o077)
+    try:
+        server = await asyncio.start_unix_server(connection, path)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    return server
 
 
 class _PipeFlow(asyncio.BaseProtocol):

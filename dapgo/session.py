@@ -60,6 +60,13 @@ DRAIN_TIMEOUT = 5.0
 FLUSH_STALLED = 1.0
 FLUSH_LIMIT = 10.0
 EVENT_OVERHEAD = 256  # bytes an event's envelope adds to its text, roughly
+# What one connection can make the server hold: reading stops while more requests than
+# MAX_QUEUED wait, or while more than OUTPUT_PAUSE bytes wait for a client that does not
+# read (the client's further requests then wait in its own socket or pipe); an unfinished
+# frame is bounded by the frame parser (MAX_BODY_BYTES)
+MAX_QUEUED = 1000
+OUTPUT_PAUSE = 8 << 20
+INPUT_POLL = 0.02  # seconds between looks while reading is paused
 _FAILURE_IDS = {"launch": ErrorId.FAILED_LAUNCH, "attach": ErrorId.FAILED_ATTACH}
 
 
@@ -138,6 +145,7 @@ class Session:
         me = asyncio.current_task()
         try:
             while not self._ended.is_set():
+                await self._room_for_input()
                 # the read is a task of its own that `_end_reading` cancels when the session
                 # ends (cheaper per request than racing it against an event: asyncio.wait)
                 self._reading = reading = asyncio.ensure_future(read())
@@ -165,6 +173,21 @@ class Session:
             for task in list(self._tasks):
                 task.cancel()
             await self._close_writer(writing)
+
+    async def _room_for_input(self) -> None:
+        """Back-pressure on the client's input: wait while it has made the server hold
+        enough (queued requests, unread output)."""
+        paused = False
+        while (self._queue.qsize() > MAX_QUEUED or self._outbox.backlog > OUTPUT_PAUSE) \
+                and not self._ended.is_set() and not self._outbox.failed:
+            if not paused:
+                paused = True
+                log.info("%s: not reading: %d requests queued, %d bytes unread", self.name,
+                         self._queue.qsize(), self._outbox.backlog)
+            try:
+                await asyncio.wait_for(self._ended.wait(), INPUT_POLL)
+            except TimeoutError:
+                pass
 
     async def _drain(self) -> None:
         """Let requests read before the end of input finish (a scripted client may have

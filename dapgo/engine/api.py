@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from dapgo.engine.errors import BuildError, DebuggerError, NotStoppedError, ProgramNotFoundError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS, EXCEPTION_FILTERS
+from dapgo.engine.limits import MAX_ARRAY_VALUES, MAX_GOROUTINES, MAX_PAGE, MAX_STRING_LEN, clamp
 
 if TYPE_CHECKING:  # the model (attrs classes) loads with the first request that uses it
     from dapgo.engine.model import (
@@ -45,8 +46,9 @@ if TYPE_CHECKING:  # the model (attrs classes) loads with the first request that
     )
 
 __all__ = [
-    "DEFAULT_EXCEPTION_FILTERS", "EXCEPTION_FILTERS", "BuildError", "Debugger",
-    "DebuggerError", "DebuggerFactory", "NotStoppedError", "ProgramNotFoundError",
+    "DEFAULT_EXCEPTION_FILTERS", "EXCEPTION_FILTERS", "MAX_ARRAY_VALUES", "MAX_GOROUTINES",
+    "MAX_PAGE", "MAX_STRING_LEN", "BuildError", "Debugger", "DebuggerError", "DebuggerFactory",
+    "NotStoppedError", "ProgramNotFoundError", "clamp",
 ]
 
 

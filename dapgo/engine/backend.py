@@ -102,7 +102,9 @@ class Process(Protocol):
     def pc(self, tid: int) -> int:
         """The thread's pc (a stopped thread's is read once per stop)."""
         ...
-    def set_pc(self, tid: int, pc: int) -> None: ...
+    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
+        """Move a stopped thread to `pc` (and its stack pointer to `sp`)."""
+        ...
     def set_registers(self, tid: int, values: dict[str, int]) -> None:
         """Write the named general registers of a stopped thread (`Registers.values`
         names)."""
@@ -154,6 +156,14 @@ class Process(Protocol):
     def thread_sleeping(self, tid: int) -> bool:
         """Whether running thread `tid` is asleep in the kernel (waiting, not computing)."""
         ...
+    def trap_signal(self, tid: int) -> int:
+        """The signal of a thread's trap stop: SIGTRAP, or the uprobes' stop signal of an
+        attached program (also the Go runtime's own preemption signal)."""
+        ...
+    def park(self) -> None:
+        """Every thread stopped: leave none in a stop that would deliver a deadly signal if
+        dapgo died (an attached program; nothing to do for a launched one)."""
+        ...
     @property
     def breakpoints(self) -> frozenset[int]:
         """Addresses that carry one of our int3 bytes."""
@@ -188,7 +198,7 @@ class ReadOnlyProcess:
     def write_memory(self, addr: int, data: bytes) -> None:
         raise self._refuse()
 
-    def set_pc(self, tid: int, pc: int) -> None:
+    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
         raise self._refuse()
 
     def set_debug_register(self, tid: int, index: int, value: int) -> None:
@@ -226,6 +236,12 @@ class ReadOnlyProcess:
 
     def thread_sleeping(self, tid: int) -> bool:
         return False
+
+    def trap_signal(self, tid: int) -> int:
+        return 5  # SIGTRAP: nothing ever stops
+
+    def park(self) -> None:
+        pass  # nothing runs
 
     @property
     def breakpoints(self) -> frozenset[int]:

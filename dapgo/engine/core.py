@@ -89,7 +89,7 @@ class Parts:
                  inspector: Inspector, emit: Callable[[EngineEvent], None]) -> None:
         self.kernel = KernelProbes(program, table, owner.post, emit)
         self.watches = DataBreakpoints(program, table, inspector, emit,
-                                       lambda fn: self.runner.halted(fn))
+                                       lambda fn: self.runner.halted(fn), self.kernel)
         self.rules = HitRules(program, table, self.kernel, self.watches, inspector, emit)
         self.runner = Runner(program, owner, table, self.rules, self.kernel,
                              program.process.wake)
@@ -438,6 +438,7 @@ class Engine:
         """The program is stopped: tell why, on thread `tid` (or on `goroutine`, when the
         stop is about a goroutine no thread runs)."""
         program, _ = self._loaded()
+        program.process.park()  # an attached program must survive dapgo dying from now on
         self.state = "stopped"
         self.current_tid = tid
         self.stop = StopContext(program, tid, selected=goroutine)
@@ -658,6 +659,7 @@ class Engine:
         try:
             if parts is not None:
                 parts.injector.close()
+                parts.watches.close()
                 parts.kernel.close()
         finally:
             if kill:
@@ -666,13 +668,17 @@ class Engine:
                 program.process.detach()  # after an exit: only closes what is left
 
     def close(self) -> None:
-        """After disconnect: the program's output pipes and the binary dapgo built."""
+        """After disconnect: the program's output pipes, the binary's map and the binary
+        dapgo built."""
         program = self.program
         if program is None:
             return
-        if program.pump is not None:
-            program.pump.join(timeout=2)
-            program.pump.close()
-        if program.tmpdir:
-            shutil.rmtree(program.tmpdir, ignore_errors=True)
-            program.tmpdir = None
+        try:
+            if program.pump is not None:
+                program.pump.join(timeout=2)
+                program.pump.close()
+        finally:
+            program.binary.close()
+            if program.tmpdir:
+                shutil.rmtree(program.tmpdir, ignore_errors=True)
+                program.tmpdir = None

@@ -19,6 +19,7 @@ from dapgo.engine.eval import Const, EvalError, evaluate
 from dapgo.engine.eval.assign import find_child
 from dapgo.engine.hwbreak import NUM_SLOTS, AccessType, DebugRegisterSet, WatchpointError, allocate
 from dapgo.engine.inspector import Inspector, ScopeRef
+from dapgo.engine.kernel_probes import KernelProbes
 from dapgo.engine.model import (
     BreakpointChanged,
     BreakpointStatus,
@@ -30,21 +31,27 @@ from dapgo.engine.model import (
 from dapgo.engine.program import Program
 from dapgo.engine.stopcontext import StopContext
 from dapgo.engine.values import UnreadableError, ValueRef
+from dapgo.engine.watch_events import PerfWatchSet
 from dapgo.engine.watchpoints import DataBreakpoint, WatchTarget, decode_data_id
 
 
 class DataBreakpoints:
     def __init__(self, program: Program, table: BreakpointTable, inspector: Inspector,
                  emit: Callable[[EngineEvent], None],
-                 halted: Callable[[Callable[[], object]], object]) -> None:
-        """`halted(fn)` runs `fn` with every thread of the program stopped."""
+                 halted: Callable[[Callable[[], object]], object],
+                 kernel: KernelProbes | None = None) -> None:
+        """`halted(fn)` runs `fn` with every thread of the program stopped; an attached
+        program's watches are perf events through `kernel` (dapgo.engine.watch_events)."""
         self.program = program
         self.halted = halted
         self.table = table
         self.inspector = inspector
         self.emit = emit
         proc = program.process
-        self.registers = DebugRegisterSet(proc.debug_register, proc.set_debug_register)
+        self.registers: DebugRegisterSet | PerfWatchSet = DebugRegisterSet(
+            proc.debug_register, proc.set_debug_register)
+        if kernel is not None and program.attached:
+            self.registers = PerfWatchSet(kernel)  # removed by the kernel if dapgo dies
         self.watches: list[DataBreakpoint] = []
 
     @property
@@ -187,8 +194,16 @@ class DataBreakpoints:
         proc = self.program.process
         self.registers.slots = allocate([(w.id, w.addr, w.size, w.access)
                                          for w in self.watches])
+        if isinstance(self.registers, PerfWatchSet):
+            self.registers.forget_threads(set(proc.thread_ids()))
         for tid in proc.thread_ids():
-            self.registers.apply(tid)
+            try:
+                self.registers.apply(tid)
+            except OSError as exc:
+                if not isinstance(self.registers, PerfWatchSet):
+                    raise
+                self._fall_back_to_registers(str(exc))
+                return self._apply()
         proc.on_new_thread = self.registers.apply if self.registers.active else None
         proc.before_detach = self._clear_debug_registers
         for addr in self.table.internal_addresses(self._on_scope_end):
@@ -203,6 +218,24 @@ class DataBreakpoints:
             else:
                 self.table.drop_internal(copy_fn.entry)
         self.table.sync(proc)
+
+    def _fall_back_to_registers(self, why: str) -> None:
+        """No perf events (no eBPF): debug registers through ptrace, which a killed dapgo
+        leaves set (the program then dies at the next write to the watched variable)."""
+        assert isinstance(self.registers, PerfWatchSet)
+        slots = self.registers.slots
+        self.registers.close()
+        proc = self.program.process
+        self.registers = DebugRegisterSet(proc.debug_register, proc.set_debug_register)
+        self.registers.slots = slots
+        self.emit(Output("console", "dapgo: data breakpoints use the debug registers: if "
+                                    "dapgo is killed, the next write to the watched "
+                                    f"variable kills the program ({why})\n"))
+
+    def close(self) -> None:
+        """Remove the perf events of an attached program's watches."""
+        if isinstance(self.registers, PerfWatchSet):
+            self.registers.close()
 
     def _clear_debug_registers(self, tid: int) -> None:
         """Before detaching: DR7 zero on the thread, read back to be sure."""

@@ -133,12 +133,16 @@ class Debugger:
                 self._do(self._start_untraced, cfg, binary_path, tmpdir, cwd).result()
                 return
             binary = self._open_binary(binary_path, cfg)
-            if terminal is not None and cfg.console != "internalConsole":
-                self._start_in_terminal(terminal, cfg, binary, binary_path, tmpdir, cwd,
-                                        stop_on_entry)
-            else:
-                self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
-                         stop_on_entry).result()
+            try:
+                if terminal is not None and cfg.console != "internalConsole":
+                    self._start_in_terminal(terminal, cfg, binary, binary_path, tmpdir, cwd,
+                                            stop_on_entry)
+                else:
+                    self._do(self._start, cfg, binary, binary_path, tmpdir, cwd,
+                             stop_on_entry).result()
+            except BaseException:
+                binary.close()  # the program did not start: nothing else will close it
+                raise
 
         def discard(built: tuple[str, str | None, str]) -> None:
             if built[1]:  # not the program's: it did not start
@@ -344,10 +348,14 @@ class Debugger:
         try:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
+            binary.close()
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
+        except BaseException:
+            binary.close()
+            raise
         if self._follow is not None:
             proc.follow_children(*self._follow)
-        engine.install(Program(proc, binary), stop_on_entry=stop_on_entry)
+        engine.install(Program(proc, binary, attached=True), stop_on_entry=stop_on_entry)
         self._emit(ProcessStarted(exe, pid, "attach"))
 
     def configuration_done(self) -> Future[None]:

@@ -10,6 +10,7 @@ messages are evaluated in a one-thread stop context: the thread's siblings may s
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
 import attrs
@@ -96,10 +97,19 @@ class HitRules:
             return []
         kernel_bps = self.kernel.signalled(tid)
         if kernel_bps is not None:  # an in-kernel condition held: its uprobe stopped it
-            return [Hit(tid, _reason(kernel_bps), tuple(b.id for b in kernel_bps))] \
-                if kernel_bps else []
+            if not kernel_bps:
+                return []
+            ids = tuple(b.id for b in kernel_bps)
+            exc = [bp for bp in kernel_bps if bp.kind == "exception"]
+            if exc:  # an attached program's exception breakpoints are uprobes too
+                info = self._read_exception(tid, exc[0].key)
+                return [Hit(tid, "exception", ids, info.exception_id, info.description,
+                            exception=info)]
+            return [Hit(tid, _reason(kernel_bps), ids)]
         fired = self.watches.fired(tid)
         if fired is None:
+            if self.program.process.trap_signal(tid) == signal.SIGURG:
+                return []  # the Go runtime's preemption signal, or a probe's stale stop
             return None
         ws = [w for w in fired if self._should_stop(w, tid)]
         if not ws:

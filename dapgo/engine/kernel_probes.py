@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dapgo.engine.bpf.layout import WATCH_SIGNAL_ID
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.instructions import decode_one, transfers_control
@@ -87,6 +89,7 @@ class KernelProbes:
         self._probe_ids = itertools.count(FIRST_PROBE_ID)
         self._probe_of: dict[int, int] = {}  # breakpoint id -> its probe id now
         self._bp_of: dict[int, int] = {}  # probe id (current or not) -> breakpoint id
+        self._watch_hits: dict[int, int] = {}  # thread -> address its watch event saw
         self._metrics: dict[int, _Metric] = {}  # probe id -> the metric point it is
 
     @property
@@ -95,11 +98,11 @@ class KernelProbes:
 
     # ----- placing breakpoints -----
 
-    @staticmethod
-    def _wants(bp: UserBreakpoint) -> bool:
-        """A breakpoint the kernel could evaluate: a logpoint or one with a condition."""
-        return bool(bp.addresses) and (bp.is_logpoint or bool(bp.condition)
-                                       or bool(bp.hit_condition))
+    def _wants(self, bp: UserBreakpoint) -> bool:
+        """A breakpoint the kernel could evaluate: a logpoint or one with a condition; in an
+        attached program, every breakpoint (no int3 may be left in it if dapgo dies)."""
+        return bool(bp.addresses) and (self.program.attached or bp.is_logpoint
+                                       or bool(bp.condition) or bool(bp.hit_condition))
 
     def prepare(self, bps: list[UserBreakpoint]) -> None:
         """Make the eBPF backend now if `bps` may need it: bcc compiles the BPF program
@@ -179,8 +182,13 @@ class KernelProbes:
         refused.append(bp)
 
     def _say_ptrace(self, bp: UserBreakpoint, why: str) -> None:
-        what = "logpoint" if bp.is_logpoint else "condition"
         where = f"{bp.path}:{bp.line}" if bp.path else bp.key
+        if not (bp.is_logpoint or bp.condition or bp.hit_condition):
+            self.emit(Output("console", f"dapgo: the breakpoint at {where} is an int3 in the "
+                                        "attached program: if dapgo is killed, the program "
+                                        f"dies when it reaches it ({why})\n"))
+            return
+        what = "logpoint" if bp.is_logpoint else "condition"
         self.emit(Output("console", f"dapgo: the {what} at {where} is evaluated with ptrace "
                                     f"(the program stops briefly on every hit): {why}\n"))
 
@@ -193,7 +201,8 @@ class KernelProbes:
         if spec is not None:
             return self._add_metric(backend, bp, spec)
         stop = not bp.is_logpoint
-        if stop:
+        if stop and not self.program.attached:
+            # (an attached program's stop after a call or jump is moved back: rewind())
             jump = next((a for a in bp.addresses if self._transfers_control(a)), None)
             if jump is not None:
                 return (f"the line starts with a call or jump ({jump:#x}): a uprobe's stop "
@@ -307,8 +316,10 @@ class KernelProbes:
                 from dapgo.engine.bpf.logpoints import BpfLogpoints
 
                 pages = os.environ.get("DAPGO_BPF_RINGBUF_PAGES")  # a power of two
+                stop = signal.SIGURG if self.program.attached else signal.SIGTRAP
                 self._backend = BpfLogpoints(self.program.binary, self.program.pid,
-                                             ringbuf_pages=int(pages) if pages else None)
+                                             ringbuf_pages=int(pages) if pages else None,
+                                             stop_signal=int(stop))
             except Exception as exc:  # no bcc, no BPF permission, no headers, old kernel
                 self._backend = f"eBPF is not available here ({exc}); see `dapgo doctor`"
         return self._backend
@@ -342,14 +353,64 @@ class KernelProbes:
             return None
         assert not isinstance(self._backend, str) and self._backend is not None
         probe_id = self._backend.take_signal(tid)
+        ip = self._backend.take_signal_ip(tid)
         if probe_id is None:
             return None
+        if probe_id == WATCH_SIGNAL_ID:  # a data breakpoint's event: for DataBreakpoints
+            if ip is not None:
+                self._watch_hits[tid] = ip
+            return None
+        if ip is not None and self.program.attached:
+            self.rewind(tid, ip)
         if self._probe_of.get(self._bp_of.get(probe_id, -1)) != probe_id:
             return []  # its probe is gone: the stop is for a condition no longer set
         bps = self.table.by_ids([self._bp_of[probe_id]])
         for bp in bps:
             bp.hits += 1
         return bps
+
+    def take_watch_hit(self, tid: int) -> int | None:
+        """The watched address whose hardware breakpoint event stopped `tid`, once (asks
+        the kernel when `signalled` has not yet)."""
+        if tid not in self._watch_hits:
+            self.signalled(tid)
+        return self._watch_hits.pop(tid, None)
+
+    def open_watch(self, tid: int, addr: int, size: int, read_too: bool) -> int:
+        """A hardware breakpoint on `tid` as a perf event stopping it with a harmless
+        signal (see dapgo.engine.watch_events); OSError when eBPF cannot."""
+        backend = self._get_backend()
+        if isinstance(backend, str):
+            raise OSError(backend)
+        return backend.open_watch(tid, addr, size, read_too)
+
+    def forget_signal(self, tid: int) -> None:
+        """Drop what the kernel says stopped `tid`: a hit already reported (see
+        Runner._leave_reported)."""
+        if self.in_use:
+            assert not isinstance(self._backend, str) and self._backend is not None
+            self._backend.take_signal(tid)
+            self._backend.take_signal_ip(tid)
+
+    def rewind(self, tid: int, ip: int) -> None:
+        """A uprobe's stop lands after the probed instruction: after a call, jump or return
+        that is somewhere else. Such an instruction is undone (a call pops its return
+        address back, a return pushes it again: the bytes are still in memory), so the
+        thread stands at the breakpoint's address, as at an int3; leaving it re-executes
+        the instruction (Runner._leave_reported). Other instructions stay done."""
+        insn = self._instruction(ip)
+        if insn is None or not transfers_control(insn):
+            return
+        process = self.program.process
+        sp = process.registers(tid).sp
+        mnemonic = insn.mnemonic
+        if mnemonic.startswith("call"):
+            if process.read_memory(sp, 8) != (ip + insn.size).to_bytes(8, "little"):
+                return  # not where this call went: leave it
+            sp += 8
+        elif mnemonic.startswith("ret"):
+            sp -= 8
+        process.set_pc(tid, ip, sp=sp)
 
     def _start_poller(self, backend: BpfLogpoints) -> None:
         if self._poller is not None:

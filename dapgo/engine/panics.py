@@ -8,6 +8,7 @@ value is shown as dapgo renders it.
 
 from __future__ import annotations
 
+from dapgo.engine.limits import MAX_STRING_LEN
 from dapgo.engine.values import Value, ValueReader
 
 # runtime/error.go: boundsErrorFmt, indexed by boundsErrorCode
@@ -39,7 +40,7 @@ def error_text(values: ValueReader, v: Value, depth: int = 0) -> str:
     """The text Go's Error()/String() would give for common types, else the rendering."""
     t = v.type
     if t.kind == "string":
-        text = values.string_bytes(v).decode("utf-8", errors="replace")
+        text = values.string_bytes(v, MAX_STRING_LEN).decode("utf-8", errors="replace")
         return ("runtime error: " + text) if t.name == "runtime.errorString" else text
     if t.kind == "ptr" and v.word() and depth < 4:
         return error_text(values, values.deref(v), depth + 1)
@@ -51,7 +52,7 @@ def error_text(values: ValueReader, v: Value, depth: int = 0) -> str:
             if field in names:
                 f = values.field_value(v, field)
                 if f.type.kind == "string":
-                    return values.string_bytes(f).decode("utf-8", errors="replace")
+                    return values.string_bytes(f, MAX_STRING_LEN).decode("utf-8", errors="replace")
     return values.format(v)
 
 

@@ -29,6 +29,9 @@ class Program:
     values: ValueReader = attrs.field(init=False)
     pump: OutputPump | None = None  # forwarding its stdout/stderr, when dapgo started it
     tmpdir: str | None = None  # holding the binary dapgo built for it
+    # attached, not launched: it must outlive a killed dapgo, so its breakpoints are uprobes
+    # (never int3 bytes) that stop a thread with a signal harmless to it untraced
+    attached: bool = False
 
     def __attrs_post_init__(self) -> None:
         self.binary.relocate(executable_bias(self.process, self.binary))

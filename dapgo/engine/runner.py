@@ -45,6 +45,11 @@ class Runner:
         self._ring = ring
         self.interrupt: Outcome | None = None  # set by a request that ends the run
         self._held: collections.deque[StopEvent] = collections.deque()
+        # thread -> the pc where its last reported hit stopped it: if a uprobe sits there
+        # (a breakpoint turned conditional or into a logpoint while stopped on it, or an
+        # attached program's stop moved back onto its call or jump), the thread must leave
+        # it without the probe reporting the same hit again
+        self._reported: dict[int, int] = {}
 
     # ----- waiting -----
 
@@ -116,10 +121,31 @@ class Runner:
         events, self._held = list(self._held), collections.deque()
         if not events:
             return []
-        return self._decide(StopEvent(
+        hits = self._decide(StopEvent(
             events[0].kind, tid=events[0].tid,
             breakpoint_tids=tuple(e.tid for e in events if e.kind == "breakpoint"),
             trap_tids=tuple(e.tid for e in events if e.kind == "trap")))
+        self._remember(hits)
+        return hits
+
+    def _remember(self, hits: list[Hit]) -> None:
+        proc = self.program.process
+        self._reported = {}
+        for h in hits:
+            if proc.has_thread(h.tid):
+                self._reported[h.tid] = proc.pc(h.tid)
+
+    def _leave_reported(self) -> None:
+        """Threads still where their reported hit stopped them, at an address that now
+        carries a uprobe: execute that instruction (every other thread stopped) and drop
+        the stop the probe asks for: the hit has been reported already."""
+        reported, self._reported = self._reported, {}
+        proc = self.program.process
+        for tid, pc in reported.items():
+            if not proc.has_thread(tid) or proc.pc(tid) != pc or not self.table.probed(pc):
+                continue
+            if proc.step_instruction(tid):
+                self.kernel.forget_signal(tid)
 
     # ----- running -----
 
@@ -132,6 +158,7 @@ class Runner:
         self.table.step_targets = frozenset(wanted)
         self.table.sync(proc)
         try:
+            self._leave_reported()
             proc.resume()
             while True:
                 ev = self._next_event()
@@ -157,6 +184,7 @@ class Runner:
                     breakpoint_tids=tuple(t for t in ev.breakpoint_tids if t != tid),
                     trap_tids=tuple(t for t in ev.trap_tids if t != tid)))
                 if first or others:  # a hit elsewhere during a step abandons it (Delve)
+                    self._remember(first + others)
                     return Outcome("hits", hits=tuple(first + others))
                 return Outcome("arrived", tid=tid, addr=wanted[proc.pc(tid)])
         finally:
@@ -172,6 +200,15 @@ class Runner:
         if interrupted is not None:
             return interrupted
         proc = self.program.process
+        if self._reported:
+            at = self._reported.pop(tid, None)
+            if at is not None and proc.pc(tid) == at and self.table.probed(at):
+                # leaving the reported hit's address: the probe's stop is that hit again
+                if not proc.step_instruction(tid):
+                    return exited(proc.exit_code) if proc.exit_code is not None \
+                        else self.run()
+                self.kernel.forget_signal(tid)
+                return None
         if not proc.step_instruction(tid):
             # the program ended, or only this thread did: then the others go on
             return exited(proc.exit_code) if proc.exit_code is not None else self.run()

@@ -34,6 +34,8 @@ from dapgo.engine.gofmt import (
     time_seconds,
 )
 from dapgo.engine.gomaps import MapLayoutError, MapReader
+from dapgo.engine.limits import MAX_PAGE, MAX_PAGE_TEXT
+from dapgo.engine.limits import MAX_STRING_LEN as STRING_LEN_BOUND
 from dapgo.engine.model import VariableInfo
 from dapgo.engine.rtypes import RuntimeTypes
 from dapgo.engine.target import Registers, Target
@@ -366,7 +368,7 @@ class ValueReader:
         ptr, length = struct.unpack_from("<Qq", v.data)
         if length <= 0:
             return '""'
-        n = min(length, self.max_string_len)
+        n = min(length, self.max_string_len, STRING_LEN_BOUND)
         try:
             raw = self.read(ptr, n)
         except READ_ERRORS as exc:
@@ -625,15 +627,26 @@ class ValueReader:
     # ----- children -----
 
     def children(self, ref: Value, start: int | None, count: int | None) -> list[VariableInfo]:
-        return [self.info(name, v) for name, v in self.child_values(ref, start, count, True)]
+        """A page of children; it ends early once their texts pass MAX_PAGE_TEXT characters
+        (the client asks for the rest from where it ends)."""
+        out: list[VariableInfo] = []
+        text = 0
+        for name, v in self.child_values(ref, start, count, True):
+            info = self.info(name, v)
+            out.append(info)
+            text += len(info.value)
+            if text > MAX_PAGE_TEXT:
+                break
+        return out
 
     def child_values(
         self, v: Value, start: int | None = None, count: int | None = None,
         tolerant: bool = False,
     ) -> list[tuple[str, Value]]:
         """Named children of a compound value; arrays, slices, maps and channels page by
-        `start`/`count` (default: `max_array_values` from `start`). `tolerant`: a child
-        whose memory cannot be read is a value saying why (UnreadableMemory otherwise)."""
+        `start`/`count` (default: `max_array_values` from `start`; a page holds at most
+        MAX_PAGE children, whatever is asked). `tolerant`: a child whose memory cannot be
+        read is a value saying why (UnreadableMemory otherwise)."""
         if v.error is not None:
             return []
         if not tolerant:
@@ -649,7 +662,7 @@ class ValueReader:
                       ) -> list[tuple[str, Value]]:
         t = v.type
         first = start or 0
-        page = count if count else self.max_array_values
+        page = min(count if count else self.max_array_values, MAX_PAGE)
         if t.kind == "struct":
             return [(m.name, self.field_value(v, m.name)) for m in t.fields]
         if t.kind == "ptr":

@@ -8,6 +8,7 @@ program resumes (see Session.reset_handles).
 from __future__ import annotations
 
 from dapgo import convert
+from dapgo.engine.api import MAX_PAGE, clamp
 from dapgo.handlers.base import Body, Call, Handler
 
 
@@ -83,7 +84,8 @@ async def variables(call: Call) -> Body:
     if filter_ not in (None, "indexed", "named"):
         raise args.bad("filter", "must be 'indexed' or 'named'")
     start = args.opt_int("start", minimum=0)
-    count = args.opt_int("count", minimum=0) or None  # 0 means all
+    # 0 means all; a page holds at most MAX_PAGE children (the answer has what was loaded)
+    count = clamp(args.opt_int("count", minimum=0), MAX_PAGE) or None
     if filter_ == "named" and entry.indexed and not entry.named:
         return {"variables": []}  # a container with only indexed children
     debugger = session.require_debugger()

@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING, Any
 from dapgo.engine.api import (
     DEFAULT_EXCEPTION_FILTERS,
     EXCEPTION_FILTERS,
+    MAX_ARRAY_VALUES,
+    MAX_GOROUTINES,
+    MAX_STRING_LEN,
     Debugger,
     DebuggerError,
+    clamp,
 )
 from dapgo.handlers.base import Args, Body, Call, Handler, RequestError
 from dapgo.handlers.options import OPTIONS
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
     from dapgo.engine.model import LaunchConfig, RunInTerminal
 
 log = logging.getLogger(__name__)
+
+PID_MAX = (1 << 31) - 1  # a pid_t
 
 CAPABILITIES: Body = {
     "supportsConfigurationDoneRequest": True,
@@ -109,6 +115,15 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
     core_file = args.opt_str("coreFilePath")
     if mode == "core" and not core_file:
         raise args.bad("coreFilePath", "is required with mode 'core' (the core file to open)")
+    _no_nul(args, "program", [program])
+    _no_nul(args, "args", program_args)
+    _no_nul(args, "cwd", [cwd or ""])
+    _no_nul(args, "output", [output or ""])
+    _no_nul(args, "buildFlags", flags)
+    _no_nul(args, "env", [text for pair in env for text in pair if text is not None])
+    for name, _ in env:
+        if not name or "=" in name:
+            raise args.bad("env", f"has an invalid variable name {name!r}")
     cfg = LaunchConfig(
         program=program,
         mode=mode,  # type: ignore[arg-type]  # checked against LAUNCH_MODES above
@@ -123,6 +138,12 @@ def launch_config(args: Args) -> tuple[LaunchConfig, bool]:
         console=console,  # type: ignore[arg-type]  # checked against CONSOLES above
     )
     return cfg, stop_on_entry
+
+
+def _no_nul(args: Args, name: str, texts: list[str] | tuple[str, ...]) -> None:
+    """Paths, arguments and the environment go to the kernel as C strings: no NUL byte."""
+    if any("\0" in text for text in texts):
+        raise args.bad(name, "must not contain a NUL byte")
 
 
 def _env(args: Args) -> tuple[tuple[str, str | None], ...]:
@@ -145,6 +166,7 @@ def _env_file(args: Args) -> tuple[tuple[str, str | None], ...]:
     paths = [raw] if isinstance(raw, str) else raw
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise args.bad("envFile", "must be a path or a list of paths")
+    _no_nul(args, "envFile", paths)
     out: list[tuple[str, str | None]] = []
     for path in paths:
         try:
@@ -192,9 +214,10 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     labels = args.opt_str_list("showPprofLabels") or []
     hide = args.opt_bool("hideSystemGoroutines", False)
     filters = args.opt_str("goroutineFilters") or ""
-    max_goroutines = args.opt_int("maxGoroutines", minimum=1) or 1024
-    max_string = args.opt_int("maxStringLen", minimum=1)
-    max_array = args.opt_int("maxArrayValues", minimum=1)
+    # limits larger than the engine's bounds are clamped to them (dapgo.engine.limits)
+    max_goroutines = clamp(args.opt_int("maxGoroutines", minimum=1), MAX_GOROUTINES) or 1024
+    max_string = clamp(args.opt_int("maxStringLen", minimum=1), MAX_STRING_LEN)
+    max_array = clamp(args.opt_int("maxArrayValues", minimum=1), MAX_ARRAY_VALUES)
     call.session.show_globals = args.opt_bool("showGlobalVariables", False)
     call.session.show_registers = args.opt_bool("showRegisters", True)
     follow = args.opt_bool("followExec", False)
@@ -353,12 +376,12 @@ def _pid(args: Args) -> int:
     raw: Any = args.raw.get("processId")
     if raw is None:
         raise args.bad("processId", "is required")
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 10:
         raw = int(raw.strip())
     if type(raw) is not int:
         raise args.bad("processId", "must be a process id (an integer)")
-    if raw <= 0:
-        raise args.bad("processId", "must be a positive process id")
+    if not 0 < raw <= PID_MAX:
+        raise args.bad("processId", f"must be a process id between 1 and {PID_MAX}")
     return raw
 
 

@@ -21,7 +21,13 @@ from typing import Any
 from dapgo.protocol.errors import FramingError, LocalProtocolError
 
 MAX_HEADER_BYTES = 8 * 1024
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# a DAP request is small (the largest real ones, setBreakpoints of a big file, are kilobytes):
+# this bounds what one connection's unfinished frame can make the server hold
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# Python refuses to turn a longer digit string into an int (sys.get_int_max_str_digits);
+# such a JSON number is decoded as a float (inf), as JavaScript would, so the request is
+# still answered: an argument that must be an integer then says so
+MAX_INT_DIGITS = 4000
 _CONTENT_LENGTH = b"content-length"
 _RESYNC_TOKEN = b"content-length:"
 
@@ -143,14 +149,24 @@ def decode_body(body: bytes) -> Item:
     except UnicodeDecodeError as exc:
         return FramingError(f"message body is not valid UTF-8 ({exc.reason} at byte {exc.start})")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         return FramingError(f"message body is not valid JSON ({exc.msg} at offset {exc.pos})")
     except RecursionError:
         return FramingError("message body is not valid JSON (nested too deeply)")
+    except (ValueError, OverflowError, MemoryError) as exc:  # whatever else a decoder refuses
+        return FramingError(f"message body cannot be decoded ({type(exc).__name__}: "
+                            f"{str(exc)[:200]})")
     if not isinstance(value, dict):
         return FramingError(f"message body is a JSON {_json_kind(value)}, not an object")
     return value
+
+
+def _parse_int(text: str) -> int | float:
+    """A JSON integer: a Python int, or a float when it has too many digits for one."""
+    if len(text) > MAX_INT_DIGITS:
+        return float(text)
+    return int(text)
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -25,7 +25,7 @@ PACKAGE = ROOT / "dapgo"
 DAP_SIDE = ("dapgo.session", "dapgo.outbox", "dapgo.handlers", "dapgo.convert", "dapgo.paths")
 FACADE = ("dapgo.engine.family", "dapgo.engine.debugger")
 ENGINE_FOR_DAP = ("dapgo.engine.api", "dapgo.engine.model", "dapgo.engine.errors",
-                  "dapgo.engine.exception_filters")
+                  "dapgo.engine.exception_filters", "dapgo.engine.limits")
 # modules of the engine the backends and leaves may use
 ENGINE_LEAVES = ("dapgo.engine.errors", "dapgo.engine.instructions", "dapgo.engine.backend",
                  "dapgo.engine.model")

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from dapgo.engine.limits import MAX_PAGE
+
 from .conftest import Stop
 
 EXACT = {
@@ -162,8 +164,11 @@ def test_growing_map(stopped: Stop) -> None:
     n = int(stopped.var("growingN").value)
     v = stopped.var("growing")
     assert v.named_children == min(n, 64)  # capped at maxArrayValues; paging reads all
-    kids = stopped.children(v, 0, n)
-    got = {int(c.name.strip("[]")): int(c.value) for c in kids}
+    got: dict[int, int] = {}
+    for start in range(0, n, MAX_PAGE):  # a page holds at most MAX_PAGE children
+        kids = stopped.children(v, start, n)
+        assert len(kids) == min(MAX_PAGE, n - start)
+        got.update((int(c.name.strip("[]")), int(c.value)) for c in kids)
     assert got == {j: j + 1000 for j in range(n)}
 
 

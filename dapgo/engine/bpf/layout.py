@@ -63,6 +63,8 @@ DWARF_TO_PTREGS = {0: 10, 1: 12, 2: 11, 3: 5, 4: 13, 5: 14, 6: 4, 7: 19, 8: 9, 9
                    10: 7, 11: 6, 12: 3, 13: 2, 14: 1, 15: 0}
 
 
+WATCH_SIGNAL_ID = 0xFFFFFFFF  # in `signals`: a data breakpoint's perf event, not a probe
+
 # where a goroutine's pprof labels are, for metrics split by a label (-D names of the C
 # source; LABELS_MODE says which of the two layouts, LABELS_NONE: the program has none)
 LABEL_DEFINES = ("LABELS_MODE", "G_LABELS_OFFSET", "LM_SLICE_OFF", "LBL_SIZE", "LBL_KEY_OFF",
@@ -71,7 +73,8 @@ LABEL_DEFINES = ("LABELS_MODE", "G_LABELS_OFFSET", "LM_SLICE_OFF", "LBL_SIZE", "
 
 
 def defines(*, goid_offset: int, ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
-            ip_adjust: int = 0, labels: dict[str, int] | None = None) -> dict[str, int]:
+            ip_adjust: int = 0, labels: dict[str, int] | None = None,
+            stop_signal: int = 5) -> dict[str, int]:
     """Every -D the C source needs."""
     d: dict[str, int] = {
         k: v for k, v in globals().items()
@@ -79,6 +82,7 @@ def defines(*, goid_offset: int, ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
     }
     d.update(
         G_GOID_OFFSET=goid_offset, RINGBUF_PAGES=ringbuf_pages, IP_ADJUST=ip_adjust,
+        STOP_SIGNAL=stop_signal,
         SCRATCH_MASK=SCRATCH_SIZE - 1, REG_SP=PTREGS["sp"], REG_BP=PTREGS["bp"],
         REG_R14=PTREGS["r14"],
     )

@@ -444,11 +444,12 @@ class BpfLogpoints:
     """In-kernel logpoints and conditions for one process; one BPF program for all of them."""
 
     def __init__(self, bi: BinaryInfo, pid: int, *, session: BpfSession | None = None,
-                 string_cap: int = MAX_STRING_LEN, ringbuf_pages: int | None = None) -> None:
+                 string_cap: int = MAX_STRING_LEN, ringbuf_pages: int | None = None,
+                 stop_signal: int = 5) -> None:
         self.bi = bi
         if session is None:
-            session = BpfSession(bi, pid) if ringbuf_pages is None else BpfSession(
-                bi, pid, ringbuf_pages=ringbuf_pages)
+            session = BpfSession(bi, pid, stop_signal=stop_signal) if ringbuf_pages is None \
+                else BpfSession(bi, pid, ringbuf_pages=ringbuf_pages, stop_signal=stop_signal)
             self._own_session = True
         else:
             self._own_session = False
@@ -597,6 +598,15 @@ class BpfLogpoints:
     def poll(self, timeout: float = 0.05) -> list[LogEvent]:
         """Hits since the last poll (waiting up to `timeout` s for the first), in order."""
         return self.decode(self.s.poll(timeout))
+
+    def take_signal_ip(self, tid: int) -> int | None:
+        """The probed address where thread `tid` last stopped, once."""
+        return self.s.take_signal_ip(tid)
+
+    def open_watch(self, tid: int, addr: int, size: int, read_too: bool) -> int:
+        """A hardware breakpoint perf event stopping thread `tid` as a probe does (its
+        `signals` entry is WATCH_SIGNAL_ID, with the watched address)."""
+        return self.s.open_watch(tid, addr, size, read_too)
 
     def take_signal(self, tid: int) -> int | None:
         """The id of the condition whose probe is stopping thread `tid`, once."""

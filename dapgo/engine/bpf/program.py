@@ -12,6 +12,10 @@ from typing import Any
 from . import layout as L
 from .attach import BPF_TRACE_UPROBE_MULTI
 
+PERF_TYPE_BREAKPOINT = 5
+HW_BREAKPOINT_W = 2
+HW_BREAKPOINT_RW = 3
+
 
 class BpfUnavailable(RuntimeError):
     """bcc, kernel headers or BPF itself is missing; the message says what to install."""
@@ -39,10 +43,11 @@ class ProbeProgram:
     """The loaded BPF program and its maps."""
 
     def __init__(self, *, goid_offset: int, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
-                 labels: dict[str, int] | None = None) -> None:
+                 labels: dict[str, int] | None = None, stop_signal: int = 5) -> None:
         bcc = _import_bcc()
         _check_headers()
-        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages, labels=labels)
+        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages, labels=labels,
+                         stop_signal=stop_signal)
         self.ringbuf_bytes = ringbuf_pages * os.sysconf("SC_PAGE_SIZE")
         try:
             self._bpf = bcc.BPF(text=L.source().encode(), cflags=L.cflags(defs))
@@ -55,6 +60,8 @@ class ProbeProgram:
         self._hits = self._bpf[b"hitcounts"]
         self._lost = self._bpf[b"lost"]
         self._signals = self._bpf[b"signals"]
+        self._signal_ips = self._bpf[b"signal_ips"]
+        self._watch_fd: int | None = None
         self._metrics = self._bpf[b"metrics"]
         self._mfull = self._bpf[b"mfull"]
         self.events_fd: int = self._bpf[b"events"].map_fd
@@ -101,6 +108,47 @@ class ProbeProgram:
         except KeyError:
             pass
         return probe_id
+
+    def take_signal_ip(self, tid: int) -> int | None:
+        """The probed address of thread `tid`'s last stop, once."""
+        key = self._signal_ips.Key(tid)
+        try:
+            ip = int(self._signal_ips[key].value)
+        except KeyError:
+            return None
+        try:
+            del self._signal_ips[key]
+        except KeyError:
+            pass
+        return ip
+
+    def open_watch(self, tid: int, addr: int, size: int, read_too: bool) -> int:
+        """A hardware breakpoint perf event on thread `tid` for `size` bytes at `addr`
+        (writes, or any access), running `dapgo_watch`: the event's file descriptor (close
+        it to remove the breakpoint; the kernel does when dapgo dies)."""
+        from bcc import BPF
+        from bcc.libbcc import lib
+        from bcc.perf import Perf
+
+        assert self._bpf is not None
+        if self._watch_fd is None:
+            self._watch_fd = self._bpf.load_func(b"dapgo_watch", BPF.PERF_EVENT).fd
+        attr = Perf.perf_event_attr()
+        attr.type = PERF_TYPE_BREAKPOINT
+        attr.size = C.sizeof(attr)
+        attr.config = 0
+        attr._sample_period_union.sample_period = 1  # every hit
+        attr.bp_type = HW_BREAKPOINT_RW if read_too else HW_BREAKPOINT_W
+        attr._bp_addr_union.bp_addr = addr
+        attr._bp_len_union.bp_len = size
+        attr.exclude_kernel = 1
+        attr.exclude_hv = 1
+        fd = int(lib.bpf_attach_perf_event_raw(self._watch_fd, C.byref(attr), tid, -1,
+                                               -1, 0))
+        if fd < 0:
+            raise OSError(-fd if fd < -1 else C.get_errno(),
+                          f"cannot open a hardware breakpoint on thread {tid}")
+        return fd
 
     # --- metrics ----------------------------------------------------------------------------
     def metrics(self, probe_id: int) -> list[tuple[L.MKey, L.MVal]]:

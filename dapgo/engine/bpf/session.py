@@ -33,12 +33,13 @@ def _labels(bi: BinaryInfo) -> dict[str, int]:
 class BpfSession:
     def __init__(self, bi: BinaryInfo, pid: int, *,
                  ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
-                 program: ProbeProgram | None = None) -> None:
+                 program: ProbeProgram | None = None, stop_signal: int = 5) -> None:
         """`program`: one `compile` made beforehand for `bi` (the session owns it now)."""
         self.bi = bi
         self.pid = pid
         self.labels_readable = _labels(bi)["LABELS_MODE"] != 0
-        self.program = program if program is not None else self.compile(bi, ringbuf_pages)
+        self.program = program if program is not None else self.compile(
+            bi, ringbuf_pages, stop_signal)
         self.reader = RingReader(self.program.events_fd, self.program.ringbuf_bytes,
                                  self.program.lost)
         self._groups: dict[int, tuple[UprobeLink, list[int]]] = {}
@@ -46,14 +47,14 @@ class BpfSession:
         self._lock = threading.Lock()
 
     @staticmethod
-    def compile(bi: BinaryInfo, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES
-                ) -> ProbeProgram:
+    def compile(bi: BinaryInfo, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
+                stop_signal: int = 5) -> ProbeProgram:
         """The BPF program for `bi`'s runtime layout (bcc: ~0.4 s; any thread)."""
         layout = bi.struct_layout("runtime.g")
         if layout is None:
             raise AttachError(0, "runtime.g is not described in DWARF: cannot find goroutine ids")
         return ProbeProgram(goid_offset=layout.offset("goid"), ringbuf_pages=ringbuf_pages,
-                            labels=_labels(bi))
+                            labels=_labels(bi), stop_signal=stop_signal)
 
     def add_group(self, gid: int, descs: dict[int, L.Desc], *, keep_ids: bool = False
                   ) -> None:
@@ -118,6 +119,12 @@ class BpfSession:
 
     def take_signal(self, tid: int) -> int | None:
         return self.program.take_signal(tid)
+
+    def take_signal_ip(self, tid: int) -> int | None:
+        return self.program.take_signal_ip(tid)
+
+    def open_watch(self, tid: int, addr: int, size: int, read_too: bool) -> int:
+        return self.program.open_watch(tid, addr, size, read_too)
 
     def metrics(self, gid: int) -> list[tuple[L.MKey, L.MVal]]:
         return self.program.metrics(gid)

@@ -87,28 +87,33 @@ class BinaryInfo:
         `path`, debuginfod with `progress`)."""
         path = os.path.abspath(path)
         elf = ElfImage(path)
-        pclntab = _pclntab(elf)
-        if pclntab is None:
+        debug: ElfImage | None = None
+        try:
+            pclntab = _pclntab(elf)
+            if pclntab is None:
+                raise BinaryFormatError(f"{path} is not a Go program (no .gopclntab section)")
+            if not elf.has(".debug_info"):
+                found = debugfile.find(elf, real_path or path, debug_dirs, progress)
+                if found.path is not None:
+                    debug = ElfImage(found.path)
+                if debug is None or not debug.has(".debug_info"):
+                    where = "; ".join(found.looked) or "no build id or .gnu_debuglink to look by"
+                    raise NoDebugInfoError(
+                        f"{path} has no DWARF debug information (built with -ldflags=-w, or "
+                        f"stripped?) and no separate debug file was found (looked for: {where})")
+            syms = elf if ".symtab" in elf.sections else (debug or elf)
+            sym = syms.symbol("runtime.text")
+            text = sym.addr if sym is not None else elf.sections[".text"].addr
+            pcln = PcLnTab(pclntab, text)
+            return cls(path, elf, pcln, debug)
+        except BaseException:
+            if debug is not None:
+                debug.close()
             elf.close()
-            raise BinaryFormatError(f"{path} is not a Go program (no .gopclntab section)")
-        debug = None
-        if not elf.has(".debug_info"):
-            found = debugfile.find(elf, real_path or path, debug_dirs, progress)
-            if found.path is not None:
-                debug = ElfImage(found.path)
-            if debug is None or not debug.has(".debug_info"):
-                elf.close()
-                where = "; ".join(found.looked) or "no build id or .gnu_debuglink to look by"
-                raise NoDebugInfoError(
-                    f"{path} has no DWARF debug information (built with -ldflags=-w, or "
-                    f"stripped?) and no separate debug file was found (looked for: {where})")
-        syms = elf if ".symtab" in elf.sections else (debug or elf)
-        sym = syms.symbol("runtime.text")
-        text = sym.addr if sym is not None else elf.sections[".text"].addr
-        pcln = PcLnTab(pclntab, text)
-        return cls(path, elf, pcln, debug)
+            raise
 
     def close(self) -> None:
+        """Unmap the file now (not when the garbage collector gets to it); idempotent."""
         self._elf.close()
         if self._dbg is not self._elf:
             self._dbg.close()

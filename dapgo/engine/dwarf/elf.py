@@ -82,7 +82,10 @@ class ElfImage:
         return self._elf
 
     def close(self) -> None:
-        self._map.close()
+        try:
+            self._map.close()
+        except BufferError:  # a view into the map is still alive: it goes with the view
+            pass
 
     def has(self, name: str) -> bool:
         return name in self.sections or ".z" + name[1:] in self.sections

@@ -34,6 +34,10 @@ from dapgo.engine.gofmt import format_complex, format_float, go_quote
 from dapgo.engine.values import Value, ValueReader, format_scalar, scalar
 
 MAX_COMPARE_STRING = 1 << 20
+# Go's gc represents untyped integer constants in 512 bits ("constant overflow" beyond);
+# bounding every constant the evaluator computes keeps `1 << 1e10` from taking gigabytes
+MAX_CONST_BITS = 512
+MAX_CONST_STRING = 1 << 20  # bytes of a string built here (concatenation)
 UNTYPED_DEFAULT = {"int": "int", "rune": "int32", "float": "float64", "complex": "complex128",
                    "string": "string", "bool": "bool", "nil": "nil"}
 _NUMERIC = ("int", "uint", "uintptr", "float", "complex")
@@ -99,6 +103,10 @@ class Interpreter:
             return self._eval(node)
         except OSError as exc:
             raise EvalError(f"could not read memory: {exc}") from exc
+        except RecursionError:  # the parser bounds the tree's depth: a backstop
+            raise EvalError("expression nested too deeply") from None
+        except OverflowError as exc:  # e.g. a float conversion of a huge constant
+            raise EvalError(f"numeric overflow: {exc}") from None
 
     def _eval(self, node: Node) -> Result:
         if isinstance(node, Paren):
@@ -480,12 +488,12 @@ class Interpreter:
             if x.kind not in ("int", "rune", "float", "complex"):
                 raise EvalError(f"invalid operation: operator {op} not defined on {x.text()}")
             if op == "-":
-                return Const(-v, x.kind)  # type: ignore[operator]
+                return bounded(Const(-v, x.kind))  # type: ignore[operator]
             if op == "+":
                 return x
             if x.kind not in ("int", "rune"):
                 raise EvalError(f"invalid operation: operator ^ not defined on {x.text()}")
-            return Const(~v, x.kind)  # type: ignore[operator]
+            return bounded(Const(~v, x.kind))  # type: ignore[operator]
         k = x.type.kind
         if op == "!":
             if k != "bool":
@@ -587,11 +595,15 @@ class Interpreter:
             if x.kind not in ("int", "rune"):
                 raise EvalError(f"invalid operation: shifted operand {x.text()} must be integer")
             v = int(x.value)  # type: ignore[arg-type]
-            return Const(v << n if op == "<<" else v >> n, x.kind)
+            if op == "<<" and v and n > MAX_CONST_BITS:
+                raise EvalError(f"constant shift overflow: {x.text()} << {n}")
+            return bounded(Const(v << n if op == "<<" else v >> min(n, MAX_CONST_BITS + 1),
+                                 x.kind))
         if x.type.kind not in ("int", "uint", "uintptr"):
             raise EvalError(f"invalid operation: shifted operand {self._text(x)} "
                             f"(type {x.type.name}) must be integer")
         v = _as_int(scalar(x))
+        n = min(n, 8 * x.type.size + 1)  # a wider shift gives the same bits (make() wraps)
         return make(x.type, v << n if op == "<<" else v >> n)
 
     def _arith(self, op: str, x: Result, y: Result) -> Result:
@@ -606,7 +618,7 @@ class Interpreter:
         if k == "string":
             if op != "+":
                 raise EvalError(f"invalid operation: operator {op} not defined on strings")
-            return Const(str(self._py(x)) + str(self._py(y)), "string", t)
+            return bounded(Const(str(self._py(x)) + str(self._py(y)), "string", t))
         if k not in _NUMERIC:
             raise EvalError(f"invalid operation: operator {op} not defined on "
                             f"{self._text(x)} (type {t.name})")
@@ -633,7 +645,20 @@ def _as_int(v: object) -> int:
 def _lit(node: Lit) -> Const:
     kinds = {"int": "int", "float": "float", "imag": "complex", "char": "rune",
              "string": "string"}
-    return Const(node.value, kinds[node.kind])  # type: ignore[arg-type]
+    return bounded(Const(node.value, kinds[node.kind]))  # type: ignore[arg-type]
+
+
+def bounded(c: Const) -> Const:
+    """`c`, if the evaluator may hold it: integers within MAX_CONST_BITS, strings within
+    MAX_CONST_STRING characters."""
+    v = c.value
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > MAX_CONST_BITS:
+        raise EvalError(f"constant overflow: the result needs {v.bit_length()} bits, more "
+                        f"than the {MAX_CONST_BITS} of an untyped constant")
+    if isinstance(v, str) and len(v) > MAX_CONST_STRING:
+        raise EvalError(f"string too long: {len(v)} characters, the limit is "
+                        f"{MAX_CONST_STRING}")
+    return c
 
 
 def _type_name(node: Node) -> str | None:
@@ -659,11 +684,11 @@ def _const_arith(op: str, x: Const, y: Const) -> Const:
     if x.kind == "string" and y.kind == "string":
         if op != "+":
             raise EvalError(f"invalid operation: operator {op} not defined on strings")
-        return Const(str(x.value) + str(y.value), "string")
+        return bounded(Const(str(x.value) + str(y.value), "string"))
     if x.kind not in order or y.kind not in order:
         raise EvalError(f"invalid operation: {x.text()} {op} {y.text()} (mismatched kinds)")
     kind = order[max(order.index(x.kind), order.index(y.kind))]
-    return Const(_apply(op, x.value, y.value, kind, f"untyped {kind}"), kind)  # type: ignore[arg-type]
+    return bounded(Const(_apply(op, x.value, y.value, kind, f"untyped {kind}"), kind))  # type: ignore[arg-type]
 
 
 def _apply(op: str, a: int | float | complex, b: int | float | complex, kind: str,

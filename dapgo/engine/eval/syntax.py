@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import attrs
 
+from dapgo.engine.limits import MAX_EXPRESSION_LEN
+
 
 class EvalError(Exception):
     """An expression that is not valid Go, or that cannot be evaluated here."""
@@ -40,20 +42,42 @@ _NUM = re.compile(
 )
 _IDENT = re.compile(r"[^\W\d]\w*")
 _PATH = re.compile(r"[A-Za-z_][\w.\-~]*(?:/[\w.\-~]+)+")
+_PATH_RUN = re.compile(r"[\w.\-~/]*")  # the characters a package-qualified name may hold
+MAX_PATH_LEN = 512  # a package path plus `.Name`, at most (Go's own are far shorter)
+MAX_PATH_DOTS = 8  # dots after a path's last slash tried as the `.Name` separator
+MAX_DEPTH = 100  # nesting of the expression tree (parentheses, operators, selectors...)
 
 
 def tokenize(src: str, is_global: Callable[[str], bool] | None = None) -> list[Token]:
     """Split `src` into tokens. A run like `a/b/c.Name` becomes one `path` token (a
     package-qualified global) when `is_global` accepts some `a/b/c.Name` prefix of it."""
+    if len(src) > MAX_EXPRESSION_LEN:
+        raise EvalError(f"expression too long: {len(src)} characters, the limit is "
+                        f"{MAX_EXPRESSION_LEN}")
     out: list[Token] = []
     i, n = 0, len(src)
+    # A path token needs a `/` later in the same run of path characters: where that run
+    # ends and where its next slash is are found once per run, so tokenizing stays linear
+    run_end = next_slash = -1
     while i < n:
         c = src[i]
         if c.isspace():
             i += 1
             continue
         if c.isalpha() or c == "_":
-            path = _PATH.match(src, i) if is_global else None
+            path = None
+            if is_global is not None:
+                if i >= run_end:
+                    run = _PATH_RUN.match(src, i)
+                    assert run is not None
+                    run_end = run.end()
+                    next_slash = -1
+                if next_slash < i:
+                    next_slash = src.find("/", i, run_end)
+                    if next_slash < 0:
+                        next_slash = run_end  # none left in this run
+                if next_slash < run_end and next_slash - i < MAX_PATH_LEN:
+                    path = _PATH.match(src, i, min(run_end, i + MAX_PATH_LEN))
             if path and is_global is not None:
                 got = _split_path(path.group(0), is_global)
                 if got is not None:
@@ -115,7 +139,7 @@ def tokenize(src: str, is_global: Callable[[str], bool] | None = None) -> list[T
 def _split_path(text: str, is_global: Callable[[str], bool]) -> str | None:
     """The longest `pkg/path.Name` prefix of `text` that names a global."""
     slash = text.rfind("/")
-    dots = [i for i in range(slash, len(text)) if text[i] == "."]
+    dots = [i for i in range(slash, len(text)) if text[i] == "."][:MAX_PATH_DOTS]
     for d in reversed(dots):
         m = _IDENT.match(text, d + 1)
         if m is None:
@@ -222,6 +246,7 @@ class Parser:
         self.src = src
         self.toks = tokenize(src, is_global)
         self.i = 0
+        self.depth = 0  # recursion of the parse functions, bounded by MAX_DEPTH
 
     @property
     def tok(self) -> Token:
@@ -251,20 +276,35 @@ class Parser:
         node = self.binary(1)
         if self.tok.kind != "eof":
             raise self.error("expected end of expression")
+        if tree_depth(node) > MAX_DEPTH:
+            raise _too_deep()
         return node
 
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _too_deep()
+
     def binary(self, min_prec: int) -> Node:
-        x = self.unary()
-        while self.tok.kind == "op" and PRECEDENCE.get(self.tok.text, 0) >= min_prec:
-            op = self.next().text
-            y = self.binary(PRECEDENCE[op] + 1)
-            x = Binary(op, x, y)
-        return x
+        self._enter()
+        try:
+            x = self.unary()
+            while self.tok.kind == "op" and PRECEDENCE.get(self.tok.text, 0) >= min_prec:
+                op = self.next().text
+                y = self.binary(PRECEDENCE[op] + 1)
+                x = Binary(op, x, y)
+            return x
+        finally:
+            self.depth -= 1
 
     def unary(self) -> Node:
         if self.tok.kind == "op" and self.tok.text in UNARY:
             op = self.next().text
-            return Unary(op, self.unary())
+            self._enter()
+            try:
+                return Unary(op, self.unary())
+            finally:
+                self.depth -= 1
         return self.primary()
 
     def primary(self) -> Node:
@@ -343,6 +383,13 @@ class Parser:
         return TypeExpr(self._type())
 
     def _type(self) -> str:
+        self._enter()
+        try:
+            return self._type_inner()
+        finally:
+            self.depth -= 1
+
+    def _type_inner(self) -> str:
         t = self.tok
         if self.is_op("*"):
             self.next()
@@ -397,6 +444,25 @@ def parse(src: str, is_global: Callable[[str], bool] | None = None) -> Node:
     return Parser(src, is_global).parse()
 
 
+def _too_deep() -> EvalError:
+    return EvalError(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
+
+
+def tree_depth(node: Node) -> int:
+    """How deep the expression tree goes (without recursion: the tree may be deep)."""
+    deepest = 0
+    stack: list[tuple[Node, int]] = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for field in attrs.fields(type(item)):
+            child = getattr(item, field.name)
+            for c in child if isinstance(child, tuple) else (child,):
+                if attrs.has(type(c)) and not isinstance(c, (Lit, TypeExpr)):
+                    stack.append((c, depth + 1))
+    return deepest
+
+
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
             "\\": "\\", "'": "'", '"': '"'}
 
@@ -445,10 +511,16 @@ def literal_value(t: Token) -> object:
     except ValueError as exc:
         raise EvalError(f"invalid number literal {t.text}") from exc
     if t.kind == "char":
-        s = _unescape(text[1:-1], "'")
+        try:
+            s = _unescape(text[1:-1], "'")
+        except (ValueError, OverflowError) as exc:
+            raise EvalError(f"invalid rune literal {t.text[:40]}: {exc}") from None
         if len(s) != 1:
             raise EvalError(f"invalid rune literal {t.text}")
         return ord(s)
     if text.startswith("`"):
         return text[1:-1]
-    return _unescape(text[1:-1], '"')
+    try:
+        return _unescape(text[1:-1], '"')
+    except (ValueError, OverflowError) as exc:
+        raise EvalError(f"invalid string literal {t.text[:40]}: {exc}") from None

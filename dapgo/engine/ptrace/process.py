@@ -19,6 +19,16 @@ that thread, the engine's owner thread. The model follows Delve's native backend
   this thread) to `adopt`, which traces it as a program of its own;
 * `wait_event` also returns when the owner thread's doorbell rings (dapgo.engine.ptrace
   .doorbell): a request arrived while the program runs.
+
+An attached program must outlive a dapgo killed with SIGKILL, in any state: the kernel then
+detaches every thread and resumes it, delivering the signal of a signal-delivery-stop. So an
+attached program is seized (PTRACE_SEIZE): its threads are stopped with PTRACE_INTERRUPT,
+never SIGSTOP (a SIGSTOP left pending would stop the program for good); its breakpoints are
+uprobes that stop a thread with SIGURG (`STOP_SIGNAL_ATTACHED`), which a Go program ignores
+(the runtime's own preemption signal; a spurious one is harmless), never int3 bytes; and
+while the user looks at a stop, a thread that stopped on a SIGTRAP (a data breakpoint, a
+single step) is parked again in an interrupt stop (`park`), so no SIGTRAP is left to
+deliver.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ _Kind = Literal[
     "held"
 ]
 WUNTRACED = 2  # report the doorbell's stop (it is a child, not a tracee)
+STOP_SIGNAL_ATTACHED = signal.SIGURG  # what an attached program's uprobes stop threads with
+_HAZARDS = (signal.SIGTRAP, signal.SIGSTOP)  # deadly or stopping if delivered untraced
 
 
 class PtraceFailure(Exception):
@@ -60,6 +72,7 @@ class Thread:
     trap: bool = False  # stopped on a SIGTRAP that is not a breakpoint of ours
     new: bool = False  # cloned, its first stop not yet seen
     pc: int | None = None  # rip while stopped, once read (a resume forgets it)
+    stop_sig: int = 0  # the signal of its signal-delivery-stop (0: another kind of stop)
 
 
 def _is_new_process(tid: int, pid: int) -> bool:
@@ -94,6 +107,7 @@ class TracedProcess:
     def __init__(self, pid: int, launched: bool) -> None:
         self.pid = pid
         self.launched = launched
+        self.seized = not launched  # threads stopped with PTRACE_INTERRUPT (see above)
         self.threads: dict[int, Thread] = {}
         self._saved: dict[int, bytes] = {}  # breakpoint address -> original byte
         self.exit_code: int | None = None
@@ -208,7 +222,8 @@ class TracedProcess:
                 return
             for tid in sorted(new):
                 try:
-                    pt.ptrace_attach(tid)
+                    pt.ptrace(sc.PTRACE_SEIZE, tid, 0, sc.PTRACE_O_TRACECLONE)
+                    pt.ptrace(sc.PTRACE_INTERRUPT, tid, 0, 0)
                 except Exception as exc:
                     if tid == self.pid:
                         raise PtraceFailure(
@@ -297,6 +312,12 @@ class TracedProcess:
                 self.on_new_thread(tid)
         sig = os.WSTOPSIG(status)
         event = status >> 16
+        th.stop_sig = 0 if event else sig
+        if event == sc.PTRACE_EVENT_STOP and self.seized:
+            # our PTRACE_INTERRUPT, or a seized clone's first stop (a group-stop by someone
+            # else's SIGSTOP too: resumed like one of ours)
+            th.sigstop_expected = False
+            return "sigstop"
         if event == sc.PTRACE_EVENT_CLONE:
             new_tid = pt.ptrace_geteventmsg(tid)
             if new_tid not in self.threads:
@@ -319,6 +340,14 @@ class TracedProcess:
             if code in (sc.SI_KERNEL, sc.TRAP_BRKPT) and pc - 1 in self._saved:
                 self.set_pc(tid, pc - 1)
                 return "breakpoint"
+            th.trap = True
+            return "trap"
+        if sig == STOP_SIGNAL_ATTACHED and self.seized:
+            # A uprobe's stop (sent by the kernel), or the Go runtime's preemption signal,
+            # or both merged into one: the engine asks the kernel which (a trap); the
+            # runtime's is passed on when the thread resumes.
+            if pt.ptrace_getsiginfo(tid).si_code != sc.SI_KERNEL:
+                th.pending_signal = sig
             th.trap = True
             return "trap"
         th.pending_signal = sig
@@ -358,6 +387,7 @@ class TracedProcess:
         th = self.threads[tid]
         sig, th.pending_signal = th.pending_signal, 0
         th.trap = False
+        th.stop_sig = 0
         try:
             th.pc = None
             pt.ptrace_cont(tid, sig)
@@ -469,7 +499,7 @@ class TracedProcess:
             for th in running:
                 if not th.sigstop_expected:
                     th.sigstop_expected = True
-                    if not sc.tgkill(self.pid, th.tid, signal.SIGSTOP):
+                    if not self._interrupt(th.tid):
                         th.sigstop_expected = False
             for th in running:
                 if th.tid in self.threads and not th.stopped:
@@ -477,6 +507,50 @@ class TracedProcess:
                         self._wait_thread_stopped(th.tid)
                     except ChildProcessError:
                         self.threads.pop(th.tid, None)
+
+    def _interrupt(self, tid: int) -> bool:
+        """Ask a thread to stop: PTRACE_INTERRUPT when seized, else SIGSTOP. False when the
+        thread is gone."""
+        if not self.seized:
+            return sc.tgkill(self.pid, tid, signal.SIGSTOP)
+        try:
+            pt.ptrace(sc.PTRACE_INTERRUPT, tid, 0, 0)
+        except Exception:
+            return False
+        return True
+
+    def trap_signal(self, tid: int) -> int:
+        """The signal a thread stopped on a trap took (SIGTRAP, or STOP_SIGNAL_ATTACHED)."""
+        th = self.threads.get(tid)
+        return th.stop_sig if th is not None and th.stop_sig else signal.SIGTRAP
+
+    def park(self) -> None:
+        """Seized only, every thread stopped: move each thread whose stop would deliver a
+        SIGTRAP or SIGSTOP if dapgo died now into an interrupt stop, which delivers
+        nothing. No instruction runs meanwhile: the thread's pending interrupt traps
+        before it returns to user mode."""
+        if not self.seized or self.exit_code is not None:
+            return
+        for th in list(self.threads.values()):
+            if not th.stopped or th.stop_sig not in _HAZARDS or th.pending_signal:
+                continue
+            trap, pc = th.trap, th.pc
+            try:
+                pt.ptrace(sc.PTRACE_INTERRUPT, th.tid, 0, 0)
+                th.sigstop_expected = True
+                pt.ptrace_cont(th.tid, 0)
+            except Exception:
+                continue
+            th.stopped = False
+            try:
+                self._wait_thread_stopped(th.tid)
+            except ChildProcessError:
+                self.threads.pop(th.tid, None)
+                continue
+            if th.tid in self.threads:
+                # the same stop (no instruction ran), now harmless; a stale probe signal
+                # that was pending may have come first: the interrupt then stays pending
+                th.trap, th.pc = trap, pc
 
     def resume(self, tids: list[int] | None = None) -> None:
         """Resume the stopped threads `tids` (all when None), stepping those on breakpoints
@@ -519,6 +593,12 @@ class TracedProcess:
                 kind = self._handle_status(wtid, status)
                 if kind == "step":
                     return True
+                if kind == "trap" and th.stop_sig == STOP_SIGNAL_ATTACHED:
+                    # a uprobe's stop on the stepped instruction (the engine asks the kernel
+                    # which, after the step) or the runtime's signal: step on, keeping it
+                    th.trap = False
+                    if th.pending_signal:
+                        deferred, th.pending_signal = th.pending_signal, 0
                 if kind is None or kind == "exited":
                     return False
                 if kind == "signal":
@@ -607,9 +687,11 @@ class TracedProcess:
             th.pc = pc
         return pc
 
-    def set_pc(self, tid: int, pc: int) -> None:
+    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
         regs = pt.ptrace_getregs(tid)
         regs.rip = pc
+        if sp is not None:
+            regs.rsp = sp
         pt.ptrace_setregs(tid, regs)
         th = self.threads.get(tid)
         if th is not None:

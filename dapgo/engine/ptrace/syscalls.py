@@ -28,6 +28,9 @@ PTRACE_EVENT_FORK = 1
 PTRACE_EVENT_VFORK = 2
 PTRACE_EVENT_CLONE = 3
 PTRACE_EVENT_EXEC = 4
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_EVENT_STOP = 128  # a PTRACE_INTERRUPT, or the first stop of a seized clone
 WALL = 0x40000000  # __WALL: wait for every thread, cloned or not
 # __WNOTHREAD: only this thread's own children and tracees. Several sessions in one dapgo
 # (--listen) each trace from their own thread; without it one session's waitpid(-1) would
