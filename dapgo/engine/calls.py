@@ -93,7 +93,11 @@ class CallRunner:
         except AbiError as exc:
             raise EvalError(str(exc)) from exc
         plan = CallPlan(callee.fn, callee.closure, tuple(args), tuple(results), layout)
-        out = self.injector.call(self.tid, self.goroutine, plan, self.timeout)
+        try:
+            out = self.injector.call(self.tid, self.goroutine, plan, self.timeout)
+        finally:
+            # the program ran: pages read for this stop (dapgo.engine.stopmemory) are stale
+            self.program.memory.forget()
         self.made += 1
         if out.everyone:
             self.notes.append(f"the call of {callee.fn.name} waited for other goroutines "
