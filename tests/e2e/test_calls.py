@@ -30,14 +30,10 @@ from .helpers import (
     top_frame,
     wait_stopped,
 )
+from .test_stepping_panics import GO_VERSIONS, go_id
 
 Message = dict[str, Any]
-GO_VERSIONS = [None, "1.21.13", "1.24.11"]  # None: the default toolchain, 1.27.3
 FIXTURE = "calls"
-
-
-def go_id(v: str | None) -> str:
-    return v or "1.27.3"
 
 
 @contextmanager
