@@ -61,7 +61,7 @@ def crash_core(binary: Path, version: str) -> Path:
         proxy.listen(8)
         held: list[socket.socket] = []
 
-        def ready() -> None:  # cmd/go is waiting for the proxy's answer
+        def ready(_proc: subprocess.Popen[bytes]) -> None:  # cmd/go awaits the proxy
             conn, _ = proxy.accept()
             held.append(conn)
             time.sleep(0.3)

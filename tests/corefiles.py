@@ -9,6 +9,7 @@ an absolute path), it is set to `directory/core.%p` for that run and restored af
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import signal
@@ -38,13 +39,21 @@ def cores_in(directory: Path) -> Iterator[None]:
         CORE_PATTERN.write_text(old + "\n")
 
 
+def tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send `sig` to one thread of process `pid`."""
+    if ctypes.CDLL(None, use_errno=True).syscall(234, pid, tid, sig) != 0:  # SYS_tgkill
+        raise OSError(ctypes.get_errno(), f"tgkill {pid} {tid}")
+
+
 def kernel_core(argv: list[str], directory: Path, env: dict[str, str] | None = None,
-                send: int | None = None, ready: Callable[[], None] | None = None,
+                send: int | None = None,
+                ready: Callable[[subprocess.Popen[bytes]], None] | None = None,
                 timeout: float = 120) -> tuple[Path, str]:
     """Run `argv` in `directory` until it dies with a core: of a Go panic, or of signal
-    `send`, sent once `ready()` returns (by default: once the program writes its first line
-    on stdout). Returns the core's path and what the program wrote on stderr. Whatever the
-    program started is killed. Earlier core files in `directory` are removed first."""
+    `send`, sent once `ready(proc)` returns (by default: once the program writes its first
+    line on stdout; with `send` 0, `ready` sends what it wants). Returns the core's path and
+    what the program wrote on stderr. Whatever the program started is killed. Earlier core
+    files in `directory` are removed first."""
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("core*"):  # the kernel would overwrite one of the same name
         old.unlink()
@@ -58,10 +67,11 @@ def kernel_core(argv: list[str], directory: Path, env: dict[str, str] | None = N
             if send is not None:
                 assert proc.stdout is not None
                 if ready is not None:
-                    ready()
+                    ready(proc)
                 else:
                     proc.stdout.readline()  # the program says it is ready
-                proc.send_signal(send)
+                if send:
+                    proc.send_signal(send)
             proc.wait(timeout=timeout)
         finally:
             with contextlib.suppress(ProcessLookupError):

@@ -150,9 +150,13 @@ class StopContext:
         names = [f.function.name if f.function else "" for f in frames]
         if SIGNAL_TRAMPOLINE not in names:
             return None
-        after = frames[names.index(SIGNAL_TRAMPOLINE) + 1:]
-        on_its_stack = after and after[0].sp < g.stack_hi and g.stack_hi - after[0].sp < 1 << 30
-        return frames if on_its_stack else None
+        # after the outermost signal frame: the code the first signal interrupted
+        after = frames[len(names) - names[::-1].index(SIGNAL_TRAMPOLINE):]
+        try:  # g.stack is {lo, hi}: the interrupted code must run on the goroutine's stack
+            lo = self.program.target.u64(g.addr + self.program.goroutines.layout.stack_hi - 8)
+        except OSError:
+            return None
+        return frames if after and lo <= after[0].sp < g.stack_hi else None
 
     def frame(self, thread_id: int, index: int) -> Frame:
         frames = self.frames(thread_id) if index else self.frames(thread_id, 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import signal
 import struct
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import fixtures
 import pytest
-from corefiles import kernel_core
+from corefiles import kernel_core, tgkill
 from dapclient import DAPClient, DAPError
 from elftools.elf.elffile import ELFFile
 
@@ -192,6 +193,29 @@ def test_kernel_core_of_a_program_killed_by_sigquit(go: str | None, tmp_path: Pa
         main = frame_named(c, 1, "main.main")
         assert main["line"] == fixtures.line_of("crash", "hang")[1]
         assert frame_variables(c, main["id"])["how"]["value"] == '"hang"'
+
+
+def test_kernel_core_of_a_signal_that_hit_a_running_goroutine(tmp_path: Path) -> None:
+    """SIGQUIT sent to the thread a goroutine spins on: the runtime crashes in the signal
+    handler on that thread; the goroutine's stack goes through the handler's frames to
+    where the signal hit it (its saved registers are stale)."""
+    binary = fixtures.build("crash")
+
+    def hit_the_spinner(proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        spinner = proc.stdout.readline().split()  # "spinner TID", from its locked thread
+        assert spinner[0] == b"spinner" and proc.stdout.readline() == b"ready\n"
+        tgkill(proc.pid, int(spinner[1]), signal.SIGQUIT)
+
+    core, stderr = kernel_core([str(binary), "spin-hang"], tmp_path, send=0,
+                               ready=hit_the_spinner)
+    assert "SIGQUIT: quit" in stderr
+    with core_session(binary, core) as (c, stop):
+        assert stop["description"] == \
+            "the program was killed by SIGQUIT, then SIGABRT from the Go runtime", stop
+        names = [f["name"] for f in frames(c, stop["threadId"])]
+        assert "main.spin" in names, names
+        assert names.index("runtime.sigtramp") < names.index("main.spin"), names
 
 
 def test_bad_core_files(tmp_path: Path) -> None:
