@@ -20,8 +20,8 @@ from dapclient import DAPClient, ListeningServer
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from .helpers import TRANSPORTS, initialize, mark, top_frame, wait_stopped
-from .test_hostile_requests import rss
+from .helpers import TRANSPORTS, top_frame
+from .test_hostile_requests import launch_to_hold, rss
 
 Message = dict[str, Any]
 BATCHES = 12
@@ -112,15 +112,7 @@ class Fuzzer:
 
 
 def stopped_session(c: DAPClient, tmp: Path) -> Message:
-    initialize(c)
-    c.request("launch", {"mode": "exec", "program": str(fixtures.build("hostile")),
-                         "args": ["3", "1", str(tmp / "out")]}, timeout=60)
-    c.wait_event("initialized")
-    path, line = fixtures.line_of("hostile", "hold_body")
-    c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": line}]})
-    at = mark(c)
-    c.request("configurationDone")
-    stop = wait_stopped(c, "breakpoint", after=at)
+    stop = launch_to_hold(c, tmp)
     frame = top_frame(c, stop["threadId"])
     scopes = c.request("scopes", {"frameId": frame["id"]})["body"]["scopes"]
     args_ref = scopes[0]["variablesReference"]

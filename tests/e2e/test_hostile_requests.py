@@ -44,6 +44,12 @@ def adapter(transport: str) -> Iterator[tuple[DAPClient, int]]:
 
 def stop_in_hold(c: DAPClient, tmp: Path, **launch_extra: Any) -> dict[str, Message]:
     """Launch the hostile fixture, stop in hold(): its arguments by name."""
+    stop = launch_to_hold(c, tmp, **launch_extra)
+    return frame_variables(c, top_frame(c, stop["threadId"])["id"])
+
+
+def launch_to_hold(c: DAPClient, tmp: Path, **launch_extra: Any) -> Message:
+    """Launch the hostile fixture and stop in hold(): the stopped event's body."""
     initialize(c)
     c.request("launch", {"mode": "exec", "program": str(fixtures.build("hostile")),
                          "args": ["3", "1", str(tmp / "out")], **launch_extra}, timeout=60)
@@ -52,8 +58,7 @@ def stop_in_hold(c: DAPClient, tmp: Path, **launch_extra: Any) -> dict[str, Mess
     c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": line}]})
     at = mark(c)
     c.request("configurationDone")
-    stop = wait_stopped(c, "breakpoint", after=at)
-    return frame_variables(c, top_frame(c, stop["threadId"])["id"])
+    return wait_stopped(c, "breakpoint", after=at)
 
 
 def error_of(c: DAPClient, command: str, arguments: Message, timeout: float = 10) -> str:
