@@ -97,11 +97,10 @@ def test_no_debug_turns_debugging_capabilities_off_and_exec_runs_in_its_folder()
         assert f"cwd={os.path.realpath(os.path.dirname(binary))} " in output_text(c, "stdout")
 
 
-def test_output_relative_to_cwd() -> None:
+def test_output_relative_to_cwd(tmp_path: os.PathLike[str]) -> None:
     with session("stdio") as c:
-        out_dir = fixtures.CACHE / "wt15-output"
-        launch(c, {"mode": "debug", "program": EDITOR, "cwd": str(out_dir.parent),
-                   "output": "wt15-output/editor-bin"})
-        assert (out_dir / "editor-bin").exists()
+        launch(c, {"mode": "debug", "program": EDITOR, "cwd": str(tmp_path),
+                   "output": "bin/editor-bin"})
+        assert os.path.exists(os.path.join(tmp_path, "bin", "editor-bin"))
         c.request("configurationDone")
         assert exit_code(c) == 0
