@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corefiles import kernel_core  # noqa: E402
 from dapclient import DAPClient  # noqa: E402
-from delve import dlv_dap  # noqa: E402
+from dlvdap import dlv_dap  # noqa: E402
 
 WORK = ROOT / ".cache" / "bench" / "core"
 TOOLCHAINS = {"1.21.13": ROOT / ".cache" / "go" / "1.21.13" / "go" / "bin" / "go",
