@@ -14,7 +14,7 @@ from pathlib import Path
 import fixtures
 from dapclient import ListeningServer
 
-from tests.e2e.helpers import initialize, mark, wait_stopped
+from e2e.helpers import initialize, mark, wait_stopped
 
 
 def rss(pid: int) -> int:
