@@ -151,7 +151,7 @@ class Inspector:
         shadowed variables apart as Delve does: the visible (innermost) one is `x`, the
         ones it hides are `(x)`, `((x))`... DWARF lists outer blocks before inner ones."""
         frame = ctx.frame(ref.thread_id, ref.frame_index)
-        if frame.function is None:
+        if frame.function is None or not frame.function.go:  # C frames: no Go variables
             return []
         pc = frame.pc if ref.frame_index == 0 else frame.pc - 1
         found = [
@@ -175,7 +175,7 @@ class Inspector:
         cannot be read (optimized out, unreadable memory...)."""
         values = ctx.program.values
         frame = ctx.frame(ref.thread_id, ref.frame_index)
-        if frame.function is None:
+        if frame.function is None or not frame.function.go:
             return []
         regs = ctx.frame0_registers(ref.thread_id) if ref.frame_index == 0 else None
         out: list[tuple[str, VarInfo, Value | str]] = []

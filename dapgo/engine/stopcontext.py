@@ -13,9 +13,9 @@ goroutine (before the runtime starts) is OS_THREAD_ID_BASE + tid.
 from __future__ import annotations
 
 from dapgo.engine.errors import DebuggerError
-from dapgo.engine.goroutines import Goroutine, GoroutineSet, thread_running
+from dapgo.engine.goroutines import G_SYSCALL, Goroutine, GoroutineSet, thread_running
 from dapgo.engine.program import Program
-from dapgo.engine.stack import MAX_FRAMES, Frame, unwind
+from dapgo.engine.stack import MAX_FRAMES, Frame, goroutine_stack, unwind
 from dapgo.engine.target import Registers
 
 OS_THREAD_ID_BASE = 1 << 30
@@ -103,24 +103,46 @@ class StopContext:
         tid = self.tid_running(thread_id)
         return self.program.target.registers(tid) if tid is not None else None
 
-    def _pc_sp(self, thread_id: int) -> tuple[int, int]:
+    def _goroutine(self, thread_id: int) -> Goroutine | None:
+        if thread_id >= OS_THREAD_ID_BASE:
+            return None
+        for tid in self.thread_ids():
+            g = self.goroutine_of_thread(tid)
+            if g is not None and g.id == thread_id:
+                return g
+        return self.goroutine_set().by_id.get(thread_id) if self.whole else None
+
+    def _start(self, thread_id: int) -> tuple[int, int, int, Goroutine | None]:
+        """pc, sp, bp where the goroutine's unwinding starts, and the goroutine. A goroutine
+        in C code (a cgo call: its thread on the system stack outside Go code) starts from
+        its thread's registers, so that the C frames are shown."""
         regs = self.frame0_registers(thread_id)
+        g = self._goroutine(thread_id)
         if regs is not None:
-            return regs.pc, regs.sp
+            return regs.pc, regs.sp, regs.bp, g
         if thread_id >= OS_THREAD_ID_BASE or not self.whole:
             raise DebuggerError(f"unknown thread {thread_id}")
-        g = self.goroutine_set().by_id.get(thread_id)
         if g is None:
             raise DebuggerError(f"unknown goroutine {thread_id}")
-        return g.pc, g.sp
+        tid = g.thread_id
+        binary = self.program.binary
+        if (binary.has_cgo and g.status == G_SYSCALL and tid is not None
+                and tid in self.thread_ids() and self.program.target.has_thread(tid)):
+            tregs = self.program.target.registers(tid)
+            if binary.function_for_pc(tregs.pc) is None:
+                return tregs.pc, tregs.sp, tregs.bp, g
+        return g.pc, g.sp, 0, g
 
     def frames(self, thread_id: int, limit: int = MAX_FRAMES) -> list[Frame]:
         """The goroutine's frames, innermost first (cached for the whole stack)."""
         cached = self._frames.get(thread_id)
         if cached is not None:
             return cached[:limit]
-        pc, sp = self._pc_sp(thread_id)
-        frames = unwind(self.program.target, pc, sp, limit)
+        pc, sp, bp, g = self._start(thread_id)
+        target = self.program.target
+        gstack = goroutine_stack(target, g.addr) if g is not None and \
+            self.program.binary.has_cgo else None
+        frames = unwind(target, pc, sp, limit, bp=bp, g=gstack)
         if limit >= MAX_FRAMES:
             self._frames[thread_id] = frames
         return frames

@@ -13,7 +13,8 @@ from dapgo.engine.dwarf import BinaryInfo
 
 __all__ = ["G_TLS_OFFSET", "Registers", "Target"]
 
-# The g of a thread on linux/amd64 lives at FS base - 8 (Go's TLS slot for pure Go binaries).
+# The g of a thread on linux/amd64 lives at FS base - 8 in binaries the Go linker linked;
+# externally linked (cgo) ones: BinaryInfo.g_tls_offset.
 G_TLS_OFFSET = -8
 
 
@@ -59,6 +60,6 @@ class Target:
         if fs_base == 0:
             return 0
         try:
-            return self.u64(fs_base + G_TLS_OFFSET)
+            return self.u64(fs_base + self.binary.g_tls_offset)
         except OSError:
             return 0

@@ -66,13 +66,12 @@ def function_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
         if bp is None:
             bp = UserBreakpoint(id=table.new_id(), kind="function", key=spec.name,
                                 addresses=[])
-            fn = binary.function(spec.name) if binary else None
-            if fn is None or binary is None:
+            pcs = binary.function_breakpoint_addresses(spec.name) if binary else []
+            if not pcs or binary is None:
                 bp.message = f"function not found: {spec.name}"
             else:
-                pc = binary.first_pc_after_prologue(fn)
-                bp.addresses = [pc]
-                loc = binary.line_for_pc(pc)
+                bp.addresses = pcs
+                loc = binary.any_line_for_pc(pcs[0])
                 if loc:
                     bp.path, bp.line = loc
         bp.condition, bp.hit_condition = spec.condition, spec.hit_condition

@@ -9,6 +9,7 @@ for line breakpoints is cached on disk by build id (see cache.py)."""
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import posixpath
 import struct
@@ -18,6 +19,7 @@ from dapgo.engine.errors import BinaryFormatError, NoDebugInfoError
 
 from . import cache
 from . import dies as D
+from .cfi import CfaRule, FrameTables
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
 from .lineprog import LineTables, Row
@@ -32,6 +34,7 @@ from .model import (
     TypeRef,
     VarInfo,
 )
+from .native import NativeCode
 from .pclntab import PcLnTab, uvarint
 from .prologue import skip_prologue
 from .types import TypeReader
@@ -56,6 +59,9 @@ class BinaryInfo:
         self._by_base: dict[str, dict[str, list[int]]] = {}  # see _files_named()
         self._stmt_lists: list[tuple[int, int]] = []  # (.debug_line offset, unit offset)
         self._subprograms: dict[int, DIE | None] = {}
+        self._native: NativeCode | None = None
+        self._frames: FrameTables | None = None
+        self.has_cgo = elf.symbol("crosscall2") is not None or elf.symbol("_cgo_init") is not None
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -92,6 +98,56 @@ class BinaryInfo:
         rec = self._pcln.func_for_pc(pc)
         return None if rec is None else Function(rec.name, rec.entry, rec.end)
 
+    @property
+    def native(self) -> NativeCode:
+        """C functions of a cgo program: names and lines."""
+        if self._native is None:
+            self._native = NativeCode(self._elf, self.dwarf, self._linetables, self._locations)
+        return self._native
+
+    def any_function_for_pc(self, pc: int) -> Function | None:
+        """The Go function at pc, else (cgo programs) the C function symbol covering it."""
+        fn = self.function_for_pc(pc)
+        if fn is None and self.has_cgo:
+            fn = self.native.function_for_pc(pc)
+        return fn
+
+    def any_line_for_pc(self, pc: int) -> tuple[str, int] | None:
+        """File and line at pc from .gopclntab, else from a C unit's line program."""
+        loc = self.line_for_pc(pc)
+        if loc is None and self.has_cgo:
+            loc = self.native.line_for_pc(pc)
+        return loc
+
+    def cfa_rule(self, pc: int) -> CfaRule | None:
+        """.eh_frame/.debug_frame rule at a pc of C code (see cfi.py)."""
+        if self._frames is None:
+            elf = self._elf
+
+            def eh() -> tuple[bytes, int] | None:
+                sec = elf.sections.get(".eh_frame")
+                return None if sec is None else (elf.data(".eh_frame"), sec.addr)
+
+            def debug() -> bytes | None:
+                return elf.data(".debug_frame") if self.has_cgo and elf.has(".debug_frame") \
+                    else None
+
+            self._frames = FrameTables(eh, debug)
+        return self._frames.rule(pc)
+
+    @functools.cached_property
+    def g_tls_offset(self) -> int:
+        """Where a thread's g lives relative to FS base (Delve's rule): -8 in a Go-linked
+        binary; with an external linker (cgo), runtime.tlsg's place in the TLS segment."""
+        tlsg = self._elf.symbol("runtime.tlsg")
+        tls = next((p for p in self._elf.elffile.iter_segments() if p["p_type"] == "PT_TLS"),
+                   None)
+        if tlsg is None or tls is None:
+            return -8
+        align = max(tls["p_align"], 1)
+        memsz = tls["p_memsz"] + ((-tls["p_vaddr"] - tls["p_memsz"]) & (align - 1))
+        return -memsz + tlsg.addr
+
     def functions_matching(self, pattern: str) -> list[Function]:
         """Functions whose name matches a regular expression (re.search), by address."""
         return self._pcln.functions_matching(pattern)
@@ -119,6 +175,15 @@ class BinaryInfo:
                 if stmt:
                     return addr
         return pc
+
+    def function_breakpoint_addresses(self, name: str) -> list[int]:
+        """Where a function breakpoint on `name` goes: after the prologue of the Go
+        function; the entry of a C function (cgo programs)."""
+        fn = self.function(name)
+        if fn is not None:
+            return [self.first_pc_after_prologue(fn)]
+        c_fn = self.native.function(name) if self.has_cgo else None
+        return [c_fn.entry] if c_fn is not None else []
 
     def read_text(self, addr: int, size: int) -> bytes | None:
         """Bytes of the file image at a virtual address (code, rodata, initialised data)."""
@@ -294,6 +359,8 @@ class BinaryInfo:
             if i >= 0:
                 units.add(self._stmt_lists[i][1])
             pos = data.find(needle, pos + 1)
+        if self.has_cgo:  # gcc's DWARF 5 keeps file names in .debug_line_str
+            units |= self.native.unit_offsets()
         lines = self._linetables
         got = {}
         for cu_off in sorted(units):
@@ -352,10 +419,16 @@ class BinaryInfo:
                 if ln != line or not stmt or end or fi not in want:
                     continue
                 fn_i = self._pcln.index_for_pc(addr)
+                if fn_i is None and self.has_cgo:  # C code: its symbol's entry is the key
+                    c_fn = self.native.function_for_pc(addr)
+                    fn_i = -c_fn.entry if c_fn is not None else None
                 if fn_i is not None and addr < lowest.get(fn_i, addr + 1):
                     lowest[fn_i] = addr
         found: set[int] = set()
         for fn_i, addr in lowest.items():
+            if fn_i < 0:  # a C function: its lowest is_stmt address (gcc's prologue_end)
+                found.add(addr)
+                continue
             rec = self._pcln.record(fn_i)
             if addr == rec.entry:
                 addr = self.first_pc_after_prologue(Function(rec.name, rec.entry, rec.end))

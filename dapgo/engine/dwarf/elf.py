@@ -170,10 +170,12 @@ class ElfImage:
             return None
         strs = self.data(self._by_index[symtab["sh_link"]].name)
         syms = self.data(".symtab")
+        # An external linker may share string tails ("goAdd" inside "_cgoexp_..._goAdd"):
+        # every occurrence of the name is a possible .strtab offset.
         needle = name.encode() + b"\0"
-        pos = strs.find(b"\0" + needle)
+        pos = strs.find(needle, 1)
         while pos >= 0:
-            key = struct.pack("<I", pos + 1)
+            key = struct.pack("<I", pos)
             spos = syms.find(key)
             while spos >= 0:
                 if spos % _SYM.size == 0:
@@ -181,5 +183,5 @@ class ElfImage:
                     if shndx != 0:
                         return Symbol(name, value, size)
                 spos = syms.find(key, spos + 1)
-            pos = strs.find(b"\0" + needle, pos + 1)
+            pos = strs.find(needle, pos + 1)
         return None
