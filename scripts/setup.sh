@@ -9,8 +9,10 @@ VENV=.venv
 say() { printf '[setup] %s\n' "$*"; }
 
 need_pkgs=()
-# neovim and luajit run the nvim-dap module's test; nodejs/npm come with this machine kind.
-for p in python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit; do
+# neovim and luajit run the nvim-dap module's test; gcc and libc6-dev build the cgo test
+# programs; nodejs/npm come with this machine kind.
+for p in python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit \
+         gcc libc6-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -17,6 +17,7 @@ from dapgo.engine.eval import Const, EvalError, FrameScope, evaluate, is_true, r
 from dapgo.engine.eval.assign import assign, find_child
 from dapgo.engine.goroutines import GoroutineCommand, GoroutineView
 from dapgo.engine.model import FrameInfo, ScopeInfo, ThreadInfo, VariableInfo
+from dapgo.engine.stack import Frame
 from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.values import UnreadableError, Value, ValueReader, ValueRef
 
@@ -44,6 +45,13 @@ def package_of(function: str) -> str:
     slash = function.rfind("/")
     dot = function.find(".", slash + 1)
     return function[:dot] if dot > 0 else function
+
+
+def _innermost(ctx: StopContext, thread_id: int, frame: Frame) -> bool:
+    """Is `frame` the innermost machine frame (frame 0, or a call inlined into it)? Its pc
+    is where the thread is, not a return address, and the thread's registers are its."""
+    top = ctx.frame(thread_id, 0)
+    return frame.pc == top.pc and frame.sp == top.sp
 
 
 def _eval_error(exc: EvalError) -> DebuggerError:
@@ -93,10 +101,13 @@ class Inspector:
         """Arguments and Locals; the frame's package variables when `show_globals`
         (showGlobalVariables); Registers, marked expensive."""
         frame = ctx.frame(thread_id, frame_index)
+        # Delve's warning: an optimized function's values may be missing or wrong
+        warn = (" (warning: optimized function)"
+                if frame.code is not None and ctx.program.binary.optimized(frame.code) else "")
         out = [
-            ScopeInfo("Arguments", ScopeRef(thread_id, frame_index, True),
+            ScopeInfo("Arguments" + warn, ScopeRef(thread_id, frame_index, True),
                       presentation_hint="arguments"),
-            ScopeInfo("Locals", ScopeRef(thread_id, frame_index, False),
+            ScopeInfo("Locals" + warn, ScopeRef(thread_id, frame_index, False),
                       presentation_hint="locals"),
         ]
         if show_globals and frame.function is not None:
@@ -151,11 +162,12 @@ class Inspector:
         shadowed variables apart as Delve does: the visible (innermost) one is `x`, the
         ones it hides are `(x)`, `((x))`... DWARF lists outer blocks before inner ones."""
         frame = ctx.frame(ref.thread_id, ref.frame_index)
-        if frame.function is None or not frame.function.go:  # C frames: no Go variables
+        code = frame.code
+        if code is None or not code.go:  # C frames: no Go variables
             return []
-        pc = frame.pc if ref.frame_index == 0 else frame.pc - 1
+        pc = frame.pc if _innermost(ctx, ref.thread_id, frame) else frame.pc - 1
         found = [
-            v for v in ctx.program.binary.frame_variables(frame.function, pc)
+            v for v in ctx.program.binary.frame_variables(code, pc, frame.inlined_scope)
             if v.is_arg == ref.args
             # declared further down: not in scope yet (as Delve does)
             and (v.is_arg or not v.decl_line or not frame.line or v.decl_line <= frame.line)
@@ -175,9 +187,10 @@ class Inspector:
         cannot be read (optimized out, unreadable memory...)."""
         values = ctx.program.values
         frame = ctx.frame(ref.thread_id, ref.frame_index)
-        if frame.function is None or not frame.function.go:
+        if frame.code is None or not frame.code.go:
             return []
-        regs = ctx.frame0_registers(ref.thread_id) if ref.frame_index == 0 else None
+        regs = (ctx.frame0_registers(ref.thread_id) if _innermost(ctx, ref.thread_id, frame)
+                else None)
         out: list[tuple[str, VarInfo, Value | str]] = []
         for shown, v in self.frame_vars(ctx, ref):
             if v.location is None:

@@ -49,6 +49,15 @@ class Frame:
     file: str | None
     line: int
     system_stack: bool = False  # a frame of the thread's system stack (C code of a cgo call)
+    # A call inlined into `physical` (optimized code): the .debug_info offset of its
+    # DW_TAG_inlined_subroutine, whose variables are this frame's.
+    inlined_scope: int | None = None
+    physical: Function | None = None  # the machine function holding an inlined frame's code
+
+    @property
+    def code(self) -> Function | None:
+        """The machine function whose instructions this frame runs."""
+        return self.physical if self.physical is not None else self.function
 
 
 @attrs.frozen
@@ -155,6 +164,12 @@ def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES, *, bp: int
             if fn is not None and fn.go:
                 off = binary.sp_offset(pc)
                 cfa = sp + off + 8 if off is not None else None
+                # calls inlined at this pc are frames of their own, innermost first; the
+                # machine function's frame is at the outermost call's line
+                for call in reversed(binary.inline_chain(fn, lookup_pc)):
+                    frames.append(Frame(pc, sp, cfa, Function(call.name, fn.entry, fn.end),
+                                        file, line, system, call.die_offset, fn))
+                    file, line = call.call_file or file, call.call_line
                 frames.append(Frame(pc, sp, cfa, fn, file, line, system))
                 if off is None or fn.name in STACK_ROOTS:
                     break

@@ -92,8 +92,17 @@ class Stepper:
         if instruction and kind != "out":
             return self.host.single_step(tid) or Outcome("arrived", tid=tid)
         if kind == "out":
+            pc = self.target.registers(tid).pc
+            fn = self.binary.function_for_pc(pc)
+            chain = self._chain(fn, pc) if fn is not None else ()
+            if chain:  # out of a call inlined here: on until its code is left behind
+                return self._step_lines(tid, into=False, out_of=chain[-1])
             return self._step_out(tid)
         return self._step_lines(tid, into=(kind == "in"))
+
+    def _chain(self, fn: Function, pc: int) -> tuple[int, ...]:
+        """The inlined calls (their DIE offsets, outermost first) that pc is in."""
+        return tuple(c.die_offset for c in self.binary.inline_chain(fn, pc))
 
     def _step_out(self, tid: int) -> Outcome:
         regs = self.target.registers(tid)
@@ -112,7 +121,11 @@ class Stepper:
             return self._after_panic(goid, fn, targets, {})
         return out
 
-    def _step_lines(self, tid: int, into: bool) -> Outcome:
+    def _step_lines(self, tid: int, into: bool, out_of: int | None = None) -> Outcome:
+        """next (into False) or step in, line by line in the goroutine's frame. In optimized
+        code a call inlined at the line is stepped over by next (its lines are deeper in the
+        inline chain) and entered by step in; with `out_of` (an inlined call), the step ends
+        at the first statement outside that call."""
         pc = self.target.registers(tid).pc
         fn = self.binary.function_for_pc(pc)
         start = self.binary.line_for_pc(pc)
@@ -126,6 +139,7 @@ class Stepper:
         goid = self._goid(tid)
         depth = self._depth(tid, self._cfa(tid))
         fn_return = self._frame_return(tid, goid)
+        start_chain = self._chain(fn, pc)
         for _ in range(MAX_STEPS):
             stepped = self.host.single_step(tid)
             if stepped is not None:
@@ -167,7 +181,17 @@ class Stepper:
             if self._depth(tid, self._cfa(tid)) != depth:
                 continue
             here = stmts.get(pc)
-            if here is not None and here != start:
+            if here is None:
+                continue
+            if out_of is not None:
+                if out_of not in self._chain(fn, pc):
+                    return Outcome("arrived", tid=tid)
+                continue
+            if here != start:
+                if not into:
+                    chain, n = self._chain(fn, pc), len(start_chain)
+                    if len(chain) > n and chain[:n] == start_chain:
+                        continue  # inside a call inlined at this line: next steps over it
                 return Outcome("arrived", tid=tid)
         return Outcome("arrived", tid=tid)
 

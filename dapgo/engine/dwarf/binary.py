@@ -22,6 +22,7 @@ from . import dies as D
 from .cfi import CfaRule, FrameTables
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
+from .inlined import InlinedCall, Inlining
 from .lineprog import LineTables, Row
 from .locations import Locator
 from .model import (
@@ -61,6 +62,7 @@ class BinaryInfo:
         self._subprograms: dict[int, DIE | None] = {}
         self._native: NativeCode | None = None
         self._frames: FrameTables | None = None
+        self._inlining: Inlining | None = None
         self.has_cgo = elf.symbol("crosscall2") is not None or elf.symbol("_cgo_init") is not None
 
     # --- opening ---------------------------------------------------------------------------
@@ -178,12 +180,16 @@ class BinaryInfo:
 
     def function_breakpoint_addresses(self, name: str) -> list[int]:
         """Where a function breakpoint on `name` goes: after the prologue of the Go
-        function; the entry of a C function (cgo programs)."""
+        function and at the start of each of its inlined copies; the entry of a C function
+        (cgo programs)."""
         fn = self.function(name)
-        if fn is not None:
-            return [self.first_pc_after_prologue(fn)]
-        c_fn = self.native.function(name) if self.has_cgo else None
-        return [c_fn.entry] if c_fn is not None else []
+        out = [self.first_pc_after_prologue(fn)] if fn is not None else []
+        if fn is None and self.has_cgo:
+            c_fn = self.native.function(name)
+            if c_fn is not None:
+                return [c_fn.entry]
+        # every inlined copy too (optimized builds), at its first instruction
+        return sorted(set(out) | set(self.inlining.entries(name)))
 
     def read_text(self, addr: int, size: int) -> bytes | None:
         """Bytes of the file image at a virtual address (code, rodata, initialised data)."""
@@ -264,22 +270,47 @@ class BinaryInfo:
             if r is not None and r[0] == fn.entry:
                 found = die
                 break
+        if found is None and fn.go:  # optimized: an inlinable function's out-of-line copy
+            found = self.inlining.concrete(fn.name, fn.entry)
         self._subprograms[fn.entry] = found
         return found
 
-    def frame_variables(self, fn: Function, pc: int) -> list[VarInfo]:
-        sub = self._subprogram(fn)
+    # --- optimized code --------------------------------------------------------------------
+    @property
+    def inlining(self) -> Inlining:
+        if self._inlining is None:
+            self._inlining = Inlining(self.dwarf, self._linetables, self._locations)
+        return self._inlining
+
+    def inline_chain(self, fn: Function, pc: int) -> list[InlinedCall]:
+        """The calls inlined into fn that pc is in, outermost first (empty: none)."""
+        sub = self._subprogram(fn) if fn.go else None
+        return [] if sub is None else self.inlining.chain(sub, pc)
+
+    def optimized(self, fn: Function) -> bool:
+        """Was fn compiled with optimizations (its values may be wrong or missing)?"""
+        sub = self._subprogram(fn) if fn.go else None
+        return sub is not None and self.inlining.optimized(sub)
+
+    def frame_variables(self, fn: Function, pc: int, scope: int | None = None
+                        ) -> list[VarInfo]:
+        """fn's arguments and locals in scope at pc; with `scope` (the .debug_info offset of
+        an inlined call's DIE), that inlined call's instead."""
+        sub = self._subprogram(fn) if scope is None else self.dwarf.die(scope)
         if sub is None:
             return []
         args: list[VarInfo] = []
         locals_: list[VarInfo] = []
+        inl = self.inlining
         for die in self._scope_vars(sub, pc):
-            t = attr_ref(die, D.AT_type)
-            name = die_name(die)
+            origin = inl.origin(die)
+            t = attr_ref(die, D.AT_type) or attr_ref(origin, D.AT_type)
+            name = die_name(die) or die_name(origin)
             if t is None or name is None:
                 continue
             v = VarInfo(name, die.tag == D.TAG_formal_parameter, t,
-                        self._locations.location(die, pc), attr_int(die, D.AT_decl_line))
+                        self._locations.location(die, pc),
+                        attr_int(die, D.AT_decl_line) or attr_int(origin, D.AT_decl_line))
             (args if v.is_arg else locals_).append(v)
         return args + locals_
 
