@@ -70,7 +70,7 @@ def test_line_breakpoint_in_an_inlined_function_stops_in_every_copy(go: str | No
         bps, (stop,) = start(c, go, ["inl_square"])
         assert bps[0]["verified"], bps
         g = stop["threadId"]
-        # square is inlined into compute's loop (4 calls) and into main (1)
+        # square is inlined into compute's loop (4 calls) and twice into main
         assert where(c, g) == [("main.square", line("inl_square")),
                                ("main.compute", line("call_square")),
                                ("main.main", line("main_compute"))]
@@ -79,14 +79,16 @@ def test_line_breakpoint_in_an_inlined_function_stops_in_every_copy(go: str | No
         for _ in range(3):
             stop = resume(c, "continue", g, reason="breakpoint")
             assert where(c, g, 2)[1][0] == "main.compute"
-        stop = resume(c, "continue", g, reason="breakpoint")
-        assert where(c, g, 2) == [("main.square", line("inl_square")),
-                                  ("main.main", line("main_square"))]
+        # main inlines it twice: each copy is a place of its own
+        for call in ("main_square", "main_square2"):
+            stop = resume(c, "continue", g, reason="breakpoint")
+            assert where(c, g, 2) == [("main.square", line("inl_square")),
+                                      ("main.main", line(call))]
         c.request("setBreakpoints", {"source": {"path": fixtures.line_of(FX, "inl_square")[0]},
                                      "breakpoints": []})
         c.request("continue", {"threadId": g})
         assert exit_code(c) == 0
-        assert "optimized: 20880" in output_text(c, "stdout")
+        assert "optimized: 218028960" in output_text(c, "stdout")
 
 
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
@@ -126,7 +128,9 @@ def test_stepping_over_into_and_out_of_inlined_calls(go: str | None) -> None:
         resume(c, "next", g, reason="step")
         assert where(c, g, 1) == [("main.main", line("main_square"))]
         resume(c, "next", g, reason="step")
-        assert where(c, g, 1) == [("main.main", line("main_square") + 1)]
+        # the compiler may have merged `sink = r` into the next line's code
+        assert where(c, g, 1)[0] in (("main.main", line("main_square") + 1),
+                                     ("main.main", line("main_square2")))
         _, values = scope_values(c, frames(c, g)[0]["id"])
         assert values["r"] == "20880"
         c.request("disconnect", {"terminateDebuggee": True})

@@ -284,7 +284,12 @@ class BinaryInfo:
 
     def inline_chain(self, fn: Function, pc: int) -> list[InlinedCall]:
         """The calls inlined into fn that pc is in, outermost first (empty: none)."""
-        sub = self._subprogram(fn) if fn.go else None
+        if not fn.go:
+            return []
+        rec = self._pcln.func_for_pc(fn.entry)
+        if rec is None or not self._pcln.has_inlined(rec):  # -N -l code: no DWARF walk
+            return []
+        sub = self._subprogram(fn)
         return [] if sub is None else self.inlining.chain(sub, pc)
 
     def optimized(self, fn: Function) -> bool:
@@ -440,7 +445,9 @@ class BinaryInfo:
         if fname is None:
             return LineLookup([], None, f"file not found in the binary: {path}")
         lines = self._linetables
-        lowest: dict[int, int] = {}  # function index -> lowest is_stmt address at the line
+        # (function index, inlined call or 0) -> lowest is_stmt address at the line: each
+        # inlined copy of the line is a place of its own, even several in one function
+        lowest: dict[tuple[int, int], int] = {}
         for off in self._files_named(fname).get(fname, []):
             cu = self.dwarf.unit_at(off)
             if cu is None:
@@ -453,11 +460,14 @@ class BinaryInfo:
                 if fn_i is None and self.has_cgo:  # C code: its symbol's entry is the key
                     c_fn = self.native.function_for_pc(addr)
                     fn_i = -c_fn.entry if c_fn is not None else None
-                if fn_i is not None and addr < lowest.get(fn_i, addr + 1):
-                    lowest[fn_i] = addr
+                if fn_i is None:
+                    continue
+                key = (fn_i, self._inlined_at(fn_i, addr) if fn_i >= 0 else 0)
+                if addr < lowest.get(key, addr + 1):
+                    lowest[key] = addr
         found: set[int] = set()
-        for fn_i, addr in lowest.items():
-            if fn_i < 0:  # a C function: its lowest is_stmt address (gcc's prologue_end)
+        for (fn_i, _inl), addr in lowest.items():
+            if fn_i < 0:  # a C function: its lowest is_stmt address
                 found.add(addr)
                 continue
             rec = self._pcln.record(fn_i)
@@ -467,6 +477,14 @@ class BinaryInfo:
         if not found:
             return LineLookup([], fname, f"no code at {fname}:{line}")
         return LineLookup(sorted(found), fname, None)
+
+    def _inlined_at(self, fn_i: int, addr: int) -> int:
+        """The innermost inlined call (its DIE offset) at addr in function fn_i, else 0."""
+        rec = self._pcln.record(fn_i)
+        if not self._pcln.has_inlined(rec):
+            return 0
+        chain = self.inline_chain(Function(rec.name, rec.entry, rec.end), addr)
+        return chain[-1].die_offset if chain else 0
 
     def lines_for_function(self, fn: Function) -> list[tuple[int, str, int, bool, bool]]:
         """(address, file, line, is_stmt, prologue_end) DWARF line rows inside fn, by address.
