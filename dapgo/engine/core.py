@@ -26,6 +26,7 @@ from dapgo.engine.goroutines import COMMAND_HELP, parse_command
 from dapgo.engine.hits import Hit, HitRules
 from dapgo.engine.inspector import Inspector
 from dapgo.engine.kernel_probes import KernelProbes
+from dapgo.engine.libraries import Libraries
 from dapgo.engine.model import (
     BreakpointChanged,
     BreakpointStatus,
@@ -78,6 +79,8 @@ class Parts:
         self.runner = Runner(program, owner, table, self.rules, self.kernel,
                              program.process.wake)
         self.stepper = Stepper(program.target, program.goroutines, self.runner)
+        self.libraries = Libraries(program, table, emit, lambda fn: self.runner.halted(fn),
+                                   lambda: self.kernel.place([]))
 
 
 class Engine:
@@ -144,6 +147,7 @@ class Engine:
         self.current_tid = program.pid
         self.stop_on_entry = stop_on_entry
         self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
+        self.parts.libraries.start()
 
     def configuration_done(self) -> None:
         self._loaded()

@@ -79,6 +79,30 @@ def function_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
     return bps
 
 
+def resolve_again(table: BreakpointTable, binary: BinaryInfo) -> list[UserBreakpoint]:
+    """Resolve the source and function breakpoints that have no address yet (code loaded
+    since: a Go plugin); returns the ones that now have addresses."""
+    changed = []
+    for bp in table.all():
+        if bp.addresses or bp.kind == "exception" or (bp.kind == "source" and bp.line is None):
+            continue
+        if bp.kind == "source":
+            assert bp.path is not None and bp.line is not None
+            found = binary.addresses_for_line(bp.path, bp.line)
+            addrs = list(found.addresses)
+        else:
+            addrs = binary.function_breakpoint_addresses(bp.key)
+            loc = binary.any_line_for_pc(addrs[0]) if addrs else None
+            if loc:
+                bp.path, bp.line = loc
+        if addrs:
+            bp.addresses, bp.message = addrs, None
+            _check_log_message(bp, binary, bp.path or "")
+            if bp.addresses:
+                changed.append(bp)
+    return changed
+
+
 def exception_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
                           filters: list[str]) -> list[UserBreakpoint]:
     """Stop on unrecovered panics ("panic") and fatal runtime errors ("fatal")."""

@@ -22,6 +22,7 @@ from . import dies as D
 from .cfi import CfaRule, FrameTables
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
+from .images import LoadedImages
 from .inlined import InlinedCall, Inlining
 from .lineprog import LineTables, Row
 from .locations import Locator
@@ -63,6 +64,7 @@ class BinaryInfo:
         self._native: NativeCode | None = None
         self._frames: FrameTables | None = None
         self._inlining: Inlining | None = None
+        self.images = LoadedImages()  # Go plugins loaded at run time (see images.py)
         self.has_cgo = elf.symbol("crosscall2") is not None or elf.symbol("_cgo_init") is not None
 
     # --- opening ---------------------------------------------------------------------------
@@ -70,14 +72,15 @@ class BinaryInfo:
     def open(cls, path: str) -> BinaryInfo:
         path = os.path.abspath(path)
         elf = ElfImage(path)
-        if ".gopclntab" not in elf.sections:
+        pclntab = _pclntab(elf)
+        if pclntab is None:
             raise BinaryFormatError(f"{path} is not a Go program (no .gopclntab section)")
         if not elf.has(".debug_info"):
             raise NoDebugInfoError(
                 f"{path} has no DWARF debug information (built with -ldflags=-w?)")
         sym = elf.symbol("runtime.text")
         text = sym.addr if sym is not None else elf.sections[".text"].addr
-        pcln = PcLnTab(elf.data(".gopclntab"), text)
+        pcln = PcLnTab(pclntab, text)
         return cls(path, elf, pcln)
 
     def close(self) -> None:
@@ -87,18 +90,41 @@ class BinaryInfo:
     def symbol(self, name: str) -> Symbol | None:
         return self._elf.symbol(name)
 
-    def function(self, name: str) -> Function | None:
+    def function(self, name: str, images: bool = True) -> Function | None:
         sym = self._elf.symbol(name)
         if sym is not None:
             rec = self._pcln.func_for_pc(sym.addr)
             if rec is not None and rec.name == name and rec.entry == sym.addr:
                 return Function(rec.name, rec.entry, rec.end)
         rec = self._pcln.func_by_name(name)
-        return None if rec is None else Function(rec.name, rec.entry, rec.end)
+        if rec is None:
+            return self.images.function(name) if images and self.images else None
+        return Function(rec.name, rec.entry, rec.end)
 
     def function_for_pc(self, pc: int) -> Function | None:
         rec = self._pcln.func_for_pc(pc)
-        return None if rec is None else Function(rec.name, rec.entry, rec.end)
+        if rec is None:
+            return self.images.function_for_pc(pc) if self.images else None
+        return Function(rec.name, rec.entry, rec.end)
+
+    # --- images loaded at run time ---------------------------------------------------------
+    def dynamic_address(self) -> int | None:
+        """Address of the .dynamic section (None: a statically linked program)."""
+        sec = self._elf.sections.get(".dynamic")
+        return sec.addr if sec is not None and sec.addr else None
+
+    def entry_point(self) -> int:
+        """The ELF entry point (the first instruction after the dynamic loader)."""
+        return self._elf.entry
+
+    def text_range(self) -> tuple[int, int]:
+        """[first, last) address of the Go functions (static addresses)."""
+        return self._pcln.text_range()
+
+    def add_image(self, image: BinaryInfo, bias: int) -> None:
+        """A Go plugin loaded at `bias`: from now on its code, lines, variables and types
+        are found through this BinaryInfo (the executable's answers come first)."""
+        self.images.add(image, bias, image.text_range())
 
     @property
     def native(self) -> NativeCode:
@@ -135,7 +161,8 @@ class BinaryInfo:
                     else None
 
             self._frames = FrameTables(eh, debug)
-        return self._frames.rule(pc)
+        got = self._frames.rule(pc)
+        return self.images.cfa_rule(pc) if got is None and self.images else got
 
     @functools.cached_property
     def g_tls_offset(self) -> int:
@@ -156,16 +183,23 @@ class BinaryInfo:
 
     def line_for_pc(self, pc: int) -> tuple[str, int] | None:
         rec = self._pcln.func_for_pc(pc)
-        return None if rec is None else self._pcln.line_for_pc(rec, pc)
+        if rec is None:
+            return self.images.line_for_pc(pc) if self.images else None
+        return self._pcln.line_for_pc(rec, pc)
 
     def sp_offset(self, pc: int) -> int | None:
         rec = self._pcln.func_for_pc(pc)
-        return None if rec is None else self._pcln.sp_offset(rec, pc)
+        if rec is None:
+            return self.images.sp_offset(pc) if self.images else None
+        return self._pcln.sp_offset(rec, pc)
 
     def first_pc_after_prologue(self, fn: Function) -> int:
         """Delve's rule: the DWARF prologue_end row if the function has one (Go's amd64
         backend marks the instruction after the frame setup), else the address after the
         stack-check branch found by disassembly, else the function's first is_stmt row."""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return img.info.first_pc_after_prologue(img.fn_in(fn)) + img.bias
         rows = self.lines_for_function(fn)
         for addr, _f, _l, _stmt, prologue_end in rows:
             if prologue_end:
@@ -182,7 +216,11 @@ class BinaryInfo:
         """Where a function breakpoint on `name` goes: after the prologue of the Go
         function and at the start of each of its inlined copies; the entry of a C function
         (cgo programs)."""
-        fn = self.function(name)
+        fn = self.function(name, images=False)
+        if fn is None and self.images:
+            pcs = self.images.function_breakpoint_addresses(name)
+            if pcs:
+                return pcs
         out = [self.first_pc_after_prologue(fn)] if fn is not None else []
         if fn is None and self.has_cgo:
             c_fn = self.native.function(name)
@@ -194,7 +232,9 @@ class BinaryInfo:
     def read_text(self, addr: int, size: int) -> bytes | None:
         """Bytes of the file image at a virtual address (code, rodata, initialised data)."""
         b = self._elf.read_addr(addr, size)
-        return None if b is None else bytes(b)
+        if b is None:
+            return self.images.read_text(addr, size) if self.images else None
+        return bytes(b)
 
     # --- DWARF -----------------------------------------------------------------------------
     @property
@@ -223,6 +263,10 @@ class BinaryInfo:
         return self._types
 
     def type_info(self, ref: TypeRef) -> GoType:
+        if self.images:
+            got = self.images.type_info(ref)
+            if got is not None:
+                return got
         return self._typereader.type_info(ref)
 
     def find_type(self, name: str) -> TypeRef | None:
@@ -286,6 +330,9 @@ class BinaryInfo:
         """The calls inlined into fn that pc is in, outermost first (empty: none)."""
         if not fn.go:
             return []
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return self.images.inline_chain(img, fn, pc)
         rec = self._pcln.func_for_pc(fn.entry)
         if rec is None or not self._pcln.has_inlined(rec):  # -N -l code: no DWARF walk
             return []
@@ -294,6 +341,9 @@ class BinaryInfo:
 
     def optimized(self, fn: Function) -> bool:
         """Was fn compiled with optimizations (its values may be wrong or missing)?"""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return img.info.optimized(img.fn_in(fn))
         sub = self._subprogram(fn) if fn.go else None
         return sub is not None and self.inlining.optimized(sub)
 
@@ -301,6 +351,9 @@ class BinaryInfo:
                         ) -> list[VarInfo]:
         """fn's arguments and locals in scope at pc; with `scope` (the .debug_info offset of
         an inlined call's DIE), that inlined call's instead."""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return self.images.frame_variables(img, fn, pc, scope)
         sub = self._subprogram(fn) if scope is None else self.dwarf.die(scope)
         if sub is None:
             return []
@@ -443,7 +496,8 @@ class BinaryInfo:
         the prologue instead, where a function breakpoint would."""
         fname = self.resolve_file(path)
         if fname is None:
-            return LineLookup([], None, f"file not found in the binary: {path}")
+            got = self.images.addresses_for_line(path, line) if self.images else None
+            return got or LineLookup([], None, f"file not found in the binary: {path}")
         lines = self._linetables
         # (function index, inlined call or 0) -> lowest is_stmt address at the line: each
         # inlined copy of the line is a place of its own, even several in one function
@@ -491,6 +545,9 @@ class BinaryInfo:
 
         Only fn's own sequence of its unit's line program is decoded when the unit is known
         (through fn's subprogram DIE); the file index is the fallback."""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return self.images.lines_for_function(img, fn)
         lines = self._linetables
         sub = self._subprogram(fn)
         tables: list[tuple[tuple[str, ...], list[Row]]] = []
@@ -512,6 +569,18 @@ class BinaryInfo:
                     out.append((addr, files[fi] if fi < len(files) else "", ln, stmt, pe))
         out.sort(key=lambda r: r[0])
         return out
+
+
+def _pclntab(elf: ElfImage) -> bytes | None:
+    """.gopclntab's bytes; Go 1.21 shared objects (plugins) keep them inside .data.rel.ro,
+    between runtime.pclntab and runtime.epclntab."""
+    if ".gopclntab" in elf.sections:
+        return elf.data(".gopclntab")
+    start, end = elf.symbol("runtime.pclntab"), elf.symbol("runtime.epclntab")
+    if start is None or end is None or end.addr <= start.addr:
+        return None
+    data = elf.read_addr(start.addr, end.addr - start.addr)
+    return None if data is None else bytes(data)
 
 
 def _file_fingerprint(path: str) -> str:

@@ -102,6 +102,10 @@ class PcLnTab:
         at = rec.func_off + _FUNC.size + 4 * _PCDATA_INL_TREE_INDEX
         return bool(struct.unpack_from("<I", self.data, at)[0])
 
+    def text_range(self) -> tuple[int, int]:
+        """[entry of the first function, end of the last)."""
+        return self._entries[0], self._entries[self.nfunc]
+
     def name_at(self, name_off: int) -> str:
         start = self.funcnametab + name_off
         end = self.data.index(b"\0", start)

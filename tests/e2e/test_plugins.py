@@ -1,0 +1,86 @@
+"""End to end with a Go plugin (`-buildmode=plugin`) that a host opens with plugin.Open, on
+Go 1.21 and 1.27: line and function breakpoints in the plugin, set before it loads, are
+unverified until the dynamic loader maps it (the r_debug link map), then verified (a
+`breakpoint` event) and hit; the stack runs from the plugin's code into the host's; the
+plugin's locals (its own DWARF types) and evaluate; stepping in the plugin."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import fixtures
+import pytest
+from dapclient import DAPClient
+
+from .helpers import (
+    exit_code,
+    frame_variables,
+    launch,
+    mark,
+    output_text,
+    resume,
+    session,
+    wait_stopped,
+)
+
+Message = dict[str, Any]
+GO_VERSIONS = [None, "1.21.13"]  # None: the default toolchain, 1.27.3
+FX = "plugins"
+
+
+def go_id(v: str | None) -> str:
+    return v or "1.27.3"
+
+
+def frames(c: DAPClient, thread_id: int) -> list[Message]:
+    return list(c.request("stackTrace", {"threadId": thread_id})["body"]["stackFrames"])
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None) -> None:
+    host = fixtures.build(FX, go=go)
+    plugin = fixtures.build(FX, go=go, flags=("-buildmode=plugin",), package="./plug")
+    plug_go, scale_line = fixtures.line_of(FX, "plug_scale")
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(host), "args": [str(plugin)]})
+        bps = c.request("setBreakpoints", {"source": {"path": plug_go}, "breakpoints": [
+            {"line": scale_line}]})["body"]["breakpoints"]
+        fbps = c.request("setFunctionBreakpoints", {"breakpoints": [
+            {"name": "example.com/plugins/plug.Scale"}]})["body"]["breakpoints"]
+        # not loaded yet: unverified, saying why
+        assert not bps[0]["verified"] and "not found" in bps[0]["message"]
+        assert not fbps[0]["verified"] and "not found" in fbps[0]["message"]
+        at = mark(c)
+        c.request("configurationDone")
+        stop = wait_stopped(c, "function breakpoint", after=at)
+        g = stop["threadId"]
+        changed = {e["body"]["breakpoint"]["id"]: e["body"]["breakpoint"]
+                   for e in c.events("breakpoint")}
+        assert changed[bps[0]["id"]]["verified"] and changed[fbps[0]["id"]]["verified"]
+        assert changed[fbps[0]["id"]]["source"]["path"] == plug_go
+        assert f"loaded Go plugin {os.path.realpath(plugin)}" in output_text(c, "console")
+        fs = frames(c, g)
+        assert [f["name"] for f in fs] == ["example.com/plugins/plug.Scale", "main.main",
+                                           "runtime.main", "runtime.goexit"]
+        assert fs[0]["source"]["path"] == plug_go
+        assert fs[1]["line"] == fixtures.line_of(FX, "host_call")[1]
+        assert frame_variables(c, fs[0]["id"])["n"]["value"] == "1"
+        assert frame_variables(c, fs[1]["id"])["i"]["value"] == "1"
+        # the line breakpoint, then a step: the plugin's local has its value
+        stop = resume(c, "continue", g, reason="breakpoint")
+        assert frames(c, g)[0]["line"] == scale_line
+        c.request("setBreakpoints", {"source": {"path": plug_go}, "breakpoints": []})
+        c.request("setFunctionBreakpoints", {"breakpoints": []})
+        stop = resume(c, "next", g, reason="step")
+        top = frames(c, g)[0]
+        assert top["name"] == "example.com/plugins/plug.Scale"
+        assert top["line"] == fixtures.line_of(FX, "plug_return")[1]
+        ev = c.request("evaluate", {"expression": "n * 100", "frameId": top["id"],
+                                    "context": "watch"})["body"]
+        assert ev["result"] == "100"
+        stop = resume(c, "stepOut", g, reason="step")
+        assert frames(c, g)[0]["name"] == "main.main"
+        c.request("continue", {"threadId": g})
+        assert exit_code(c) == 0
+        assert "host: total 74" in output_text(c, "stdout")
