@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from dapgo.engine.breakpoints import BreakpointTable
 from dapgo.engine.dwarf import BinaryInfo
+from dapgo.engine.dwarf.sharedobj import SharedObject
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.model import BreakpointChanged, EngineEvent, Output
 from dapgo.engine.program import Program
@@ -136,6 +137,7 @@ class Libraries:
             self.loaded[path] = bias
             image = self._open_go(path)
             if image is None:
+                self._add_native(path, bias)
                 continue
             binary.add_image(image, bias)
             added = True
@@ -144,6 +146,16 @@ class Libraries:
             for bp in resolve_again(self.table, binary):
                 self.emit(BreakpointChanged(bp.status()))
         return added
+
+    def _add_native(self, path: str, bias: int) -> None:
+        """C code (libc, the loader...): its symbols and CFI, for stacks through it (only
+        cgo programs unwind C frames)."""
+        if not self.program.binary.has_cgo or not path.startswith("/"):
+            return
+        try:
+            self.program.binary.add_shared_object(SharedObject(path, bias))
+        except (DebuggerError, OSError) as exc:
+            log.debug("cannot read %s: %s", path, exc)
 
     def _open_go(self, path: str) -> BinaryInfo | None:
         if path in self._not_go or path == self.program.binary.path:

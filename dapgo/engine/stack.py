@@ -67,6 +67,8 @@ class GoroutineStack:
     g_addr: int
     stack_lo: int
     stack_hi: int
+    saved_pc: int = 0  # where the scheduler (or a system call) saved it
+    saved_sp: int = 0
 
     def holds(self, sp: int) -> bool:
         return self.stack_lo <= sp <= self.stack_hi
@@ -99,14 +101,16 @@ def _offsets(binary: BinaryInfo) -> _Offsets | None:
     return _OFFSETS[binary.build_id]
 
 
-def goroutine_stack(target: Target, g_addr: int) -> GoroutineStack | None:
-    """The stack bounds of the goroutine at g_addr (None when they cannot be read)."""
+def goroutine_stack(target: Target, g_addr: int, saved_pc: int = 0, saved_sp: int = 0
+                    ) -> GoroutineStack | None:
+    """The stack bounds of the goroutine at g_addr (None when they cannot be read), and
+    the pc/sp it was saved at."""
     off = _offsets(target.binary)
     if off is None or not g_addr:
         return None
     try:
         return GoroutineStack(g_addr, target.u64(g_addr + off.g_stack_lo),
-                              target.u64(g_addr + off.g_stack_hi))
+                              target.u64(g_addr + off.g_stack_hi), saved_pc, saved_sp)
     except OSError:
         return None
 
@@ -158,6 +162,10 @@ def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES, *, bp: int
         fn = binary.any_function_for_pc(pc)
         # the pc of a caller frame is a return address: its call is the instruction before
         lookup_pc = pc if depth == 0 else pc - 1
+        if depth and (fn is None or (not fn.go and pc == fn.entry)):
+            # a call to a function that does not return can be a C function's last
+            # instruction: the return address is past its end
+            fn = binary.any_function_for_pc(lookup_pc) or fn
         loc = binary.any_line_for_pc(lookup_pc)
         file, line = (loc[0], loc[1]) if loc else (None, 0)
         try:
@@ -195,9 +203,14 @@ def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES, *, bp: int
                 ret = target.u64(sp + off)
                 pc, sp = ret, sp + off + 8
             else:
-                rule = binary.cfa_rule(pc) if binary.has_cgo else None
+                rule = binary.cfa_rule(lookup_pc) if binary.has_cgo else None
                 if rule is None:
                     frames.append(Frame(pc, sp, None, fn, file, line, system))
+                    if depth == 0 and system and g is not None and g.saved_sp:
+                        # code nothing describes (a shared library's) on the system stack:
+                        # go on where the goroutine's stack was saved, as Delve does
+                        pc, sp, system = g.saved_pc, g.saved_sp, False
+                        continue
                     break
                 base = sp if rule.reg != RBP else bp
                 cfa = base + rule.offset

@@ -140,7 +140,7 @@ class StopContext:
             return cached[:limit]
         pc, sp, bp, g = self._start(thread_id)
         target = self.program.target
-        gstack = goroutine_stack(target, g.addr) if g is not None and \
+        gstack = goroutine_stack(target, g.addr, g.pc, g.sp) if g is not None and \
             self.program.binary.has_cgo else None
         frames = unwind(target, pc, sp, limit, bp=bp, g=gstack)
         if limit >= MAX_FRAMES:

@@ -5,6 +5,7 @@ frames named by their symbols with file and line, locals, evaluate and stepping 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import fixtures
@@ -118,4 +119,30 @@ def test_breakpoints_in_c_code_line_and_function(go: str | None) -> None:
         stop = resume(c, "continue", stop["threadId"], reason="function breakpoint")
         frames = stack(c, stop["threadId"])
         assert frames[0]["name"] == "main.goAdd" and "c_helper" in names(frames)
+        c.request("disconnect", {"terminateDebuggee": True})
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_pause_while_a_goroutine_waits_in_c_and_libc(go: str | None) -> None:
+    """The main goroutine sits in usleep (libc) called by C code called from Go: its stack
+    goes from where the thread is, through libc and C, back to the goroutine's own
+    frames."""
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build(FX, go=go)),
+                   "args": ["wait"]})
+        c.request("configurationDone")
+        time.sleep(0.5)
+        at = mark(c)
+        c.request("pause", {"threadId": 1})
+        wait_stopped(c, "pause", after=at)
+        frames = stack(c, 1)
+        got = names(frames)
+        assert got[-4:] == ["main.waitInC", "main.main", "runtime.main", "runtime.goexit"], got
+        # libc's frames (named by its .dynsym, unwound with its .eh_frame), then the C code
+        order = ["usleep", "c_wait", "runtime.asmcgocall", "runtime.cgocall", "main.waitInC"]
+        idx = [got.index(n) for n in order]
+        assert idx == sorted(idx), got
+        wait = frames[got.index("c_wait")]
+        assert wait["line"] == fixtures.line_of(FX, "c_wait")[1]
+        assert frames[got.index("main.waitInC")]["line"] == fixtures.line_of(FX, "wait_in_c")[1]
         c.request("disconnect", {"terminateDebuggee": True})

@@ -39,6 +39,7 @@ from .model import (
 from .native import NativeCode
 from .pclntab import PcLnTab, uvarint
 from .prologue import skip_prologue
+from .sharedobj import SharedObject
 from .types import TypeReader
 
 _VAR_TAGS = frozenset({D.TAG_formal_parameter, D.TAG_variable})
@@ -121,6 +122,10 @@ class BinaryInfo:
         """[first, last) address of the Go functions (static addresses)."""
         return self._pcln.text_range()
 
+    def add_shared_object(self, obj: SharedObject) -> None:
+        """A shared object that is not Go (libc...), for unwinding through its code."""
+        self.images.add_native(obj)
+
     def add_image(self, image: BinaryInfo, bias: int) -> None:
         """A Go plugin loaded at `bias`: from now on its code, lines, variables and types
         are found through this BinaryInfo (the executable's answers come first)."""
@@ -138,6 +143,8 @@ class BinaryInfo:
         fn = self.function_for_pc(pc)
         if fn is None and self.has_cgo:
             fn = self.native.function_for_pc(pc)
+            if fn is None and self.images:
+                fn = self.images.native_function_for_pc(pc)
         return fn
 
     def any_line_for_pc(self, pc: int) -> tuple[str, int] | None:

@@ -26,6 +26,7 @@ from .model import (
     TypeRef,
     VarInfo,
 )
+from .sharedobj import SharedObject
 
 if TYPE_CHECKING:
     from .binary import BinaryInfo
@@ -75,9 +76,19 @@ class LoadedImages:
 
     def __init__(self) -> None:
         self.images: list[Image] = []
+        self.natives: list[SharedObject] = []  # shared objects that are not Go
 
     def __bool__(self) -> bool:
-        return bool(self.images)
+        return bool(self.images) or bool(self.natives)
+
+    def add_native(self, obj: SharedObject) -> None:
+        self.natives.append(obj)
+
+    def native_at(self, pc: int) -> SharedObject | None:
+        for obj in self.natives:
+            if obj.holds(pc):
+                return obj
+        return None
 
     def add(self, info: BinaryInfo, bias: int, text: tuple[int, int]) -> Image:
         img = Image(info, bias, len(self.images) + 1, text[0] + bias, text[1] + bias)
@@ -115,7 +126,14 @@ class LoadedImages:
 
     def cfa_rule(self, pc: int) -> CfaRule | None:
         img = self.at(pc)
-        return img.info.cfa_rule(pc - img.bias) if img else None
+        if img is not None:
+            return img.info.cfa_rule(pc - img.bias)
+        obj = self.native_at(pc)
+        return obj.cfa_rule(pc) if obj is not None else None
+
+    def native_function_for_pc(self, pc: int) -> Function | None:
+        obj = self.native_at(pc)
+        return obj.function_for_pc(pc) if obj is not None else None
 
     def read_text(self, addr: int, size: int) -> bytes | None:
         img = self.at(addr)

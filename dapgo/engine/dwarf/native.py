@@ -22,27 +22,24 @@ _STT_FUNC = 2
 _DW_LANG_GO = 0x16
 
 
-class NativeCode:
-    def __init__(self, elf: ElfImage, dwarf: DebugInfo, lines: LineTables,
-                 locator: Locator) -> None:
+class FunctionSymbols:
+    """The STT_FUNC symbols of an ELF file (.symtab, else .dynsym of a stripped library),
+    by address."""
+
+    def __init__(self, elf: ElfImage) -> None:
         self._elf = elf
-        self._dwarf = dwarf
-        self._lines = lines
-        self._locator = locator
         self._funcs: list[tuple[int, int, str]] | None = None
         self._starts: list[int] = []
-        self._units: list[tuple[int, int, int]] | None = None  # (lo, hi, unit offset)
-        self._rows: dict[int, list[tuple[int, str, int, bool]]] = {}
 
-    # --- symbols ---------------------------------------------------------------------------
     def _functions(self) -> list[tuple[int, int, str]]:
         if self._funcs is None:
             out: list[tuple[int, int, str]] = []
-            symtab = self._elf.elffile.get_section_by_name(".symtab")
-            if symtab is not None:
-                strs = self._elf.data(self._elf.elffile.get_section(symtab["sh_link"]).name)
+            elf = self._elf.elffile
+            table = elf.get_section_by_name(".symtab") or elf.get_section_by_name(".dynsym")
+            if table is not None:
+                strs = self._elf.data(elf.get_section(table["sh_link"]).name)
                 for name_off, info, _o, shndx, value, size in _SYM.iter_unpack(
-                        self._elf.data(".symtab")):
+                        self._elf.data(table.name)):
                     if info & 0xF != _STT_FUNC or shndx == 0 or not value:
                         continue
                     end = strs.index(b"\0", name_off)
@@ -53,13 +50,18 @@ class NativeCode:
         return self._funcs
 
     def function_for_pc(self, pc: int) -> Function | None:
-        """The ELF function symbol covering pc (a C function), as a non-Go Function."""
+        """The function symbol covering pc, as a non-Go Function."""
         funcs = self._functions()
         i = bisect.bisect_right(self._starts, pc) - 1
         if i < 0:
             return None
         start, size, name = funcs[i]
-        end = start + size if size else (funcs[i + 1][0] if i + 1 < len(funcs) else pc + 1)
+        if not size:  # a label: up to the next symbol, in the same section
+            sec = self._elf.section_for_addr(start)
+            nxt = funcs[i + 1][0] if i + 1 < len(funcs) else start + 1
+            end = min(nxt, sec.addr + sec.size) if sec is not None else start + 1
+        else:
+            end = start + size
         return Function(name, start, end, go=False) if start <= pc < end else None
 
     def function(self, name: str) -> Function | None:
@@ -67,6 +69,25 @@ class NativeCode:
             if fname == name:
                 return Function(fname, start, start + max(size, 1), go=False)
         return None
+
+
+class NativeCode:
+    def __init__(self, elf: ElfImage, dwarf: DebugInfo, lines: LineTables,
+                 locator: Locator) -> None:
+        self._elf = elf
+        self._dwarf = dwarf
+        self._lines = lines
+        self._locator = locator
+        self.symbols = FunctionSymbols(elf)
+        self._units: list[tuple[int, int, int]] | None = None  # (lo, hi, unit offset)
+        self._rows: dict[int, list[tuple[int, str, int, bool]]] = {}
+
+    def function_for_pc(self, pc: int) -> Function | None:
+        """The ELF function symbol covering pc (a C function), as a non-Go Function."""
+        return self.symbols.function_for_pc(pc)
+
+    def function(self, name: str) -> Function | None:
+        return self.symbols.function(name)
 
     # --- lines -----------------------------------------------------------------------------
     def _unit_ranges(self) -> list[tuple[int, int, int]]:
