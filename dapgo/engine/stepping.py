@@ -19,10 +19,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from dapgo.engine.dwarf import Function
+from dapgo.engine.dwarf.cfi import RBP
 from dapgo.engine.goroutines import GoroutineReader
 from dapgo.engine.model import StepKind
 from dapgo.engine.outcome import Outcome
-from dapgo.engine.target import Target
+from dapgo.engine.target import Registers, Target
 
 MAX_STEPS = 20000  # single steps on one line before giving up and stopping where we are
 Targets = dict[int, Callable[[int], bool]]
@@ -104,14 +105,26 @@ class Stepper:
         """The inlined calls (their DIE offsets, outermost first) that pc is in."""
         return tuple(c.die_offset for c in self.binary.inline_chain(fn, pc))
 
+    def _return_slot(self, regs: Registers) -> tuple[int, int] | None:
+        """Where the frame at `regs` keeps its return address, and its CFA: from .gopclntab
+        for Go code, from the CFA rules for C code (cgo)."""
+        off = self.binary.sp_offset(regs.pc)
+        if off is not None:
+            return regs.sp + off, regs.sp + off + 8
+        rule = self.binary.cfa_rule(regs.pc) if self.binary.has_cgo else None
+        if rule is None:
+            return None
+        cfa = (regs.bp if rule.reg == RBP else regs.sp) + rule.offset
+        return cfa + rule.ra_offset, cfa
+
     def _step_out(self, tid: int) -> Outcome:
         regs = self.target.registers(tid)
-        off = self.binary.sp_offset(regs.pc)
-        if off is None:
+        slot = self._return_slot(regs)
+        if slot is None:
             raise SteppingError("cannot find the caller of this frame")
-        ret = self.target.u64(regs.sp + off)
+        ret = self.target.u64(slot[0])
         goid = self._goid(tid)
-        caller_depth = self._depth(tid, regs.sp + off + 8)  # SP after return == this CFA
+        caller_depth = self._depth(tid, slot[1])  # SP after return == this CFA
         targets = {ret: self._at_depth(goid, caller_depth)}
         panic = self._gopanic_entry()
         out = self.host.run_to({**targets, **({panic: self._on_goroutine(goid)}
@@ -130,6 +143,10 @@ class Stepper:
         fn = self.binary.function_for_pc(pc)
         start = self.binary.line_for_pc(pc)
         if fn is None or start is None:
+            c_fn = self.binary.any_function_for_pc(pc)
+            if c_fn is not None:
+                raise SteppingError(f"next and step in are not supported in C code "
+                                    f"({c_fn.name}): step out, or continue")
             raise SteppingError("no source line information at the current location")
         stmts = {
             addr: (file, line)

@@ -71,8 +71,9 @@ class StopContext:
         return g.id if g is not None and g.id else OS_THREAD_ID_BASE + tid
 
     def tid_running(self, thread_id: int) -> int | None:
-        """The OS thread running DAP thread `thread_id` on its own stack (None: parked, or
-        on the system stack, where the thread's registers are not the goroutine's). In a
+        """The OS thread running DAP thread `thread_id` on its own stack, or in C code of a
+        cgo call (None: parked, or on the system stack in the runtime, where the thread's
+        registers are not the goroutine's). In a
         one-thread context, the thread stopped alone (its code is what is being looked at,
         system stack or not)."""
         target = self.program.target
@@ -84,8 +85,20 @@ class StopContext:
         for tid in self.thread_ids():
             g = self.goroutine_of_thread(tid)
             if g is not None and g.id == thread_id:
-                return thread_running(target, g)
+                running = thread_running(target, g)
+                return tid if running is None and self._in_c(tid, g) else running
         return None
+
+    def _in_c(self, tid: int, g: Goroutine) -> bool:
+        """Is goroutine g in a cgo call, its thread running C code (on the system stack)?
+        Then that thread's registers are where g is: its frames start in C."""
+        binary = self.program.binary
+        if not binary.has_cgo or g.status != G_SYSCALL:
+            return False
+        try:
+            return binary.function_for_pc(self.program.target.registers(tid).pc) is None
+        except OSError:
+            return False
 
     def selected_goroutine(self) -> int | None:
         """The goroutine of the stop (the one marked `*`)."""
@@ -113,9 +126,8 @@ class StopContext:
         return self.goroutine_set().by_id.get(thread_id) if self.whole else None
 
     def _start(self, thread_id: int) -> tuple[int, int, int, Goroutine | None]:
-        """pc, sp, bp where the goroutine's unwinding starts, and the goroutine. A goroutine
-        in C code (a cgo call: its thread on the system stack outside Go code) starts from
-        its thread's registers, so that the C frames are shown."""
+        """pc, sp, bp where the goroutine's unwinding starts (a goroutine in C code starts
+        from its thread's registers, so that the C frames are shown), and the goroutine."""
         regs = self.frame0_registers(thread_id)
         g = self._goroutine(thread_id)
         if regs is not None:
@@ -124,13 +136,6 @@ class StopContext:
             raise DebuggerError(f"unknown thread {thread_id}")
         if g is None:
             raise DebuggerError(f"unknown goroutine {thread_id}")
-        tid = g.thread_id
-        binary = self.program.binary
-        if (binary.has_cgo and g.status == G_SYSCALL and tid is not None
-                and tid in self.thread_ids() and self.program.target.has_thread(tid)):
-            tregs = self.program.target.registers(tid)
-            if binary.function_for_pc(tregs.pc) is None:
-                return tregs.pc, tregs.sp, tregs.bp, g
         return g.pc, g.sp, 0, g
 
     def frames(self, thread_id: int, limit: int = MAX_FRAMES) -> list[Frame]:

@@ -116,9 +116,24 @@ def test_breakpoints_in_c_code_line_and_function(go: str | None) -> None:
         assert frames[0]["line"] == fixtures.line_of(FX, "c_helper")[1]
         assert names(frames)[1] == "c_entry"
         assert "main.callC" in names(frames)
+        # line steps in C are refused, saying why, where it stands
+        stop = resume(c, "next", stop["threadId"], reason="step")
+        assert "not supported in C code (c_helper)" in stop["description"], stop
+        assert stack(c, stop["threadId"])[0]["name"] == "c_helper"
         stop = resume(c, "continue", stop["threadId"], reason="function breakpoint")
         frames = stack(c, stop["threadId"])
         assert frames[0]["name"] == "main.goAdd" and "c_helper" in names(frames)
+        # the next call: step out of C code (its CFA rule gives the return address)
+        c.request("setBreakpoints", {"source": {"path": fixtures.line_of(FX, "goadd")[0]},
+                                     "breakpoints": []})
+        c.request("setFunctionBreakpoints", {"breakpoints": [{"name": "c_entry"}]})
+        stop = resume(c, "continue", stop["threadId"], reason="function breakpoint")
+        assert stack(c, stop["threadId"])[0]["name"] == "c_entry"
+        stop = resume(c, "stepOut", stop["threadId"], reason="step")
+        frames = stack(c, stop["threadId"])
+        assert frames[0]["name"].endswith("_Cfunc_c_entry"), names(frames)
+        assert frames[0]["source"]["path"].endswith("cgo-gcc-prolog")
+        assert "main.callC" in names(frames)
         c.request("disconnect", {"terminateDebuggee": True})
 
 
