@@ -7,6 +7,7 @@ plugin's locals (its own DWARF types) and evaluate; stepping in the plugin."""
 from __future__ import annotations
 
 import os
+import subprocess
 from typing import Any
 
 import fixtures
@@ -16,6 +17,7 @@ from dapclient import DAPClient
 from .helpers import (
     exit_code,
     frame_variables,
+    initialize,
     launch,
     mark,
     output_text,
@@ -84,3 +86,36 @@ def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None) 
         c.request("continue", {"threadId": g})
         assert exit_code(c) == 0
         assert "host: total 74" in output_text(c, "stdout")
+
+
+def test_attach_to_a_program_with_a_plugin_loaded() -> None:
+    """Attached after plugin.Open: the link map already lists the plugin, so a breakpoint
+    in it is verified at once and hit."""
+    host = fixtures.build(FX)
+    plugin = fixtures.build(FX, flags=("-buildmode=plugin",), package="./plug")
+    proc = subprocess.Popen([str(host), str(plugin), "loop"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        while b"host: pid" not in proc.stdout.readline():
+            pass
+        plug_go, scale_line = fixtures.line_of(FX, "plug_scale")
+        with session("stdio") as c:
+            initialize(c)
+            c.request("attach", {"mode": "local", "processId": proc.pid}, timeout=60)
+            c.wait_event("initialized")
+            bps = c.request("setBreakpoints", {"source": {"path": plug_go}, "breakpoints": [
+                {"line": scale_line}]})["body"]["breakpoints"]
+            assert bps[0]["verified"], bps
+            at = mark(c)
+            c.request("configurationDone")
+            stop = wait_stopped(c, after=at)
+            fs = frames(c, stop["threadId"])
+            assert [f["name"] for f in fs[:2]] == ["example.com/plugins/plug.Scale",
+                                                   "main.main"]
+            assert fs[1]["line"] == fixtures.line_of(FX, "host_loop")[1]
+            c.request("disconnect", {"terminateDebuggee": False})
+        assert proc.poll() is None  # detached, running on
+    finally:
+        proc.kill()
+        proc.wait()
