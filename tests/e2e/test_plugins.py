@@ -82,7 +82,12 @@ def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None) 
                                     "context": "watch"})["body"]
         assert ev["result"] == "100"
         stop = resume(c, "stepOut", g, reason="step")
-        assert frames(c, g)[0]["name"] == "main.main"
+        top = frames(c, g)[0]
+        assert top["name"] == "main.main"
+        # the plugin's package variable, at its load address: Scale ran once
+        ev = c.request("evaluate", {"expression": "example.com/plugins/plug.calls",
+                                    "frameId": top["id"], "context": "watch"})["body"]
+        assert ev["result"] == "1"
         c.request("continue", {"threadId": g})
         assert exit_code(c) == 0
         assert "host: total 74" in output_text(c, "stdout")

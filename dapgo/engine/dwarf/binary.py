@@ -310,7 +310,7 @@ class BinaryInfo:
             loc = self._locations.location(die, None)
             if t is not None and isinstance(loc, AddrLoc):
                 return VarInfo(name, False, t, loc, attr_int(die, D.AT_decl_line))
-        return None
+        return self.images.global_variable(name) if self.images else None
 
     def _subprogram(self, fn: Function) -> DIE | None:
         if fn.entry in self._subprograms:

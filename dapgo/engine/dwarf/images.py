@@ -176,6 +176,13 @@ class LoadedImages:
                 return LineLookup([a + img.bias for a in got.addresses], got.file)
         return None
 
+    def global_variable(self, name: str) -> VarInfo | None:
+        for img in self.images:
+            v = img.info.global_variable(name)
+            if v is not None:
+                return img.var_out(v)
+        return None
+
     def type_info(self, ref: TypeRef) -> GoType | None:
         found = self.of_ref(ref)
         if found is None:
