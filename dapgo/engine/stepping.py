@@ -97,7 +97,7 @@ class Stepper:
             fn = self.binary.function_for_pc(pc)
             chain = self._chain(fn, pc) if fn is not None else ()
             if chain:  # out of a call inlined here: on until its code is left behind
-                return self._step_lines(tid, into=False, out_of=chain[-1])
+                return self._step_lines(tid, into=False, out_of_inlined=True)
             return self._step_out(tid)
         return self._step_lines(tid, into=(kind == "in"))
 
@@ -134,11 +134,11 @@ class Stepper:
             return self._after_panic(goid, fn, targets, {})
         return out
 
-    def _step_lines(self, tid: int, into: bool, out_of: int | None = None) -> Outcome:
+    def _step_lines(self, tid: int, into: bool, out_of_inlined: bool = False) -> Outcome:
         """next (into False) or step in, line by line in the goroutine's frame. In optimized
         code a call inlined at the line is stepped over by next (its lines are deeper in the
-        inline chain) and entered by step in; with `out_of` (an inlined call), the step ends
-        at the first statement outside that call."""
+        inline chain) and entered by step in; `out_of_inlined` (pc is in an inlined call):
+        the step ends at the first statement of the function it is inlined in."""
         pc = self.target.registers(tid).pc
         fn = self.binary.function_for_pc(pc)
         start = self.binary.line_for_pc(pc)
@@ -200,8 +200,10 @@ class Stepper:
             here = stmts.get(pc)
             if here is None:
                 continue
-            if out_of is not None:
-                if out_of not in self._chain(fn, pc):
+            if out_of_inlined:
+                # in the caller itself: not in that call, nor in another one inlined
+                # after it at the same depth
+                if len(self._chain(fn, pc)) < len(start_chain):
                     return Outcome("arrived", tid=tid)
                 continue
             if here != start:

@@ -166,16 +166,33 @@ def _gofmt(go: str | None) -> Path:
     return out
 
 
+def _gofmt_parse_line(go: str | None) -> tuple[str, int]:
+    """gofmt.go of the toolchain, and the line of processFile that calls parse."""
+    goroot = subprocess.run([fixtures.go_binary(go), "env", "GOROOT"], capture_output=True,
+                            text=True, check=True, env={**os.environ, "GOTOOLCHAIN": "local"}
+                            ).stdout.strip()
+    path = Path(goroot) / "src" / "cmd" / "gofmt" / "gofmt.go"
+    for n, text in enumerate(path.read_text().splitlines(), start=1):
+        if ":= parse(fileSet, filename, src, fragmentOk)" in text:
+            return str(path), n
+    raise AssertionError("no call of parse in gofmt.go")
+
+
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
 def test_gofmt_built_plainly(go: str | None) -> None:
     """A function that gofmt has only inlined ((*token.File).Base), a line in a function
-    of gofmt's main package: verified, hit, whole stacks with inlined frames, values."""
+    of gofmt's main package: verified, hit, whole stacks with inlined frames, values,
+    next over the line."""
+    gofmt_go, parse_line = _gofmt_parse_line(go)
     with session("stdio") as c:
         launch(c, {"mode": "exec", "program": str(_gofmt(go)),
                    "args": ["-l", fixtures.line_of(FX, "inl_square")[0]]})
         fbps = c.request("setFunctionBreakpoints", {"breakpoints": [
             {"name": "main.processFile"}, {"name": "go/token.(*File).Base"}]})["body"]
         assert [b["verified"] for b in fbps["breakpoints"]] == [True, True], fbps
+        bps = c.request("setBreakpoints", {"source": {"path": gofmt_go}, "breakpoints": [
+            {"line": parse_line}]})["body"]["breakpoints"]
+        assert bps[0]["verified"], bps
         at = mark(c)
         c.request("configurationDone")
         stop = wait_stopped(c, "function breakpoint", after=at)
@@ -187,6 +204,14 @@ def test_gofmt_built_plainly(go: str | None) -> None:
         scopes, values = scope_values(c, frames(c, g)[0]["id"])
         assert scopes[0] == "Arguments" + WARNING
         assert values["filename"] == f'"{fixtures.line_of(FX, "inl_square")[0]}"', values
+        # the line that calls parse: its locals; next goes over the call
+        stop = resume(c, "continue", g, reason="breakpoint")
+        assert where(c, g, 1) == [("main.processFile", parse_line)]
+        _, values = scope_values(c, frames(c, g)[0]["id"])
+        assert values["fragmentOk"] in ("false", "<optimized out>"), values
+        c.request("setFunctionBreakpoints", {"breakpoints": [
+            {"name": "go/token.(*File).Base"}]})
+        # parse calls (*token.File).Base (inlined somewhere under it): that stops first
         stop = resume(c, "continue", g, reason="function breakpoint")
         fs = frames(c, stop["threadId"])
         assert fs[0]["name"] == "go/token.(*File).Base"
@@ -194,5 +219,13 @@ def test_gofmt_built_plainly(go: str | None) -> None:
         # the function it is inlined into is the next frame, at the same pc
         assert fs[1]["instructionPointerReference"] == fs[0]["instructionPointerReference"]
         assert fs[-1]["name"] == "runtime.goexit"
-        assert any(f["name"].startswith("main.") for f in fs), [f["name"] for f in fs]
-        c.request("disconnect", {"terminateDebuggee": True})
+        assert "main.processFile" in [f["name"] for f in fs], [f["name"] for f in fs]
+        # out of the inlined call: into the function it is inlined in, same goroutine
+        c.request("setFunctionBreakpoints", {"breakpoints": []})
+        c.request("setBreakpoints", {"source": {"path": gofmt_go}, "breakpoints": []})
+        stop = resume(c, "stepOut", stop["threadId"], reason="step")
+        out = frames(c, stop["threadId"])
+        assert out[0]["name"] == fs[1]["name"], (out[0], fs[1])
+        assert len(out) == len(fs) - 1
+        c.request("continue", {"threadId": stop["threadId"]})
+        assert exit_code(c) == 0
