@@ -45,7 +45,8 @@ def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None) 
     plugin = fixtures.build(FX, go=go, flags=("-buildmode=plugin",), package="./plug")
     plug_go, scale_line = fixtures.line_of(FX, "plug_scale")
     with session("stdio") as c:
-        launch(c, {"mode": "exec", "program": str(host), "args": [str(plugin)]})
+        launch(c, {"mode": "exec", "program": str(host), "args": [str(plugin)],
+                   "showGlobalVariables": True})
         bps = c.request("setBreakpoints", {"source": {"path": plug_go}, "breakpoints": [
             {"line": scale_line}]})["body"]["breakpoints"]
         fbps = c.request("setFunctionBreakpoints", {"breakpoints": [
@@ -68,6 +69,11 @@ def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None) 
         assert fs[0]["source"]["path"] == plug_go
         assert fs[1]["line"] == fixtures.line_of(FX, "host_call")[1]
         assert frame_variables(c, fs[0]["id"])["n"]["value"] == "1"
+        scopes = c.request("scopes", {"frameId": fs[0]["id"]})["body"]["scopes"]
+        globs = next(s for s in scopes if s["name"].startswith("Globals"))
+        assert globs["name"] == "Globals (example.com/plugins/plug)"
+        got = c.request("variables", {"variablesReference": globs["variablesReference"]})
+        assert {v["name"]: v["value"] for v in got["body"]["variables"]} == {"calls": "0"}
         assert frame_variables(c, fs[1]["id"])["i"]["value"] == "1"
         # the line breakpoint, then a step: the plugin's local has its value
         stop = resume(c, "continue", g, reason="breakpoint")

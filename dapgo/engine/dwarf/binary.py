@@ -302,6 +302,8 @@ class BinaryInfo:
             var = self.global_variable(sym.name)
             if var is not None:
                 out.append(var)
+        if not out and self.images:  # a plugin's package
+            out = self.images.package_variables(package)
         return sorted(out, key=lambda v: v.name)
 
     def global_variable(self, name: str) -> VarInfo | None:

@@ -176,6 +176,13 @@ class LoadedImages:
                 return LineLookup([a + img.bias for a in got.addresses], got.file)
         return None
 
+    def package_variables(self, package: str) -> list[VarInfo]:
+        for img in self.images:
+            vs = img.info.package_variables(package)
+            if vs:
+                return [img.var_out(v) for v in vs]
+        return []
+
     def global_variable(self, name: str) -> VarInfo | None:
         for img in self.images:
             v = img.info.global_variable(name)
