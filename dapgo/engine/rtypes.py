@@ -34,6 +34,7 @@ class RuntimeTypes:
         self.binary: BinaryInfo = target.binary
         self._cache: dict[int, RuntimeTypeInfo] = {}
         self._layout: tuple[int, int, int, int] | None = None  # str, tflag, types, etypes
+        self._next: int | None = None  # moduledata.next
 
     def _offsets(self) -> tuple[int, int, int, int]:
         if self._layout is None:
@@ -47,21 +48,39 @@ class RuntimeTypes:
             self._layout = (str_off, tflag_off, md.offset("types"), md.offset("etypes"))
         return self._layout
 
-    def _module_types(self) -> int:
+    def _module_types(self, rtype: int) -> int:
+        """`types` of the module whose type section holds `rtype`: the executable's
+        (runtime.firstmoduledata), or a plugin's, further down the modules' `next` list."""
         first = self.binary.global_variable("runtime.firstmoduledata")
         if first is None or first.location is None:
             raise LookupError("runtime.firstmoduledata not found")
         addr = getattr(first.location, "addr", None)
         if not isinstance(addr, int):
             raise LookupError("runtime.firstmoduledata has no fixed address")
-        return self.target.u64(addr + self._offsets()[2])
+        _, _, types_off, etypes_off = self._offsets()
+        first_types = self.target.u64(addr + types_off)
+        md = addr
+        for _ in range(64):  # one module per plugin
+            types = self.target.u64(md + types_off)
+            if types <= rtype < self.target.u64(md + etypes_off):
+                return types
+            md = self.target.u64(md + self._next_off()) if self._next_off() else 0
+            if not md:
+                break
+        return first_types
+
+    def _next_off(self) -> int:
+        if self._next is None:
+            md = self.binary.struct_layout("runtime.moduledata")
+            self._next = md.offset("next") if md is not None and "next" in md.fields else 0
+        return self._next
 
     def name_of(self, rtype: int) -> str:
         """The Go name of a runtime type descriptor ("*main.T", "[]int", "error")."""
         str_off, tflag_off, _, _ = self._offsets()
         tflag = self.target.read(rtype + tflag_off, 1)[0]
         off = int.from_bytes(self.target.read(rtype + str_off, 4), "little", signed=True)
-        base = self._module_types()
+        base = self._module_types(rtype)
         addr = base + off
         head = self.target.read(addr, 11)
         n, pos = _uvarint(head, 1)  # byte 0: flags; then the varint length

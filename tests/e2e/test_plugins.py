@@ -94,9 +94,16 @@ def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None) 
         ev = c.request("evaluate", {"expression": "example.com/plugins/plug.calls",
                                     "frameId": top["id"], "context": "watch"})["body"]
         assert ev["result"] == "1"
+        # an interface holding a type only the plugin defines (its main package)
+        main_go, made_line = fixtures.line_of(FX, "host_made")
+        c.request("setBreakpoints", {"source": {"path": main_go}, "breakpoints": [
+            {"line": made_line}]})
+        stop = resume(c, "continue", g, reason="breakpoint")
+        made = frame_variables(c, frames(c, g)[0]["id"])["made"]
+        assert made["value"] == "interface {}(main.Point) {X: 7, Y: 14}", made
         c.request("continue", {"threadId": g})
         assert exit_code(c) == 0
-        assert "host: total 74" in output_text(c, "stdout")
+        assert "host: total 74 {7 14}" in output_text(c, "stdout")
 
 
 def test_attach_to_a_program_with_a_plugin_loaded() -> None:

@@ -118,6 +118,12 @@ class BinaryInfo:
         """The ELF entry point (the first instruction after the dynamic loader)."""
         return self._elf.entry
 
+    @functools.cached_property
+    def main_package(self) -> str | None:
+        """The import path of the main package ("example.com/x/plug" for a plugin, whose
+        runtime type names still say "main.")."""
+        return _main_package(self._elf)
+
     def text_range(self) -> tuple[int, int]:
         """[first, last) address of the Go functions (static addresses)."""
         return self._pcln.text_range()
@@ -278,7 +284,10 @@ class BinaryInfo:
 
     def find_type(self, name: str) -> TypeRef | None:
         """TypeRef of a named type ("main.Point", "*runtime.g", "[]int"), or None."""
-        return self._typereader.find_type(name)
+        got = self._typereader.find_type(name)
+        if got is None and self.images:
+            got = self.images.find_type(name)
+        return got
 
     def struct_layout(self, type_name: str) -> StructLayout | None:
         tr = self._typereader
@@ -578,6 +587,22 @@ class BinaryInfo:
                     out.append((addr, files[fi] if fi < len(files) else "", ln, stmt, pe))
         out.sort(key=lambda r: r[0])
         return out
+
+
+def _main_package(elf: ElfImage) -> str | None:
+    """The main package's import path, from .go.buildinfo's module info ("path\t...")."""
+    if ".go.buildinfo" not in elf.sections:
+        return None
+    d = elf.data(".go.buildinfo")
+    if d[:14] != b"\xff Go buildinf:" or len(d) <= 32 or not d[15] & 2:
+        return None
+    n, pos = uvarint(d, 32)  # the Go version string, then the module info
+    n, pos = uvarint(d, pos + n)
+    info = d[pos + 16:pos + n - 16]  # 16 sentinel bytes on each side
+    for line in info.decode("utf-8", "replace").splitlines():
+        if line.startswith("path\t"):
+            return line[5:]
+    return None
 
 
 def _pclntab(elf: ElfImage) -> bytes | None:

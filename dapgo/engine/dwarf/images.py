@@ -9,6 +9,7 @@ so those of image k carry k in their high bits (`TAG_SHIFT`); the executable's c
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import attrs
@@ -31,6 +32,7 @@ from .sharedobj import SharedObject
 if TYPE_CHECKING:
     from .binary import BinaryInfo
 
+_MAIN = re.compile(r"(?<![\w./])main\.")
 TAG_SHIFT = 40  # .debug_info offsets stay far below 1 TiB
 _MASK = (1 << TAG_SHIFT) - 1
 
@@ -188,6 +190,18 @@ class LoadedImages:
             v = img.info.global_variable(name)
             if v is not None:
                 return img.var_out(v)
+        return None
+
+    def find_type(self, name: str) -> TypeRef | None:
+        """A type by its runtime name. A plugin is a main package, which the runtime
+        calls "main" and DWARF by its import path."""
+        for img in self.images:
+            ref = img.info.find_type(name)
+            path = img.info.main_package
+            if ref is None and path and "main." in name:
+                ref = img.info.find_type(_MAIN.sub(path.replace("\\", r"\\") + ".", name))
+            if ref is not None:
+                return img.ref_out(ref)
         return None
 
     def type_info(self, ref: TypeRef) -> GoType | None:
