@@ -36,6 +36,7 @@ bench: setup
 	$(PY) bench/goroutines.py
 	$(PY) bench/watch_overhead.py
 	$(PY) bench/trace_overhead.py
+	$(PY) bench/metric_overhead.py
 	$(PY) bench/adapter_startup.py
 
 clean:

@@ -35,6 +35,7 @@ from dapclient import DAPClient  # noqa: E402
 
 from dapgo.engine.bpf.attach import UprobeLink  # noqa: E402
 from dapgo.engine.bpf.logpoints import BpfLogpoints  # noqa: E402
+from dapgo.engine.bpf.tracer import FunctionTracer  # noqa: E402
 from dapgo.engine.dwarf import BinaryInfo  # noqa: E402
 
 
@@ -80,13 +81,14 @@ def run_held(binary: str, n: int, setup: object = None) -> float:
 class EmptyProbe:
     """A uprobe running a BPF program that returns at once."""
 
-    def __init__(self, binary: str, addr: int, pid: int) -> None:
+    def __init__(self, binary: str, addrs: int | list[int], pid: int) -> None:
         import bcc
 
         from dapgo.engine.bpf.attach import BPF_TRACE_UPROBE_MULTI
         self.b = bcc.BPF(text="int empty(void *ctx) { return 0; }")
         fn = self.b.load_func(b"empty", bcc.BPF.KPROBE, attach_type=BPF_TRACE_UPROBE_MULTI)
-        self.link = UprobeLink(binary, fn.fd, [addr], pid)
+        self.link = UprobeLink(binary, fn.fd, addrs if isinstance(addrs, list) else [addrs],
+                               pid)
 
     def close(self) -> None:
         self.link.close()
@@ -216,6 +218,7 @@ def main() -> int:
     never = "i < 0"
     # (name, hits per call, us per call, how measured)
     rows: list[tuple[str, int, float, str]] = []
+    notes: list[str] = []
 
     def us(ns: float) -> float:
         return ns / 1000
@@ -234,6 +237,15 @@ def main() -> int:
         binary, n, lambda p: logpoint(p, None))), f"tracee timer, {n} calls"))
     rows.append((f"dapgo condition {never}", 1, us(run_held(
         binary, n, lambda p: logpoint(p, never))), f"tracee timer, {n} calls"))
+    # the floor of dapgo trace itself: empty uprobes on the very sites it probes
+    plan = FunctionTracer(None, bi=bi)
+    sites = sorted(plan.plan(r"^main\.hot$"))
+    rows.append(("empty uprobes on trace's sites (floor)", 2, us(run_held(
+        binary, n, lambda pid: EmptyProbe(binary, sites, pid))), f"tracee timer, {n} calls"))
+    how = "after the prologue: single-stepped" if plan.slow_entries else \
+        "at its PUSH RBP: emulated"
+    notes.append(f"dapgo trace probes main.hot at {', '.join(hex(a) for a in sites)} "
+                 f"(entry {how})")
     t0 = time.monotonic()
     tr = subprocess.run([sys.executable, "-m", "dapgo.trace", "trace", "--exec", binary,
                          r"^main\.hot$", "--", "hot", str(n)], capture_output=True, text=True,
@@ -244,7 +256,6 @@ def main() -> int:
                  f"tracee timer, {n} calls"))
     summary = re.search(r"dapgo trace: (\d+) records delivered, (\d+) lost", tr.stderr)
 
-    notes: list[str] = []
     dlv = shutil.which("dlv")
     with tempfile.TemporaryDirectory(prefix="dapgo-bench-") as tmp:
         if dlv:
@@ -316,6 +327,9 @@ def main() -> int:
 
     target("dapgo logpoint <= 2x floor per hit", ratio("dapgo logpoint i={i}") <= 2)
     target("dapgo trace <= 2x floor per hit", ratio("dapgo trace (args + returns)") <= 2)
+    own = by["empty uprobes on trace's sites (floor)"][1]
+    trace_x = by["dapgo trace (args + returns)"][1] / own if own else float("nan")
+    print(f"dapgo trace / empty uprobes on its own sites, per call: {trace_x:.2f}x")
     target("dapgo never-true condition <= 1.5x floor per hit",
            ratio(f"dapgo condition {never}") <= 1.5)
     delivered = bool(summary) and 2 * n >= 200_000 and summary is not None \

@@ -6,6 +6,9 @@
 // pointer dereferences; string/slice contents up to a cap), an optional condition (a tiny
 // stack-machine program over those values), a hit condition, and what to do on a match:
 // write one record to the `events` ring buffer, and/or stop the thread with SIGTRAP.
+// A metric descriptor (mflags != 0) does none of that: it counts the hit, or measures a
+// call's latency (entry to RET, per goroutine), into the `metrics` map under a key made
+// of the probe id and, if asked, the goroutine id or one pprof label's value.
 //
 // The record layout (struct rec_hdr, struct rec_val) is mirrored in layout.py; a test checks
 // that the two agree field by field. Constants come in as -D flags from layout.py.
@@ -53,6 +56,34 @@ struct desc {
     struct condop cond[MAX_COND];
     u8 strs[MAX_CSTR][CSTR_LEN];   // string literals of the condition
     u16 strlen[MAX_CSTR];
+    u8 mflags;         // MF_COUNT / MF_LAT_BEGIN / MF_LAT_END, with MF_BY_GOID / MF_BY_LABEL
+    u8 mkeylen;        // MF_BY_LABEL: the label key's length, and its bytes
+    u16 pad3;
+    u32 pad4;
+    u8 mkey[MLABEL_LEN];
+};
+
+// A metric's key: probe id, what it measures, and what splits it
+struct mkey {
+    u32 id;
+    u16 kind;          // MK_COUNT / MK_LATENCY
+    u16 label_len;     // the label value's full length (its bytes are cut at MLABEL_LEN)
+    u64 goid;          // MF_BY_GOID
+    u8 label[MLABEL_LEN];
+};
+
+// hits (and, for latency, nanoseconds) under one key; hist[i]: durations in [2^i, 2^(i+1))
+struct mval {
+    u64 count;
+    u64 sum;
+    u64 max;
+    u64 hist[HIST_BUCKETS];
+};
+
+struct skey {
+    u64 goid;
+    u32 id;
+    u32 pad;
 };
 
 struct rec_hdr {
@@ -94,12 +125,167 @@ BPF_ARRAY(lost, u64, 1);
 BPF_F_TABLE("hash", u32, u32, signals, MAX_SIGNALS, BPF_F_NO_PREALLOC);
 BPF_PERCPU_ARRAY(scratchmap, struct scratch, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+BPF_F_TABLE("hash", struct mkey, struct mval, metrics, MAX_METRIC_KEYS, BPF_F_NO_PREALLOC);
+BPF_ARRAY(mzero, struct mval, 1);   // never written: the initial value of a new key
+// when each goroutine entered each latency-measured function (an entry whose RET never
+// comes, e.g. a panic, is overwritten by the next call or evicted)
+BPF_TABLE("lru_hash", struct skey, u64, starts, MAX_STARTS);
+BPF_ARRAY(mfull, u64, 1);           // metric hits not counted because the map was full
+
+// The label `d->mkey` of the string header at `kaddr` (ptr, len) matches: copy the value
+// of the string header at `vaddr` into k->label.
+static __always_inline int label_match(struct desc *d, u64 kaddr, u64 vaddr, struct mkey *k) {
+    u64 ks[2] = {};
+    if (bpf_probe_read_user(ks, 16, (void *)kaddr) < 0 || ks[1] != d->mkeylen)
+        return 0;
+    u64 kb[MLABEL_LEN / 8] = {};
+    u32 n = d->mkeylen;
+    if (n > MLABEL_LEN)
+        return 0;
+    if (n && bpf_probe_read_user(kb, n, (void *)ks[0]) < 0)
+        return 0;
+    u64 diff = 0;
+    #pragma unroll
+    for (u32 w = 0; w < MLABEL_LEN / 8; w++)
+        diff |= kb[w] ^ *(u64 *)&d->mkey[w * 8];
+    if (diff)
+        return 0;
+    u64 vs[2] = {};
+    if (bpf_probe_read_user(vs, 16, (void *)vaddr) < 0)
+        return 1;
+    u64 vn = vs[1];
+    k->label_len = vn > 0xffff ? 0xffff : vn;
+    if (vn > MLABEL_LEN)
+        vn = MLABEL_LEN;
+    if (vn)
+        bpf_probe_read_user(k->label, vn, (void *)vs[0]);
+    return 1;
+}
+
+// The value of pprof label `d->mkey` of goroutine g (nothing when it has none).
+static __always_inline void read_label(struct desc *d, u64 g, struct mkey *k) {
+#if LABELS_MODE != 0
+    u64 lm = 0;
+    if (!g || bpf_probe_read_user(&lm, 8, (void *)(g + G_LABELS_OFFSET)) < 0 || !lm)
+        return;
+#endif
+#if LABELS_MODE == 1
+    // labelMap{ []label } (Go 1.24+): a slice of {key, value string}
+    u64 sl[2] = {};
+    if (bpf_probe_read_user(sl, 16, (void *)(lm + LM_SLICE_OFF)) < 0)
+        return;
+    for (u32 i = 0; i < MAX_LABEL_SCAN; i++) {
+        if (i >= sl[1])
+            break;
+        u64 e = sl[0] + i * LBL_SIZE;
+        if (label_match(d, e + LBL_KEY_OFF, e + LBL_VAL_OFF, k))
+            return;
+    }
+#elif LABELS_MODE == 2
+    // labelMap map[string]string (Go <= 1.23): the first buckets of the hash map
+    u64 h = 0;
+    if (bpf_probe_read_user(&h, 8, (void *)lm) < 0 || !h)
+        return;
+    u8 b = 0;
+    u64 buckets = 0;
+    bpf_probe_read_user(&b, 1, (void *)(h + HM_B_OFF));
+    bpf_probe_read_user(&buckets, 8, (void *)(h + HM_BUCKETS_OFF));
+    u32 nb = b >= 2 ? 4 : 1u << b;
+    for (u32 i = 0; i < 4; i++) {
+        if (i >= nb || !buckets)
+            break;
+        u64 bk = buckets + i * BKT_SIZE;
+        u8 top[8] = {};
+        bpf_probe_read_user(top, 8, (void *)bk);
+        for (u32 j = 0; j < 8; j++) {
+            if (top[j] < MIN_TOP_HASH)
+                continue;
+            if (label_match(d, bk + BKT_KEYS_OFF + j * 16, bk + BKT_VALUES_OFF + j * 16, k))
+                return;
+        }
+    }
+#endif
+}
+
+static __always_inline u32 log2_u64(u64 v) {
+    u32 r = 0;
+    if (v >> 32) { v >>= 32; r += 32; }
+    if (v >> 16) { v >>= 16; r += 16; }
+    if (v >> 8) { v >>= 8; r += 8; }
+    if (v >> 4) { v >>= 4; r += 4; }
+    if (v >> 2) { v >>= 2; r += 2; }
+    if (v >> 1) { r += 1; }
+    return r;
+}
+
+static __always_inline int metric(struct pt_regs *ctx, struct desc *d) {
+    // only what this metric needs: a plain count reads neither the clock nor the goroutine
+    u8 mf = d->mflags;
+    u64 g = ctx->r14;   // the goroutine, under Go's register ABI
+    u64 goid = 0;
+    if (g && (mf & (MF_LAT_BEGIN | MF_LAT_END | MF_BY_GOID)))
+        bpf_probe_read_user(&goid, 8, (void *)(g + G_GOID_OFFSET));
+    u64 dur = 0;
+    if (mf & MF_LAT_BEGIN) {
+        struct skey sk = {.goid = goid, .id = d->id};
+        u64 now = bpf_ktime_get_ns();
+        starts.update(&sk, &now);
+        return 0;
+    }
+    if (mf & MF_LAT_END) {
+        struct skey sk = {.goid = goid, .id = d->id};
+        u64 *t0 = starts.lookup(&sk);
+        if (!t0)
+            return 0;   // the call began before the probes
+        dur = bpf_ktime_get_ns() - *t0;
+        starts.delete(&sk);
+    }
+    struct mkey k = {};
+    k.id = d->id;
+    k.kind = (mf & MF_LAT_END) ? MK_LATENCY : MK_COUNT;
+    if (mf & MF_BY_GOID)
+        k.goid = goid;
+    if (mf & MF_BY_LABEL)
+        read_label(d, g, &k);
+    struct mval *v = metrics.lookup(&k);
+    if (!v) {
+        u32 zero = 0;
+        struct mval *z = mzero.lookup(&zero);
+        if (!z)
+            return 0;
+        metrics.update(&k, z);   // fails only when another CPU made it first, or full
+        v = metrics.lookup(&k);
+        if (!v) {
+            u64 *f = mfull.lookup(&zero);
+            if (f)
+                __sync_fetch_and_add(f, 1);
+            return 0;
+        }
+    }
+    __sync_fetch_and_add(&v->count, 1);
+    if (k.kind == MK_LATENCY) {
+        __sync_fetch_and_add(&v->sum, dur);
+        __sync_fetch_and_add(&v->hist[log2_u64(dur) & (HIST_BUCKETS - 1)], 1);
+        u64 m = v->max;
+        for (u32 i = 0; i < 8; i++) {
+            if (dur <= m)
+                break;
+            u64 old = __sync_val_compare_and_swap(&v->max, m, dur);
+            if (old == m)
+                break;
+            m = old;
+        }
+    }
+    return 0;
+}
 
 int dapgo_probe(struct pt_regs *ctx) {
     u64 ip = PT_REGS_IP(ctx) - IP_ADJUST;
     struct desc *d = descs.lookup(&ip);
     if (!d)
         return 0;
+    if (d->mflags)
+        return metric(ctx, d);
     u32 zero = 0;
     struct scratch *s = scratchmap.lookup(&zero);
     if (!s)

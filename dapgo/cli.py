@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         from dapgo.doctor import main as doctor_main
 
         return doctor_main()
+    _setup_logging(args.log_file, args.log_level)
     if args.command == "trace":
         return run_trace(args)
-    _setup_logging(args.log_file, args.log_level)
     from dapgo import server
 
     try:

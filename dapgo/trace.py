@@ -3,13 +3,18 @@
 Like `dlv trace --ebpf`: a uprobe after the prologue of every function matching REGEX and on
 each of its RET instructions; one line per call and per return, goroutine ids, arguments and
 results by name. The program's stdout/stderr pass through untouched; trace lines go to
-stderr (or --output). Ctrl-C (SIGINT) removes every probe and the BPF program; with --pid
-the program keeps running. A summary line reports records delivered and records lost.
+stderr, or to --output (a FILE.json gets Chrome trace-event JSON for Perfetto or
+chrome://tracing instead). --stats times every call in the kernel instead (no record per
+call) and prints calls and latency percentiles per function at the end, split by a pprof
+label with --by-label KEY. Ctrl-C (SIGINT) removes every probe and the BPF
+program; with --pid the program keeps running. A summary line reports records delivered
+and records lost.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -17,7 +22,13 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from dapgo.engine.bpf.metrics import FunctionStats
+    from dapgo.engine.bpf.program import ProbeProgram
+    from dapgo.engine.bpf.ringbuf import Record
+    from dapgo.engine.bpf.tracer import FunctionTracer
     from dapgo.engine.dwarf import BinaryInfo
+
+log = logging.getLogger("dapgo.trace")
 
 
 def add_trace_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -30,7 +41,14 @@ def add_trace_subparser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     src.add_argument("--pid", type=int, help="trace a running process (left running after)")
     p.add_argument("--stack", type=int, default=0, metavar="N",
                    help="print N stack frames with each line")
-    p.add_argument("--output", "-o", metavar="FILE", help="write trace lines here, not stderr")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write trace lines here, not stderr; FILE.json: Chrome trace-event "
+                        "JSON (one track per goroutine; open in Perfetto or chrome://tracing)")
+    p.add_argument("--stats", action="store_true",
+                   help="time every call in the kernel (no line per call) and print calls "
+                        "and p50/p90/p99/max/mean latency per function at the end")
+    p.add_argument("--by-label", metavar="KEY",
+                   help="with --stats: split each function's figures by pprof label KEY")
     p.add_argument("--string-cap", type=int, default=64, metavar="BYTES",
                    help="bytes of each string/slice to read (default 64)")
     p.add_argument("--buffer-pages", type=int, default=16384, metavar="PAGES",
@@ -124,7 +142,14 @@ def run_trace(args: argparse.Namespace) -> int:
     from dapgo.engine.dwarf import BinaryInfo
     from dapgo.engine.errors import DebuggerError
 
+    _phase("imported the engine")
+
     package, regex, prog_args = _split_args(args)
+    if args.stats and args.output:
+        return _fail("--stats counts in the kernel and writes no per-call records: use it "
+                     "without --output")
+    if args.by_label and not args.stats:
+        return _fail("--by-label KEY splits the figures of --stats: add --stats")
     try:
         re.compile(regex)
     except re.error as e:
@@ -140,10 +165,17 @@ def run_trace(args: argparse.Namespace) -> int:
         except (DebuggerError, OSError, ValueError) as e:
             what = f"process {args.pid} ({path})" if args.pid else path
             return _fail(f"{what} is not a Go program dapgo can trace: {_one_line(str(e))}")
-        if not traceable_functions(bi, regex):
-            return _fail(f"no function matches {regex!r}"
-                         + ("" if args.pid else "; the program was not run"))
-        return _trace(args, bi, path, regex, prog_args)
+        _phase("opened the binary")
+        # bcc compiles the BPF program (the slowest step) while the DWARF is read
+        compiling = _Compile(bi, args.buffer_pages)
+        try:
+            if not traceable_functions(bi, regex):
+                return _fail(f"no function matches {regex!r}"
+                             + ("" if args.pid else "; the program was not run"))
+            _phase("matched the functions")
+            return _trace(args, bi, path, regex, prog_args, compiling)
+        finally:
+            compiling.discard()
     finally:
         if bi is not None:
             bi.close()
@@ -152,10 +184,56 @@ def run_trace(args: argparse.Namespace) -> int:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+class _Compile:
+    """The BPF program compiled on a thread of its own; `take` waits for it."""
+
+    def __init__(self, bi: BinaryInfo, pages: int) -> None:
+        import threading
+
+        self._program: ProbeProgram | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(bi, pages), daemon=True,
+                                        name="dapgo-bpf-compile")
+        self._thread.start()
+
+    def _run(self, bi: BinaryInfo, pages: int) -> None:
+        from dapgo.engine.bpf.session import BpfSession
+
+        try:
+            self._program = BpfSession.compile(bi, pages)
+            _phase("compiled the BPF program (on its own thread)")
+        except BaseException as e:  # handed to `take`
+            self._error = e
+
+    def take(self) -> ProbeProgram:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        program, self._program = self._program, None
+        assert program is not None
+        return program
+
+    def discard(self) -> None:
+        """Unload the program if nobody took it."""
+        self._thread.join()
+        if self._program is not None:
+            self._program.close()
+            self._program = None
+
+
+_T0 = time.monotonic()
+
+
+def _phase(what: str) -> None:
+    """Where `dapgo trace`'s start-up time goes (--log-level DEBUG)."""
+    log.debug("%.3f s: %s", time.monotonic() - _T0, what)
+
+
 def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
-           prog_args: list[str]) -> int:
+           prog_args: list[str], compiling: _Compile) -> int:
+    from dapgo.engine.bpf.metrics import FunctionStats
     from dapgo.engine.bpf.session import BpfSession
-    from dapgo.engine.bpf.tracer import FunctionTracer
+    from dapgo.engine.bpf.tracer import FunctionTracer, traceable_functions
 
     out: TextIO = open(args.output, "w") if args.output else sys.stderr
     child: int | None = None
@@ -177,10 +255,16 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
         else:
             child, release_fd = _spawn_held(path, prog_args)
             pid = child
-        session = BpfSession(bi, pid, ringbuf_pages=args.buffer_pages)
+        session = BpfSession(bi, pid, program=compiling.take())
         tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
+        stats = FunctionStats(session, args.by_label) if args.stats else None
+        sink = _Sink(tracer, out, pid, path,
+                     chrome=bool(args.output and args.output.endswith(".json")), stats=stats)
         t0 = time.monotonic()
-        n = tracer.attach(regex)
+        n = stats.attach(traceable_functions(bi, regex)) if stats else tracer.attach(regex)
+        _phase(f"attached {n} probes")
+        if stats is not None:
+            tracer.functions, tracer.skipped = stats.functions, stats.skipped
         print(f"dapgo trace: {len(tracer.functions)} functions, {n} probes "
               f"({time.monotonic() - t0:.2f} s)", file=sys.stderr)
         for msg in tracer.skipped[:10]:
@@ -193,10 +277,10 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             os.close(release_fd)
             release_fd = None
             released = True
+            _phase("started the program")
         exited = False
         while not stop:
-            recs = session.poll(0.05)
-            _emit(tracer, recs, out)
+            sink.emit(session.poll(0.05))
             if child is not None:
                 wpid, st = os.waitpid(child, os.WNOHANG)
                 if wpid == child:
@@ -206,8 +290,9 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             elif not os.path.exists(f"/proc/{pid}"):
                 exited = True
                 break
-        _emit(tracer, session.drain(), out)
+        sink.emit(session.drain())
         delivered, lost = session.reader.delivered, session.lost()
+        sink.close(delivered, lost)  # --stats reads the kernel's counters: before closing
         session.close()
         session = None
         print(f"dapgo trace: {delivered} records delivered, {lost} lost"
@@ -251,14 +336,45 @@ class _TraceError(Exception):
     """A reason to stop tracing, said in one line."""
 
 
-def _emit(tracer: object, recs: list, out: TextIO) -> None:
-    fmt = tracer.format  # type: ignore[attr-defined]
-    lines: list[str] = []
-    for r in recs:
-        lines.extend(fmt(r))
-    if lines:
-        out.write("\n".join(lines) + "\n")
-        out.flush()
+class _Sink:
+    """Where records go: text lines or Chrome trace JSON; or, with --stats, no records but
+    a table read from the kernel's counters at the end."""
+
+    def __init__(self, tracer: FunctionTracer, out: TextIO, pid: int, program: str, *,
+                 chrome: bool, stats: FunctionStats | None) -> None:
+        from dapgo.trace_chrome import ChromeTrace
+
+        self.tracer = tracer
+        self.out = out
+        self.chrome = ChromeTrace(out, pid, program) if chrome else None
+        self.stats = stats
+
+    def emit(self, recs: list[Record]) -> None:
+        if self.chrome is None:
+            text = [ln for r in recs for ln in self.tracer.format(r)]
+            if text:
+                self.out.write("\n".join(text) + "\n")
+                self.out.flush()
+            return
+        for r in recs:
+            got = self.tracer.values(r)
+            if got is None:
+                continue
+            site, parts = got
+            if site.is_return:
+                self.chrome.ret(r.goid, site.fn.name, r.ktime, [t for _, t in parts])
+            else:
+                self.chrome.call(r.goid, site.fn.name, r.ktime, parts)
+
+    def close(self, delivered: int, lost: int) -> None:
+        if self.chrome is not None:
+            self.chrome.close(delivered=delivered, lost=lost)
+        if self.stats is not None:
+            print(self.stats.table(), file=sys.stderr)
+            full = self.stats.s.program.metrics_full()
+            if full:
+                print(f"dapgo trace: {full} calls not counted: too many distinct label "
+                      "values", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

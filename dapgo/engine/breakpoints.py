@@ -42,6 +42,9 @@ class UserBreakpoint:
     in_kernel: bool = False
     # what the kernel was last given; ("shared", ...) / ("ptrace", ...): why it is not there
     kernel_spec: tuple[object, ...] = ()
+    # where its uprobes are when not at its own addresses (a latency metric point's
+    # function entries and RETs)
+    probe_sites: list[int] = attrs.field(factory=list)
 
     @property
     def verified(self) -> bool:
@@ -99,7 +102,8 @@ class BreakpointTable:
 
     def probed(self, addr: int) -> bool:
         """Does a uprobe (a kernel-placed user breakpoint) sit at `addr`?"""
-        return any(bp.in_kernel and addr in bp.addresses for bp in self.all())
+        return any(bp.in_kernel and addr in (bp.probe_sites or bp.addresses)
+                   for bp in self.all())
 
     # ----- internal breakpoints -----
 

@@ -390,6 +390,12 @@ class Engine:
             text = self.inspector.goroutine_report(self._stopped(), cmd)
         return text, cmd.sets_view
 
+    def metrics_command(self, args: str) -> str:
+        """The `dapgo metrics ...` console command: the metric points' figures (read from
+        the kernel's maps: the program may be running)."""
+        _program, parts = self._loaded()
+        return parts.kernel.metrics_command(args)
+
     def stack_trace(self, thread_id: int, start: int, levels: int
                     ) -> tuple[list[FrameInfo], int]:
         return self.inspector.stack_trace(self._stopped(), thread_id, start, levels)

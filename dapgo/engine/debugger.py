@@ -202,6 +202,9 @@ class Debugger:
     def goroutine_command(self, args: str) -> Future[CommandAnswer]:
         return self._do(lambda: CommandAnswer(*self._engine.goroutine_command(args)))
 
+    def metrics_command(self, args: str) -> Future[CommandAnswer]:
+        return self._do(lambda: CommandAnswer(self._engine.metrics_command(args)))
+
     # ----- ending -----
 
     def terminate(self) -> Future[None]:

@@ -38,3 +38,22 @@ def ret_sites(code: bytes, addr: int) -> list[int]:
     """Addresses of the one-byte RET instructions in `code` (which starts at `addr`)."""
     return [a for a, size, mnem, _ops in disassembler().disasm_lite(code, addr)
             if mnem == "ret" and size == 1]
+
+
+# The stack check a Go function starts with (amd64): optionally `LEA R12, [RSP-N]` (large
+# frames), `CMP RSP|R12, [R14+16]` (g.stackguard0), `JBE|JB morestack`.
+_STACK_CHECK = frozenset({"lea", "cmp", "jbe", "jb"})
+
+
+def frame_push_site(code: bytes, addr: int) -> int | None:
+    """The address of the `PUSH RBP` a Go function's frame setup starts with: the first
+    instruction, or the one right after the stack check. A uprobe there is emulated by the
+    kernel (no single step out of line), and, as at the entry, every argument is still where
+    the register ABI put it and nothing is pushed yet. None when the function starts
+    otherwise (frameless leaves, assembly)."""
+    for a, _size, mnem, ops in disassembler().disasm_lite(code[:48], addr):
+        if mnem == "push":
+            return a if ops == "rbp" else None
+        if mnem not in _STACK_CHECK:
+            return None
+    return None

@@ -6,6 +6,12 @@ it), and says on the console why when it must be an int3. The eBPF backend
 (dapgo.engine.bpf.logpoints) is made on first use: bcc compiles the program then, never on
 the way to the first stop.
 
+A logpoint whose message is a metric directive (`{#count}`, `{#latency by team}`: see
+dapgo.engine.metrics) is a metric point: only ever in the kernel (never an int3 that would
+stop the program on every hit; unverified, saying why, when the kernel cannot take it).
+`dapgo metrics` in the console shows their counters; a removed metric point's final
+figures are printed when it goes.
+
 Records: a poller thread waits on the ring buffer and hands raw records over (a queue the
 owner thread drains); only the owner thread decodes them (it owns the logpoints) and turns
 them into output. Which condition stopped which thread comes from the kernel's `signals`
@@ -18,12 +24,17 @@ import collections
 import itertools
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
+from dapgo.engine.errors import DebuggerError
 from dapgo.engine.instructions import decode_one, transfers_control
+from dapgo.engine.metrics import MetricSpec, Series, histogram, parse_metric, table
 from dapgo.engine.model import EngineEvent, Output
 from dapgo.engine.program import Program
 
@@ -33,6 +44,26 @@ if TYPE_CHECKING:  # the eBPF backend is imported on first use: bcc is slow to i
 
 POLL_SECONDS = 0.05
 FIRST_PROBE_ID = 2  # 0 and 1 are dapgo trace's
+METRICS_HELP = """\
+A metric point is a logpoint whose message is one directive; the program never stops for it
+and no line is printed per hit: the kernel counts.
+  {#count}                 hits of the line           {#count by goroutine}
+  {#latency}               calls of the line's function, entry to return, timed
+  {#latency by KEY}        ... split by the value of pprof label KEY (e.g. {#latency by team})
+dapgo metrics              every metric point: count, rate since the last look, p50/p90/p99,
+                           max and mean latency
+dapgo metrics -hist        the latency histograms (log2 buckets)
+"""
+
+
+@attrs.define
+class _Metric:
+    """A metric point in the kernel: what it measures and where it is."""
+
+    spec: MetricSpec
+    name: str
+    since: float
+    seen: dict[str, tuple[float, int]] = attrs.field(factory=dict)  # key -> (time, count)
 
 
 class KernelProbes:
@@ -56,6 +87,7 @@ class KernelProbes:
         self._probe_ids = itertools.count(FIRST_PROBE_ID)
         self._probe_of: dict[int, int] = {}  # breakpoint id -> its probe id now
         self._bp_of: dict[int, int] = {}  # probe id (current or not) -> breakpoint id
+        self._metrics: dict[int, _Metric] = {}  # probe id -> the metric point it is
 
     @property
     def in_use(self) -> bool:
@@ -89,12 +121,16 @@ class KernelProbes:
         everything = self.table.all()
         users = Counter(a for bp in everything for a in bp.addresses)
         joining: list[UserBreakpoint] = []
+        refused: list[UserBreakpoint] = []
         for bp in everything:
             wants = self._wants(bp)
             spec = (tuple(bp.addresses), bp.log_message, bp.condition, bp.hit_condition)
             if wants and any(users[a] > 1 for a in bp.addresses):
                 if bp.in_kernel:
                     self._remove(bp)
+                if self._is_metric(bp):
+                    self._refuse(bp, "another breakpoint is at the same address", refused)
+                    continue
                 if bp.kernel_spec != ("shared", *spec):
                     self._say_ptrace(bp, "another breakpoint is at the same address")
                 bp.kernel_spec = ("shared", *spec)
@@ -116,14 +152,31 @@ class KernelProbes:
         failed = False
         for bp in joining:
             why = self._add(bp)
-            if why is not None:
+            if why is not None and self._is_metric(bp):
+                bp.in_kernel = False
+                self._refuse(bp, why, refused)
+            elif why is not None:
                 bp.in_kernel = False
                 bp.kernel_spec = ("ptrace", *bp.kernel_spec)
                 failed = True
                 self._say_ptrace(bp, why)
         if failed:
             changed += self.table.sync(process)
-        return changed
+        return changed + refused
+
+    @staticmethod
+    def _is_metric(bp: UserBreakpoint) -> bool:
+        try:
+            return parse_metric(bp.log_message) is not None
+        except DebuggerError:
+            return False
+
+    @staticmethod
+    def _refuse(bp: UserBreakpoint, why: str, refused: list[UserBreakpoint]) -> None:
+        """A metric point the kernel cannot take is unverified: never an int3 instead."""
+        bp.addresses, bp.probe_sites, bp.kernel_spec = [], [], ()
+        bp.message = f"metric point: {why}"
+        refused.append(bp)
 
     def _say_ptrace(self, bp: UserBreakpoint, why: str) -> None:
         what = "logpoint" if bp.is_logpoint else "condition"
@@ -136,6 +189,9 @@ class KernelProbes:
         backend = self._get_backend()
         if isinstance(backend, str):
             return backend
+        spec = parse_metric(bp.log_message)
+        if spec is not None:
+            return self._add_metric(backend, bp, spec)
         stop = not bp.is_logpoint
         if stop:
             jump = next((a for a in bp.addresses if self._transfers_control(a)), None)
@@ -156,12 +212,94 @@ class KernelProbes:
         self._start_poller(backend)
         return None
 
+    def _add_metric(self, backend: BpfLogpoints, bp: UserBreakpoint, spec: MetricSpec
+                    ) -> str | None:
+        from dapgo.engine.bpf.metrics import metric_descs
+        from dapgo.engine.bpf.reads import NotReadable
+
+        probe_id = next(self._probe_ids)
+        try:
+            descs = metric_descs(backend.s, spec, list(bp.addresses))
+            backend.s.add_group(probe_id, descs)
+        except NotReadable as exc:
+            return str(exc)
+        except Exception as exc:  # AttachError: an address taken by another probe, ...
+            hint = ("; a function's calls are timed by one latency metric point at a time"
+                    if "already has a probe" in str(exc) else "")
+            return f"the uprobes could not be attached ({exc}){hint}"
+        bp.probe_sites = sorted(descs)
+        where = f"{os.path.basename(bp.path)}:{bp.line}" if bp.path else bp.key
+        self._metrics[probe_id] = _Metric(spec, f"{where} {spec.kind}", time.monotonic())
+        self._probe_of[bp.id] = probe_id
+        self._bp_of[probe_id] = bp.id
+        return None
+
     def _remove(self, bp: UserBreakpoint) -> None:
         probe_id = self._probe_of.pop(bp.id, None)
         if self.in_use and probe_id is not None:
             assert not isinstance(self._backend, str) and self._backend is not None
-            self._backend.remove(probe_id)
+            if probe_id in self._metrics:
+                self._final_figures([probe_id])
+                del self._metrics[probe_id]
+                self._backend.s.remove_group(probe_id)
+            else:
+                self._backend.remove(probe_id)
         bp.in_kernel = False
+        bp.probe_sites = []
+
+    # ----- metric points -----
+
+    def _series(self, probe_id: int) -> list[Series]:
+        from dapgo.engine.bpf.metrics import read_series
+
+        assert not isinstance(self._backend, str) and self._backend is not None
+        return read_series(self._backend.s, probe_id, self._metrics[probe_id].spec)
+
+    def metrics_command(self, args: str) -> str:
+        """`dapgo metrics [-hist | -help]`: the metric points' figures now."""
+        words = args.split()
+        if words and words[0] in ("-help", "-h", "help"):
+            return METRICS_HELP
+        if words and words[0] not in ("-hist",):
+            raise DebuggerError(f"dapgo metrics: unknown option {words[0]!r} "
+                                "(see `dapgo metrics -help`)")
+        if not self._metrics:
+            return ("no metric points: set a logpoint whose message is {#count} or "
+                    "{#latency} (see `dapgo metrics -help`)\n")
+        if words:
+            parts = [f"{m.name}\n" + histogram(s) for pid, m in sorted(self._metrics.items())
+                     if m.spec.kind == "latency" for s in self._series(pid)]
+            return "\n".join(parts) + "\n" if parts else "no latency metric points\n"
+        return self._table(sorted(self._metrics)) + self._full_note()
+
+    def _table(self, probe_ids: list[int]) -> str:
+        now = time.monotonic()
+        rows = []
+        for pid in probe_ids:
+            m = self._metrics[pid]
+            for s in self._series(pid):
+                then, before = m.seen.get(s.key, (m.since, 0))
+                rows.append((m.name, m.spec.kind, s, (s.count - before) / max(now - then,
+                                                                              1e-9)))
+                m.seen[s.key] = (now, s.count)
+        if not rows:
+            return "no hits yet\n"
+        return table(rows) + "\n"
+
+    def _full_note(self) -> str:
+        assert not isinstance(self._backend, str) and self._backend is not None
+        full = self._backend.s.program.metrics_full()
+        return (f"dapgo: {full} hits were not counted: too many distinct keys "
+                "(goroutines or label values)\n") if full else ""
+
+    def _final_figures(self, probe_ids: list[int]) -> None:
+        """Print what metric points counted before they go (removed, or the session ends)."""
+        try:
+            text = self._table(probe_ids)
+        except Exception:  # the program's maps are gone: nothing left to say
+            return
+        if text != "no hits yet\n":
+            self.emit(Output("console", "dapgo: final metric figures\n" + text))
 
     def _get_backend(self) -> BpfLogpoints | str:
         if self._backend is None:
@@ -269,6 +407,9 @@ class KernelProbes:
         if backend is None or isinstance(backend, str):
             self._backend = None
             return
+        if self._metrics:
+            self._final_figures(sorted(self._metrics))
+            self._metrics.clear()
         try:
             self._inbox.append((backend.s.drain(), backend.lost()))
             self.deliver()

@@ -182,6 +182,25 @@ class LabelDecoder:
             value_size=b.type_info(values.type).size // slots, overflow_off=overflow.offset,
         )
 
+    def kernel_layout(self) -> dict[str, int]:
+        """Where a label is, for the BPF program (engine/bpf/layout.py LABEL_DEFINES, less
+        the g field): LABELS_MODE 0 when the program has no labels or an unusual layout
+        (string headers other than {ptr, len})."""
+        self._resolve()
+        if (self._str_ptr, self._str_len) != (0, 8):
+            return {"LABELS_MODE": 0}
+        if self._slice is not None:
+            lay = self._slice
+            return {"LABELS_MODE": 1, "LM_SLICE_OFF": lay.slice_off,
+                    "LBL_SIZE": lay.elem_size, "LBL_KEY_OFF": lay.key_off,
+                    "LBL_VAL_OFF": lay.value_off}
+        m = self._map
+        if m is not None and m.slots == 8 and m.key_size == 16 and m.value_size == 16:
+            return {"LABELS_MODE": 2, "HM_B_OFF": m.b_off, "HM_BUCKETS_OFF": m.buckets_off,
+                    "BKT_SIZE": m.bucket_size, "BKT_KEYS_OFF": m.keys_off,
+                    "BKT_VALUES_OFF": m.values_off}
+        return {"LABELS_MODE": 0}
+
     # ----- reading -----
 
     def decode(self, ptr: int, mem: MemCache, strings: dict[int, str]) -> Labels:

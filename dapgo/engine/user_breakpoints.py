@@ -13,6 +13,7 @@ from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.exception_filters import EXCEPTION_FILTERS
 from dapgo.engine.logmessage import parse_log_message
+from dapgo.engine.metrics import parse_metric
 from dapgo.engine.model import FunctionBreakpointSpec, SourceBreakpointSpec
 
 FUNCTION_GROUP = "<function>"
@@ -51,6 +52,7 @@ def _check_log_message(bp: UserBreakpoint, binary: BinaryInfo | None, path: str)
     if bp.log_message is not None:
         try:
             parse_log_message(bp.log_message)
+            parse_metric(bp.log_message)
         except DebuggerError as exc:
             bp.addresses, bp.message = [], str(exc)
             return

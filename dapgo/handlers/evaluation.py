@@ -44,16 +44,21 @@ async def evaluate(call: Call) -> Body:
 
 async def _dapgo_command(call: Call, text: str) -> Body:
     """`dapgo goroutines ...` typed in the debug console: change the goroutine view or
-    count goroutines; the threads view is told to refresh when what it shows changed."""
+    count goroutines; the threads view is told to refresh when what it shows changed.
+    `dapgo metrics ...`: the metric points' figures."""
     session = call.session
     words = text.split(None, 1)
-    if not words or words[0] != "goroutines":
+    if not words or words[0] not in ("goroutines", "metrics"):
         raise RequestError(ErrorId.INVALID_ARGUMENTS, "dapgo console commands: "
                            "'dapgo goroutines [-with|-without FILTER ...] [-group label KEY] "
-                           "[-labels KEYS] [-clear] [-help]'")
+                           "[-labels KEYS] [-clear] [-help]', "
+                           "'dapgo metrics [-hist] [-help]'")
     debugger = session.require_debugger()
-    answer = await session.engine(debugger.goroutine_command(
-        words[1] if len(words) > 1 else ""))
+    rest = words[1] if len(words) > 1 else ""
+    if words[0] == "metrics":
+        answer = await session.engine(debugger.metrics_command(rest))
+    else:
+        answer = await session.engine(debugger.goroutine_command(rest))
     if answer.threads_changed:
         call.then(lambda: session.send_event("invalidated", {"areas": ["threads"]}))
     return {"result": answer.text, "variablesReference": 0}

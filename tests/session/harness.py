@@ -99,6 +99,11 @@ class FakeDebugger:
         return CommandAnswer("")
 
     @_engine_call
+    def metrics_command(self, args: str) -> CommandAnswer:
+        self._call("metrics_command", args)
+        return CommandAnswer("")
+
+    @_engine_call
     def launch(self, cfg: LaunchConfig, stop_on_entry: bool) -> None:
         self._call("launch", cfg, stop_on_entry)
         if cfg.program == "/missing":

@@ -35,12 +35,21 @@ MAX_PROBES = 65536
 MAX_SIGNALS = 65536  # threads a condition may be stopping at one moment
 DEFAULT_RINGBUF_PAGES = 16384  # 64 MiB: 200,000 small records fit even if the reader stalls
 WAKEUP_EVERY = 256  # records per CPU between consumer wake-ups (it also polls on a timer)
+MLABEL_LEN = 32      # bytes of a pprof label key or value a metric is split by
+HIST_BUCKETS = 64    # log2 latency buckets (power of two)
+MAX_METRIC_KEYS = 16384  # distinct (metric, goroutine or label value) keys
+MAX_STARTS = 65536   # goroutines inside latency-measured calls at one moment (LRU)
+MAX_LABEL_SCAN = 16  # labels of a goroutine looked at for the one a metric is split by
+MIN_TOP_HASH = 5     # runtime/map.go (Go <= 1.23): tophash below it marks an empty cell
 
 # --- enumerations ------------------------------------------------------------------------
 SRC_NONE, SRC_REG, SRC_SP, SRC_ADDR = 0, 1, 2, 3
 VK_PLAIN, VK_STRING, VK_SLICE = 0, 1, 2
 VE_OK, VE_READ, VE_NIL, VE_UNAVAILABLE = 0, 1, 2, 3
 DF_EMIT, DF_SIGNAL, DF_COND, DF_AT_RET = 1, 2, 4, 8  # DF_AT_RET: return address at SP
+MF_COUNT, MF_LAT_BEGIN, MF_LAT_END, MF_BY_GOID, MF_BY_LABEL = 1, 2, 4, 8, 16
+MK_COUNT, MK_LATENCY = 1, 2
+LABELS_NONE, LABELS_SLICE, LABELS_MAP = 0, 1, 2
 HIT_NONE, HIT_EQ, HIT_GE, HIT_GT, HIT_LE, HIT_LT, HIT_MOD = 0, 1, 2, 3, 4, 5, 6
 (OP_VAL, OP_CONST, OP_STREQ, OP_NOT, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_AND,
  OP_OR, OP_ULT, OP_UGT) = range(1, 15)
@@ -54,8 +63,15 @@ DWARF_TO_PTREGS = {0: 10, 1: 12, 2: 11, 3: 5, 4: 13, 5: 14, 6: 4, 7: 19, 8: 9, 9
                    10: 7, 11: 6, 12: 3, 13: 2, 14: 1, 15: 0}
 
 
+# where a goroutine's pprof labels are, for metrics split by a label (-D names of the C
+# source; LABELS_MODE says which of the two layouts, LABELS_NONE: the program has none)
+LABEL_DEFINES = ("LABELS_MODE", "G_LABELS_OFFSET", "LM_SLICE_OFF", "LBL_SIZE", "LBL_KEY_OFF",
+                 "LBL_VAL_OFF", "HM_B_OFF", "HM_BUCKETS_OFF", "BKT_SIZE", "BKT_KEYS_OFF",
+                 "BKT_VALUES_OFF")
+
+
 def defines(*, goid_offset: int, ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
-            ip_adjust: int = 0) -> dict[str, int]:
+            ip_adjust: int = 0, labels: dict[str, int] | None = None) -> dict[str, int]:
     """Every -D the C source needs."""
     d: dict[str, int] = {
         k: v for k, v in globals().items()
@@ -66,6 +82,8 @@ def defines(*, goid_offset: int, ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
         SCRATCH_MASK=SCRATCH_SIZE - 1, REG_SP=PTREGS["sp"], REG_BP=PTREGS["bp"],
         REG_R14=PTREGS["r14"],
     )
+    d.update(dict.fromkeys(LABEL_DEFINES, 0))
+    d.update(labels or {})
     return d
 
 
@@ -101,7 +119,23 @@ class Desc(C.Structure):
                 ("nstack", C.c_uint16), ("pad", C.c_uint32),
                 ("vals", ValSpec * MAX_VALS), ("cond", CondOp * MAX_COND),
                 ("strs", (C.c_uint8 * CSTR_LEN) * MAX_CSTR),
-                ("strlen", C.c_uint16 * MAX_CSTR)]
+                ("strlen", C.c_uint16 * MAX_CSTR), ("mflags", C.c_uint8),
+                ("mkeylen", C.c_uint8), ("pad3", C.c_uint16), ("pad4", C.c_uint32),
+                ("mkey", C.c_uint8 * MLABEL_LEN)]
+
+
+class MKey(C.Structure):
+    _fields_ = [("id", C.c_uint32), ("kind", C.c_uint16), ("label_len", C.c_uint16),
+                ("goid", C.c_uint64), ("label", C.c_uint8 * MLABEL_LEN)]
+
+
+class MVal(C.Structure):
+    _fields_ = [("count", C.c_uint64), ("sum", C.c_uint64), ("max", C.c_uint64),
+                ("hist", C.c_uint64 * HIST_BUCKETS)]
+
+
+class SKey(C.Structure):
+    _fields_ = [("goid", C.c_uint64), ("id", C.c_uint32), ("pad", C.c_uint32)]
 
 
 class RecHdr(C.Structure):
@@ -117,5 +151,5 @@ class RecVal(C.Structure):
 
 MIRRORS: dict[str, type[C.Structure]] = {
     "piece": Piece, "valspec": ValSpec, "condop": CondOp, "desc": Desc,
-    "rec_hdr": RecHdr, "rec_val": RecVal,
+    "rec_hdr": RecHdr, "rec_val": RecVal, "mkey": MKey, "mval": MVal, "skey": SKey,
 }

@@ -38,11 +38,11 @@ def _check_headers() -> None:
 class ProbeProgram:
     """The loaded BPF program and its maps."""
 
-    def __init__(self, *, goid_offset: int, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES
-                 ) -> None:
+    def __init__(self, *, goid_offset: int, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
+                 labels: dict[str, int] | None = None) -> None:
         bcc = _import_bcc()
         _check_headers()
-        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages)
+        defs = L.defines(goid_offset=goid_offset, ringbuf_pages=ringbuf_pages, labels=labels)
         self.ringbuf_bytes = ringbuf_pages * os.sysconf("SC_PAGE_SIZE")
         try:
             self._bpf = bcc.BPF(text=L.source().encode(), cflags=L.cflags(defs))
@@ -55,6 +55,8 @@ class ProbeProgram:
         self._hits = self._bpf[b"hitcounts"]
         self._lost = self._bpf[b"lost"]
         self._signals = self._bpf[b"signals"]
+        self._metrics = self._bpf[b"metrics"]
+        self._mfull = self._bpf[b"mfull"]
         self.events_fd: int = self._bpf[b"events"].map_fd
 
     # --- descriptors ---------------------------------------------------------------------
@@ -99,6 +101,26 @@ class ProbeProgram:
         except KeyError:
             pass
         return probe_id
+
+    # --- metrics ----------------------------------------------------------------------------
+    def metrics(self, probe_id: int) -> list[tuple[L.MKey, L.MVal]]:
+        """Every key of metric `probe_id` with its counters, as the kernel has them now."""
+        return [(k, v) for k, v in self.all_metrics() if k.id == probe_id]
+
+    def all_metrics(self) -> list[tuple[L.MKey, L.MVal]]:
+        return [(L.MKey.from_buffer_copy(k), L.MVal.from_buffer_copy(v))
+                for k, v in self._metrics.items()]
+
+    def reset_metrics(self, probe_id: int) -> None:
+        for k in [k for k in self._metrics.keys() if k.id == probe_id]:
+            try:
+                del self._metrics[k]
+            except KeyError:
+                pass
+
+    def metrics_full(self) -> int:
+        """Metric hits the kernel could not count: no room for a new key."""
+        return int(self._mfull[self._mfull.Key(0)].value)
 
     def close(self) -> None:
         """Unload the program and free its maps (probes must be closed first)."""

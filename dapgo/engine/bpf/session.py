@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from dapgo.engine.dwarf import BinaryInfo
+from dapgo.engine.labels import LabelDecoder
 
 from . import layout as L
 from .attach import AttachError, UprobeLink
@@ -18,24 +19,47 @@ from .program import ProbeProgram
 from .ringbuf import Record, RingReader
 
 
+def _labels(bi: BinaryInfo) -> dict[str, int]:
+    """Where goroutines' pprof labels are (layout.LABEL_DEFINES); LABELS_MODE 0: unknown."""
+    layout = bi.struct_layout("runtime.g")
+    labels = LabelDecoder(bi).kernel_layout()
+    try:
+        labels["G_LABELS_OFFSET"] = layout.offset("labels") if layout else -1
+    except (KeyError, ValueError):
+        return {"LABELS_MODE": 0}
+    return labels if labels.get("G_LABELS_OFFSET", -1) >= 0 else {"LABELS_MODE": 0}
+
+
 class BpfSession:
     def __init__(self, bi: BinaryInfo, pid: int, *,
-                 ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES) -> None:
-        layout = bi.struct_layout("runtime.g")
-        if layout is None:
-            raise AttachError(0, "runtime.g is not described in DWARF: cannot find goroutine ids")
+                 ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
+                 program: ProbeProgram | None = None) -> None:
+        """`program`: one `compile` made beforehand for `bi` (the session owns it now)."""
         self.bi = bi
         self.pid = pid
-        self.program = ProbeProgram(goid_offset=layout.offset("goid"),
-                                    ringbuf_pages=ringbuf_pages)
+        self.labels_readable = _labels(bi)["LABELS_MODE"] != 0
+        self.program = program if program is not None else self.compile(bi, ringbuf_pages)
         self.reader = RingReader(self.program.events_fd, self.program.ringbuf_bytes,
                                  self.program.lost)
         self._groups: dict[int, tuple[UprobeLink, list[int]]] = {}
         self._owner: dict[int, int] = {}  # probe address -> group id
         self._lock = threading.Lock()
 
-    def add_group(self, gid: int, descs: dict[int, L.Desc]) -> None:
-        """Attach probes at every address of `descs` (all must be new addresses)."""
+    @staticmethod
+    def compile(bi: BinaryInfo, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES
+                ) -> ProbeProgram:
+        """The BPF program for `bi`'s runtime layout (bcc: ~0.4 s; any thread)."""
+        layout = bi.struct_layout("runtime.g")
+        if layout is None:
+            raise AttachError(0, "runtime.g is not described in DWARF: cannot find goroutine ids")
+        return ProbeProgram(goid_offset=layout.offset("goid"), ringbuf_pages=ringbuf_pages,
+                            labels=_labels(bi))
+
+    def add_group(self, gid: int, descs: dict[int, L.Desc], *, keep_ids: bool = False
+                  ) -> None:
+        """Attach probes at every address of `descs` (all must be new addresses); each
+        descriptor's id becomes `gid` unless `keep_ids` (records / metrics then name their
+        own)."""
         if not descs:
             raise AttachError(0, "no probe addresses")
         with self._lock:
@@ -43,7 +67,8 @@ class BpfSession:
             if taken:
                 raise AttachError(0, f"address {taken[0]:#x} already has a probe")
             for addr, d in descs.items():
-                d.id = gid
+                if not keep_ids:
+                    d.id = gid
                 self.program.set_desc(addr, d)
             try:
                 link = UprobeLink(self.bi.path, self.program.prog_fd, list(descs), self.pid)
@@ -70,6 +95,7 @@ class BpfSession:
                 self.program.del_desc(a)
                 self._owner.pop(a, None)
             self.program.reset_hits(gid)
+            self.program.reset_metrics(gid)
 
     def groups(self) -> list[int]:
         return sorted(self._groups)
@@ -91,6 +117,9 @@ class BpfSession:
 
     def take_signal(self, tid: int) -> int | None:
         return self.program.take_signal(tid)
+
+    def metrics(self, gid: int) -> list[tuple[L.MKey, L.MVal]]:
+        return self.program.metrics(gid)
 
     def close(self) -> None:
         with self._lock:
