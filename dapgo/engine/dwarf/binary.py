@@ -66,7 +66,8 @@ class BinaryInfo:
         self._frames: FrameTables | None = None
         self._inlining: Inlining | None = None
         self.images = LoadedImages()  # Go plugins loaded at run time (see images.py)
-        self.has_cgo = elf.symbol("crosscall2") is not None or elf.symbol("_cgo_init") is not None
+        # runtime/cgo is linked in (every binary has the runtime's _cgo_init variable)
+        self.has_cgo = elf.symbol("crosscall2") is not None
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
