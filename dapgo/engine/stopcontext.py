@@ -129,9 +129,10 @@ class StopContext:
         """pc, sp, bp where the goroutine's unwinding starts (a goroutine in C code starts
         from its thread's registers, so that the C frames are shown), and the goroutine."""
         regs = self.frame0_registers(thread_id)
-        g = self._goroutine(thread_id)
-        if regs is not None:
+        if regs is not None:  # the goroutine is only needed for cgo's stack switches
+            g = self._goroutine(thread_id) if self.program.binary.has_cgo else None
             return regs.pc, regs.sp, regs.bp, g
+        g = self._goroutine(thread_id)
         if thread_id >= OS_THREAD_ID_BASE or not self.whole:
             raise DebuggerError(f"unknown thread {thread_id}")
         if g is None:
