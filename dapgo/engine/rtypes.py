@@ -119,10 +119,13 @@ class RuntimeTypes:
         base = self._module_types(rtype)
         if base == self.module_types():
             tref = self.binary.type_for_runtime_offset(rtype - base)
-        else:  # a plugin's type: its own DWARF, its own module's offsets
+            name = self.binary.type_info(tref).name if tref is not None else None
+        else:  # a plugin's type: its own DWARF, its own module's offsets; the runtime's
+            # name, as the program prints it (a plugin's main package is "main" there)
             tref = self.binary.images.type_for_runtime_offset(base, rtype - base)
-        if tref is not None:
-            info = RuntimeTypeInfo(self.binary.type_info(tref).name, tref)
+            name = self.name_of(rtype) if tref is not None else None
+        if tref is not None and name is not None:
+            info = RuntimeTypeInfo(name, tref)
         else:
             name = self.name_of(rtype)
             tref = self.binary.find_type(name)

@@ -2,7 +2,7 @@
 the compiler are frames of their own, a line breakpoint in an inlined function stops in
 every copy, a function breakpoint on a function that only exists inlined is verified and
 hit, `next` steps over an inlined call and `stepOut` leaves one, location-list values are
-read and missing ones say so, and the scopes warn that an optimized function's values may
+read and missing ones say so, and the Locals scope warns that an optimized function's values may
 be wrong (Delve's words). Also on a program nobody here wrote: gofmt, built plainly."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def where(c: DAPClient, thread_id: int, n: int = 3) -> list[tuple[str, int]]:
 
 
 def scope_values(c: DAPClient, frame_id: int) -> tuple[list[str], dict[str, str]]:
-    """Scope names, and the values of the Arguments and Locals scopes."""
+    """Scope names, and the values of the Locals scope (arguments first)."""
     scopes = c.request("scopes", {"frameId": frame_id})["body"]["scopes"]
     values = {}
     for s in scopes:
@@ -75,7 +75,7 @@ def test_line_breakpoint_in_an_inlined_function_stops_in_every_copy(go: str | No
                                ("main.compute", line("call_square")),
                                ("main.main", line("main_compute"))]
         names, _ = scope_values(c, frames(c, g)[0]["id"])
-        assert names[:2] == ["Arguments" + WARNING, "Locals" + WARNING]
+        assert names[0] == "Locals" + WARNING  # one scope, arguments first (issue 11)
         for _ in range(3):
             stop = resume(c, "continue", g, reason="breakpoint")
             assert where(c, g, 2)[1][0] == "main.compute"
@@ -202,7 +202,7 @@ def test_gofmt_built_plainly(go: str | None) -> None:
         assert names[0] == "main.processFile" and names[-1] == "runtime.goexit", names
         assert any(n.startswith("main.gofmtMain.func") for n in names), names
         scopes, values = scope_values(c, frames(c, g)[0]["id"])
-        assert scopes[0] == "Arguments" + WARNING
+        assert scopes[0] == "Locals" + WARNING
         assert values["filename"] == f'"{fixtures.line_of(FX, "inl_square")[0]}"', values
         # the line that calls parse: its locals; next goes over the call
         stop = resume(c, "continue", g, reason="breakpoint")

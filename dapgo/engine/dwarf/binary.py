@@ -596,15 +596,22 @@ class BinaryInfo:
             self._params[fn.entry] = None
             return None
         params: list[Param] = []
+        inl = self.inlining
         for c in children(sub):
-            t = attr_ref(c, D.AT_type)
-            if c.tag != D.TAG_formal_parameter or t is None:
+            if c.tag != D.TAG_formal_parameter:
                 continue
-            params.append(Param(die_name(c) or "", t,
-                                bool(c.attributes.get(D.AT_variable_parameter, None)
-                                     and c.attributes[D.AT_variable_parameter].value)))
-        # an abstract DIE omits unnamed results: then the signature is unknown
-        abstract = "DW_AT_inline" in sub.attributes
+            # an inlinable function's out-of-line copy: name and type on the abstract DIE
+            o = inl.origin(c)
+            t = attr_ref(c, D.AT_type) or attr_ref(o, D.AT_type)
+            if t is None:
+                continue
+            var = c.attributes.get(D.AT_variable_parameter) \
+                or o.attributes.get(D.AT_variable_parameter)
+            params.append(Param(die_name(c) or die_name(o) or "", t,
+                                bool(var is not None and var.value)))
+        # an abstract DIE (and a copy made from one) omits unnamed results: then the
+        # signature is unknown
+        abstract = "DW_AT_inline" in sub.attributes or "DW_AT_abstract_origin" in sub.attributes
         out = None if abstract and not any(p.is_result for p in params) else params
         self._params[fn.entry] = out
         return out
