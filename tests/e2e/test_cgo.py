@@ -27,9 +27,9 @@ def stack(c: DAPClient, thread_id: int) -> list[Message]:
     return list(c.request("stackTrace", {"threadId": thread_id})["body"]["stackFrames"])
 
 
-def start(c: DAPClient, go: str | None, lines: list[str], functions: list[str] = ()
-          ) -> tuple[list[Message], list[Message]]:
-    launch(c, {"mode": "exec", "program": str(fixtures.build(FX, go=go))})
+def start(c: DAPClient, go: str | None, lines: list[str], functions: list[str] = (),
+          flags: tuple[str, ...] = ()) -> tuple[list[Message], list[Message]]:
+    launch(c, {"mode": "exec", "program": str(fixtures.build(FX, go=go, flags=flags))})
     path = fixtures.line_of(FX, "goadd")[0]
     bps = c.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [
         {"line": fixtures.line_of(FX, m)[1]} for m in lines]})["body"]["breakpoints"]
@@ -42,10 +42,13 @@ def names(frames: list[Message]) -> list[str]:
     return [f["name"] for f in frames]
 
 
+@pytest.mark.parametrize("pie", [False, True], ids=["exe", "pie"])
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
-def test_breakpoint_in_go_called_from_c_shows_the_whole_stack(go: str | None) -> None:
+def test_breakpoint_in_go_called_from_c_shows_the_whole_stack(go: str | None, pie: bool
+                                                              ) -> None:
+    """Also built position independent: C symbols, lines and CFA rules at the load bias."""
     with session("stdio") as c:
-        bps, _ = start(c, go, ["goadd"])
+        bps, _ = start(c, go, ["goadd"], flags=("-buildmode=pie",) if pie else ())
         assert bps[0]["verified"], bps
         at = mark(c)
         c.request("configurationDone")

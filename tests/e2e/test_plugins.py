@@ -39,9 +39,13 @@ def frames(c: DAPClient, thread_id: int) -> list[Message]:
     return list(c.request("stackTrace", {"threadId": thread_id})["body"]["stackFrames"])
 
 
+@pytest.mark.parametrize("pie", [False, True], ids=["exe", "pie"])
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
-def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None) -> None:
-    host = fixtures.build(FX, go=go)
+def test_breakpoints_in_a_plugin_verified_when_it_loads_and_hit(go: str | None, pie: bool
+                                                                ) -> None:
+    """Also with a position-independent host: the executable's load bias and the plugin's
+    own are both applied."""
+    host = fixtures.build(FX, go=go, flags=("-buildmode=pie",) if pie else ())
     plugin = fixtures.build(FX, go=go, flags=("-buildmode=plugin",), package="./plug")
     plug_go, scale_line = fixtures.line_of(FX, "plug_scale")
     with session("stdio") as c:
