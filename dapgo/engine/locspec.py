@@ -125,6 +125,10 @@ def resolve(binary: BinaryInfo, spec: str) -> Location:
         number = int(tail)
         if name.endswith(".go") or "/" in name:
             found = binary.addresses_for_line(name, number)
+            like = binary.files_named_like(name) if not found.file and "/" not in name \
+                else []
+            if len(like) == 1:  # typed by hand: a base name the binary has once (Delve)
+                found = binary.addresses_for_line(like[0], number)
             return Location(found.addresses, found.file, number, found.message)
         return _offset_line(binary, name, number)
     fns = functions_for(binary, spec)
