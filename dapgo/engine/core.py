@@ -304,7 +304,8 @@ class Engine:
     def write_memory(self, address: int, data: bytes, allow_partial: bool) -> int:
         self._stopped()
         program, _ = self._loaded()
-        return rawmemory.write(program.target, address, data, allow_partial)
+        # through the stop's memory cache, which forgets what it read (stopmemory.py)
+        return rawmemory.write(program.memory, address, data, allow_partial)
 
     def exception_info(self, thread_id: int) -> ExceptionInfo:
         self._stopped()
