@@ -33,7 +33,7 @@ from . import dies as D
 from .cfi import CfaRule, FrameTables
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
-from .images import LoadedImages
+from .images import LoadedImages, relocated
 from .inlined import InlinedCall, Inlining
 from .lineprog import LineTables, Row
 from .locations import Locator, member_offset
@@ -43,8 +43,6 @@ from .model import (
     GoType,
     LineLookup,
     Param,
-    Piece,
-    PiecesLoc,
     StructLayout,
     Symbol,
     TypeRef,
@@ -176,17 +174,7 @@ class BinaryInfo:
         return fn if not b else Function(fn.name, fn.entry - b, fn.end - b, fn.go)
 
     def _var_out(self, v: VarInfo) -> VarInfo:
-        if not self.bias:
-            return v
-        loc = v.location
-        if isinstance(loc, AddrLoc):
-            loc = AddrLoc(loc.addr + self.bias)
-        elif isinstance(loc, PiecesLoc):
-            loc = PiecesLoc([Piece(p.size, AddrLoc(p.loc.addr + self.bias))
-                             if isinstance(p.loc, AddrLoc) else p for p in loc.pieces])
-        else:
-            return v
-        return VarInfo(v.name, v.is_arg, v.type, loc, v.decl_line)
+        return relocated(v, self.bias)
 
     # --- symbols and functions -------------------------------------------------------------
     def symbol(self, name: str) -> Symbol | None:

@@ -37,6 +37,21 @@ TAG_SHIFT = 40  # .debug_info offsets stay far below 1 TiB
 _MASK = (1 << TAG_SHIFT) - 1
 
 
+def relocated(v: VarInfo, bias: int) -> VarInfo:
+    """v with its fixed addresses (a package variable's) moved by a load bias."""
+    loc = v.location
+    if not bias:
+        return v
+    if isinstance(loc, AddrLoc):
+        loc = AddrLoc(loc.addr + bias)
+    elif isinstance(loc, PiecesLoc):
+        loc = PiecesLoc([Piece(p.size, AddrLoc(p.loc.addr + bias))
+                         if isinstance(p.loc, AddrLoc) else p for p in loc.pieces])
+    else:
+        return v
+    return VarInfo(v.name, v.is_arg, v.type, loc, v.decl_line)
+
+
 @attrs.define
 class Image:
     info: BinaryInfo
@@ -55,15 +70,9 @@ class Image:
         return None if ref is None else ref | (self.tag << TAG_SHIFT)
 
     def var_out(self, v: VarInfo) -> VarInfo:
-        loc = v.location
-        if isinstance(loc, AddrLoc):
-            loc = AddrLoc(loc.addr + self.bias)
-        elif isinstance(loc, PiecesLoc):
-            loc = PiecesLoc([Piece(p.size, AddrLoc(p.loc.addr + self.bias))
-                             if isinstance(p.loc, AddrLoc) else p for p in loc.pieces])
         t = self.ref_out(v.type)
         assert t is not None
-        return VarInfo(v.name, v.is_arg, t, loc, v.decl_line)
+        return attrs.evolve(relocated(v, self.bias), type=t)
 
     def type_out(self, t: GoType) -> GoType:
         return attrs.evolve(
