@@ -9,11 +9,11 @@ VENV=.venv
 say() { printf '[setup] %s\n' "$*"; }
 
 . scripts/debian.sh
-# neovim and luajit run the nvim-dap module's test; nodejs/npm come with this machine kind.
-# debuginfod (elfutils) serves debug info to the separate-debug-info tests; binutils gives
-# them objcopy.
+# neovim and luajit run the nvim-dap module's test; gcc and libc6-dev build the cgo test
+# programs; nodejs/npm come with this machine kind. debuginfod (elfutils) serves debug info
+# to the separate-debug-info tests; binutils gives them objcopy.
 ensure_debian_packages python3-bpfcc python3-venv python3-dev linux-headers-amd64 bpftool neovim luajit \
-  debuginfod binutils
+  debuginfod binutils gcc libc6-dev
 
 # Kernel headers for bcc: link Debian's nearest headers only where the running kernel has none.
 kdir="/lib/modules/$(uname -r)"

@@ -36,9 +36,10 @@ def _source_hash(src: Path, extra: str) -> str:
 
 
 def build(name: str, *, go: str | None = None, optimized: bool = False,
-          flags: tuple[str, ...] = ()) -> Path:
+          flags: tuple[str, ...] = (), package: str = ".") -> Path:
     """Build fixture `name` (debug flags unless `optimized`, then any extra `flags`, e.g.
-    `-buildmode=pie`, `-trimpath`) and return the binary's path."""
+    `-buildmode=pie`, `-trimpath`) and return the binary's path; `package` is the package
+    to build, relative to the fixture (e.g. "./plug" with `-buildmode=plugin`)."""
     src = FIXTURES / name
     gobin = go_binary(go)
     flags_ = ([] if optimized else DEBUG_FLAGS) + list(flags)
@@ -46,12 +47,12 @@ def build(name: str, *, go: str | None = None, optimized: bool = False,
                              check=True).stdout.strip()
     # The source directory is part of the key: a binary names its sources by absolute path,
     # and a checkout's tests expect its own paths (the cache is shared between checkouts).
-    key = _source_hash(src, f"{version} {flags_} {src}")
+    key = _source_hash(src, f"{version} {flags_} {src} {package}")
     out = CACHE / f"{name}-{version}-{key}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
-        subprocess.run([gobin, "build", *flags_, "-o", str(tmp), "."], cwd=src, check=True,
+        subprocess.run([gobin, "build", *flags_, "-o", str(tmp), package], cwd=src, check=True,
                        env={**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"})
         tmp.rename(out)
     return out

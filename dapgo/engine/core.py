@@ -35,6 +35,7 @@ from dapgo.engine.goroutines import COMMAND_HELP, parse_command
 from dapgo.engine.hits import Hit, HitRules
 from dapgo.engine.inspector import Inspector
 from dapgo.engine.kernel_probes import KernelProbes
+from dapgo.engine.libraries import Libraries
 from dapgo.engine.model import (
     BreakpointChanged,
     BreakpointStatus,
@@ -98,6 +99,8 @@ class Parts:
                                  lambda plan, out: emit(Output("console", finished_call_text(
                                      program, plan, out))))
         self.rules.calls = self.injector
+        self.libraries = Libraries(program, table, emit, lambda fn: self.runner.halted(fn),
+                                   lambda: self.kernel.place([]))
 
 
 class Engine:
@@ -168,6 +171,7 @@ class Engine:
         self.state = "stopped"
         self.current_tid = program.pid
         self.stop_on_entry = stop_on_entry
+        self.parts.libraries.start()  # plugins: follow the link map (see libraries.py)
         if not self._restarting:
             self.set_exception_breakpoints(list(DEFAULT_EXCEPTION_FILTERS))
             return
@@ -300,7 +304,8 @@ class Engine:
     def write_memory(self, address: int, data: bytes, allow_partial: bool) -> int:
         self._stopped()
         program, _ = self._loaded()
-        return rawmemory.write(program.target, address, data, allow_partial)
+        # through the stop's memory cache, which forgets what it read (stopmemory.py)
+        return rawmemory.write(program.memory, address, data, allow_partial)
 
     def exception_info(self, thread_id: int) -> ExceptionInfo:
         self._stopped()

@@ -40,11 +40,14 @@ class FrameVar:
 
 def visible_vars(reader: ValueReader, frame: Frame, pc: int) -> list[VarInfo]:
     """The frame's arguments then locals in scope at `pc` and at the frame's line, outer
-    blocks before inner ones (DWARF's order); `.dict` included."""
-    if frame.function is None:
+    blocks before inner ones (DWARF's order); `.dict` included. A call inlined into the
+    frame's code (optimized builds) has its own variables (`frame.inlined_scope`); C code
+    none."""
+    code = frame.code
+    if code is None or not code.go:
         return []
     line = frame.line
-    return [v for v in reader.binary.frame_variables(frame.function, pc)
+    return [v for v in reader.binary.frame_variables(code, pc, frame.inlined_scope)
             if v.is_arg or not v.decl_line or not line or v.decl_line < line]
 
 

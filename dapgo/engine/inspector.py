@@ -27,6 +27,7 @@ from dapgo.engine.eval.calls import is_tuple
 from dapgo.engine.framevars import FrameVar, read_frame_vars
 from dapgo.engine.goroutines import GoroutineCommand, GoroutineView
 from dapgo.engine.model import FrameInfo, ScopeInfo, ThreadInfo, VariableInfo
+from dapgo.engine.stack import Frame
 from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.values import Value, ValueReader, ValueRef
 
@@ -58,6 +59,13 @@ def package_of(function: str) -> str:
     slash = function.rfind("/")
     dot = function.find(".", slash + 1)
     return function[:dot] if dot > 0 else function
+
+
+def _innermost(ctx: StopContext, thread_id: int, frame: Frame) -> bool:
+    """Is `frame` the innermost machine frame (frame 0, or a call inlined into it)? Its pc
+    is where the thread is, not a return address, and the thread's registers are its."""
+    top = ctx.frame(thread_id, 0)
+    return frame.pc == top.pc and frame.sp == top.sp
 
 
 def _eval_error(exc: EvalError) -> DebuggerError:
@@ -126,11 +134,15 @@ class Inspector:
     def scopes(self, ctx: StopContext, thread_id: int, frame_index: int, show_globals: bool,
                show_registers: bool = True) -> list[ScopeInfo]:
         """One "Locals" scope, arguments first (Delve's layout: editors expand the first
-        scope at once); the frame's package variables when `show_globals`
-        (showGlobalVariables); Registers last, marked expensive, unless `show_registers`
-        is false (showRegisters)."""
+        scope at once), named "Locals (warning: optimized function)" when the frame's
+        code was compiled with optimizations (Delve's warning); the frame's package
+        variables when `show_globals` (showGlobalVariables); Registers last, marked
+        expensive, unless `show_registers` is false (showRegisters)."""
         frame = ctx.frame(thread_id, frame_index)
-        out = [ScopeInfo("Locals", ScopeRef(thread_id, frame_index),
+        # Delve's warning: an optimized function's values may be missing or wrong
+        warn = (" (warning: optimized function)"
+                if frame.code is not None and ctx.program.binary.optimized(frame.code) else "")
+        out = [ScopeInfo("Locals" + warn, ScopeRef(thread_id, frame_index),
                          presentation_hint="locals")]
         if show_globals and frame.function is not None:
             pkg = package_of(frame.function.name)
@@ -184,10 +196,12 @@ class Inspector:
         """The frame's visible arguments then locals with display names and values
         (framevars)."""
         frame = ctx.frame(ref.thread_id, ref.frame_index)
-        if frame.function is None:
+        code = frame.code
+        if code is None or not code.go:  # C frames: no Go variables
             return []
-        pc = frame.pc if ref.frame_index == 0 else frame.pc - 1
-        regs = ctx.frame0_registers(ref.thread_id) if ref.frame_index == 0 else None
+        innermost = _innermost(ctx, ref.thread_id, frame)
+        pc = frame.pc if innermost else frame.pc - 1
+        regs = ctx.frame0_registers(ref.thread_id) if innermost else None
         return read_frame_vars(ctx.program.values, frame, pc, regs)
 
     # ----- expressions -----

@@ -7,8 +7,9 @@
     f:3          the third line after the line that declares function f
     *0x4a3b20    an address
 
-A function stops after its prologue, as a function breakpoint does; a name that matches
-several functions is an error that lists them (as Delve answers "ambiguous").
+A function stops after its prologue, as a function breakpoint does, and at the start of each
+of its inlined copies (optimized builds); a C function of a cgo program at its entry. A name
+that matches several functions is an error that lists them (as Delve answers "ambiguous").
 """
 
 from __future__ import annotations
@@ -124,16 +125,22 @@ def resolve(binary: BinaryInfo, spec: str) -> Location:
         number = int(tail)
         if name.endswith(".go") or "/" in name:
             found = binary.addresses_for_line(name, number)
+            like = binary.files_named_like(name) if not found.file and "/" not in name \
+                else []
+            if len(like) == 1:  # typed by hand: a base name the binary has once (Delve)
+                found = binary.addresses_for_line(like[0], number)
             return Location(found.addresses, found.file, number, found.message)
         return _offset_line(binary, name, number)
     fns = functions_for(binary, spec)
-    if not fns:
-        return Location([], message=f"function not found: {spec}")
     if len(fns) > 1:
         return Location([], message=_ambiguous(spec, fns))
-    pc = binary.first_pc_after_prologue(fns[0])
-    loc = binary.line_for_pc(pc)
-    return Location([pc], loc[0] if loc else None, loc[1] if loc else None)
+    # after the prologue, and at each inlined copy (optimized builds); a function only
+    # inlined, or a C function of a cgo program, by its exact name
+    pcs = binary.function_breakpoint_addresses(fns[0].name if fns else spec)
+    if not pcs:
+        return Location([], message=f"function not found: {spec}")
+    loc = binary.any_line_for_pc(pcs[0])
+    return Location(pcs, loc[0] if loc else None, loc[1] if loc else None)
 
 
 def _ambiguous(spec: str, fns: list[Function]) -> str:
@@ -166,7 +173,7 @@ def _address(binary: BinaryInfo, text: str) -> Location:
         addr = int(text, 0)
     except ValueError:
         return Location([], message=f"not an address: {text!r}")
-    if binary.function_for_pc(addr) is None:
+    if binary.any_function_for_pc(addr) is None:
         return Location([], message=f"{addr:#x} is not in the program's code")
-    loc = binary.line_for_pc(addr)
+    loc = binary.any_line_for_pc(addr)
     return Location([addr], loc[0] if loc else None, loc[1] if loc else None)

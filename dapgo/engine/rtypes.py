@@ -2,7 +2,8 @@
 
 An interface value holds a pointer to its dynamic type's runtime descriptor (eface._type,
 or itab._type / itab.Type). Like Delve, the DWARF type is the one whose
-DW_AT_go_runtime_type is the descriptor's offset from `runtime.firstmoduledata.types`: the
+DW_AT_go_runtime_type is the descriptor's offset from its module's `types` (the executable's
+`runtime.firstmoduledata.types`; a Go plugin's module further down its `next` list): the
 runtime's own name (`Str`, a nameOff into the same table) says `fs.PathError` where DWARF
 says `io/fs.PathError`, so it is only the fallback, and the name shown when DWARF has no
 such type. Field offsets come from DWARF, never constants.
@@ -36,7 +37,8 @@ class RuntimeTypes:
         self.binary: BinaryInfo = target.binary
         self._cache: dict[int, RuntimeTypeInfo] = {}
         self._layout: tuple[int, int, int, int] | None = None  # str, tflag, types, etypes
-        self._types_base: int | None = None
+        self._first: tuple[int, int, int] | None = None  # firstmoduledata, types, etypes
+        self._next: int | None = None  # moduledata.next
 
     def _offsets(self) -> tuple[int, int, int, int]:
         if self._layout is None:
@@ -53,24 +55,54 @@ class RuntimeTypes:
                 raise LookupError(f"runtime type layout: no field {exc}") from None
         return self._layout
 
-    def module_types(self) -> int:
-        """Start of the module's type descriptors (runtime.firstmoduledata.types)."""
+    def _first_module(self) -> tuple[int, int, int]:
+        """(address, types, etypes) of runtime.firstmoduledata, the executable's module."""
+        if self._first is not None:
+            return self._first
         first = self.binary.global_variable("runtime.firstmoduledata")
         if first is None or first.location is None:
             raise LookupError("runtime.firstmoduledata not found")
         addr = getattr(first.location, "addr", None)
         if not isinstance(addr, int):
             raise LookupError("runtime.firstmoduledata has no fixed address")
-        if self._types_base is None:
-            self._types_base = self.target.u64(addr + self._offsets()[2])
-        return self._types_base
+        _, _, types_off, etypes_off = self._offsets()
+        self._first = (addr, self.target.u64(addr + types_off),
+                       self.target.u64(addr + etypes_off))
+        return self._first
+
+    def module_types(self) -> int:
+        """Start of the executable's type descriptors (runtime.firstmoduledata.types)."""
+        return self._first_module()[1]
+
+    def _module_types(self, rtype: int) -> int:
+        """`types` of the module whose type section holds `rtype`: the executable's
+        (runtime.firstmoduledata), or a plugin's, further down the modules' `next` list."""
+        addr, first_types, first_etypes = self._first_module()
+        if first_types <= rtype < first_etypes:
+            return first_types
+        _, _, types_off, etypes_off = self._offsets()
+        md = self.target.u64(addr + self._next_off()) if self._next_off() else 0
+        for _ in range(64):  # one module per plugin
+            if not md:
+                break
+            types = self.target.u64(md + types_off)
+            if types <= rtype < self.target.u64(md + etypes_off):
+                return types
+            md = self.target.u64(md + self._next_off())
+        return first_types
+
+    def _next_off(self) -> int:
+        if self._next is None:
+            md = self.binary.member_offsets("runtime.moduledata")
+            self._next = md.get("next", 0) if md is not None else 0
+        return self._next
 
     def name_of(self, rtype: int) -> str:
         """The Go name of a runtime type descriptor ("*main.T", "[]int", "error")."""
         str_off, tflag_off, _, _ = self._offsets()
         tflag = self.target.read(rtype + tflag_off, 1)[0]
         off = int.from_bytes(self.target.read(rtype + str_off, 4), "little", signed=True)
-        base = self.module_types()
+        base = self._module_types(rtype)
         addr = base + off
         head = self.target.read(addr, 11)
         n, pos = _uvarint(head, 1)  # byte 0: flags; then the varint length
@@ -84,9 +116,16 @@ class RuntimeTypes:
         got = self._cache.get(rtype)
         if got is not None:
             return got
-        tref = self.binary.type_for_runtime_offset(rtype - self.module_types())
-        if tref is not None:
-            info = RuntimeTypeInfo(self.binary.type_info(tref).name, tref)
+        base = self._module_types(rtype)
+        if base == self.module_types():
+            tref = self.binary.type_for_runtime_offset(rtype - base)
+            name = self.binary.type_info(tref).name if tref is not None else None
+        else:  # a plugin's type: its own DWARF, its own module's offsets; the runtime's
+            # name, as the program prints it (a plugin's main package is "main" there)
+            tref = self.binary.images.type_for_runtime_offset(base, rtype - base)
+            name = self.name_of(rtype) if tref is not None else None
+        if tref is not None and name is not None:
+            info = RuntimeTypeInfo(name, tref)
         else:
             name = self.name_of(rtype)
             tref = self.binary.find_type(name)

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from dapgo.engine.dwarf import Function
+from dapgo.engine.dwarf.cfi import RBP
 from dapgo.engine.goroutines import GoroutineReader
 from dapgo.engine.instructions import X86_OP_IMM, disassembler
 from dapgo.engine.model import StepKind
 from dapgo.engine.outcome import Outcome
-from dapgo.engine.target import Target
+from dapgo.engine.target import Registers, Target
 
 MAX_STEPS = 20000  # single steps on one line before giving up and stopping where we are
 Targets = dict[int, Callable[[int], bool]]
@@ -94,17 +95,38 @@ class Stepper:
         if instruction and kind != "out":
             return self.host.single_step(tid) or Outcome("arrived", tid=tid)
         if kind == "out":
+            pc = self.target.registers(tid).pc
+            fn = self.binary.function_for_pc(pc)
+            chain = self._chain(fn, pc) if fn is not None else ()
+            if chain:  # out of a call inlined here: on until its code is left behind
+                return self._step_lines(tid, into=False, out_of_inlined=True)
             return self._step_out(tid)
         return self._step_lines(tid, into=(kind == "in"))
 
+    def _chain(self, fn: Function, pc: int) -> tuple[int, ...]:
+        """The inlined calls (their DIE offsets, outermost first) that pc is in."""
+        return tuple(c.die_offset for c in self.binary.inline_chain(fn, pc))
+
+    def _return_slot(self, regs: Registers) -> tuple[int, int] | None:
+        """Where the frame at `regs` keeps its return address, and its CFA: from .gopclntab
+        for Go code, from the CFA rules for C code (cgo)."""
+        off = self.binary.sp_offset(regs.pc)
+        if off is not None:
+            return regs.sp + off, regs.sp + off + 8
+        rule = self.binary.cfa_rule(regs.pc) if self.binary.has_cgo else None
+        if rule is None:
+            return None
+        cfa = (regs.bp if rule.reg == RBP else regs.sp) + rule.offset
+        return cfa + rule.ra_offset, cfa
+
     def _step_out(self, tid: int) -> Outcome:
         regs = self.target.registers(tid)
-        off = self.binary.sp_offset(regs.pc)
-        if off is None:
+        slot = self._return_slot(regs)
+        if slot is None:
             raise SteppingError("cannot find the caller of this frame")
-        ret = self.target.u64(regs.sp + off)
+        ret = self.target.u64(slot[0])
         goid = self._goid(tid)
-        caller_depth = self._depth(tid, regs.sp + off + 8)  # SP after return == this CFA
+        caller_depth = self._depth(tid, slot[1])  # SP after return == this CFA
         targets = {ret: self._at_depth(goid, caller_depth)}
         panic = self._gopanic_entry()
         out = self.host.run_to({**targets, **({panic: self._on_goroutine(goid)}
@@ -114,11 +136,19 @@ class Stepper:
             return self._after_panic(goid, fn, targets, {})
         return out
 
-    def _step_lines(self, tid: int, into: bool) -> Outcome:
+    def _step_lines(self, tid: int, into: bool, out_of_inlined: bool = False) -> Outcome:
+        """next (into False) or step in, line by line in the goroutine's frame. In optimized
+        code a call inlined at the line is stepped over by next (its lines are deeper in the
+        inline chain) and entered by step in; `out_of_inlined` (pc is in an inlined call):
+        the step ends at the first statement of the function it is inlined in."""
         pc = self.target.registers(tid).pc
         fn = self.binary.function_for_pc(pc)
         start = self.binary.line_for_pc(pc)
         if fn is None or start is None:
+            c_fn = self.binary.any_function_for_pc(pc)
+            if c_fn is not None:
+                raise SteppingError(f"next and step in are not supported in C code "
+                                    f"({c_fn.name}): step out, or continue")
             raise SteppingError("no source line information at the current location")
         stmts = {
             addr: (file, line)
@@ -128,6 +158,7 @@ class Stepper:
         goid = self._goid(tid)
         depth = self._depth(tid, self._cfa(tid))
         fn_return = self._frame_return(tid, goid)
+        start_chain = self._chain(fn, pc)
         for _ in range(MAX_STEPS):
             stepped = self.host.single_step(tid)
             if stepped is not None:
@@ -173,7 +204,19 @@ class Stepper:
             if self._depth(tid, self._cfa(tid)) != depth:
                 continue
             here = stmts.get(pc)
-            if here is not None and here != start:
+            if here is None:
+                continue
+            if out_of_inlined:
+                # in the caller itself: not in that call, nor in another one inlined
+                # after it at the same depth
+                if len(self._chain(fn, pc)) < len(start_chain):
+                    return Outcome("arrived", tid=tid)
+                continue
+            if here != start:
+                if not into:
+                    chain, n = self._chain(fn, pc), len(start_chain)
+                    if len(chain) > n and chain[:n] == start_chain:
+                        continue  # inside a call inlined at this line: next steps over it
                 return Outcome("arrived", tid=tid)
         return Outcome("arrived", tid=tid)
 

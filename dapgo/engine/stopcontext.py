@@ -13,9 +13,22 @@ goroutine (before the runtime starts) is OS_THREAD_ID_BASE + tid.
 from __future__ import annotations
 
 from dapgo.engine.errors import DebuggerError
-from dapgo.engine.goroutines import G_RUNNING, Goroutine, GoroutineSet, thread_running
+from dapgo.engine.goroutines import (
+    G_RUNNING,
+    G_SYSCALL,
+    Goroutine,
+    GoroutineSet,
+    thread_running,
+)
 from dapgo.engine.program import Program
-from dapgo.engine.stack import MAX_FRAMES, SIGNAL_TRAMPOLINE, Frame, unwind
+from dapgo.engine.stack import (
+    MAX_FRAMES,
+    SIGNAL_TRAMPOLINE,
+    Frame,
+    GoroutineStack,
+    goroutine_stack,
+    unwind,
+)
 from dapgo.engine.target import Registers
 
 OS_THREAD_ID_BASE = 1 << 30
@@ -72,8 +85,9 @@ class StopContext:
         return g.id if g is not None and g.id else OS_THREAD_ID_BASE + tid
 
     def tid_running(self, thread_id: int) -> int | None:
-        """The OS thread running DAP thread `thread_id` on its own stack (None: parked, or
-        on the system stack, where the thread's registers are not the goroutine's). In a
+        """The OS thread running DAP thread `thread_id` on its own stack, or in C code of a
+        cgo call (None: parked, or on the system stack in the runtime, where the thread's
+        registers are not the goroutine's). In a
         one-thread context, the thread stopped alone (its code is what is being looked at,
         system stack or not)."""
         target = self.program.target
@@ -85,8 +99,20 @@ class StopContext:
         for tid in self.thread_ids():
             g = self.goroutine_of_thread(tid)
             if g is not None and g.id == thread_id:
-                return thread_running(target, g)
+                running = thread_running(target, g)
+                return tid if running is None and self._in_c(tid, g) else running
         return None
+
+    def _in_c(self, tid: int, g: Goroutine) -> bool:
+        """Is goroutine g in a cgo call, its thread running C code (on the system stack)?
+        Then that thread's registers are where g is: its frames start in C."""
+        binary = self.program.binary
+        if not binary.has_cgo or g.status != G_SYSCALL:
+            return False
+        try:
+            return binary.function_for_pc(self.program.target.registers(tid).pc) is None
+        except OSError:
+            return False
 
     def selected_goroutine(self) -> int | None:
         """The goroutine of the stop (the one marked `*`)."""
@@ -104,16 +130,28 @@ class StopContext:
         tid = self.tid_running(thread_id)
         return self.program.target.registers(tid) if tid is not None else None
 
-    def _pc_sp(self, thread_id: int) -> tuple[int, int]:
+    def _goroutine(self, thread_id: int) -> Goroutine | None:
+        if thread_id >= OS_THREAD_ID_BASE:
+            return None
+        for tid in self.thread_ids():
+            g = self.goroutine_of_thread(tid)
+            if g is not None and g.id == thread_id:
+                return g
+        return self.goroutine_set().by_id.get(thread_id) if self.whole else None
+
+    def _start(self, thread_id: int) -> tuple[int, int, int, Goroutine | None]:
+        """pc, sp, bp where the goroutine's unwinding starts (a goroutine in C code starts
+        from its thread's registers, so that the C frames are shown), and the goroutine."""
         regs = self.frame0_registers(thread_id)
-        if regs is not None:
-            return regs.pc, regs.sp
+        if regs is not None:  # the goroutine is only needed for cgo's stack switches
+            g = self._goroutine(thread_id) if self.program.binary.has_cgo else None
+            return regs.pc, regs.sp, regs.bp, g
+        g = self._goroutine(thread_id)
         if thread_id >= OS_THREAD_ID_BASE or not self.whole:
             raise DebuggerError(f"unknown thread {thread_id}")
-        g = self.goroutine_set().by_id.get(thread_id)
         if g is None:
             raise DebuggerError(f"unknown goroutine {thread_id}")
-        return g.pc, g.sp
+        return g.pc, g.sp, 0, g
 
     def frames(self, thread_id: int, limit: int = MAX_FRAMES) -> list[Frame]:
         """The goroutine's frames, innermost first (cached for the whole stack)."""
@@ -122,13 +160,19 @@ class StopContext:
             return cached[:limit]
         frames = self._in_signal_handler(thread_id)
         if frames is None:
-            pc, sp = self._pc_sp(thread_id)
-            frames = unwind(self.program.target, pc, sp, limit)
+            pc, sp, bp, g = self._start(thread_id)
+            frames = unwind(self.program.target, pc, sp, limit, bp=bp, g=self._stack_of(g))
         else:
             frames = frames[:limit]
         if limit >= MAX_FRAMES:
             self._frames[thread_id] = frames
         return frames
+
+    def _stack_of(self, g: Goroutine | None) -> GoroutineStack | None:
+        """What unwinding needs to follow cgo's stack switches (cgo programs only)."""
+        if g is None or not self.program.binary.has_cgo:
+            return None
+        return goroutine_stack(self.program.target, g.addr, g.pc, g.sp)
 
     def _in_signal_handler(self, thread_id: int) -> list[Frame] | None:
         """A running goroutine whose thread is in a signal handler (on its gsignal stack:
@@ -146,7 +190,8 @@ class StopContext:
             regs = self.program.target.registers(g.thread_id)
         except OSError:
             return None
-        frames = unwind(self.program.target, regs.pc, regs.sp)
+        frames = unwind(self.program.target, regs.pc, regs.sp, bp=regs.bp,
+                        g=self._stack_of(g))
         names = [f.function.name if f.function else "" for f in frames]
         if SIGNAL_TRAMPOLINE not in names:
             return None

@@ -6,6 +6,7 @@ the binary's debug information (dapgo.engine.dwarf.BinaryInfo). Used on the owne
 
 from __future__ import annotations
 
+import errno
 import struct
 
 from dapgo.engine.backend import Process, Registers
@@ -13,8 +14,10 @@ from dapgo.engine.dwarf import BinaryInfo
 
 __all__ = ["G_TLS_OFFSET", "Registers", "Target"]
 
-# The g of a thread on linux/amd64 lives at FS base - 8 (Go's TLS slot for pure Go binaries).
+# The g of a thread on linux/amd64 lives at FS base - 8 in binaries the Go linker linked;
+# externally linked (cgo) ones: BinaryInfo.g_tls_offset.
 G_TLS_OFFSET = -8
+_USER_END = 1 << 63  # no user-space address on x86-64 is this high
 
 
 class Target:
@@ -31,6 +34,9 @@ class Target:
     def read(self, addr: int, size: int) -> bytes:
         if size <= 0:
             return b""
+        if not 0 <= addr < _USER_END or size > _USER_END - addr:
+            # a garbage pointer (an optimized function's stale register, say): unreadable
+            raise OSError(errno.EFAULT, f"address {addr:#x} is outside user space")
         return self.process.read_memory(addr, size)
 
     def write(self, addr: int, data: bytes) -> None:
@@ -59,6 +65,6 @@ class Target:
         if fs_base == 0:
             return 0
         try:
-            return self.u64(fs_base + G_TLS_OFFSET)
+            return self.u64(fs_base + self.binary.g_tls_offset)
         except OSError:
             return 0

@@ -112,6 +112,31 @@ def instruction_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
     return bps
 
 
+def resolve_again(table: BreakpointTable, binary: BinaryInfo) -> list[UserBreakpoint]:
+    """Resolve the source and function breakpoints that have no address yet (code loaded
+    since: a Go plugin); returns the ones that now have addresses."""
+    changed = []
+    for bp in table.all():
+        if bp.addresses or bp.kind not in ("source", "function") \
+                or (bp.kind == "source" and bp.line is None):
+            continue
+        if bp.kind == "source":
+            assert bp.path is not None and bp.line is not None
+            found = binary.addresses_for_line(bp.path, bp.line)
+            addrs = list(found.addresses)
+        else:  # a location spec (see locspec.py)
+            loc = resolve(binary, bp.key)
+            addrs = loc.addresses
+            if addrs:
+                bp.path, bp.line = loc.path, loc.line
+        if addrs:
+            bp.addresses, bp.message = addrs, None
+            _check_log_message(bp, binary, bp.path or "")
+            if bp.addresses:
+                changed.append(bp)
+    return changed
+
+
 def exception_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
                           filters: list[str]) -> list[UserBreakpoint]:
     """Stop on unrecovered panics ("panic") and fatal runtime errors ("fatal")."""

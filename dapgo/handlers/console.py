@@ -135,7 +135,7 @@ async def _metrics(console: Console, args: str) -> str:
     return answer.text
 
 
-@command("config", "dapgo config\n    list the session's options and their values\n"
+@command("config", "dapgo config [-list]\n    list the session's options and their values\n"
          "dapgo config NAME VALUE\n    set one (as the launch attribute NAME would)\n"
          "dapgo config substitutePath FROM TO\n    map the editor's path prefix FROM to the "
          "binary's TO (and back; quote paths with spaces); FROM alone removes that rule",
@@ -143,7 +143,7 @@ async def _metrics(console: Console, args: str) -> str:
 async def _config(console: Console, args: str) -> str:
     session = console.session
     words = args.split(None, 1)
-    if not words:
+    if not words or words == ["-list"]:  # Delve's `config -list` too
         width = max(len(n) for n in OPTIONS)
         return "".join(f"{o.name:<{width}}  {o.show(session.options.get(o.name))}  # {o.help}\n"
                        for o in OPTIONS.values()) + session.paths.describe()

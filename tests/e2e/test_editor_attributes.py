@@ -74,7 +74,8 @@ def test_set_variable_invalidates_and_stack_trace_depth_pages(transport: str) ->
         assert [f["name"] for f in more] == ["main.recurse"] * 3
         frame = top_frame(c, stop["threadId"])
         scopes = c.request("scopes", {"frameId": frame["id"]})["body"]["scopes"]
-        ref = next(s["variablesReference"] for s in scopes if s["name"] == "Arguments")
+        # one Locals scope, arguments first (issue 11's layout)
+        ref = next(s["variablesReference"] for s in scopes if s["name"] == "Locals")
         at = mark(c)
         c.request("setVariable", {"variablesReference": ref, "name": "n", "value": "0"})
         assert c.wait_event("invalidated", after=at)["body"]["areas"] == ["variables"]

@@ -10,22 +10,31 @@ Addresses: the readers underneath work in the file's static (link-time) addresse
 address that crosses BinaryInfo's public methods, in or out, is an address of the process,
 static + `bias` (the load bias of a position-independent image; 0 for a fixed-address
 executable, and until `relocate()` is called). The bias is computed by
-dapgo.engine.loadbias from the process's auxiliary vector or memory map."""
+dapgo.engine.loadbias from the process's auxiliary vector or memory map. Go plugins loaded
+at run time are other BinaryInfos (bias 0, static addresses) held in `images`
+(images.LoadedImages), each with its own load bias from the link map: what the executable
+does not know is asked there with the process address."""
 
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import posixpath
 import struct
 from collections.abc import Iterator, Sequence
 
+import attrs
+
 from dapgo.engine.errors import BinaryFormatError, NoDebugInfoError
 
 from . import cache, debugfile
 from . import dies as D
+from .cfi import CfaRule, FrameTables
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
 from .elf import ElfImage
+from .images import LoadedImages, relocated
+from .inlined import InlinedCall, Inlining
 from .lineprog import LineTables, Row
 from .locations import Locator, member_offset
 from .model import (
@@ -34,15 +43,15 @@ from .model import (
     GoType,
     LineLookup,
     Param,
-    Piece,
-    PiecesLoc,
     StructLayout,
     Symbol,
     TypeRef,
     VarInfo,
 )
+from .native import NativeCode
 from .pclntab import PcLnTab, uvarint
 from .prologue import skip_prologue
+from .sharedobj import SharedObject
 from .types import TYPE_TAGS, TypeReader
 
 _VAR_TAGS = frozenset({D.TAG_formal_parameter, D.TAG_variable})
@@ -76,6 +85,14 @@ class BinaryInfo:
         self.bias = 0  # process address - static address (see relocate())
         self._params: dict[int, list[Param] | None] = {}
         self._data_syms: tuple[list[tuple[int, int, str]], list[int]] | None = None
+        self._native: NativeCode | None = None
+        self._frames: FrameTables | None = None
+        self._inlining: Inlining | None = None
+        # Go plugins loaded at run time (see images.py), each at its own load bias: the
+        # executable's is `bias`
+        self.images = LoadedImages()
+        # runtime/cgo is linked in (every binary has the runtime's _cgo_init variable)
+        self.has_cgo = self._syms.symbol("crosscall2") is not None
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -150,24 +167,14 @@ class BinaryInfo:
 
     def _fn_out(self, fn: Function) -> Function:
         b = self.bias
-        return fn if not b else Function(fn.name, fn.entry + b, fn.end + b)
+        return fn if not b else Function(fn.name, fn.entry + b, fn.end + b, fn.go)
 
     def _fn_in(self, fn: Function) -> Function:
         b = self.bias
-        return fn if not b else Function(fn.name, fn.entry - b, fn.end - b)
+        return fn if not b else Function(fn.name, fn.entry - b, fn.end - b, fn.go)
 
     def _var_out(self, v: VarInfo) -> VarInfo:
-        if not self.bias:
-            return v
-        loc = v.location
-        if isinstance(loc, AddrLoc):
-            loc = AddrLoc(loc.addr + self.bias)
-        elif isinstance(loc, PiecesLoc):
-            loc = PiecesLoc([Piece(p.size, AddrLoc(p.loc.addr + self.bias))
-                             if isinstance(p.loc, AddrLoc) else p for p in loc.pieces])
-        else:
-            return v
-        return VarInfo(v.name, v.is_arg, v.type, loc, v.decl_line)
+        return relocated(v, self.bias)
 
     # --- symbols and functions -------------------------------------------------------------
     def symbol(self, name: str) -> Symbol | None:
@@ -176,18 +183,107 @@ class BinaryInfo:
             return sym
         return Symbol(sym.name, sym.addr + self.bias, sym.size)
 
-    def function(self, name: str) -> Function | None:
+    def function(self, name: str, images: bool = True) -> Function | None:
         sym = self._syms.symbol(name)
         if sym is not None:
             rec = self._pcln.func_for_pc(sym.addr)
             if rec is not None and rec.name == name and rec.entry == sym.addr:
                 return self._fn_out(Function(rec.name, rec.entry, rec.end))
         rec = self._pcln.func_by_name(name)
-        return None if rec is None else self._fn_out(Function(rec.name, rec.entry, rec.end))
+        if rec is None:
+            return self.images.function(name) if images and self.images else None
+        return self._fn_out(Function(rec.name, rec.entry, rec.end))
 
     def function_for_pc(self, pc: int) -> Function | None:
         rec = self._pcln.func_for_pc(pc - self.bias)
-        return None if rec is None else self._fn_out(Function(rec.name, rec.entry, rec.end))
+        if rec is None:  # a plugin's code (images carry their own bias)
+            return self.images.function_for_pc(pc) if self.images else None
+        return self._fn_out(Function(rec.name, rec.entry, rec.end))
+
+    # --- images loaded at run time ---------------------------------------------------------
+    def dynamic_address(self) -> int | None:
+        """Process address of the .dynamic section (None: a statically linked program)."""
+        sec = self._elf.sections.get(".dynamic")
+        return sec.addr + self.bias if sec is not None and sec.addr else None
+
+    def entry_point(self) -> int:
+        """The ELF entry point (the first instruction after the dynamic loader), as a
+        process address (static_entry + bias)."""
+        return self._elf.entry + self.bias
+
+    @functools.cached_property
+    def main_package(self) -> str | None:
+        """The import path of the main package ("example.com/x/plug" for a plugin, whose
+        runtime type names still say "main.")."""
+        return _main_package(self._elf)
+
+    def text_range(self) -> tuple[int, int]:
+        """[first, last) address of the Go functions (static addresses)."""
+        return self._pcln.text_range()
+
+    def add_shared_object(self, obj: SharedObject) -> None:
+        """A shared object that is not Go (libc...), for unwinding through its code."""
+        self.images.add_native(obj)
+
+    def add_image(self, image: BinaryInfo, bias: int) -> None:
+        """A Go plugin loaded at `bias`: from now on its code, lines, variables and types
+        are found through this BinaryInfo (the executable's answers come first)."""
+        self.images.add(image, bias, image.text_range())
+
+    @property
+    def native(self) -> NativeCode:
+        """C functions of a cgo program: names and lines."""
+        if self._native is None:
+            self._native = NativeCode(self._syms, self.dwarf, self._linetables,
+                                      self._locations)
+        return self._native
+
+    def any_function_for_pc(self, pc: int) -> Function | None:
+        """The Go function at pc, else (cgo programs) the C function symbol covering it."""
+        fn = self.function_for_pc(pc)
+        if fn is None and self.has_cgo:
+            c_fn = self.native.function_for_pc(pc - self.bias)
+            fn = None if c_fn is None else self._fn_out(c_fn)
+            if fn is None and self.images:
+                fn = self.images.native_function_for_pc(pc)
+        return fn
+
+    def any_line_for_pc(self, pc: int) -> tuple[str, int] | None:
+        """File and line at pc from .gopclntab, else from a C unit's line program."""
+        loc = self.line_for_pc(pc)
+        if loc is None and self.has_cgo:
+            loc = self.native.line_for_pc(pc - self.bias)
+        return loc
+
+    def cfa_rule(self, pc: int) -> CfaRule | None:
+        """.eh_frame/.debug_frame rule at a pc of C code (see cfi.py)."""
+        if self._frames is None:
+            elf, dbg = self._elf, self._dbg  # .debug_frame may be in a separate debug file
+
+            def eh() -> tuple[bytes, int] | None:
+                sec = elf.sections.get(".eh_frame")
+                return None if sec is None else (elf.data(".eh_frame"), sec.addr)
+
+            def debug() -> bytes | None:
+                return dbg.data(".debug_frame") if self.has_cgo and dbg.has(".debug_frame") \
+                    else None
+
+            self._frames = FrameTables(eh, debug)
+        got = self._frames.rule(pc - self.bias)
+        return self.images.cfa_rule(pc) if got is None and self.images else got
+
+    @functools.cached_property
+    def g_tls_offset(self) -> int:
+        """Where a thread's g lives relative to FS base (Delve's rule): -8 in a Go-linked
+        binary; with an external linker (cgo), runtime.tlsg's place in the TLS segment."""
+        tlsg = self._syms.symbol("runtime.tlsg")  # an offset in the TLS block: no bias
+        tls = next((p for p in self._elf.elffile.iter_segments() if p["p_type"] == "PT_TLS"),
+                   None)
+        if tlsg is None or tls is None:
+            return -8
+        align = max(tls["p_align"], 1)
+        memsz = tls["p_memsz"] + ((-tls["p_vaddr"] - tls["p_memsz"]) & (align - 1))
+        return -memsz + tlsg.addr
 
     def functions_matching(self, pattern: str) -> list[Function]:
         """Functions whose name matches a regular expression (re.search), by address."""
@@ -207,19 +303,26 @@ class BinaryInfo:
         return (name, addr - start) if addr < start + max(size, 1) else None
 
     def line_for_pc(self, pc: int) -> tuple[str, int] | None:
-        pc -= self.bias
-        rec = self._pcln.func_for_pc(pc)
-        return None if rec is None else self._pcln.line_for_pc(rec, pc)
+        static = pc - self.bias
+        rec = self._pcln.func_for_pc(static)
+        if rec is None:
+            return self.images.line_for_pc(pc) if self.images else None
+        return self._pcln.line_for_pc(rec, static)
 
     def sp_offset(self, pc: int) -> int | None:
-        pc -= self.bias
-        rec = self._pcln.func_for_pc(pc)
-        return None if rec is None else self._pcln.sp_offset(rec, pc)
+        static = pc - self.bias
+        rec = self._pcln.func_for_pc(static)
+        if rec is None:
+            return self.images.sp_offset(pc) if self.images else None
+        return self._pcln.sp_offset(rec, static)
 
     def first_pc_after_prologue(self, fn: Function) -> int:
         """Delve's rule: the DWARF prologue_end row if the function has one (Go's amd64
         backend marks the instruction after the frame setup), else the address after the
         stack-check branch found by disassembly, else the function's first is_stmt row."""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return img.info.first_pc_after_prologue(img.fn_in(fn)) + img.bias
         return self._first_pc_after_prologue(self._fn_in(fn)) + self.bias
 
     def _first_pc_after_prologue(self, fn: Function) -> int:
@@ -235,10 +338,30 @@ class BinaryInfo:
                     return addr
         return pc
 
+    def function_breakpoint_addresses(self, name: str) -> list[int]:
+        """Where a function breakpoint on `name` goes: after the prologue of the Go
+        function and at the start of each of its inlined copies; the entry of a C function
+        (cgo programs)."""
+        fn = self.function(name, images=False)
+        if fn is None and self.images:
+            pcs = self.images.function_breakpoint_addresses(name)
+            if pcs:
+                return pcs
+        out = [self.first_pc_after_prologue(fn)] if fn is not None else []
+        if fn is None and self.has_cgo:
+            c_fn = self.native.function(name)
+            if c_fn is not None:
+                return [c_fn.entry + self.bias]
+        # every inlined copy too (optimized builds), at its first instruction
+        return sorted(set(out) | {a + self.bias for a in self.inlining.entries(name)})
+
     def read_text(self, addr: int, size: int) -> bytes | None:
-        """Bytes of the file image at a process address (code, rodata, initialised data)."""
+        """Bytes of the file image at a process address (code, rodata, initialised data);
+        a plugin's too."""
         b = self._elf.read_addr(addr - self.bias, size)
-        return None if b is None else bytes(b)
+        if b is None:
+            return self.images.read_text(addr, size) if self.images else None
+        return bytes(b)
 
     # --- DWARF -----------------------------------------------------------------------------
     @property
@@ -267,11 +390,18 @@ class BinaryInfo:
         return self._types
 
     def type_info(self, ref: TypeRef) -> GoType:
+        if self.images:
+            got = self.images.type_info(ref)
+            if got is not None:
+                return got
         return self._typereader.type_info(ref)
 
     def find_type(self, name: str) -> TypeRef | None:
         """TypeRef of a named type ("main.Point", "*runtime.g", "[]int"), or None."""
-        return self._typereader.find_type(name)
+        got = self._typereader.find_type(name)
+        if got is None and self.images:
+            got = self.images.find_type(name)
+        return got
 
     def type_for_runtime_offset(self, offset: int) -> TypeRef | None:
         """The DWARF type whose DW_AT_go_runtime_type is `offset` (a runtime type
@@ -348,11 +478,16 @@ class BinaryInfo:
             var = self._global_variable(sym.name)
             if var is not None:
                 out.append(var)
-        return sorted((self._var_out(v) for v in out), key=lambda v: v.name)
+        out = [self._var_out(v) for v in out]
+        if not out and self.images:  # a plugin's package (at the plugin's own bias)
+            out = self.images.package_variables(package)
+        return sorted(out, key=lambda v: v.name)
 
     def global_variable(self, name: str) -> VarInfo | None:
         v = self._global_variable(name)
-        return None if v is None else self._var_out(v)
+        if v is not None:
+            return self._var_out(v)
+        return self.images.global_variable(name) if self.images else None
 
     def _global_variable(self, name: str) -> VarInfo | None:
         for die in self.dwarf.find_named(name, frozenset({D.TAG_variable})):
@@ -371,23 +506,67 @@ class BinaryInfo:
             if r is not None and r[0] == fn.entry:
                 found = die
                 break
+        if found is None and fn.go:  # optimized: an inlinable function's out-of-line copy
+            found = self.inlining.concrete(fn.name, fn.entry)
         self._subprograms[fn.entry] = found
         return found
 
-    def frame_variables(self, fn: Function, pc: int) -> list[VarInfo]:
+    # --- optimized code --------------------------------------------------------------------
+    @property
+    def inlining(self) -> Inlining:
+        if self._inlining is None:
+            self._inlining = Inlining(self.dwarf, self._linetables, self._locations)
+        return self._inlining
+
+    def inline_chain(self, fn: Function, pc: int) -> list[InlinedCall]:
+        """The calls inlined into fn that pc is in, outermost first (empty: none)."""
+        if not fn.go:
+            return []
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return self.images.inline_chain(img, fn, pc)
+        b = self.bias
+        chain = self._inline_chain(self._fn_in(fn), pc - b)
+        return chain if not b else [attrs.evolve(c, entry=c.entry + b) for c in chain]
+
+    def _inline_chain(self, fn: Function, pc: int) -> list[InlinedCall]:
+        rec = self._pcln.func_for_pc(fn.entry)
+        if rec is None or not self._pcln.has_inlined(rec):  # -N -l code: no DWARF walk
+            return []
+        sub = self._subprogram(fn)
+        return [] if sub is None else self.inlining.chain(sub, pc)
+
+    def optimized(self, fn: Function) -> bool:
+        """Was fn compiled with optimizations (its values may be wrong or missing)?"""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return img.info.optimized(img.fn_in(fn))
+        sub = self._subprogram(self._fn_in(fn)) if fn.go else None
+        return sub is not None and self.inlining.optimized(sub)
+
+    def frame_variables(self, fn: Function, pc: int, scope: int | None = None
+                        ) -> list[VarInfo]:
+        """fn's arguments and locals in scope at pc; with `scope` (the .debug_info offset of
+        an inlined call's DIE), that inlined call's instead."""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return self.images.frame_variables(img, fn, pc, scope)
         pc -= self.bias
-        sub = self._subprogram(self._fn_in(fn))
+        sub = self._subprogram(self._fn_in(fn)) if scope is None else self.dwarf.die(scope)
         if sub is None:
             return []
         args: list[VarInfo] = []
         locals_: list[VarInfo] = []
+        inl = self.inlining
         for die in self._scope_vars(sub, pc):
-            t = attr_ref(die, D.AT_type)
-            name = die_name(die)
+            origin = inl.origin(die)
+            t = attr_ref(die, D.AT_type) or attr_ref(origin, D.AT_type)
+            name = die_name(die) or die_name(origin)
             if t is None or name is None:
                 continue
             v = VarInfo(name, die.tag == D.TAG_formal_parameter, t,
-                        self._locations.location(die, pc), attr_int(die, D.AT_decl_line))
+                        self._locations.location(die, pc),
+                        attr_int(die, D.AT_decl_line) or attr_int(origin, D.AT_decl_line))
             (args if v.is_arg else locals_).append(self._var_out(v))
         return args + locals_
 
@@ -397,7 +576,7 @@ class BinaryInfo:
         by its abstract DIE) not its results."""
         if fn.entry in self._params:
             return self._params[fn.entry]
-        sub = self._subprogram(fn)
+        sub = self._subprogram(self._fn_in(fn))
         if sub is None:  # inlined elsewhere: the abstract DIE (DW_AT_inline) describes it
             sub = next(iter(self.dwarf.find_named(fn.name, frozenset({D.TAG_subprogram}))),
                        None)
@@ -405,15 +584,22 @@ class BinaryInfo:
             self._params[fn.entry] = None
             return None
         params: list[Param] = []
+        inl = self.inlining
         for c in children(sub):
-            t = attr_ref(c, D.AT_type)
-            if c.tag != D.TAG_formal_parameter or t is None:
+            if c.tag != D.TAG_formal_parameter:
                 continue
-            params.append(Param(die_name(c) or "", t,
-                                bool(c.attributes.get(D.AT_variable_parameter, None)
-                                     and c.attributes[D.AT_variable_parameter].value)))
-        # an abstract DIE omits unnamed results: then the signature is unknown
-        abstract = "DW_AT_inline" in sub.attributes
+            # an inlinable function's out-of-line copy: name and type on the abstract DIE
+            o = inl.origin(c)
+            t = attr_ref(c, D.AT_type) or attr_ref(o, D.AT_type)
+            if t is None:
+                continue
+            var = c.attributes.get(D.AT_variable_parameter) \
+                or o.attributes.get(D.AT_variable_parameter)
+            params.append(Param(die_name(c) or die_name(o) or "", t,
+                                bool(var is not None and var.value)))
+        # an abstract DIE (and a copy made from one) omits unnamed results: then the
+        # signature is unknown
+        abstract = "DW_AT_inline" in sub.attributes or "DW_AT_abstract_origin" in sub.attributes
         out = None if abstract and not any(p.is_result for p in params) else params
         self._params[fn.entry] = out
         return out
@@ -500,6 +686,8 @@ class BinaryInfo:
             if i >= 0:
                 units.add(self._stmt_lists[i][1])
             pos = data.find(needle, pos + 1)
+        if self.has_cgo:  # gcc's DWARF 5 keeps file names in .debug_line_str
+            units |= self.native.unit_offsets()
         lines = self._linetables
         got = {}
         for cu_off in sorted(units):
@@ -551,10 +739,13 @@ class BinaryInfo:
         the prologue instead, where a function breakpoint would."""
         fname = self.resolve_file(path)
         if fname is None:
-            return LineLookup([], None, f"file not found in the binary: {path}"
-                              + _elsewhere_hint(self.files_named_like(path)))
+            got = self.images.addresses_for_line(path, line) if self.images else None
+            return got or LineLookup([], None, f"file not found in the binary: {path}"
+                                     + _elsewhere_hint(self.files_named_like(path)))
         lines = self._linetables
-        lowest: dict[int, int] = {}  # function index -> lowest is_stmt address at the line
+        # (function index, inlined call or 0) -> lowest is_stmt address at the line: each
+        # inlined copy of the line is a place of its own, even several in one function
+        lowest: dict[tuple[int, int], int] = {}
         for off in self._files_named(fname).get(fname, []):
             cu = self.dwarf.unit_at(off)
             if cu is None:
@@ -564,10 +755,19 @@ class BinaryInfo:
                 if ln != line or not stmt or end or fi not in want:
                     continue
                 fn_i = self._pcln.index_for_pc(addr)
-                if fn_i is not None and addr < lowest.get(fn_i, addr + 1):
-                    lowest[fn_i] = addr
+                if fn_i is None and self.has_cgo:  # C code: its symbol's entry is the key
+                    c_fn = self.native.function_for_pc(addr)
+                    fn_i = -c_fn.entry if c_fn is not None else None
+                if fn_i is None:
+                    continue
+                key = (fn_i, self._inlined_at(fn_i, addr) if fn_i >= 0 else 0)
+                if addr < lowest.get(key, addr + 1):
+                    lowest[key] = addr
         found: set[int] = set()
-        for fn_i, addr in lowest.items():
+        for (fn_i, _inl), addr in lowest.items():
+            if fn_i < 0:  # a C function: its lowest is_stmt address
+                found.add(addr + self.bias)
+                continue
             rec = self._pcln.record(fn_i)
             if addr == rec.entry:
                 addr = self._first_pc_after_prologue(Function(rec.name, rec.entry, rec.end))
@@ -576,11 +776,22 @@ class BinaryInfo:
             return LineLookup([], fname, f"no code at {fname}:{line}")
         return LineLookup(sorted(found), fname, None)
 
+    def _inlined_at(self, fn_i: int, addr: int) -> int:
+        """The innermost inlined call (its DIE offset) at addr in function fn_i, else 0."""
+        rec = self._pcln.record(fn_i)
+        if not self._pcln.has_inlined(rec):
+            return 0
+        chain = self._inline_chain(Function(rec.name, rec.entry, rec.end), addr)
+        return chain[-1].die_offset if chain else 0
+
     def lines_for_function(self, fn: Function) -> list[tuple[int, str, int, bool, bool]]:
         """(address, file, line, is_stmt, prologue_end) DWARF line rows inside fn, by address.
 
         Only fn's own sequence of its unit's line program is decoded when the unit is known
         (through fn's subprogram DIE); the file index is the fallback."""
+        img = self.images.at(fn.entry) if self.images else None
+        if img is not None:
+            return self.images.lines_for_function(img, fn)
         b = self.bias
         return [(a + b, f, ln, st, pe) for a, f, ln, st, pe in
                 self._lines_for_function(self._fn_in(fn))]
@@ -624,9 +835,26 @@ def _elsewhere_hint(similar: list[str]) -> str:
             "substitutePath)")
 
 
+def _main_package(elf: ElfImage) -> str | None:
+    """The main package's import path, from .go.buildinfo's module info ("path\t...")."""
+    if ".go.buildinfo" not in elf.sections:
+        return None
+    d = elf.data(".go.buildinfo")
+    if d[:14] != b"\xff Go buildinf:" or len(d) <= 32 or not d[15] & 2:
+        return None
+    n, pos = uvarint(d, 32)  # the Go version string, then the module info
+    n, pos = uvarint(d, pos + n)
+    info = d[pos + 16:pos + n - 16]  # 16 sentinel bytes on each side
+    for line in info.decode("utf-8", "replace").splitlines():
+        if line.startswith("path\t"):
+            return line[5:]
+    return None
+
+
 def _pclntab(elf: ElfImage) -> bytes | None:
     """The .gopclntab bytes: its own section, or (PIE before Go 1.22, where the linker puts
-    it inside .data.rel.ro) the bytes between runtime.pclntab and runtime.epclntab."""
+    it inside .data.rel.ro, as in Go 1.21 plugins) the bytes between runtime.pclntab and
+    runtime.epclntab."""
     if ".gopclntab" in elf.sections:
         return elf.data(".gopclntab")
     lo, hi = elf.symbol("runtime.pclntab"), elf.symbol("runtime.epclntab")

@@ -178,9 +178,17 @@ class ElfImage:
         strs = self.data(self._by_index[symtab["sh_link"]].name)
         syms = self.data(".symtab")
         needle = name.encode() + b"\0"
-        pos = strs.find(b"\0" + needle)
+        found = self._symbol_at(syms, strs, needle, b"\0", name)
+        # An external linker may share string tails ("goAdd" inside "_cgoexp_..._goAdd"):
+        # then the name's offset is inside another string
+        return found if found is not None else self._symbol_at(syms, strs, needle, b"", name)
+
+    @staticmethod
+    def _symbol_at(syms: bytes, strs: bytes, needle: bytes, before: bytes, name: str
+                   ) -> Symbol | None:
+        pos = strs.find(before + needle, 1 - len(before))
         while pos >= 0:
-            key = struct.pack("<I", pos + 1)
+            key = struct.pack("<I", pos + len(before))
             spos = syms.find(key)
             while spos >= 0:
                 if spos % _SYM.size == 0:
@@ -188,5 +196,5 @@ class ElfImage:
                     if shndx != 0:
                         return Symbol(name, value, size)
                 spos = syms.find(key, spos + 1)
-            pos = strs.find(b"\0" + needle, pos + 1)
+            pos = strs.find(before + needle, pos + 1)
         return None

@@ -19,11 +19,13 @@ class Symbol:
 
 @attrs.frozen
 class Function:
-    """A function from .gopclntab: [entry, end) in the text segment."""
+    """A function from .gopclntab: [entry, end) in the text segment; `go` False for a C
+    function of a cgo program (an ELF symbol, no Go variables)."""
 
     name: str
     entry: int
     end: int
+    go: bool = True
 
 
 @attrs.frozen

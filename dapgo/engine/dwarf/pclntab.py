@@ -18,6 +18,7 @@ from .model import Function
 
 _MAGICS = {0xFFFFFFF1: "1.20", 0xFFFFFFF0: "1.18", 0xFFFFFFFA: "1.16"}
 _FUNC = struct.Struct("<IiiIIIIIIiBBBB")
+_PCDATA_INL_TREE_INDEX = 2
 
 
 @attrs.frozen
@@ -92,6 +93,18 @@ class PcLnTab:
                          start_line, func_id, npcdata, nfuncdata, off)
         self._records[i] = rec
         return rec
+
+    def has_inlined(self, rec: FuncRecord) -> bool:
+        """Does the function hold inlined calls? (its PCDATA_InlTreeIndex table, index 2 of
+        the pcdata offsets after the _func header, is present)"""
+        if rec.npcdata <= _PCDATA_INL_TREE_INDEX:
+            return False
+        at = rec.func_off + _FUNC.size + 4 * _PCDATA_INL_TREE_INDEX
+        return bool(struct.unpack_from("<I", self.data, at)[0])
+
+    def text_range(self) -> tuple[int, int]:
+        """[entry of the first function, end of the last)."""
+        return self._entries[0], self._entries[self.nfunc]
 
     def name_at(self, name_off: int) -> str:
         start = self.funcnametab + name_off
