@@ -21,7 +21,7 @@ from typing import Literal, TypeVar
 
 import attrs
 
-from dapgo.engine import rawmemory
+from dapgo.engine import limits, rawmemory
 from dapgo.engine.backend import Process, ReadOnlyError
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
 from dapgo.engine.calls import CallRunner, call_policy, call_timeout, finished_call_text
@@ -563,7 +563,9 @@ class Engine:
     def set_value_limits(self, max_string_len: int | None, max_array_values: int | None
                          ) -> None:
         s, a = self.value_limits
-        self.value_limits = (max_string_len or s, max_array_values or a)
+        # bounded however they are set (launch attributes, `dapgo config`): hostile input
+        self.value_limits = (min(max_string_len or s, limits.MAX_STRING_LEN),
+                             min(max_array_values or a, limits.MAX_ARRAY_VALUES))
         if self.program is not None:
             values = self.program.values
             values.max_string_len, values.max_array_values = self.value_limits

@@ -35,7 +35,6 @@ from dapgo.engine.gofmt import (
 )
 from dapgo.engine.gomaps import MapLayoutError, MapReader
 from dapgo.engine.limits import MAX_PAGE, MAX_PAGE_TEXT
-from dapgo.engine.limits import MAX_STRING_LEN as STRING_LEN_BOUND
 from dapgo.engine.model import VariableInfo
 from dapgo.engine.rtypes import RuntimeTypes
 from dapgo.engine.target import Registers, Target
@@ -368,7 +367,9 @@ class ValueReader:
         ptr, length = struct.unpack_from("<Qq", v.data)
         if length <= 0:
             return '""'
-        n = min(length, self.max_string_len, STRING_LEN_BOUND)
+        # max_string_len is bounded where it is set (limits.MAX_STRING_LEN), except for a
+        # string the debug console shows whole (up to the inspector's 1 MiB)
+        n = min(length, self.max_string_len)
         try:
             raw = self.read(ptr, n)
         except READ_ERRORS as exc:

@@ -60,7 +60,9 @@ def test_console_commands(transport: str) -> None:
         with pytest.raises(DAPError, match="no option"):
             console(c, "dapgo config nosuch 1")
         console(c, "dapgo config maxStringLen 2")
-        value = c.request("evaluate", {"expression": "main.Version", "frameId": frame["id"]})
+        # a watch shows strings cut at maxStringLen (the console shows them whole)
+        value = c.request("evaluate", {"expression": "main.Version", "frameId": frame["id"],
+                                       "context": "watch"})
         assert value["body"]["result"].startswith('"de') and "..." in value["body"]["result"]
 
         sources = console(c, "dapgo sources editor/main")
