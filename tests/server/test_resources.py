@@ -13,7 +13,6 @@ from pathlib import Path
 
 import fixtures
 from dapclient import ListeningServer
-
 from e2e.helpers import initialize, mark, wait_stopped
 
 
