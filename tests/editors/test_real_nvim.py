@@ -158,8 +158,13 @@ def test_real_nvim_dap_session(editor: dict[str, str], tmp_path: Path, scenario:
 def test_real_nvim_dap_waits_out_a_cold_build(editor: dict[str, str], tmp_path: Path) -> None:
     """nvim-dap warns "Debug adapter didn't respond" when launch takes over 4 s (its default
     initialize_timeout_sec), as a cold `go build` does; the module's adapters allow 120 s."""
-    result = drive(editor, tmp_path, "launch_package", "stdio", DAPGO_BUILD_FLAGS="-a")
-    # `-a` rebuilds every package, the runtime too: longer than nvim-dap's default wait
+    # a slow cold build on any machine: `-a` rebuilds every package, the runtime too, and
+    # each compiler and assembler run first waits 0.3 s (-toolexec)
+    slow = tmp_path / "slow-tool"
+    slow.write_text("#!/bin/sh\nsleep 0.3\nexec \"$@\"\n")
+    slow.chmod(0o755)
+    result = drive(editor, tmp_path, "launch_package", "stdio",
+                   DAPGO_BUILD_FLAGS=f"-a -toolexec={slow}")
     assert result["seconds_to_stop"] > 5, result["seconds_to_stop"]
     assert not [n for n in result["notes"] if "didn't respond" in n["msg"]], result["notes"]
     assert result["adapter_options"]["initialize_timeout_sec"] == 120
