@@ -106,8 +106,12 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
          "program": "${workspaceFolder}"},
         {"name": "Launch file", "type": "dapgo", "request": "launch", "mode": "debug",
          "program": "${file}"},
+        # the attached binary was built from the fixture's own folder, not this copy: the
+        # editor's paths are mapped to the binary's (dapgo never matches by base name)
         {"name": "Attach to process", "type": "dapgo", "request": "attach", "mode": "local",
-         "processId": "${command:pickProcess}"},
+         "processId": "${command:pickProcess}",
+         "substitutePath": [{"from": "${workspaceFolder}",
+                             "to": str(fixtures.FIXTURES / FIXTURE)}]},
         {"name": "Connect to server", "type": "dapgo", "request": "launch", "mode": "debug",
          "program": "${workspaceFolder}", "host": "127.0.0.1", "port": server_port},
     ]}, indent=1))
