@@ -31,13 +31,15 @@ describe('package.json: the dapgo debugger contribution', () => {
     assert.strictEqual(pkg.contributes.configuration.properties['dapgo.path'].default, 'dapgo');
   });
 
-  it('dapgo.path and dapgo.args are read from User settings in remote windows too; restricted when untrusted', () => {
+  it('dapgo.path, dapgo.args and dapgo.env are read from User settings in remote windows too; restricted when untrusted', () => {
     // machine(-overridable) settings are ignored in User settings of code-server, Remote-SSH,
     // WSL and Dev Containers windows (tests/editors/test_real_vscode.py sets it there)
-    for (const name of ['dapgo.path', 'dapgo.args']) {
+    const settings = ['dapgo.path', 'dapgo.args', 'dapgo.env'];
+    for (const name of settings) {
       assert.strictEqual(pkg.contributes.configuration.properties[name].scope, 'resource', name);
     }
-    assert.deepStrictEqual(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations, ['dapgo.path', 'dapgo.args']);
+    assert.deepStrictEqual(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations, settings);
+    assert.deepStrictEqual(Object.keys(pkg.contributes.configuration.properties).sort(), [...settings].sort());
   });
 
   it('launch: every attribute, with types and defaults', () => {
