@@ -175,14 +175,14 @@ class StopContext:
         return goroutine_stack(self.program.target, g.addr, g.pc, g.sp)
 
     def _in_signal_handler(self, thread_id: int) -> list[Frame] | None:
-        """A running goroutine whose thread is in a signal handler (on its gsignal stack:
-        a core written as the runtime crashed on a signal) has stale saved registers: its
-        frames are the thread's, through the handler to the code the signal interrupted.
-        None for any other goroutine."""
+        """A running goroutine, or one in a system call, whose thread is in a signal
+        handler (on its gsignal stack: a core written as the runtime crashed on a signal)
+        has stale saved registers: its frames are the thread's, through the handler to the
+        code the signal interrupted. None for any other goroutine."""
         if thread_id >= OS_THREAD_ID_BASE or not self.whole:
             return None
         g = self.goroutine_set().by_id.get(thread_id)
-        if g is None or g.status != G_RUNNING or g.thread_id is None \
+        if g is None or g.status not in (G_RUNNING, G_SYSCALL) or g.thread_id is None \
                 or g.thread_id not in self.thread_ids() \
                 or self.tid_running(thread_id) is not None:
             return None
