@@ -47,7 +47,7 @@ FLOOR_REQUESTS = 50  # `variables` of a 3-field struct, repeated: the per-reques
 
 def build(go: str) -> Path:
     gobin = fixtures.go_binary(go)
-    out = CACHE / f"values-go{go}-{fixtures._source_hash(SRC, go)}"
+    out = CACHE / f"values-go{go}-{fixtures._source_hash(SRC, f'{go} {SRC}')}"  # paths in DWARF
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", str(out), "."], cwd=SRC,
