@@ -43,3 +43,19 @@ def check_sleeps(hist: dict[int, int], calls: int) -> None:
     that a loaded machine may have delayed into the next."""
     assert sum(hist.values()) == calls and min(hist) == BUCKET_20MS, hist
     assert hist.get(BUCKET_20MS, 0) >= calls - 1 and max(hist) <= BUCKET_20MS + 1, hist
+
+
+def check_teams(metrics: str, hist: str, *, latency: str, count: str) -> None:
+    """What the `editors` fixture's labelled goroutines show (team=red calls serve 3 times,
+    team=blue 5, each sleeping 20 ms) for a `{#latency by team}` metric named `latency` and a
+    `{#count by team}` one named `count` (as `dapgo metrics` names them: "main.go:N
+    latency"): exact counts per label value, p50 and every call in the 20 ms log2 bucket."""
+    table = rows(metrics)
+    for name in (latency, count):
+        assert (table[(name, "team=red")][0], table[(name, "team=blue")][0]) == ("3", "5"), metrics
+    for team in ("team=red", "team=blue"):
+        p50 = table[(latency, team)][2]
+        assert p50.endswith("ms") and 16.7 <= float(p50[:-2]) < 33.6, metrics
+    got = histograms(hist)
+    check_sleeps(got["team=red"], 3)
+    check_sleeps(got["team=blue"], 5)

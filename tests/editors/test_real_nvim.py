@@ -27,7 +27,7 @@ from typing import Any
 import fixtures
 import pytest
 from dapclient import DAPGO
-from metrictables import check_sleeps, histograms, rows
+from metrictables import check_teams
 
 from .realeditors import (
     ROOT,
@@ -136,16 +136,8 @@ def check_metrics(result: dict[str, Any]) -> None:
                for bp in (resp if isinstance(resp, list) else []) if "line" in bp}
     for line in (serve, call):  # nvim-dap got each metric point verified
         assert answers[line]["verified"], result["set_breakpoints"]
-    table = rows(result["console"]["dapgo metrics"])
-    lat = f"main.go:{serve} latency"
-    count = f"main.go:{call} count"
-    assert table[(lat, "team=red")][0] == "3" and table[(lat, "team=blue")][0] == "5", table
-    assert table[(count, "team=red")][0] == "3" and table[(count, "team=blue")][0] == "5", table
-    p50_ms = {k: float(table[(lat, k)][2].removesuffix("ms")) for k in ("team=red", "team=blue")}
-    assert all(16.7 <= v < 33.6 for v in p50_ms.values()), table  # the 20 ms bucket
-    hist = histograms(result["console"]["dapgo metrics -hist"])
-    check_sleeps(hist["team=red"], 3)
-    check_sleeps(hist["team=blue"], 5)
+    check_teams(result["console"]["dapgo metrics"], result["console"]["dapgo metrics -hist"],
+                latency=f"main.go:{serve} latency", count=f"main.go:{call} count")
 
 
 @pytest.mark.parametrize(("scenario", "transport"), SCENARIOS,
