@@ -1,0 +1,77 @@
+"""The pprof labels of traced calls, for `dapgo trace --output FILE.json`.
+
+Each call's record carries its goroutine's `g.labels` pointer, read in the kernel at the
+call (engine/bpf/tracer.py `labels_pointer`); the labelMap it points at is decoded here from
+the running program's memory (/proc/PID/mem, engine/labels.py: every Go version's layout)
+when the batch of records arrives, tens of milliseconds after the calls. A labelMap never
+changes once a goroutine has it, so that is exact while the program runs; calls in the last
+batch of a program that has already exited, or of one whose memory dapgo may not read,
+get no labels (`missed` counts them).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dapgo.engine.dwarf import BinaryInfo
+from dapgo.engine.labels import LabelDecoder, Labels
+from dapgo.engine.memcache import MemCache
+
+
+class CallLabels:
+    """Decodes labelMap pointers of one process; one `batch` per group of records."""
+
+    def __init__(self, bi: BinaryInfo, pid: int) -> None:
+        self.decoder = LabelDecoder(bi)
+        self.pid = pid
+        self.missed = 0  # labelled calls whose labels could not be read
+        self._fd: int | None = None
+        self._mem: MemCache | None = None
+        self._seen: dict[int, Labels] = {}
+
+    @property
+    def supported(self) -> bool:
+        """False when the program never uses pprof labels."""
+        return self.decoder.supported
+
+    def batch(self) -> None:
+        """Records of a new batch follow: memory is read afresh (a labelMap freed since
+        could have been replaced at the same address)."""
+        self._mem = None
+        self._seen = {}
+
+    def _pread(self, addr: int, size: int) -> bytes:
+        if self._fd is None:
+            self._fd = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        data = os.pread(self._fd, size, addr)
+        if len(data) != size:
+            raise OSError(f"short read at {addr:#x}")
+        return data
+
+    def labels(self, ptr: int | None) -> Labels | None:
+        """The labels of the labelMap at `ptr` (0: {}, no labels); None when not known
+        (`ptr` None: the kernel could not read g.labels; or the map is unreadable now)."""
+        if ptr is None:
+            self.missed += 1
+            return None
+        if not ptr:
+            return {}
+        got = self._seen.get(ptr)
+        if got is None:
+            if self._mem is None:
+                self._mem = MemCache(self._pread)
+            try:
+                self._pread(ptr, 8)  # (the decoder answers {} for memory it cannot read)
+                got = self.decoder.decode(ptr, self._mem, {})
+            except OSError:
+                got = {}
+            self._seen[ptr] = got
+        if not got:  # unreadable (or an empty labelMap): not known
+            self.missed += 1
+            return None
+        return got
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
