@@ -365,6 +365,7 @@ class _Sink:
 
     def __init__(self, tracer: FunctionTracer, out: TextIO, pid: int, program: str, *,
                  chrome: bool, stats: FunctionStats | None) -> None:
+        from dapgo.engine.labels import LabelDecoder
         from dapgo.trace_chrome import ChromeTrace
         from dapgo.trace_labels import CallLabels
 
@@ -372,7 +373,8 @@ class _Sink:
         self.out = out
         self.chrome = ChromeTrace(out, pid, program) if chrome else None
         self.stats = stats
-        self.labels = CallLabels(tracer.bi, pid) if chrome and tracer.labels_read else None
+        self.labels = CallLabels(LabelDecoder(tracer.bi), pid) if (
+            chrome and tracer.labels_read) else None
 
     def emit(self, recs: list[Record]) -> None:
         if self.chrome is None:
@@ -392,7 +394,7 @@ class _Sink:
                 self.chrome.ret(r.goid, site.fn.name, r.ktime, [t for _, t in parts])
             else:
                 labels = None if self.labels is None else self.labels.labels(
-                    self.tracer.labels_pointer(r))
+                    r.goid, self.tracer.labels_pointer(r))
                 self.chrome.call(r.goid, site.fn.name, r.ktime, parts, labels)
 
     def close(self, delivered: int, lost: int) -> None:
