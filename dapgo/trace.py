@@ -404,8 +404,7 @@ class _Sink:
             self.labels.close()
             if self.labels.missed:
                 print(f"dapgo trace: {self.labels.missed} calls without their pprof labels "
-                      "(the program's memory could not be read when they arrived)",
-                      file=sys.stderr)
+                      "(not readable when their records arrived)", file=sys.stderr)
         if self.stats is not None:
             print(self.stats.table(), file=sys.stderr)
             full = self.stats.s.program.metrics_full()
