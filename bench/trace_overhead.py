@@ -199,6 +199,21 @@ def dlv_dap(dlv: str, binary: str, n: int, bp: dict | None,
             logs[-1].strip() if logs else "")
 
 
+def gofmt_binary() -> str | None:
+    """cmd/gofmt of the default toolchain (a program nobody here wrote), built plainly."""
+    gobin = fixtures.go_binary()
+    version = subprocess.run([gobin, "env", "GOVERSION"], capture_output=True, text=True
+                             ).stdout.strip()
+    out = ROOT / ".cache" / "bench" / f"gofmt-{version}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        built = subprocess.run([gobin, "build", "-o", str(out), "cmd/gofmt"],
+                               capture_output=True, env={**os.environ, "GOTOOLCHAIN": "local"})
+        if built.returncode != 0:
+            return None
+    return str(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("calls", nargs="?", type=int, default=200_000,
@@ -246,6 +261,18 @@ def main() -> int:
         "at its PUSH RBP: emulated"
     notes.append(f"dapgo trace probes main.hot at {', '.join(hex(a) for a in sites)} "
                  f"(entry {how})")
+    # which functions of whole programs could not have their entry at an emulated PUSH RBP
+    for name, path in (("the tracee", binary), ("gofmt (built plainly)", gofmt_binary())):
+        if path is None:
+            continue
+        every = FunctionTracer(None, bi=bi if path == binary else BinaryInfo.open(path))
+        planned = len(every.plan(r"."))
+        fns = len(every.functions)
+        slow = every.slow_entries
+        notes.append(f"{name}: {fns - len(slow)} of {fns} functions' entries probed at an "
+                     f"emulated PUSH RBP ({planned} probes); single-stepped entries "
+                     f"(no PUSH RBP, or arguments not all readable there): {len(slow)}"
+                     + (f", e.g. {', '.join(slow[:6])}" if slow else ""))
     t0 = time.monotonic()
     tr = subprocess.run([sys.executable, "-m", "dapgo.trace", "trace", "--exec", binary,
                          r"^main\.hot$", "--", "hot", str(n)], capture_output=True, text=True,

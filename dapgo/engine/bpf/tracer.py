@@ -112,7 +112,9 @@ class FunctionTracer:
         self.sites: dict[int, Site] = {}
         self.functions: list[Function] = []
         self.skipped: list[str] = []
-        self.slow_entries: list[str] = []  # no emulated instruction to probe their calls at
+        # no emulated instruction to probe their calls at (no PUSH RBP, or their arguments
+        # do not all read there)
+        self.slow_entries: list[str] = []
         off = g_labels_offset(self.bi) if labels else None
         self.labels_read = labels_pointer_read(off) if off is not None else None
 
@@ -154,7 +156,7 @@ class FunctionTracer:
             if [n for n, _ in early] == [n for n, _ in late] and not any(
                     isinstance(r, NotReadable) for _, r in early):
                 return push, early
-        if push is None:
+        if push != after:  # no PUSH RBP, or the arguments do not all read there
             self.slow_entries.append(fn.name)
         return after, late
 
