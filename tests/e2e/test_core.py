@@ -198,51 +198,35 @@ def test_kernel_core_of_a_program_killed_by_sigquit(go: str | None, tmp_path: Pa
         assert frame_variables(c, main["id"])["how"]["value"] == '"hang"'
 
 
-def test_kernel_core_of_a_signal_that_hit_a_running_goroutine(tmp_path: Path) -> None:
-    """SIGQUIT sent to the thread a goroutine spins on: the runtime crashes in the signal
-    handler on that thread; the goroutine's stack goes through the handler's frames to
-    where the signal hit it (its saved registers are stale)."""
+@pytest.mark.parametrize(("mode", "word", "function", "marker"), [
+    ("spin-hang", b"spinner", "main.spin", None),
+    ("read-hang", b"reader", "main.blockedRead", "blocked_read"),
+], ids=["running", "in-a-system-call"])
+def test_kernel_core_of_a_signal_sent_to_one_goroutines_thread(
+        mode: str, word: bytes, function: str, marker: str | None, tmp_path: Path) -> None:
+    """SIGQUIT sent to the locked thread of a goroutine that spins, or that is blocked in
+    read(2): the runtime crashes in the signal handler on that thread. The goroutine's saved
+    registers are stale (or its system call's); its stack goes through the handler's frames
+    to where the signal hit it, and the signal is named as what killed the program."""
     binary = fixtures.build("crash")
 
-    def hit_the_spinner(proc: subprocess.Popen[bytes]) -> None:
+    def hit_its_thread(proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
-        spinner = proc.stdout.readline().split()  # "spinner TID", from its locked thread
-        assert spinner[0] == b"spinner" and proc.stdout.readline() == b"ready\n"
-        tgkill(proc.pid, int(spinner[1]), signal.SIGQUIT)
+        said = proc.stdout.readline().split()  # "spinner TID" / "reader TID", from it
+        assert said[0] == word and proc.stdout.readline() == b"ready\n"
+        tgkill(proc.pid, int(said[1]), signal.SIGQUIT)
 
-    core, stderr = kernel_core([str(binary), "spin-hang"], tmp_path, send=0,
-                               ready=hit_the_spinner)
-    assert "SIGQUIT: quit" in stderr
-    with core_session(binary, core) as (c, stop):
-        assert stop["description"] == \
-            "the program was killed by SIGQUIT, then SIGABRT from the Go runtime", stop
-        names = [f["name"] for f in frames(c, stop["threadId"])]
-        assert "main.spin" in names, names
-        assert names.index("runtime.sigtramp") < names.index("main.spin"), names
-
-
-def test_kernel_core_of_a_signal_that_hit_a_goroutine_in_a_system_call(tmp_path: Path) -> None:
-    """SIGQUIT sent to the thread of a goroutine blocked in read(2): the goroutine's saved
-    registers are those of its system call, its thread's run through the signal handler
-    (the signal that killed the program is the one the handler was handling)."""
-    binary = fixtures.build("crash")
-
-    def hit_the_reader(proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        reader = proc.stdout.readline().split()  # "reader TID", from its locked thread
-        assert reader[0] == b"reader" and proc.stdout.readline() == b"ready\n"
-        tgkill(proc.pid, int(reader[1]), signal.SIGQUIT)
-
-    core, stderr = kernel_core([str(binary), "read-hang"], tmp_path, send=0,
-                               ready=hit_the_reader)
+    core, stderr = kernel_core([str(binary), mode], tmp_path, send=0, ready=hit_its_thread)
     assert "SIGQUIT: quit" in stderr
     with core_session(binary, core) as (c, stop):
         assert stop["description"] == \
             "the program was killed by SIGQUIT, then SIGABRT from the Go runtime", stop
         got = [(f["name"], f["line"]) for f in frames(c, stop["threadId"])]
         names = [name for name, _ in got]
-        assert ("main.blockedRead", fixtures.line_of("crash", "blocked_read")[1]) in got, got
-        assert names.index("runtime.sigtramp") < names.index("main.blockedRead"), names
+        assert function in names, names
+        assert names.index("runtime.sigtramp") < names.index(function), names
+        if marker is not None:
+            assert (function, fixtures.line_of("crash", marker)[1]) in got, got
 
 
 def test_bad_core_files(tmp_path: Path) -> None:
