@@ -45,12 +45,16 @@ def build(go: str | None) -> Path:
     gobin = fixtures.go_binary(go)
     version = subprocess.run([gobin, "env", "GOVERSION"], capture_output=True, text=True,
                              check=True).stdout.strip()
-    out = ROOT / ".cache" / "bench" / f"goroutines-{version}"
-    src_mtime = max(f.stat().st_mtime for f in SRC.iterdir())
-    if not out.exists() or out.stat().st_mtime < src_mtime:
+    # the binary names its sources by absolute path and .cache/bench is shared between
+    # checkouts: the key has the source directory as well as the sources and the toolchain
+    out = (ROOT / ".cache" / "bench"
+           / f"goroutines-{version}-{fixtures._source_hash(SRC, f'{version} {SRC}')}")
+    if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", str(out), "."], cwd=SRC,
+        tmp = out.with_suffix(".tmp")
+        subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", str(tmp), "."], cwd=SRC,
                        check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
+        tmp.rename(out)
     return out
 
 

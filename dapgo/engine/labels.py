@@ -17,6 +17,9 @@ markers (runtime algorithm constants, stable over those versions) are written he
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import and_, itemgetter
 
 import attrs
 
@@ -37,6 +40,9 @@ _Q = struct.Struct("<Q")
 _QQ = struct.Struct("<QQ")
 Labels = dict[str, str]
 EMPTY: Labels = {}
+# per label count n: (n, labelMaps, the array of each, the arrays read (sorted), the
+# fields of each of those: (key ptr, key len, value ptr, value len) * n)
+LabelArrays = list[tuple[int, list[int], list[int], list[int], list[tuple[int, ...]]]]
 
 
 @attrs.frozen
@@ -84,6 +90,31 @@ def _label_struct(lay: _SliceLayout, str_ptr: int, str_len: int) -> struct.Struc
     if lay.elem_size > pos:
         fmt += f"{lay.elem_size - pos}x"
     return struct.Struct(fmt)
+
+
+def _bytes(p: int, n: int, mem: MemCache) -> bytes | None:
+    """The n bytes of a string at p; None when unreadable (equal to nothing)."""
+    if not n:
+        return b""
+    try:
+        return mem.read(p, n) if p else None
+    except OSError:
+        return None
+
+
+def _mask(fields: list[tuple[int, ...]], i: int, want: bytes, mem: MemCache,
+          among: list[bool] | None = None) -> list[bool] | None:
+    """For each label array (its fields), is the string whose (pointer, length) are its
+    fields i and i + 1 `want` (and `among` true for it)? None when none is. Each distinct
+    pointer with the right length is read once; no tuple made per array."""
+    sized = list(map(len(want).__eq__, map(itemgetter(i + 1), fields)))
+    if among is not None:
+        sized = list(map(and_, sized, among))
+    good = {p for p in set(compress(map(itemgetter(i), fields), sized))
+            if _bytes(p, len(want), mem) == want}
+    if not good:
+        return None
+    return list(map(and_, sized, map(good.__contains__, map(itemgetter(i), fields))))
 
 
 class LabelDecoder:
@@ -217,6 +248,86 @@ class LabelDecoder:
         except OSError:
             pass
         return EMPTY
+
+    def matching(self, got: LabelArrays, key: str, value: str | None, mem: MemCache
+                 ) -> set[int]:
+        """The labelMaps (of those `arrays` read) whose labels have `key` (with `value`,
+        when given): the label filter of 100,000s of goroutines, compared without decoding
+        strings that cannot match (a string is read only when its length is right, and
+        each distinct one once)."""
+        kb = key.encode()
+        vb = value.encode() if value is not None else None
+        out: set[int] = set()
+        for n, maps, arrs, arrays, fields in got:
+            hits: set[int] = set()
+            for i in range(0, 4 * n, 4):
+                kmask = _mask(fields, i, kb, mem)
+                if kmask is not None and vb is not None:
+                    kmask = _mask(fields, i + 2, vb, mem, kmask)
+                if kmask is not None:
+                    hits.update(compress(arrays, kmask))
+            out.update(compress(maps, map(hits.__contains__, arrs)))
+        return out
+
+    def values_of(self, got: LabelArrays, key: str, mem: MemCache,
+                  strings: dict[int, str]) -> dict[int, str]:
+        """labelMap -> the value of its label `key`, for those (of the `arrays` read)
+        that have it: grouping 100,000s of goroutines by a label."""
+        kb = key.encode()
+        out: dict[int, str] = {}
+        for n, maps, arrs, arrays, fields in got:
+            value: dict[int, tuple[int, int]] = {}  # array -> (ptr, len) of the value
+            for i in range(0, 4 * n, 4):  # as decoding into a dict: the last one wins
+                kmask = _mask(fields, i, kb, mem)
+                if kmask is not None:
+                    vpairs = zip(map(itemgetter(i + 2), fields),
+                                 map(itemgetter(i + 3), fields), strict=True)
+                    value.update(compress(zip(arrays, vpairs, strict=True), kmask))
+            text = {v: self._string_at(v[0], v[1], mem, strings) for v in set(value.values())}
+            has = list(map(value.__contains__, arrs))
+            out.update(zip(compress(maps, has), map(text.__getitem__, map(
+                value.__getitem__, compress(arrs, has))), strict=True))
+        return out
+
+    def arrays(self, ptrs: Iterable[int], mem: MemCache) -> LabelArrays | None:
+        """The label arrays of the labelMaps at `ptrs` (repeats and zeros allowed; in
+        allocation order is quickest), for `matching` and `values_of`: labels of 100,000s
+        of goroutines in bulk, with two passes of `read_spans` (the slice headers, then
+        the arrays) and iterators of C functions rather than a loop per goroutine. None
+        when the labels are not the slice kind (Go <= 1.23's map, an unusual layout):
+        then decode them one by one."""
+        self._resolve()
+        lay, pack = self._slice, self._label_struct
+        if lay is None or pack is None:
+            return None
+        off = lay.slice_off
+        hdr = _QQ.unpack_from
+        maps: list[int] = []
+        headers: list[tuple[int, int]] = []
+        for data, base, run in mem.read_spans(map(off.__add__, filter(None, ptrs)), 16):
+            if data is not None:
+                maps += run
+                headers += map(hdr, repeat(data, len(run)), map(base.__rsub__, run))
+        if off:
+            maps = list(map(off.__rsub__, maps))
+        arrs = list(map(itemgetter(0), headers))
+        lens = list(map(itemgetter(1), headers))
+        out = []
+        for n in set(lens):
+            if n <= 0 or n > MAX_LABELS:
+                continue
+            pick = list(map(and_, map(n.__eq__, lens), map(bool, arrs)))
+            n_maps, n_arrs = list(compress(maps, pick)), list(compress(arrs, pick))
+            many = struct.Struct("<" + pack.format.lstrip("<@=!") * n)
+            unpack = many.unpack_from
+            arrays: list[int] = []
+            fields: list[tuple[int, ...]] = []
+            for data, base, run in mem.read_spans(n_arrs, many.size):
+                if data is not None:
+                    arrays += run
+                    fields += map(unpack, repeat(data, len(run)), map(base.__rsub__, run))
+            out.append((n, n_maps, n_arrs, arrays, fields))
+        return out
 
     def _string(self, data: bytes, off: int, mem: MemCache, strings: dict[int, str]) -> str:
         p = int(_Q.unpack_from(data, off + self._str_ptr)[0])
