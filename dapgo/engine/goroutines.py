@@ -18,7 +18,7 @@ import shlex
 import struct
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from itertools import chain, compress, islice, repeat
@@ -414,9 +414,13 @@ class _Parked:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def make(self, picked: Iterable[bool] | None = None) -> list[Goroutine]:
-        """Goroutine tuples of all, or of those where `picked` is true, in order."""
+    def make(self, picked: Iterable[bool] | None = None, first: int | None = None
+             ) -> list[Goroutine]:
+        """Goroutine tuples of all, or of those where `picked` is true, in order; only the
+        `first` so many when given."""
         addrs = self.addrs if picked is None else list(compress(self.addrs, picked))
+        if first is not None:
+            addrs = addrs[:first]
         unpack = self._lay.packed.unpack_from
         full: dict[int, tuple[int, ...]] = {}
         for data, base, run in self._mem.read_spans(addrs, self._lay.size):
@@ -486,15 +490,21 @@ class GoroutineSet:
 
     # ----- facts -----
 
-    def labels(self, g: Goroutine) -> Labels:
+    def labels(self, g: Goroutine, keys: Collection[str] | None = None) -> Labels:
+        """g's pprof labels; only those of `keys` when given (the others' values are then
+        not read)."""
         p = g.labels_addr
         if not p:
             return EMPTY
         got = self._labels.get(p)
-        if got is None:
-            got = self.reader.label_decoder.decode(p, self.mem, self._strings)
-            self._labels[p] = got
-        return got
+        if got is not None:
+            return got if keys is None else {k: v for k, v in got.items() if k in keys}
+        if self._arrays:  # read in bulk already: decode from there
+            return self.reader.label_decoder.from_arrays(self._arrays, p, keys, self.mem,
+                                                         self._strings)
+        got = self.reader.label_decoder.decode(p, self.mem, self._strings)
+        self._labels[p] = got
+        return got if keys is None else {k: v for k, v in got.items() if k in keys}
 
     def is_system(self, g: Goroutine) -> bool:
         """Delve's `System()`: started in a runtime function other than runtime.main."""
@@ -609,6 +619,17 @@ class GoroutineSet:
         with _bulk():
             return self._select(order_by_cost(filters))
 
+    def select_first(self, filters: Iterable[GoroutineFilter], limit: int
+                     ) -> tuple[int, list[Goroutine]]:
+        """How many goroutines match every filter, and the first `limit` of them (by id):
+        with no filter, without making a Goroutine of each."""
+        fs = order_by_cost(filters)
+        if fs:
+            matched = self.select(fs)
+            return len(matched), matched[:limit]
+        with _bulk():
+            return len(self), _merged(self._parked.make(first=limit), self._others)[:limit]
+
     def _select(self, fs: tuple[GoroutineFilter, ...]) -> list[Goroutine]:
         if not fs:
             return list(self.goroutines)
@@ -718,7 +739,8 @@ class GoroutineView:
 
     def thread_name(self, gs: GoroutineSet, g: Goroutine, selected: bool) -> str:
         """`* [Go 7 team:blue] main.work (Thread 1234)`, as Delve names goroutines."""
-        labels = self.label_text(gs.labels(g)) if self.show_labels else ""
+        keys = None if "*" in self.show_labels else self.show_labels
+        labels = self.label_text(gs.labels(g, keys)) if self.show_labels else ""
         fn = gs.user_location(g).function or "?"
         thread = f" (Thread {g.thread_id})" if g.thread_id else ""
         return f"{'* ' if selected else ''}[Go {g.id}{labels}] {fn}{thread}"
@@ -726,10 +748,8 @@ class GoroutineView:
     def choose(self, gs: GoroutineSet, selected: int | None) -> list[Goroutine]:
         """Filter every goroutine, then cap at max_goroutines; the selected goroutine is
         always included. Sets `omitted`/`matched`."""
-        matched = gs.select(self.effective_filters())
-        shown = matched[:self.max_goroutines]
-        self.matched = len(matched)
-        self.omitted = len(matched) - len(shown)
+        self.matched, shown = gs.select_first(self.effective_filters(), self.max_goroutines)
+        self.omitted = self.matched - len(shown)
         chosen = gs.get(selected) if selected is not None else None
         if chosen is not None and all(g.id != selected for g in shown):
             shown.append(chosen)

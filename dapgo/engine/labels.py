@@ -16,10 +16,11 @@ markers (runtime algorithm constants, stable over those versions) are written he
 
 from __future__ import annotations
 
+import bisect
 import struct
-from collections.abc import Iterable
-from itertools import compress, repeat
-from operator import and_, itemgetter
+from collections.abc import Collection, Iterable
+from itertools import chain, compress, repeat
+from operator import and_
 
 import attrs
 
@@ -40,9 +41,10 @@ _Q = struct.Struct("<Q")
 _QQ = struct.Struct("<QQ")
 Labels = dict[str, str]
 EMPTY: Labels = {}
-# per label count n: (n, labelMaps, the array of each, the arrays read (sorted), the
-# fields of each of those: (key ptr, key len, value ptr, value len) * n)
-LabelArrays = list[tuple[int, list[int], list[int], list[int], list[tuple[int, ...]]]]
+# per label count n: (n, labelMaps (sorted), the array of each, the arrays read (sorted),
+# the fields of those one after the other: (key ptr, key len, value ptr, value len) * n
+# each). Flat lists of ints: no tuple per goroutine for the garbage collector to scan.
+LabelArrays = list[tuple[int, list[int], list[int], list[int], list[int]]]
 
 
 @attrs.frozen
@@ -102,19 +104,21 @@ def _bytes(p: int, n: int, mem: MemCache) -> bytes | None:
         return None
 
 
-def _mask(fields: list[tuple[int, ...]], i: int, want: bytes, mem: MemCache,
+def _mask(fields: list[int], n: int, i: int, want: bytes, mem: MemCache,
           among: list[bool] | None = None) -> list[bool] | None:
-    """For each label array (its fields), is the string whose (pointer, length) are its
-    fields i and i + 1 `want` (and `among` true for it)? None when none is. Each distinct
-    pointer with the right length is read once; no tuple made per array."""
-    sized = list(map(len(want).__eq__, map(itemgetter(i + 1), fields)))
+    """For each label array (`fields`: the arrays' fields one after the other, 4 * n
+    each), is the string whose (pointer, length) are its fields i and i + 1 `want` (and
+    `among` true for it)? None when none is. Each distinct pointer with the right length
+    is read once."""
+    stride = 4 * n
+    sized = list(map(len(want).__eq__, fields[i + 1::stride]))
     if among is not None:
         sized = list(map(and_, sized, among))
-    good = {p for p in set(compress(map(itemgetter(i), fields), sized))
-            if _bytes(p, len(want), mem) == want}
+    ptrs = fields[i::stride]
+    good = {p for p in set(compress(ptrs, sized)) if _bytes(p, len(want), mem) == want}
     if not good:
         return None
-    return list(map(and_, sized, map(good.__contains__, map(itemgetter(i), fields))))
+    return list(map(and_, sized, map(good.__contains__, ptrs)))
 
 
 class LabelDecoder:
@@ -261,9 +265,9 @@ class LabelDecoder:
         for n, maps, arrs, arrays, fields in got:
             hits: set[int] = set()
             for i in range(0, 4 * n, 4):
-                kmask = _mask(fields, i, kb, mem)
+                kmask = _mask(fields, n, i, kb, mem)
                 if kmask is not None and vb is not None:
-                    kmask = _mask(fields, i + 2, vb, mem, kmask)
+                    kmask = _mask(fields, n, i + 2, vb, mem, kmask)
                 if kmask is not None:
                     hits.update(compress(arrays, kmask))
             out.update(compress(maps, map(hits.__contains__, arrs)))
@@ -278,16 +282,35 @@ class LabelDecoder:
         for n, maps, arrs, arrays, fields in got:
             value: dict[int, tuple[int, int]] = {}  # array -> (ptr, len) of the value
             for i in range(0, 4 * n, 4):  # as decoding into a dict: the last one wins
-                kmask = _mask(fields, i, kb, mem)
+                kmask = _mask(fields, n, i, kb, mem)
                 if kmask is not None:
-                    vpairs = zip(map(itemgetter(i + 2), fields),
-                                 map(itemgetter(i + 3), fields), strict=True)
+                    vpairs = zip(fields[i + 2::4 * n], fields[i + 3::4 * n], strict=True)
                     value.update(compress(zip(arrays, vpairs, strict=True), kmask))
             text = {v: self._string_at(v[0], v[1], mem, strings) for v in set(value.values())}
             has = list(map(value.__contains__, arrs))
             out.update(zip(compress(maps, has), map(text.__getitem__, map(
                 value.__getitem__, compress(arrs, has))), strict=True))
         return out
+
+    def from_arrays(self, got: LabelArrays, ptr: int, keys: Collection[str] | None,
+                    mem: MemCache, strings: dict[int, str]) -> Labels:
+        """The labels of the labelMap at `ptr`, from `arrays` read before (found by binary
+        search); only those of `keys` when given. {} when it was not read."""
+        for n, maps, arrs, arrays, fields in got:
+            i = bisect.bisect_left(maps, ptr)
+            if i == len(maps) or maps[i] != ptr:
+                continue
+            j = bisect.bisect_left(arrays, arrs[i])
+            if j == len(arrays) or arrays[j] != arrs[i]:
+                return EMPTY
+            f = fields[4 * n * j:4 * n * (j + 1)]
+            out: Labels = {}
+            for k in range(0, 4 * n, 4):
+                key = self._string_at(f[k], f[k + 1], mem, strings)
+                if keys is None or key in keys:
+                    out[key] = self._string_at(f[k + 2], f[k + 3], mem, strings)
+            return out
+        return EMPTY
 
     def arrays(self, ptrs: Iterable[int], mem: MemCache) -> LabelArrays | None:
         """The label arrays of the labelMaps at `ptrs` (repeats and zeros allowed; in
@@ -303,15 +326,16 @@ class LabelDecoder:
         off = lay.slice_off
         hdr = _QQ.unpack_from
         maps: list[int] = []
-        headers: list[tuple[int, int]] = []
+        headers: list[int] = []  # array, length of each; flat lists of ints, no tuple kept
         for data, base, run in mem.read_spans(map(off.__add__, filter(None, ptrs)), 16):
             if data is not None:
                 maps += run
-                headers += map(hdr, repeat(data, len(run)), map(base.__rsub__, run))
+                headers += chain.from_iterable(map(hdr, repeat(data, len(run)),
+                                                   map(base.__rsub__, run)))
         if off:
             maps = list(map(off.__rsub__, maps))
-        arrs = list(map(itemgetter(0), headers))
-        lens = list(map(itemgetter(1), headers))
+        arrs, lens = headers[0::2], headers[1::2]
+        del headers
         out = []
         for n in set(lens):
             if n <= 0 or n > MAX_LABELS:
@@ -321,11 +345,12 @@ class LabelDecoder:
             many = struct.Struct("<" + pack.format.lstrip("<@=!") * n)
             unpack = many.unpack_from
             arrays: list[int] = []
-            fields: list[tuple[int, ...]] = []
+            fields: list[int] = []
             for data, base, run in mem.read_spans(n_arrs, many.size):
                 if data is not None:
                     arrays += run
-                    fields += map(unpack, repeat(data, len(run)), map(base.__rsub__, run))
+                    fields += chain.from_iterable(map(unpack, repeat(data, len(run)),
+                                                      map(base.__rsub__, run)))
             out.append((n, n_maps, n_arrs, arrays, fields))
         return out
 
