@@ -135,19 +135,27 @@ def _unpacker(fields: list[tuple[int, str]]) -> tuple[struct.Struct, tuple[int, 
     return struct.Struct(fmt), tuple(slot)
 
 
+_G_FIELDS = ("goid", "atomicstatus", "sched.pc", "sched.sp", "syscallpc", "syscallsp",
+             "startpc", "gopc", "stack.hi", "m", "labels")
+_M_FIELDS = ("procid", "curg")
+
+
 def _layout(binary: BinaryInfo) -> _Layout:
-    g = binary.struct_layout("runtime.g")
-    m = binary.struct_layout("runtime.m")
+    g = binary.field_offsets("runtime.g", _G_FIELDS)
+    m = binary.field_offsets("runtime.m", _M_FIELDS)
     if g is None or m is None:
         raise DebuggerError("runtime.g/runtime.m not found in the binary's DWARF")
-    labels = g.offset("labels") if "labels" in g.fields else None
-    return _Layout(
-        size=g.size, goid=g.offset("goid"), status=g.offset("atomicstatus"),
-        sched_pc=g.offset("sched.pc"), sched_sp=g.offset("sched.sp"),
-        syscall_pc=g.offset("syscallpc"), syscall_sp=g.offset("syscallsp"),
-        start_pc=g.offset("startpc"), go_pc=g.offset("gopc"), stack_hi=g.offset("stack.hi"),
-        m=g.offset("m"), labels=labels, m_procid=m.offset("procid"), m_curg=m.offset("curg"),
-    )
+    (size, go), mo = g, m[1]
+    try:
+        return _Layout(
+            size=size, goid=go["goid"], status=go["atomicstatus"], sched_pc=go["sched.pc"],
+            sched_sp=go["sched.sp"], syscall_pc=go["syscallpc"],
+            syscall_sp=go["syscallsp"], start_pc=go["startpc"], go_pc=go["gopc"],
+            stack_hi=go["stack.hi"], m=go["m"], labels=go.get("labels"),
+            m_procid=mo["procid"], m_curg=mo["curg"])
+    except KeyError as exc:
+        raise DebuggerError(f"runtime.g/runtime.m have no field {exc} in the binary's "
+                            "DWARF") from exc
 
 
 _bulk_lock = threading.Lock()
