@@ -20,7 +20,7 @@ import bisect
 import struct
 from collections.abc import Collection, Iterable
 from itertools import chain, compress, repeat
-from operator import and_
+from operator import and_, or_
 
 import attrs
 
@@ -263,14 +263,20 @@ class LabelDecoder:
         vb = value.encode() if value is not None else None
         out: set[int] = set()
         for n, maps, arrs, arrays, fields in got:
-            hits: set[int] = set()
+            found: list[bool] | None = None  # per array read: one of its labels matches
             for i in range(0, 4 * n, 4):
                 kmask = _mask(fields, n, i, kb, mem)
                 if kmask is not None and vb is not None:
                     kmask = _mask(fields, n, i + 2, vb, mem, kmask)
                 if kmask is not None:
-                    hits.update(compress(arrays, kmask))
-            out.update(compress(maps, map(hits.__contains__, arrs)))
+                    found = kmask if found is None else list(map(or_, found, kmask))
+            if found is None:
+                continue
+            if arrays == arrs:  # read in the labelMaps' order (the usual): no lookup
+                out.update(compress(maps, found))
+            else:
+                hits = set(compress(arrays, found))
+                out.update(compress(maps, map(hits.__contains__, arrs)))
         return out
 
     def values_of(self, got: LabelArrays, key: str, mem: MemCache,
@@ -340,8 +346,11 @@ class LabelDecoder:
         for n in set(lens):
             if n <= 0 or n > MAX_LABELS:
                 continue
-            pick = list(map(and_, map(n.__eq__, lens), map(bool, arrs)))
-            n_maps, n_arrs = list(compress(maps, pick)), list(compress(arrs, pick))
+            if len(lens) == lens.count(n) and 0 not in arrs:  # the usual: all alike
+                n_maps, n_arrs = maps, arrs
+            else:
+                pick = list(map(and_, map(n.__eq__, lens), map(bool, arrs)))
+                n_maps, n_arrs = list(compress(maps, pick)), list(compress(arrs, pick))
             many = struct.Struct("<" + pack.format.lstrip("<@=!") * n)
             unpack = many.unpack_from
             arrays: list[int] = []
