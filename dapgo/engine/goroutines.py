@@ -305,17 +305,24 @@ class GoroutineReader:
         mem = self.new_memcache()
         lay = self.layout
         brief = lay.brief.unpack_from
+        k = len(lay.brief_order)
         # of each g only goid, status and labels, by iterators of C functions rather than
-        # a loop per goroutine: 100,000s of goroutines; the rest of a g when it is shown
+        # a loop per goroutine (100,000s of goroutines), into one flat list of ints (no
+        # tuple kept per g); the rest of a g is read when it is shown
         addrs: list[int] = []
-        vals: list[tuple[int, ...]] = []
+        flat: list[int] = []
         for data, base, run in mem.read_spans((a for a in self._allgs(mem) if a), lay.size):
             if data is not None:
                 addrs += run
-                vals += map(brief, repeat(data, len(run)), map(base.__rsub__, run))
+                flat += chain.from_iterable(map(brief, repeat(data, len(run)),
+                                                map(base.__rsub__, run)))
+        bo = lay.brief_order
+        ids, status = flat[bo[0]::k], flat[bo[1]::k]
+        labels = flat[bo[2]::k] if lay.labels is not None else [0] * len(addrs)
+        del flat
         # the usual goroutine is parked or runnable: saved registers, no thread; only
         # the rest (running, in a system call, being scanned, dead) is looked at one by one
-        parked = list(map(_PARKED.__contains__, map(itemgetter(lay.brief_order[1]), vals)))
+        parked = list(map(_PARKED.__contains__, status))
         others: list[Goroutine] = []
         if not all(parked):
             ms: dict[int, int | None] = {}
@@ -327,9 +334,8 @@ class GoroutineReader:
                 g = self._from_values(a, v, ms, mem)
                 if g is not None:
                     others.append(g)
-            addrs = list(compress(addrs, parked))
-            vals = list(compress(vals, parked))
-        self.current = GoroutineSet(self, mem, _Parked(lay, mem, addrs, vals), others)
+            addrs, ids, labels = (list(compress(x, parked)) for x in (addrs, ids, labels))
+        self.current = GoroutineSet(self, mem, _Parked(lay, mem, addrs, ids, labels), others)
         return self.current
 
     def _from_values(self, addr: int, v: tuple[int, ...], ms: dict[int, int | None],
@@ -405,19 +411,14 @@ class _Parked:
     id. The rest of a g is read, and its Goroutine tuple made, when asked for: a filter
     that keeps 1,000 of 100,000 reads and makes 1,000."""
 
-    def __init__(self, lay: _Layout, mem: MemCache, addrs: list[int],
-                 brief: list[tuple[int, ...]]) -> None:
+    def __init__(self, lay: _Layout, mem: MemCache, addrs: list[int], ids: list[int],
+                 labels: list[int]) -> None:
         self._lay, self._mem = lay, mem
-        bo = lay.brief_order
-        self.ids = list(map(itemgetter(bo[0]), brief))
-        if any(map(gt, self.ids, islice(self.ids, 1, None))):  # allgs is mostly in order
-            order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
-            self.ids = list(map(self.ids.__getitem__, order))
-            addrs = list(map(addrs.__getitem__, order))
-            brief = list(map(brief.__getitem__, order))
-        self.addrs = addrs
-        self.labels = (list(map(itemgetter(bo[2]), brief)) if lay.labels is not None
-                       else [0] * len(addrs))  # each one's g.labels
+        if any(map(gt, ids, islice(ids, 1, None))):  # allgs is mostly in order
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids, addrs, labels = (list(map(x.__getitem__, order)) for x in (ids, addrs, labels))
+        self.ids, self.addrs = ids, addrs
+        self.labels = labels  # each one's g.labels
 
     def __len__(self) -> int:
         return len(self.ids)
