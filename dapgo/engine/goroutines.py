@@ -643,50 +643,73 @@ class GoroutineSet:
         if not fs:
             return list(self.goroutines)
         by_label = [f for f in fs if f.kind == "label"]
-        arrays = self._label_arrays() if by_label else None
+        if not by_label:
+            return [g for g in self.goroutines if matches_all(fs, _Facts(self, g))]
+        # label filters over every goroutine's labels pointer, then Goroutines made only
+        # for those that pass them; the other filters one by one
+        parked, others = self._parked, self._others
+        keep: list[bool] | None = None  # of the parked ones
+        keep_others = [True] * len(others)
+        for f in by_label:
+            hits = self._label_hits(f)
+            hit = map(hits.__contains__, parked.labels)
+            mask = map(not_, hit) if f.negated else hit
+            keep = list(mask) if keep is None else list(map(and_, keep, mask))
+            keep_others = [k and (g.labels_addr in hits) != f.negated
+                           for k, g in zip(keep_others, others, strict=True)]
+        chosen = _merged(parked.make(keep), list(compress(others, keep_others)))
+        rest = tuple(f for f in fs if f.kind != "label")
+        return [g for g in chosen if matches_all(rest, _Facts(self, g))] if rest else chosen
+
+    def _label_hits(self, f: GoroutineFilter) -> set[int]:
+        """The labelMap pointers whose labels have the filter's KEY (=VALUE): every
+        label array read in bulk (the slice kind), else each distinct labelMap decoded
+        (Go <= 1.23's maps)."""
+        key, eq, value = f.arg.partition("=")
+        arrays = self._label_arrays()
         if arrays is not None:
-            # label filters over every goroutine's labels in bulk, then Goroutines made
-            # only for those that pass them; the other filters one by one
-            parked, others = self._parked, self._others
-            keep: list[bool] | None = None  # of the parked ones
-            keep_others = [True] * len(others)
-            for f in by_label:
-                key, eq, value = f.arg.partition("=")
-                hits = self.reader.label_decoder.matching(
-                    arrays, key, value if eq else None, self.mem)
-                hit = map(hits.__contains__, parked.labels)
-                mask = map(not_, hit) if f.negated else hit
-                keep = list(mask) if keep is None else list(map(and_, keep, mask))
-                keep_others = [k and (g.labels_addr in hits) != f.negated
-                               for k, g in zip(keep_others, others, strict=True)]
-            chosen = _merged(parked.make(keep),
-                             list(compress(others, keep_others)))
-            rest = tuple(f for f in fs if f.kind != "label")
-            return [g for g in chosen if matches_all(rest, _Facts(self, g))] if rest else chosen
-        # the common label filter, inlined: no per-goroutine objects
-        if len(fs) == 1 and fs[0].kind == "label":
-            key, eq, value = fs[0].arg.partition("=")
-            neg = fs[0].negated
-            labels = self.labels
-            if eq:
-                return [g for g in self.goroutines if (labels(g).get(key) == value) != neg]
-            return [g for g in self.goroutines if (key in labels(g)) != neg]
-        return [g for g in self.goroutines if matches_all(fs, _Facts(self, g))]
+            return self.reader.label_decoder.matching(arrays, key, value if eq else None,
+                                                      self.mem)
+        hits = set()
+        for p in {*self._parked.labels, *map(_LABELS, self._others)} - {0}:
+            labels = self._decoded(p)
+            if (labels.get(key) == value) if eq else (key in labels):
+                hits.add(p)
+        return hits
 
     def group(self, query: GoroutineQuery) -> tuple[int, Counter[str | None]]:
         """How many goroutines match the query's filters, and how many of those have each
         value of its grouping."""
         with _bulk():
-            arrays = self._label_arrays() if query.group_by == "label" else None
-            if arrays is not None:  # labels in bulk; with no filter, no Goroutine made
-                values = self.reader.label_decoder.values_of(
-                    arrays, query.group_key, self.mem, self._strings)
+            if query.group_by == "label":  # by labels pointer; with no filter, no Goroutine
                 labels = ([*self._parked.labels, *map(_LABELS, self._others)]
                           if not query.filters
                           else list(map(_LABELS, self.select(query.filters))))
-                return len(labels), Counter(map(values.get, labels))
+                return len(labels), Counter(map(self._label_values(query.group_key).get,
+                                                labels))
             among = self.select(query.filters)
             return len(among), Counter(group_value(query, _Facts(self, g)) for g in among)
+
+    def _label_values(self, key: str) -> dict[int, str]:
+        """labelMap pointer -> its value of label `key`, for every goroutine's labels that
+        have it (in bulk for the slice kind, else each distinct labelMap decoded)."""
+        arrays = self._label_arrays()
+        if arrays is not None:
+            return self.reader.label_decoder.values_of(arrays, key, self.mem, self._strings)
+        out: dict[int, str] = {}
+        for p in {*self._parked.labels, *map(_LABELS, self._others)} - {0}:
+            v = self._decoded(p).get(key)
+            if v is not None:
+                out[p] = v
+        return out
+
+    def _decoded(self, p: int) -> Labels:
+        """The labels of the labelMap at p, decoded once a stop."""
+        got = self._labels.get(p)
+        if got is None:
+            got = self._labels[p] = self.reader.label_decoder.decode(p, self.mem,
+                                                                     self._strings)
+        return got
 
     def _label_arrays(self) -> LabelArrays | None:
         """Every goroutine's label arrays, read in bulk once a stop (None: the labels are
