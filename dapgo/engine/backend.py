@@ -100,7 +100,8 @@ class Process(Protocol):
     def has_thread(self, tid: int) -> bool: ...
     def registers(self, tid: int) -> Registers: ...
     def pc(self, tid: int) -> int:
-        """The thread's pc (a stopped thread's is read once per stop)."""
+        """The thread's pc (a stopped thread's is read once per stop). ProcessLookupError
+        when the thread was killed under us (another thread ended the program)."""
         ...
     def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
         """Move a stopped thread to `pc` (and its stack pointer to `sp`)."""

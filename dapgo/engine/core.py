@@ -457,7 +457,15 @@ class Engine:
     def _on_exit(self, code: int) -> None:
         self.state = "exited"
         self.stop = None
-        self._release(kill=False)
+        try:
+            self._release(kill=False)
+        except Exception:  # never a program left traced, stopped or unreaped: end it
+            log.exception("the program could not be let go after its end: killing it")
+            if self.program is not None:
+                try:
+                    self.program.process.kill()
+                except Exception:
+                    log.exception("the program could not be killed")
         pump = self.program.pump if self.program else None
         if pump is None:
             self.emit(Exited(exit_code=code))

@@ -43,7 +43,7 @@ from dapgo.engine.goroutine_filters import (
 from dapgo.engine.labels import EMPTY, LabelArrays, LabelDecoder, Labels
 from dapgo.engine.memcache import MemCache
 from dapgo.engine.model import ThreadInfo
-from dapgo.engine.stack import STACK_ROOTS
+from dapgo.engine.stack import STACK_ROOTS, through_signal_handler
 from dapgo.engine.target import Target
 
 # runtime/runtime2.go goroutine states
@@ -571,8 +571,33 @@ class GoroutineSet:
             if tid is not None:
                 r = self.reader.target.registers(tid)
                 regs = (r.pc, r.sp)
+            if g.status == G_RUNNING and (regs is None or self._in_runtime(regs[0])):
+                regs = self._interrupted(g) or regs  # its thread may be in a signal handler
             self._thread_regs[g.id] = regs
         return regs if regs is not None else (g.pc, g.sp)
+
+    def _in_runtime(self, pc: int) -> bool:
+        name = self.reader.pc_info(pc)[0]
+        return name is None or name.startswith("runtime.")
+
+    def _interrupted(self, g: Goroutine) -> tuple[int, int] | None:
+        """pc, sp of the code a signal interrupted, when g's thread is in a signal handler
+        (the runtime's async preemption, caught by the stop; on the gsignal stack g's saved
+        registers are stale, and the handler's frames do not lead back to g's code)."""
+        target = self.reader.target
+        assert g.thread_id is not None
+        if not target.has_thread(g.thread_id):
+            return None
+        try:
+            r = target.registers(g.thread_id)
+            lo = target.u64(g.addr + self.reader.layout.stack_hi - 8)  # g.stack is {lo, hi}
+        except OSError:
+            return None
+        found = through_signal_handler(target, r.pc, r.sp, r.bp, lo, g.stack_hi)
+        if found is None:
+            return None
+        frames, first = found
+        return frames[first].pc, frames[first].sp
 
     def _unwind(self, g: Goroutine) -> None:
         pc, sp = self.registers(g)

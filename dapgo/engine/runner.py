@@ -109,7 +109,11 @@ class Runner:
         needs every other thread stopped meanwhile (none may pass the address while its
         instruction is restored): a thread caught at an event of its own then is kept."""
         proc = self.program.process
-        if proc.pc(tid) in proc.breakpoints:
+        try:
+            at_breakpoint = proc.pc(tid) in proc.breakpoints
+        except ProcessLookupError:  # killed since its event: the program's end comes by wait
+            return
+        if at_breakpoint:
             self.halted(lambda: proc.step_instruction(tid))
         if proc.has_thread(tid):
             proc.resume([tid])

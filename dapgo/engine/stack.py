@@ -75,6 +75,24 @@ class Frame:
         return self.physical if self.physical is not None else self.function
 
 
+def through_signal_handler(target: Target, pc: int, sp: int, bp: int, stack_lo: int,
+                           stack_hi: int, g: GoroutineStack | None = None
+                           ) -> tuple[list[Frame], int] | None:
+    """A thread in a Go signal handler (on its gsignal stack: the runtime's async
+    preemption, or a crash on a signal) whose goroutine's stack is [stack_lo, stack_hi):
+    its frames, from the handler's through to the goroutine's, and the index of the first
+    frame of the code the (outermost) signal interrupted. None when the thread is not in a
+    signal handler, or the interrupted code is not on that stack."""
+    frames = unwind(target, pc, sp, bp=bp, g=g)
+    names = [f.function.name if f.function else "" for f in frames]
+    if SIGNAL_TRAMPOLINE not in names:
+        return None
+    first = len(names) - names[::-1].index(SIGNAL_TRAMPOLINE)
+    if first < len(frames) and stack_lo <= frames[first].sp < stack_hi:
+        return frames, first
+    return None
+
+
 def signal_number(target: Target, frame: Frame) -> int | None:
     """The signal a runtime.sigtramp frame handles (from the kernel's signal frame)."""
     if frame.function is None or frame.function.name != SIGNAL_TRAMPOLINE or frame.cfa is None:

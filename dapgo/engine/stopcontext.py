@@ -23,10 +23,10 @@ from dapgo.engine.goroutines import (
 from dapgo.engine.program import Program
 from dapgo.engine.stack import (
     MAX_FRAMES,
-    SIGNAL_TRAMPOLINE,
     Frame,
     GoroutineStack,
     goroutine_stack,
+    through_signal_handler,
     unwind,
 )
 from dapgo.engine.target import Registers
@@ -190,18 +190,13 @@ class StopContext:
             regs = self.program.target.registers(g.thread_id)
         except OSError:
             return None
-        frames = unwind(self.program.target, regs.pc, regs.sp, bp=regs.bp,
-                        g=self._stack_of(g))
-        names = [f.function.name if f.function else "" for f in frames]
-        if SIGNAL_TRAMPOLINE not in names:
-            return None
-        # after the outermost signal frame: the code the first signal interrupted
-        after = frames[len(names) - names[::-1].index(SIGNAL_TRAMPOLINE):]
         try:  # g.stack is {lo, hi}: the interrupted code must run on the goroutine's stack
             lo = self.program.target.u64(g.addr + self.program.goroutines.layout.stack_hi - 8)
         except OSError:
             return None
-        return frames if after and lo <= after[0].sp < g.stack_hi else None
+        found = through_signal_handler(self.program.target, regs.pc, regs.sp, regs.bp, lo,
+                                       g.stack_hi, g=self._stack_of(g))
+        return found[0] if found is not None else None
 
     def frame(self, thread_id: int, index: int) -> Frame:
         frames = self.frames(thread_id) if index else self.frames(thread_id, 1)

@@ -34,6 +34,7 @@ deliver.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import threading
@@ -43,6 +44,7 @@ from typing import Literal
 
 import attrs
 from ptrace.binding import func as pt
+from ptrace.error import PtraceError
 
 from dapgo.engine.backend import (
     MemoryRegion,
@@ -693,7 +695,12 @@ class TracedProcess:
         th = self.threads.get(tid)
         if th is not None and th.pc is not None:
             return th.pc
-        pc = int(pt.ptrace_getregs(tid).rip)
+        try:
+            pc = int(pt.ptrace_getregs(tid).rip)
+        except PtraceError as exc:
+            if exc.errno == errno.ESRCH:  # killed under us (the program is exiting)
+                raise ProcessLookupError(errno.ESRCH, f"thread {tid} is gone") from exc
+            raise
         if th is not None and th.stopped:
             th.pc = pc
         return pc
