@@ -41,7 +41,7 @@ from dapgo.engine.goroutine_filters import (
     parse_query,
 )
 from dapgo.engine.labels import EMPTY, LabelArrays, LabelDecoder, Labels
-from dapgo.engine.memcache import MemCache
+from dapgo.engine.memcache import MemCache, unpack_each
 from dapgo.engine.model import ThreadInfo
 from dapgo.engine.stack import STACK_ROOTS, through_signal_handler
 from dapgo.engine.target import Target
@@ -304,7 +304,6 @@ class GoroutineReader:
     def _snapshot(self) -> GoroutineSet:
         mem = self.new_memcache()
         lay = self.layout
-        brief = lay.brief.unpack_from
         k = len(lay.brief_order)
         # of each g only goid, status and labels, by iterators of C functions rather than
         # a loop per goroutine (100,000s of goroutines), into one flat list of ints (no
@@ -314,8 +313,7 @@ class GoroutineReader:
         for data, base, run in mem.read_spans((a for a in self._allgs(mem) if a), lay.size):
             if data is not None:
                 addrs += run
-                flat += chain.from_iterable(map(brief, repeat(data, len(run)),
-                                                map(base.__rsub__, run)))
+                flat += chain.from_iterable(unpack_each(lay.brief, data, base, run))
         bo = lay.brief_order
         ids, status = flat[bo[0]::k], flat[bo[1]::k]
         labels = flat[bo[2]::k] if lay.labels is not None else [0] * len(addrs)
@@ -430,12 +428,11 @@ class _Parked:
         addrs = self.addrs if picked is None else list(compress(self.addrs, picked))
         if first is not None:
             addrs = addrs[:first]
-        unpack = self._lay.packed.unpack_from
         full: dict[int, tuple[int, ...]] = {}
         for data, base, run in self._mem.read_spans(addrs, self._lay.size):
             if data is not None:
-                full.update(zip(run, map(unpack, repeat(data, len(run)),
-                                         map(base.__rsub__, run)), strict=True))
+                full.update(zip(run, unpack_each(self._lay.packed, data, base, run),
+                                strict=True))
         if len(full) < len(addrs):  # unreadable now (it was read before): left out
             addrs = [a for a in addrs if a in full]
         vals = list(map(full.__getitem__, addrs))

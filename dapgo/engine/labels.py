@@ -19,13 +19,13 @@ from __future__ import annotations
 import bisect
 import struct
 from collections.abc import Collection, Iterable
-from itertools import chain, compress, repeat
+from itertools import chain, compress
 from operator import and_, or_
 
 import attrs
 
 from dapgo.engine.dwarf import BinaryInfo, GoType
-from dapgo.engine.memcache import BLOCK, BLOCK_SHIFT, MemCache
+from dapgo.engine.memcache import BLOCK, BLOCK_SHIFT, MemCache, unpack_each
 
 BLOCK_MASK = BLOCK - 1
 
@@ -330,14 +330,12 @@ class LabelDecoder:
         if lay is None or pack is None:
             return None
         off = lay.slice_off
-        hdr = _QQ.unpack_from
         maps: list[int] = []
         headers: list[int] = []  # array, length of each; flat lists of ints, no tuple kept
         for data, base, run in mem.read_spans(map(off.__add__, filter(None, ptrs)), 16):
             if data is not None:
                 maps += run
-                headers += chain.from_iterable(map(hdr, repeat(data, len(run)),
-                                                   map(base.__rsub__, run)))
+                headers += chain.from_iterable(unpack_each(_QQ, data, base, run))
         if off:
             maps = list(map(off.__rsub__, maps))
         arrs, lens = headers[0::2], headers[1::2]
@@ -352,14 +350,12 @@ class LabelDecoder:
                 pick = list(map(and_, map(n.__eq__, lens), map(bool, arrs)))
                 n_maps, n_arrs = list(compress(maps, pick)), list(compress(arrs, pick))
             many = struct.Struct("<" + pack.format.lstrip("<@=!") * n)
-            unpack = many.unpack_from
             arrays: list[int] = []
             fields: list[int] = []
             for data, base, run in mem.read_spans(n_arrs, many.size):
                 if data is not None:
                     arrays += run
-                    fields += chain.from_iterable(map(unpack, repeat(data, len(run)),
-                                                      map(base.__rsub__, run)))
+                    fields += chain.from_iterable(unpack_each(many, data, base, run))
             out.append((n, n_maps, n_arrs, arrays, fields))
         return out
 

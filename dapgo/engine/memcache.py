@@ -14,9 +14,11 @@ stays stopped.
 from __future__ import annotations
 
 import bisect
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, islice
+from itertools import chain, compress, islice, repeat
 from operator import eq, sub
+from typing import Any
 
 BLOCK_SHIFT = 16
 BLOCK = 1 << BLOCK_SHIFT
@@ -175,3 +177,27 @@ def _runs(ordered: list[int], size: int, gap: int, limit: int
             out.append((ordered[i], ordered[k - 1] + size, ordered[i:k]))
             i = k
     return out
+
+
+_STRIDED: dict[tuple[str, int], struct.Struct] = {}
+
+
+def unpack_each(st: struct.Struct, data: bytes | bytearray, base: int, run: list[int]
+                ) -> Iterator[tuple[Any, ...]]:
+    """`st` unpacked at each address of a run that `read_spans` yielded. Objects of one
+    heap size class lie at a fixed stride: then one iter_unpack walks them (no offset
+    computed per object); else one unpack_from each."""
+    n = len(run)
+    if n > 2:
+        stride = run[1] - run[0]
+        if stride >= st.size and run[-1] - run[0] == stride * (n - 1):
+            key = (st.format, stride)
+            padded = _STRIDED.get(key)
+            if padded is None:
+                padded = _STRIDED[key] = struct.Struct(
+                    st.format + f"{stride - st.size}x" if stride > st.size else st.format)
+            start = run[0] - base
+            view = memoryview(data)[start:start + stride * (n - 1)]
+            return chain(padded.iter_unpack(view),
+                         (st.unpack_from(data, run[-1] - base),))
+    return map(st.unpack_from, repeat(data, n), map(base.__rsub__, run))

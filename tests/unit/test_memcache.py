@@ -5,12 +5,13 @@ objects reported as such."""
 from __future__ import annotations
 
 import random
+import struct
 from collections.abc import Sequence
 
 import pytest
 
 from dapgo.engine import memcache
-from dapgo.engine.memcache import MemCache, _runs
+from dapgo.engine.memcache import MemCache, _runs, unpack_each
 
 BASE = 0x10000
 SIZE = 1 << 22  # a 4 MiB mapping ...
@@ -71,3 +72,14 @@ def test_read_spans_reads_every_object_once(vectored: bool,
     if vectored:  # far fewer reads than runs
         assert mem.preads < len(_runs(sorted(set(addrs)), size, memcache.VEC_GAP,
                                       memcache.VEC_CHUNK))
+
+
+@pytest.mark.parametrize("run", [[100, 132, 164, 196], [100, 132, 170], [100], [100, 116]])
+def test_unpack_each_at_a_stride_or_not(run: list[int]) -> None:
+    """The same tuples whether the run's objects lie at one stride (one iter_unpack) or
+    not (one unpack each), the last object read only as far as its own size."""
+    st = struct.Struct("<4xIQ")
+    base = 90
+    data = bytes(range(256))[:run[-1] + st.size - base]  # ends with the last object
+    assert list(unpack_each(st, data, base, run)) == [st.unpack_from(data, a - base)
+                                                      for a in run]
