@@ -229,19 +229,25 @@ static __always_inline int metric(struct pt_regs *ctx, struct desc *d) {
     if (g && (mf & (MF_LAT_BEGIN | MF_LAT_END | MF_BY_GOID)))
         bpf_probe_read_user(&goid, 8, (void *)(g + G_GOID_OFFSET));
     u64 dur = 0;
+    // A goroutine's slot in `starts` is made once and then written in place: a lookup
+    // takes no lock, an update or a delete does (and LRU list work); 0 means "no call".
     if (mf & MF_LAT_BEGIN) {
         struct skey sk = {.goid = goid, .id = d->id};
         u64 now = bpf_ktime_get_ns();
-        starts.update(&sk, &now);
+        u64 *slot = starts.lookup(&sk);
+        if (slot)
+            *slot = now;
+        else
+            starts.update(&sk, &now);
         return 0;
     }
     if (mf & MF_LAT_END) {
         struct skey sk = {.goid = goid, .id = d->id};
         u64 *t0 = starts.lookup(&sk);
-        if (!t0)
-            return 0;   // the call began before the probes
+        if (!t0 || !*t0)
+            return 0;   // the call began before the probes (or this RET's call ended)
         dur = bpf_ktime_get_ns() - *t0;
-        starts.delete(&sk);
+        *t0 = 0;
     }
     struct mkey k = {};
     k.id = d->id;

@@ -281,10 +281,11 @@ def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
             pid = child
         _relocate(bi, pid)
         session = BpfSession(bi, pid, program=compiling.take())
-        tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap)
+        chrome = bool(args.output and args.output.endswith(".json"))
+        tracer = FunctionTracer(session, stack=args.stack, string_cap=args.string_cap,
+                                labels=chrome and session.labels_readable)
         stats = FunctionStats(session, args.by_label) if args.stats else None
-        sink = _Sink(tracer, out, pid, path,
-                     chrome=bool(args.output and args.output.endswith(".json")), stats=stats)
+        sink = _Sink(tracer, out, pid, path, chrome=chrome, stats=stats)
         t0 = time.monotonic()
         n = stats.attach(traceable_functions(bi, regex)) if stats else tracer.attach(regex)
         _phase(f"attached {n} probes")
@@ -364,12 +365,16 @@ class _Sink:
 
     def __init__(self, tracer: FunctionTracer, out: TextIO, pid: int, program: str, *,
                  chrome: bool, stats: FunctionStats | None) -> None:
+        from dapgo.engine.labels import LabelDecoder
         from dapgo.trace_chrome import ChromeTrace
+        from dapgo.trace_labels import CallLabels
 
         self.tracer = tracer
         self.out = out
         self.chrome = ChromeTrace(out, pid, program) if chrome else None
         self.stats = stats
+        self.labels = CallLabels(LabelDecoder(tracer.bi), pid) if (
+            chrome and tracer.labels_read) else None
 
     def emit(self, recs: list[Record]) -> None:
         if self.chrome is None:
@@ -378,6 +383,8 @@ class _Sink:
                 self.out.write("\n".join(text) + "\n")
                 self.out.flush()
             return
+        if self.labels is not None:
+            self.labels.batch()
         for r in recs:
             got = self.tracer.values(r)
             if got is None:
@@ -386,11 +393,18 @@ class _Sink:
             if site.is_return:
                 self.chrome.ret(r.goid, site.fn.name, r.ktime, [t for _, t in parts])
             else:
-                self.chrome.call(r.goid, site.fn.name, r.ktime, parts)
+                labels = None if self.labels is None else self.labels.labels(
+                    r.goid, self.tracer.labels_pointer(r))
+                self.chrome.call(r.goid, site.fn.name, r.ktime, parts, labels)
 
     def close(self, delivered: int, lost: int) -> None:
         if self.chrome is not None:
             self.chrome.close(delivered=delivered, lost=lost)
+        if self.labels is not None:
+            self.labels.close()
+            if self.labels.missed:
+                print(f"dapgo trace: {self.labels.missed} calls without their pprof labels "
+                      "(not readable when their records arrived)", file=sys.stderr)
         if self.stats is not None:
             print(self.stats.table(), file=sys.stderr)
             full = self.stats.s.program.metrics_full()

@@ -2,7 +2,10 @@
 
 One process (the program), one track per goroutine (`tid` = goroutine id, named by a
 `thread_name` metadata event), a `B` event when a call begins (its arguments as `args`) and
-an `E` event when it ends (its results as `args`). Events are written as they come, so a
+an `E` event when it ends (its results as `args`). pprof labels are metadata: a call made
+with labels has them under `args["pprof labels"]` (a key no Go identifier can be), and its
+goroutine's track is named with them ("goroutine 7 {team=blue}"; named again when they
+change: viewers show the last name). Events are written as they come, so a
 trace of millions of calls never sits in memory; every `B` gets its `E` (calls still open
 at the end are closed at the last timestamp and marked `unfinished`). Timestamps are
 microseconds from the first record.
@@ -25,7 +28,7 @@ class ChromeTrace:
         self.spans = Spans()
         self.t0: int | None = None
         self.last = 0
-        self.named: set[int] = set()
+        self.named: dict[int, str] = {}  # goroutine -> its track's name
         self.count = 0
         out.write('{"displayTimeUnit":"ns","traceEvents":[\n')
         self._event({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
@@ -41,18 +44,31 @@ class ChromeTrace:
         self.out.write((",\n" if self.count else "") + json.dumps(ev, separators=(",", ":")))
         self.count += 1
 
-    def _track(self, goid: int) -> None:
-        if goid not in self.named:
-            self.named.add(goid)
+    def _track(self, goid: int, labels: dict[str, str] | None) -> None:
+        """Name the goroutine's track, with its labels; `labels` None: not known (the
+        track keeps its name)."""
+        name = f"goroutine {goid}"
+        if labels:
+            name += " {" + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"
+        elif labels is None and goid in self.named:
+            return
+        if self.named.get(goid) != name:
+            self.named[goid] = name
             self._event({"ph": "M", "name": "thread_name", "pid": self.pid, "tid": goid,
-                         "args": {"name": f"goroutine {goid}"}})
+                         "args": {"name": name}})
 
-    def call(self, goid: int, fn: str, t: int, args: list[tuple[str, str]]) -> None:
-        self._track(goid)
+    def call(self, goid: int, fn: str, t: int, args: list[tuple[str, str]],
+             labels: dict[str, str] | None = None) -> None:
+        """A call begins; `labels`: its goroutine's pprof labels ({}: none; None: not
+        known)."""
+        self._track(goid, labels)
         ts = self._ts(t)
         self.spans.enter(goid, fn, t, args)
+        ev_args: dict[str, Any] = dict(args)
+        if labels:
+            ev_args["pprof labels"] = dict(sorted(labels.items()))
         self._event({"ph": "B", "name": fn, "cat": "call", "pid": self.pid, "tid": goid,
-                     "ts": ts, "args": dict(args)})
+                     "ts": ts, "args": ev_args})
 
     def ret(self, goid: int, fn: str, t: int, results: list[str]) -> None:
         ts = self._ts(t)

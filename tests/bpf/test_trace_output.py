@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import fixtures
+import pytest
 
 from .conftest import ROOT, dapgo_progs, trace_cmd
 
@@ -192,3 +193,47 @@ def test_debug_log_says_where_start_up_time_went(tracee: Path) -> None:
         assert want in names, r.stderr
     times = [float(t) for t, _ in steps]
     assert times[names.index("started the program")] >= times[names.index("attached 2 probes")]
+
+
+@pytest.mark.parametrize("go", [None, "1.21.13"], ids=["go-default", "go1.21-map-labels"])
+def test_chrome_trace_carries_pprof_labels(tmp_path: Path, go: str | None) -> None:
+    """Labels as metadata: each call made under pprof.Do has its goroutine's labels in the
+    B event's args["pprof labels"], and the goroutine's track is named with them; calls on
+    an unlabelled goroutine have none. Go <= 1.23 keeps labels in a map, later ones in a
+    slice."""
+    out = tmp_path / "labels.json"
+    tr = subprocess.Popen(trace_cmd("--exec", str(fixtures.build("metrics", go=go)), "--output",
+                                    str(out), r"^main\.(handle|tick)$"),
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert tr.stdin is not None and tr.stdout is not None
+        assert tr.stdout.readline().startswith("metrics: ready")
+        tr.stdin.write("\n")
+        tr.stdin.flush()
+        assert tr.stdout.readline().startswith("metrics: done")
+        time.sleep(0.5)  # the program waits, alive, while the last records are read
+        _, err = tr.communicate("\n", timeout=30)
+    finally:
+        tr.kill()
+    assert tr.returncode == 0, err
+    assert "without their pprof labels" not in err, err
+    events = _load(out)["traceEvents"]
+    tracks = check_trace_events(events)
+    names = {ev["tid"]: ev["args"]["name"] for ev in events if ev["name"] == "thread_name"}
+    calls: dict[str, int] = {}
+    for tid, evs in tracks.items():
+        begins = [e for e in evs if e["ph"] == "B"]
+        fns = {e["name"] for e in begins}
+        if fns == {"main.tick"}:  # main's goroutine: no labels
+            assert len(begins) == 1000 and names[tid] == f"goroutine {tid}"
+            assert not any("pprof labels" in e["args"] for e in begins)
+            continue
+        assert fns == {"main.handle"}, fns
+        team = begins[0]["args"]["pprof labels"]["team"]
+        assert all(e["args"]["pprof labels"] == {"team": team} for e in begins), begins
+        assert all(e["args"]["d"] == "20000000" for e in begins), begins
+        assert names[tid] == f"goroutine {tid} {{team={team}}}"
+        calls[team] = len(begins)
+    assert calls == {"red": 3, "blue": 5}
+    assert dapgo_progs() == []

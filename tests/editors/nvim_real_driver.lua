@@ -2,7 +2,8 @@
 -- from ../shared/editors) and editors/nvim's dapgo module, as a user would: open the Go
 -- file, put the cursor on the breakpoint line, dap.set_breakpoint(), dap.run() one of the
 -- module's configurations, wait for the stop, read the frame nvim-dap jumped to, a local
--- through scopes/variables and an evaluate through the session, clear the breakpoints,
+-- through scopes/variables and an evaluate through the session (and, where asked, set
+-- logpoints such as metric points and evaluate console commands), clear the breakpoints,
 -- dap.continue() to the program's exit, then check that the debuggee and the adapter
 -- process nvim-dap started are gone. Writes what it saw as JSON to $DAPGO_OUT; any failure
 -- is recorded there as `error` (tests/editors/test_real_nvim.py asserts on the JSON).
@@ -169,9 +170,21 @@ local function run()
     result.output = (result.output or '') .. (body.output or '')
   end
 
+  -- every setBreakpoints answer, as nvim-dap got it (verified, message per breakpoint)
+  result.set_breakpoints = {}
+  dap.listeners.after.setBreakpoints[key] = function(_, err, resp)
+    table.insert(result.set_breakpoints, err and { error = vim.inspect(err) } or resp.breakpoints)
+  end
+
   vim.cmd('edit ' .. vim.fn.fnameescape(file))
   vim.api.nvim_win_set_cursor(0, { line, 0 })
   dap.set_breakpoint()
+  -- logpoints (metric points such as "{#latency by team}"), each on its line
+  for _, lp in ipairs(vim.json.decode(env.DAPGO_LOGPOINTS or '[]')) do
+    vim.api.nvim_win_set_cursor(0, { lp.line, 0 })
+    dap.set_breakpoint(nil, nil, lp.message)
+  end
+  vim.api.nvim_win_set_cursor(0, { line, 0 })
   local t0 = uv.hrtime()
   dap.run(config)
 
@@ -209,6 +222,19 @@ local function run()
     return done
   end)
   result.evaluate = eval_resp and eval_resp.result or ('error: ' .. vim.inspect(eval_err))
+
+  -- console commands (`dapgo metrics`), evaluated as the REPL does (context "repl")
+  result.console = {}
+  for _, command in ipairs(vim.json.decode(env.DAPGO_CONSOLE or '[]')) do
+    local cdone, cerr, cresp = false, nil, nil
+    s:evaluate(command, function(e, r)
+      cerr, cresp, cdone = e, r, true
+    end)
+    wait_for('the answer to ' .. command, 30000, function()
+      return cdone
+    end)
+    result.console[command] = cresp and cresp.result or ('error: ' .. vim.inspect(cerr))
+  end
 
   dap.clear_breakpoints()
   if env.DAPGO_STOP_FILE then -- the attached program loops until this file exists

@@ -7,7 +7,11 @@ Two pairings, as users run them: Debian 12's neovim 0.7.2 with nvim-dap 0.7.0, a
 server" to a `dapgo --listen` the test started. nvim_real_driver.lua sets the breakpoint
 with dap.set_breakpoint(), runs the configuration with dap.run(), waits for the stop, reads
 the frame nvim-dap jumped to, a local and an evaluate through the session, continues to the
-program's exit and checks that the debuggee and the adapter process are gone.
+program's exit and checks that the debuggee and the adapter process are gone. The
+"Launch package" session over stdio also sets metric points (`{#latency by team}`, `{#count
+by team}`) with dap.set_breakpoint(nil, nil, message) and reads `dapgo metrics` back with
+the session's evaluate (the REPL's context): exact counts per pprof label value, and each
+call of a function that sleeps 20 ms in the 20 ms log2 bucket.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import fixtures
 import pytest
 from dapclient import DAPGO
+from metrictables import check_teams
 
 from .realeditors import (
     ROOT,
@@ -43,6 +48,8 @@ PAIRS = {"nvim-0.7.2+nvim-dap-0.7.0": ("0.7.2", "0.7.0"),
 SCENARIOS = [("launch_file", "stdio"), ("launch_file", "tcp"),
              ("launch_package", "stdio"), ("launch_package", "tcp"),
              ("attach", "stdio"), ("attach", "tcp"), ("connect", "server")]
+# the scenario that also sets metric points and reads `dapgo metrics` back
+METRICS_SCENARIO = ("launch_package", "stdio")
 
 
 @pytest.fixture(scope="module", params=list(PAIRS))
@@ -108,6 +115,31 @@ def check_session(result: dict[str, Any], *, launched: bool) -> None:
     assert not errors, errors
 
 
+def metric_points() -> dict[str, str]:
+    """The driver's environment for metric points: `{#latency by team}` in serve, `{#count
+    by team}` at its call, set with dap.set_breakpoint(nil, nil, message); `dapgo metrics`
+    and `dapgo metrics -hist` evaluated in the REPL's context at the stop (by then the
+    labelled goroutines have made all their calls)."""
+    return {"DAPGO_LOGPOINTS": json.dumps([
+                {"line": fixtures.line_of(FIXTURE, "serve_body")[1],
+                 "message": "{#latency by team}"},
+                {"line": fixtures.line_of(FIXTURE, "serve_call")[1],
+                 "message": "{#count by team}"}]),
+            "DAPGO_CONSOLE": json.dumps(["dapgo metrics", "dapgo metrics -hist"])}
+
+
+def check_metrics(result: dict[str, Any]) -> None:
+    """Exact counts per label value, and each 20 ms sleep in its log2 bucket."""
+    serve = fixtures.line_of(FIXTURE, "serve_body")[1]
+    call = fixtures.line_of(FIXTURE, "serve_call")[1]
+    answers = {bp["line"]: bp for resp in result["set_breakpoints"]
+               for bp in (resp if isinstance(resp, list) else []) if "line" in bp}
+    for line in (serve, call):  # nvim-dap got each metric point verified
+        assert answers[line]["verified"], result["set_breakpoints"]
+    check_teams(result["console"]["dapgo metrics"], result["console"]["dapgo metrics -hist"],
+                latency=f"main.go:{serve} latency", count=f"main.go:{call} count")
+
+
 @pytest.mark.parametrize(("scenario", "transport"), SCENARIOS,
                          ids=[f"{s}-{t}" for s, t in SCENARIOS])
 def test_real_nvim_dap_session(editor: dict[str, str], tmp_path: Path, scenario: str,
@@ -149,6 +181,12 @@ def test_real_nvim_dap_session(editor: dict[str, str], tmp_path: Path, scenario:
             server.send_signal(signal.SIGTERM)
             rc = server.wait(timeout=20)
         assert rc == 0, server.stderr.read() if server.stderr else ""
+    elif (scenario, transport) == METRICS_SCENARIO:
+        # the same session, with metric points beside the breakpoint
+        result = drive(editor, tmp_path, scenario, transport, **metric_points())
+        check_session(result, launched=True)
+        check_metrics(result)
+        assert result["adapter_left"] == []
     else:
         result = drive(editor, tmp_path, scenario, transport)
         check_session(result, launched=True)

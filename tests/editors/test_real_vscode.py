@@ -6,8 +6,12 @@ package", "Launch file", "Attach to process" (${command:pickProcess}) and "Conne
 server" entries. dapgo.path is set in the User settings, where users set it: the extension
 host's PATH (the login shell's) has no dapgo. vscode_ui/drive.js (npm playwright-core, no
 browser downloaded) sets a breakpoint with F9, starts the entry, waits for the stopped
-frame, reads Locals, evaluates in the Debug Console and continues to the exit. Screenshots
-of every step and of a failure: build/editor-artefacts/vscode/<entry>/ (gitignored).
+frame, reads Locals, evaluates in the Debug Console and continues to the exit. The "Launch
+package" session also adds metric points with "Debug: Add Logpoint..." (`{#latency by
+team}`, `{#count by team}` typed into the breakpoint widget) and types `dapgo metrics` and
+`dapgo metrics -hist` into the Debug Console at the stop: exact counts per pprof label
+value, each 20 ms sleep in its log2 bucket. Screenshots of every step and of a failure:
+build/editor-artefacts/vscode/<entry>/ (gitignored).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import fixtures
 import pytest
 from dapclient import DAPGO
+from metrictables import check_teams
 
 from .realeditors import (
     ARTEFACTS,
@@ -41,6 +46,8 @@ from .realeditors import (
 )
 
 FIXTURE = "editors"
+# the configuration whose session also sets metric points and reads `dapgo metrics` back
+METRICS_CONFIG = "Launch package"
 EXIT_CODE = 7
 EXTENSION_SOURCES = [ROOT / "editors" / "vscode" / "package.json",
                      *sorted((ROOT / "editors" / "vscode" / "src").glob("*.ts"))]
@@ -188,9 +195,21 @@ def _pid_gone(console: str) -> None:
 @pytest.mark.parametrize("config", ["Launch package", "Launch file"])
 def test_real_vscode_launch(code_server: dict[str, Any], config: str) -> None:
     fixtures.build(FIXTURE)  # warm the Go build cache
-    seen = drive(code_server, config)
+    if config != METRICS_CONFIG:
+        seen = drive(code_server, config)
+    else:  # the same session, with metric points beside the breakpoint
+        serve = fixtures.line_of(FIXTURE, "serve_body")[1]
+        call = fixtures.line_of(FIXTURE, "serve_call")[1]
+        seen = drive(code_server, config,
+                     logpoints=[{"line": serve, "message": "{#latency by team}"},
+                                {"line": call, "message": "{#count by team}"}],
+                     commands=["dapgo metrics", "dapgo metrics -hist"])
+        # what the breakpoint widget held when Enter was pressed
+        assert seen["logpointInputs"] == ["{#latency by team}", "{#count by team}"], seen
+        check_teams(seen["commands"]["dapgo metrics"], seen["commands"]["dapgo metrics -hist"],
+                    latency=f"main.go:{serve} latency", count=f"main.go:{call} count")
     check(seen, launched=True)
-    _pid_gone(seen["console"])
+    _pid_gone(seen.get("consoleBefore", "") + seen["console"])
 
 
 @pytest.mark.timeout(300)

@@ -26,6 +26,7 @@ class Site:
     fn: Function
     is_return: bool
     reads: list[tuple[str, ValueRead | NotReadable]]
+    labels: bool = False  # the record's last value is the goroutine's g.labels pointer
 
 
 def ret_addresses(bi: BinaryInfo, fn: Function) -> list[int]:
@@ -43,7 +44,22 @@ def call_site(bi: BinaryInfo, fn: Function) -> int | None:
     return frame_push_site(code, fn.entry) if code else None
 
 
-def _desc(site: Site, flags: int, nstack: int) -> L.Desc:
+def labels_pointer_read(g_labels_offset: int) -> L.ValSpec:
+    """The running goroutine's g.labels (its pprof labelMap pointer): g is in R14 under Go's
+    register ABI."""
+    v = L.ValSpec()
+    v.npieces = 1
+    v.pieces[0].src = L.SRC_REG
+    v.pieces[0].reg = L.PTREGS["r14"]
+    v.pieces[0].size = 8
+    v.nderef = 1
+    v.deref_off[0] = g_labels_offset
+    v.deref_size[0] = 8
+    v.kind = L.VK_PLAIN
+    return v
+
+
+def _desc(site: Site, flags: int, nstack: int, labels: L.ValSpec | None = None) -> L.Desc:
     d = L.Desc()
     d.flags = flags
     d.nstack = min(nstack, L.MAX_STACK)
@@ -52,8 +68,21 @@ def _desc(site: Site, flags: int, nstack: int) -> L.Desc:
         if isinstance(r, ValueRead) and n < L.MAX_VALS:
             d.vals[n] = r.valspec()
             n += 1
+    if labels is not None and n < L.MAX_VALS:
+        d.vals[n] = labels
+        n += 1
+        site.labels = True
     d.nvals = n
     return d
+
+
+def g_labels_offset(bi: BinaryInfo) -> int | None:
+    """Where runtime.g keeps its pprof labels pointer; None when DWARF does not say."""
+    layout = bi.struct_layout("runtime.g")
+    try:
+        return layout.offset("labels") if layout else None
+    except (KeyError, ValueError):
+        return None
 
 
 def traceable_functions(bi: BinaryInfo, regex: str) -> list[Function]:
@@ -68,8 +97,9 @@ class FunctionTracer:
     """Builds and attaches the probes for a function regex; formats the records."""
 
     def __init__(self, session: BpfSession | None, *, stack: int = 0, string_cap: int = 64,
-                 bi: BinaryInfo | None = None) -> None:
-        """`session` None: only to `plan` (over `bi`), never to attach."""
+                 bi: BinaryInfo | None = None, labels: bool = False) -> None:
+        """`session` None: only to `plan` (over `bi`), never to attach. `labels`: each call's
+        record also carries the goroutine's pprof labels pointer (`labels_pointer`)."""
         self.s = session
         if session is not None:
             self.bi = session.bi
@@ -83,6 +113,8 @@ class FunctionTracer:
         self.functions: list[Function] = []
         self.skipped: list[str] = []
         self.slow_entries: list[str] = []  # no emulated instruction to probe their calls at
+        off = g_labels_offset(self.bi) if labels else None
+        self.labels_read = labels_pointer_read(off) if off is not None else None
 
     def plan(self, regex: str) -> dict[int, L.Desc]:
         descs: dict[int, L.Desc] = {}
@@ -96,7 +128,7 @@ class FunctionTracer:
                 # own) has its return address at SP, like a RET; BP is still the caller's
                 frameless = bi.sp_offset(entry) == 0
                 descs[entry] = _desc(site, L.DF_EMIT | (L.DF_AT_RET if frameless else 0),
-                                     self.stack)
+                                     self.stack, self.labels_read)
                 self.sites[entry] = site
                 for ra in rets:
                     res = result_reads(bi, fn, ra, string_cap=self.string_cap)
@@ -150,6 +182,17 @@ class FunctionTracer:
                                                           v.data, v.full_len)
             parts.append((name, text))
         return site, parts
+
+    def labels_pointer(self, rec: Record) -> int | None:
+        """The g.labels pointer a call's record carries (0: no labels); None when it has
+        none or the kernel could not read it."""
+        site = self.sites.get(rec.ip)
+        if site is None or not site.labels or not rec.values:
+            return None
+        v = rec.values[-1]
+        if v.err or len(v.raw) < 8:
+            return None
+        return int.from_bytes(v.raw[:8], "little")
 
     def format(self, rec: Record) -> list[str]:
         got = self.values(rec)

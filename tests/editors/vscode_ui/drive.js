@@ -4,11 +4,14 @@
 // entry, (for attach: choose the pid in the extension's process picker), wait for the
 // stopped frame, read the local from the Variables view (expanding Locals where it is
 // collapsed), evaluate in the Debug Console, F5 to continue, wait for the session's end.
+// Where asked, also logpoints (metric points) through "Debug: Add Logpoint..." before the
+// start, and console commands (`dapgo metrics`) at the stop.
 // Screenshots of every step (and of a failure) go to `shots`. Prints one JSON line: what
 // it saw (tests/editors/test_real_vscode.py asserts on it).
 //
 //   node drive.js '{"url": ..., "config": "Launch package", "file": "main.go", "line": 16,
-//                   "local": "scaled", "evaluate": "scaled * 2", "shots": DIR, "pid": N?}'
+//                   "local": "scaled", "evaluate": "scaled * 2", "shots": DIR, "pid": N?,
+//                   "logpoints": [{"line": N, "message": "{#count}"}]?, "commands": [..]?}'
 
 'use strict';
 const fs = require('fs');
@@ -95,6 +98,39 @@ async function main() {
       .waitFor({ state: 'visible', timeout: 10000 });
     await shot(page, 'breakpoint-set');
 
+    // logpoints (metric points such as "{#latency by team}"): "Debug: Add Logpoint..." on
+    // the line opens the breakpoint widget in the editor; type the message, Enter
+    for (const lp of args.logpoints || []) {
+      await page.locator('.editor-group-container .monaco-editor textarea').first().focus();
+      await page.keyboard.press('Control+G');
+      await quick.waitFor({ state: 'visible' });
+      await quick.fill(`:${lp.line}`);
+      await page.keyboard.press('Enter');
+      await palette(page, 'Debug: Add Logpoint...');
+      const widget = page.locator('.breakpoint-widget').first();
+      await widget.waitFor({ state: 'visible', timeout: 10000 });
+      const lines = widget.locator('.view-lines').first();
+      const text = async () => (await lines.innerText()).replace(/\u00a0/g, ' ').trim();
+      // the widget's input takes keys once its editor is ready: insert until it shows the
+      // message (as text: typed keys would have the editor close the brace on its own)
+      for (let i = 0; i < 5 && (await text()) !== lp.message; i++) {
+        await widget.locator('.monaco-editor').first().click();
+        await page.keyboard.press('Control+A');
+        await page.keyboard.press('Delete');
+        await page.keyboard.insertText(lp.message);
+        await page.waitForTimeout(200);
+      }
+      seen.logpointInputs = seen.logpointInputs || [];
+      seen.logpointInputs.push(await text());
+      await page.keyboard.press('Enter');
+      await widget.waitFor({ state: 'hidden', timeout: 10000 });
+    }
+    if (args.logpoints) {
+      await page.locator('.codicon-debug-breakpoint-log, .codicon-debug-breakpoint-log-unverified').first()
+        .waitFor({ state: 'visible', timeout: 10000 });
+      await shot(page, 'logpoints-set');
+    }
+
     await palette(page, 'Debug: Select and Start Debugging');
     await quick.waitFor({ state: 'visible' });
     // the picker is quick open's "debug " mode: keep that prefix, type the entry's name
@@ -177,6 +213,25 @@ async function main() {
     seen.evaluate = (await answer.jsonValue()).trim();
     await shot(page, 'evaluate');
 
+    // console commands (`dapgo metrics`): their answers, as the Debug Console shows them
+    // (the console's rows before them, which their answers scroll out of view, first)
+    seen.consoleBefore = (await page.locator('.repl').first().innerText()).trim();
+    seen.commands = {};
+    for (const command of args.commands || []) {
+      await page.locator('.repl-input-wrapper .monaco-editor').first().click();
+      await page.keyboard.type(command);
+      await page.keyboard.press('Enter');
+      const shown = await page.waitForFunction((expr) => {
+        const rows = [...document.querySelectorAll('.repl .monaco-list-row')]
+          .sort((a, b) => Number(a.getAttribute('data-index')) - Number(b.getAttribute('data-index')))
+          .map((r) => r.innerText);
+        const echo = rows.findIndex((t) => t.trim().endsWith(expr));
+        return echo >= 0 && echo + 1 < rows.length ? rows[echo + 1] : null;
+      }, command, { timeout: 15000 });
+      seen.commands[command] = await shown.jsonValue();
+      await shot(page, `console-${command.replace(/\W+/g, '-')}`);
+    }
+
     // remove the breakpoint (the launched loop would stop again), then continue with F5
     await page.locator('.editor-group-container .monaco-editor textarea').first().focus();
     await page.keyboard.press('Control+G');
@@ -193,6 +248,12 @@ async function main() {
     await page.keyboard.press('F5');
     await page.locator('.debug-toolbar').first().waitFor({ state: 'hidden', timeout: 60000 });
     await shot(page, 'ended');
+    if (args.logpoints) {
+      // the workspace keeps its breakpoints: leave none for the next session
+      await palette(page, 'Remove All Breakpoints');
+      await page.locator('.codicon-debug-breakpoint-log, .codicon-debug-breakpoint-log-unverified').first()
+        .waitFor({ state: 'hidden', timeout: 10000 });
+    }
     seen.console = (await page.locator('.repl').first().innerText()).trim();
     seen.ok = true;
   } catch (err) {
