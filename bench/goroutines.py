@@ -7,7 +7,8 @@ at a breakpoint, then times through the engine facade:
   of the stop, so it includes reading every goroutine and its labels;
 * `dapgo goroutines -group label shard`, which must count all 100,000.
 
-Prints the times and the goroutines read per second. Usage:
+Prints the times, the goroutines read per second, and whether the filtered `threads` met
+its target (THREADS_TARGET: 0.2 s for 100,000 goroutines). Usage:
     .venv/bin/python bench/goroutines.py [N] [--go VERSION]
 """
 
@@ -39,18 +40,23 @@ from dapgo.engine.model import (  # noqa: E402
 
 SRC = ROOT / "bench" / "goroutines"
 SHARDS = 100
+THREADS_TARGET = 0.2  # seconds for the filtered `threads` over 100,000 goroutines
 
 
 def build(go: str | None) -> Path:
     gobin = fixtures.go_binary(go)
     version = subprocess.run([gobin, "env", "GOVERSION"], capture_output=True, text=True,
                              check=True).stdout.strip()
-    out = ROOT / ".cache" / "bench" / f"goroutines-{version}"
-    src_mtime = max(f.stat().st_mtime for f in SRC.iterdir())
-    if not out.exists() or out.stat().st_mtime < src_mtime:
+    # the binary names its sources by absolute path and .cache/bench is shared between
+    # checkouts: the key has the source directory as well as the sources and the toolchain
+    out = (ROOT / ".cache" / "bench"
+           / f"goroutines-{version}-{fixtures._source_hash(SRC, f'{version} {SRC}')}")
+    if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", str(out), "."], cwd=SRC,
+        tmp = out.with_suffix(".tmp")
+        subprocess.run([gobin, "build", *fixtures.DEBUG_FLAGS, "-o", str(tmp), "."], cwd=SRC,
                        check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
+        tmp.rename(out)
     return out
 
 
@@ -96,6 +102,10 @@ def main() -> int:
               f"({len(ids)} matching + the stopped one) in {t_threads * 1000:.0f} ms"
               f" -> {total / t_threads:,.0f} goroutines/s read and filtered"
               f"  [{'OK' if ok else 'WRONG'}]")
+        target = THREADS_TARGET * args.n / 100_000
+        print(f"  target <= {target * 1000:.0f} ms: "
+              f"{'met' if t_threads <= target else 'NOT met'} "
+              f"({t_threads / target:.2f}x the target)")
 
         t0 = time.perf_counter()
         out = d.goroutine_command("-group label shard").result().text

@@ -7,7 +7,12 @@ setFunctionBreakpoints, configurationDone, stopped, threads, stackTrace), for:
   * dapgo, warm: the cache left by a previous run;
   * Delve (`dlv dap`), where `dlv` is on PATH.
 Prints the median of several runs and the ratios. Targets: cold no slower than Delve, warm
-under half of Delve's time.
+at most 0.3x Delve's time (the on-disk index must pay: a warm first stop decodes no DWARF).
+
+The adapter runs with its Python bytecode cached, as an installed dapgo does (pip compiles
+it): PYTHONDONTWRITEBYTECODE is dropped for it and the bytecode goes to .cache/pycache (one
+untimed run first fills it). Without that, every run would compile dapgo's ~130 modules
+(~0.1 s), a cost of this checkout, not of dapgo.
 
 Usage: .venv/bin/python bench/startup.py [--runs N]
 """
@@ -32,6 +37,7 @@ from dlvdap import dlv_dap  # noqa: E402
 
 CMD_GO = ROOT / ".cache" / "bench" / "cmd-go"
 GO = ROOT / ".venv" / "bin" / "go"
+WARM_TARGET = 0.30  # warm first stop, as a fraction of Delve's
 
 
 def build_cmd_go() -> Path:
@@ -65,8 +71,14 @@ def session(client: DAPClient, binary: Path) -> None:
     client.request("disconnect", {"terminateDebuggee": True}, timeout=60)
 
 
+def adapter_env(cache_dir: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "DAPGO_CACHE_DIR": cache_dir,
+            "PYTHONPYCACHEPREFIX": str(ROOT / ".cache" / "pycache")}
+
+
 def time_dapgo(binary: Path, cache_dir: str) -> float:
-    env = {**os.environ, "DAPGO_CACHE_DIR": cache_dir}
+    env = adapter_env(cache_dir)
     t0 = time.perf_counter()
     with DAPClient.spawn_stdio(env=env) as c:
         session(c, binary)
@@ -89,6 +101,8 @@ def main() -> int:
     size_mb = binary.stat().st_size / 1e6
     dlv = shutil.which("dlv")
     cold, warm, delve = [], [], []
+    with tempfile.TemporaryDirectory(prefix="dapgo-cache-") as cache:
+        time_dapgo(binary, cache)  # untimed: fills the bytecode cache
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="dapgo-cache-") as cache:
             cold.append(time_dapgo(binary, cache))
@@ -104,9 +118,13 @@ def main() -> int:
         d = statistics.median(delve)
         version = subprocess.run([dlv, "version"], capture_output=True, text=True)
         print(f"  Delve      : {d * 1000:8.1f} ms  ({version.stdout.splitlines()[1].strip()})")
-        print(f"  ratio cold/Delve = {c / d:.2f} (target <= 1.00)")
-        print(f"  ratio warm/Delve = {w / d:.2f} (target < 0.50)")
-        ok = c / d <= 1.0 and w / d < 0.5
+        cold_ok, warm_ok = c / d <= 1.0, w / d <= WARM_TARGET
+        print(f"  ratio cold/Delve = {c / d:.2f} (target <= 1.00: "
+              f"{'met' if cold_ok else 'NOT met'})")
+        print(f"  ratio warm/Delve = {w / d:.2f} (target <= {WARM_TARGET:.2f}: "
+              f"{'met' if warm_ok else 'NOT met'})")
+        print(f"  ratio warm/cold  = {w / c:.2f}")
+        ok = cold_ok and warm_ok
         print("  targets: " + ("met" if ok else "NOT met"))
         return 0 if ok else 1
     print("  Delve      : not installed (dlv not on PATH); no ratio")

@@ -12,7 +12,7 @@ Every call is made on the engine's owner thread (dapgo.engine.owner).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import attrs
@@ -126,6 +126,10 @@ class Process(Protocol):
     def raw_reader(self) -> RawRead:
         """A direct reader of memory for bulk reads (breakpoint bytes not hidden)."""
         ...
+    def vector_reader(self) -> VectorRead | None:
+        """A reader of many ranges in one go (breakpoint bytes not hidden), or None when
+        the backend has none (then `raw_reader` serves, one range at a time)."""
+        ...
     def write_memory(self, addr: int, data: bytes) -> None: ...
     def memory_map(self) -> list[MemoryRegion]: ...
     def auxv(self) -> dict[int, int]: ...
@@ -181,6 +185,13 @@ class Process(Protocol):
 
 class RawRead(Protocol):
     def __call__(self, addr: int, size: int) -> bytes: ...
+
+
+class VectorRead(Protocol):
+    def __call__(self, ranges: Sequence[tuple[int, int]], into: bytearray) -> None:
+        """Each (address, size), in order, back to back into `into`; OSError unless
+        every byte was read."""
+        ...
 
 
 class ReadOnlyProcess:

@@ -141,7 +141,7 @@ def _panic_of_goroutine(ctx: StopContext, thread_id: int) -> tuple[str, str] | N
     """(type, message) of the value in the goroutine's g._panic, if it can be read."""
     values = ctx.program.values
     try:
-        g = ctx.goroutine_set().by_id.get(thread_id)
+        g = ctx.goroutine_set().get(thread_id)
         tref = ctx.program.binary.find_type("runtime.g")
         if g is None or tref is None:
             return None

@@ -17,11 +17,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.core import Engine
-from dapgo.engine.corefile import CoreProcess, write_core
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import BuildError, DebuggerError, ProcessError, ProgramNotFoundError
 from dapgo.engine.model import (
@@ -54,6 +53,9 @@ from dapgo.engine.program import Program
 from dapgo.engine.ptrace.process import PtraceFailure, TracedProcess
 from dapgo.engine.terminal import TERMINAL_TIMEOUT, TerminalStart
 from dapgo.engine.untraced import TerminalRun, UntracedRun
+
+if TYPE_CHECKING:  # core files are read by modules imported when one is opened
+    from dapgo.engine.corefile import CoreProcess
 
 T = TypeVar("T")
 
@@ -214,6 +216,8 @@ class Debugger:
             raise ProgramNotFoundError(f"core file not found: {cfg.core_file}")
         binary = self._open_binary(binary_path, cfg)
         try:
+            from dapgo.engine.corefile import CoreProcess
+
             proc = CoreProcess.open(core_path, binary_path)
         except BaseException:
             binary.close()
@@ -457,6 +461,8 @@ class Debugger:
         return self._do(self._engine.source_files)
 
     def dump(self, path: str) -> Future[CommandAnswer]:
+        from dapgo.engine.corefile import write_core
+
         return self._do(lambda: CommandAnswer(self._engine.dump(path, write_core)))
 
     def metrics_command(self, args: str) -> Future[CommandAnswer]:

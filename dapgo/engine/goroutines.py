@@ -12,14 +12,18 @@ only as far as its first non-runtime frame.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import shlex
 import struct
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import NamedTuple
+from functools import partial
+from itertools import chain, compress, islice, repeat
+from operator import and_, gt, itemgetter, not_
+from typing import Literal, NamedTuple
 
 import attrs
 
@@ -36,8 +40,8 @@ from dapgo.engine.goroutine_filters import (
     parse_filters,
     parse_query,
 )
-from dapgo.engine.labels import EMPTY, LabelDecoder, Labels
-from dapgo.engine.memcache import MemCache
+from dapgo.engine.labels import EMPTY, LabelArrays, LabelDecoder, Labels
+from dapgo.engine.memcache import MemCache, unpack_each
 from dapgo.engine.model import ThreadInfo
 from dapgo.engine.stack import STACK_ROOTS, through_signal_handler
 from dapgo.engine.target import Target
@@ -46,6 +50,8 @@ from dapgo.engine.target import Target
 G_IDLE, G_RUNNABLE, G_RUNNING, G_SYSCALL, G_WAITING = 0, 1, 2, 3, 4
 G_DEAD = 6
 G_SCAN = 0x1000
+# statuses whose goroutine has no thread and its registers in g.sched (not being scanned)
+_PARKED = frozenset(range(16)) - {G_RUNNING, G_SYSCALL, G_DEAD}
 MAX_UNWIND = 64  # frames searched for the user location
 STACK_WINDOW = 4096  # bytes of stack read at once when looking for the user frame
 DEFAULT_MAX_GOROUTINES = 1024
@@ -76,6 +82,8 @@ class Location(NamedTuple):
 
 
 NO_LOCATION = Location(0, None, None, 0)
+_ID = itemgetter(0)
+_LABELS = itemgetter(9)  # Goroutine.labels_addr
 
 
 @attrs.define
@@ -97,6 +105,9 @@ class _Layout:
     # one unpack of the fields above, in offset order, and where each lands in its tuple
     packed: struct.Struct = attrs.field(init=False)
     order: tuple[int, ...] = attrs.field(init=False)
+    # the same for what a listing reads of every g: goid, atomicstatus and labels
+    brief: struct.Struct = attrs.field(init=False)
+    brief_order: tuple[int, ...] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         fields = [
@@ -106,31 +117,45 @@ class _Layout:
         ]
         if self.labels is not None:
             fields.append((self.labels, "Q"))
-        ranked = sorted(range(len(fields)), key=lambda i: fields[i][0])
-        fmt, pos = "<", 0
-        slot = [0] * len(fields)
-        for n, i in enumerate(ranked):
-            off, code = fields[i]
-            fmt += f"{off - pos}x{code}" if off > pos else code
-            pos = off + struct.calcsize(code)
-            slot[i] = n
-        self.packed = struct.Struct(fmt)
-        self.order = tuple(slot)
+        self.packed, self.order = _unpacker(fields)
+        self.brief, self.brief_order = _unpacker([fields[0], fields[1], *fields[10:]])
+
+
+def _unpacker(fields: list[tuple[int, str]]) -> tuple[struct.Struct, tuple[int, ...]]:
+    """One Struct unpacking (offset, struct code) fields in offset order, and the index in
+    its tuple of each field."""
+    ranked = sorted(range(len(fields)), key=lambda i: fields[i][0])
+    fmt, pos = "<", 0
+    slot = [0] * len(fields)
+    for n, i in enumerate(ranked):
+        off, code = fields[i]
+        fmt += f"{off - pos}x{code}" if off > pos else code
+        pos = off + struct.calcsize(code)
+        slot[i] = n
+    return struct.Struct(fmt), tuple(slot)
+
+
+_G_FIELDS = ("goid", "atomicstatus", "sched.pc", "sched.sp", "syscallpc", "syscallsp",
+             "startpc", "gopc", "stack.hi", "m", "labels")
+_M_FIELDS = ("procid", "curg")
 
 
 def _layout(binary: BinaryInfo) -> _Layout:
-    g = binary.struct_layout("runtime.g")
-    m = binary.struct_layout("runtime.m")
+    g = binary.field_offsets("runtime.g", _G_FIELDS)
+    m = binary.field_offsets("runtime.m", _M_FIELDS)
     if g is None or m is None:
         raise DebuggerError("runtime.g/runtime.m not found in the binary's DWARF")
-    labels = g.offset("labels") if "labels" in g.fields else None
-    return _Layout(
-        size=g.size, goid=g.offset("goid"), status=g.offset("atomicstatus"),
-        sched_pc=g.offset("sched.pc"), sched_sp=g.offset("sched.sp"),
-        syscall_pc=g.offset("syscallpc"), syscall_sp=g.offset("syscallsp"),
-        start_pc=g.offset("startpc"), go_pc=g.offset("gopc"), stack_hi=g.offset("stack.hi"),
-        m=g.offset("m"), labels=labels, m_procid=m.offset("procid"), m_curg=m.offset("curg"),
-    )
+    (size, go), mo = g, m[1]
+    try:
+        return _Layout(
+            size=size, goid=go["goid"], status=go["atomicstatus"], sched_pc=go["sched.pc"],
+            sched_sp=go["sched.sp"], syscall_pc=go["syscallpc"],
+            syscall_sp=go["syscallsp"], start_pc=go["startpc"], go_pc=go["gopc"],
+            stack_hi=go["stack.hi"], m=go["m"], labels=go.get("labels"),
+            m_procid=mo["procid"], m_curg=mo["curg"])
+    except KeyError as exc:
+        raise DebuggerError(f"runtime.g/runtime.m have no field {exc} in the binary's "
+                            "DWARF") from exc
 
 
 _bulk_lock = threading.Lock()
@@ -172,6 +197,16 @@ def _user_function(name: str | None) -> bool:
         c = name[8:9]
         return "A" <= c <= "Z"  # exported runtime functions (runtime.Breakpoint) count
     return not name.startswith(("internal/", "runtime/internal/"))
+
+
+_new_goroutine = partial(tuple.__new__, Goroutine)
+
+
+def _merged(a: list[Goroutine], b: list[Goroutine]) -> list[Goroutine]:
+    """Two lists sorted by id, as one."""
+    if not b:
+        return a
+    return sorted(a + b) if a else list(b)
 
 
 def thread_running(target: Target, g: Goroutine) -> int | None:
@@ -254,7 +289,8 @@ class GoroutineReader:
 
     def new_memcache(self) -> MemCache:
         """A direct, batched reader of the (stopped) program's memory."""
-        return MemCache(self.target.process.raw_reader())
+        process = self.target.process
+        return MemCache(process.raw_reader(), process.vector_reader())
 
     def all(self) -> list[Goroutine]:
         """Every goroutine that is not dead, in allgs order."""
@@ -268,35 +304,54 @@ class GoroutineReader:
     def _snapshot(self) -> GoroutineSet:
         mem = self.new_memcache()
         lay = self.layout
-        unpack = lay.packed.unpack_from
-        o = lay.order
-        i_id, i_st, i_pc, i_sp, i_scpc, i_scsp, i_start, i_go, i_hi, i_m = o[:10]
-        i_lab = o[10] if lay.labels is not None else None
-        running = (G_RUNNING, G_SYSCALL)
-        out: list[Goroutine] = []
-        ms: dict[int, int | None] = {}
-        new = tuple.__new__
-        for data, base, addrs in mem.read_spans((a for a in self._allgs(mem) if a), lay.size):
-            if data is None:
-                continue
-            for addr in addrs:
-                v = unpack(data, addr - base)
-                status = v[i_st] & ~G_SCAN
-                if status == G_DEAD:
+        k = len(lay.brief_order)
+        # of each g only goid, status and labels, by iterators of C functions rather than
+        # a loop per goroutine (100,000s of goroutines), into one flat list of ints (no
+        # tuple kept per g); the rest of a g is read when it is shown
+        addrs: list[int] = []
+        flat: list[int] = []
+        for data, base, run in mem.read_spans((a for a in self._allgs(mem) if a), lay.size):
+            if data is not None:
+                addrs += run
+                flat += chain.from_iterable(unpack_each(lay.brief, data, base, run))
+        bo = lay.brief_order
+        ids, status = flat[bo[0]::k], flat[bo[1]::k]
+        labels = flat[bo[2]::k] if lay.labels is not None else [0] * len(addrs)
+        del flat
+        # the usual goroutine is parked or runnable: saved registers, no thread; only
+        # the rest (running, in a system call, being scanned, dead) is looked at one by one
+        parked = list(map(_PARKED.__contains__, status))
+        others: list[Goroutine] = []
+        if not all(parked):
+            ms: dict[int, int | None] = {}
+            for a in compress(addrs, map(not_, parked)):
+                try:
+                    v = lay.packed.unpack_from(mem.read(a, lay.size))
+                except OSError:
                     continue
-                if status == G_SYSCALL:
-                    pc, sp = v[i_scpc], v[i_scsp]
-                else:
-                    pc, sp = v[i_pc], v[i_sp]
-                tid = None
-                if status in running and v[i_m]:
-                    tid = self._thread_of_m(v[i_m], ms, mem)
-                out.append(new(Goroutine, (
-                    v[i_id], addr, status, pc, sp, v[i_start], v[i_go], v[i_hi], tid,
-                    v[i_lab] if i_lab is not None else 0)))
-        out.sort(key=lambda g: g.id)
-        self.current = GoroutineSet(self, out, mem)
+                g = self._from_values(a, v, ms, mem)
+                if g is not None:
+                    others.append(g)
+            addrs, ids, labels = (list(compress(x, parked)) for x in (addrs, ids, labels))
+        self.current = GoroutineSet(self, mem, _Parked(lay, mem, addrs, ids, labels), others)
         return self.current
+
+    def _from_values(self, addr: int, v: tuple[int, ...], ms: dict[int, int | None],
+                     mem: MemCache) -> Goroutine | None:
+        """The goroutine of a g's unpacked fields (None: dead)."""
+        o = self.layout.order
+        status = v[o[1]] & ~G_SCAN
+        if status == G_DEAD:
+            return None
+        if status == G_SYSCALL:
+            pc, sp = v[o[4]], v[o[5]]
+        else:
+            pc, sp = v[o[2]], v[o[3]]
+        tid = None
+        if status in (G_RUNNING, G_SYSCALL) and v[o[9]]:
+            tid = self._thread_of_m(v[o[9]], ms, mem)
+        return Goroutine(v[o[0]], addr, status, pc, sp, v[o[6]], v[o[7]], v[o[8]], tid,
+                         v[o[10]] if self.layout.labels is not None else 0)
 
     def of_thread(self, tid: int) -> Goroutine | None:
         """The user goroutine running on OS thread `tid` (following m.curg from g0)."""
@@ -349,32 +404,113 @@ class _Facts:
         return str(self.gs.location(self.g, kind))
 
 
-class GoroutineSet:
-    """The live goroutines at one stop (sorted by id), with lazily computed facts."""
+class _Parked:
+    """The parked goroutines of a snapshot: their g addresses, ids and labels, sorted by
+    id. The rest of a g is read, and its Goroutine tuple made, when asked for: a filter
+    that keeps 1,000 of 100,000 reads and makes 1,000."""
 
-    def __init__(self, reader: GoroutineReader, goroutines: list[Goroutine],
-                 mem: MemCache) -> None:
+    def __init__(self, lay: _Layout, mem: MemCache, addrs: list[int], ids: list[int],
+                 labels: list[int]) -> None:
+        self._lay, self._mem = lay, mem
+        if any(map(gt, ids, islice(ids, 1, None))):  # allgs is mostly in order
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids, addrs, labels = (list(map(x.__getitem__, order)) for x in (ids, addrs, labels))
+        self.ids, self.addrs = ids, addrs
+        self.labels = labels  # each one's g.labels
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def make(self, picked: Iterable[bool] | None = None, first: int | None = None
+             ) -> list[Goroutine]:
+        """Goroutine tuples of all, or of those where `picked` is true, in order; only the
+        `first` so many when given."""
+        addrs = self.addrs if picked is None else list(compress(self.addrs, picked))
+        if first is not None:
+            addrs = addrs[:first]
+        full: dict[int, tuple[int, ...]] = {}
+        for data, base, run in self._mem.read_spans(addrs, self._lay.size):
+            if data is not None:
+                full.update(zip(run, unpack_each(self._lay.packed, data, base, run),
+                                strict=True))
+        if len(full) < len(addrs):  # unreadable now (it was read before): left out
+            addrs = [a for a in addrs if a in full]
+        vals = list(map(full.__getitem__, addrs))
+        o = self._lay.order
+        labels = (map(itemgetter(o[10]), vals) if self._lay.labels is not None
+                  else repeat(0))
+        return list(map(_new_goroutine, zip(
+            map(itemgetter(o[0]), vals), addrs, map(itemgetter(o[1]), vals),
+            map(itemgetter(o[2]), vals), map(itemgetter(o[3]), vals),
+            map(itemgetter(o[6]), vals), map(itemgetter(o[7]), vals),
+            map(itemgetter(o[8]), vals), repeat(None), labels)))
+
+    def one(self, i: int) -> Goroutine | None:
+        """The i-th (None if its g cannot be read now)."""
+        a, lay = self.addrs[i], self._lay
+        try:
+            v = lay.packed.unpack_from(self._mem.read(a, lay.size))
+        except OSError:
+            return None
+        o = lay.order
+        return Goroutine(v[o[0]], a, v[o[1]], v[o[2]], v[o[3]], v[o[6]], v[o[7]], v[o[8]],
+                         None, v[o[10]] if lay.labels is not None else 0)
+
+
+class GoroutineSet:
+    """The live goroutines at one stop (sorted by id), with lazily computed facts; the
+    Goroutine tuples of parked goroutines are made when first needed."""
+
+    def __init__(self, reader: GoroutineReader, mem: MemCache, parked: _Parked,
+                 others: list[Goroutine]) -> None:
         self.reader = reader
-        self.goroutines = goroutines
-        self.by_id = {g.id: g for g in goroutines}
         self.mem = mem
+        self._parked = parked
+        self._others = sorted(others)  # running, in a system call, being scanned
+        self._all: list[Goroutine] | None = None
+        self._arrays: LabelArrays | Literal[False] | None = False  # not read yet
         self._labels: dict[int, Labels] = {}
         self._strings: dict[int, str] = {}
         self._cur: dict[int, Location] = {}
         self._user: dict[int, Location] = {}
         self._thread_regs: dict[int, tuple[int, int] | None] = {}
 
+    @property
+    def goroutines(self) -> list[Goroutine]:
+        """Every live goroutine, sorted by id."""
+        if self._all is None:
+            with _bulk():
+                self._all = _merged(self._parked.make(), self._others)
+        return self._all
+
+    def __len__(self) -> int:
+        return len(self._parked) + len(self._others)
+
+    def get(self, goroutine_id: int) -> Goroutine | None:
+        """The goroutine with this id (a binary search: no index of 100,000s to build)."""
+        ids = self._parked.ids
+        i = bisect.bisect_left(ids, goroutine_id)
+        if i < len(ids) and ids[i] == goroutine_id:
+            return self._parked.one(i)
+        return next((g for g in self._others if g.id == goroutine_id), None)
+
     # ----- facts -----
 
-    def labels(self, g: Goroutine) -> Labels:
+    def labels(self, g: Goroutine, keys: Collection[str] | None = None) -> Labels:
+        """g's pprof labels; only those of `keys` when given (the others' values are then
+        not read)."""
         p = g.labels_addr
         if not p:
             return EMPTY
         got = self._labels.get(p)
-        if got is None:
-            got = self.reader.label_decoder.decode(p, self.mem, self._strings)
-            self._labels[p] = got
-        return got
+        if got is not None:
+            return got if keys is None else {k: v for k, v in got.items() if k in keys}
+        if self._arrays:  # read in bulk already: decode from there
+            return self.reader.label_decoder.from_arrays(self._arrays, p, keys, self.mem,
+                                                         self._strings)
+        got = self.reader.label_decoder.decode(p, self.mem, self._strings)
+        self._labels[p] = got
+        return got if keys is None else {k: v for k, v in got.items() if k in keys}
 
     def is_system(self, g: Goroutine) -> bool:
         """Delve's `System()`: started in a runtime function other than runtime.main."""
@@ -514,22 +650,96 @@ class GoroutineSet:
         with _bulk():
             return self._select(order_by_cost(filters))
 
+    def select_first(self, filters: Iterable[GoroutineFilter], limit: int
+                     ) -> tuple[int, list[Goroutine]]:
+        """How many goroutines match every filter, and the first `limit` of them (by id):
+        with no filter, without making a Goroutine of each."""
+        fs = order_by_cost(filters)
+        if fs:
+            matched = self.select(fs)
+            return len(matched), matched[:limit]
+        with _bulk():
+            return len(self), _merged(self._parked.make(first=limit), self._others)[:limit]
+
     def _select(self, fs: tuple[GoroutineFilter, ...]) -> list[Goroutine]:
         if not fs:
             return list(self.goroutines)
-        # the common label filter, inlined: no per-goroutine objects
-        if len(fs) == 1 and fs[0].kind == "label":
-            key, eq, value = fs[0].arg.partition("=")
-            neg = fs[0].negated
-            labels = self.labels
-            if eq:
-                return [g for g in self.goroutines if (labels(g).get(key) == value) != neg]
-            return [g for g in self.goroutines if (key in labels(g)) != neg]
-        return [g for g in self.goroutines if matches_all(fs, _Facts(self, g))]
+        by_label = [f for f in fs if f.kind == "label"]
+        if not by_label:
+            return [g for g in self.goroutines if matches_all(fs, _Facts(self, g))]
+        # label filters over every goroutine's labels pointer, then Goroutines made only
+        # for those that pass them; the other filters one by one
+        parked, others = self._parked, self._others
+        keep: list[bool] | None = None  # of the parked ones
+        keep_others = [True] * len(others)
+        for f in by_label:
+            hits = self._label_hits(f)
+            hit = map(hits.__contains__, parked.labels)
+            mask = map(not_, hit) if f.negated else hit
+            keep = list(mask) if keep is None else list(map(and_, keep, mask))
+            keep_others = [k and (g.labels_addr in hits) != f.negated
+                           for k, g in zip(keep_others, others, strict=True)]
+        chosen = _merged(parked.make(keep), list(compress(others, keep_others)))
+        rest = tuple(f for f in fs if f.kind != "label")
+        return [g for g in chosen if matches_all(rest, _Facts(self, g))] if rest else chosen
 
-    def group(self, query: GoroutineQuery, among: Iterable[Goroutine]) -> Counter[str | None]:
+    def _label_hits(self, f: GoroutineFilter) -> set[int]:
+        """The labelMap pointers whose labels have the filter's KEY (=VALUE): every
+        label array read in bulk (the slice kind), else each distinct labelMap decoded
+        (Go <= 1.23's maps)."""
+        key, eq, value = f.arg.partition("=")
+        arrays = self._label_arrays()
+        if arrays is not None:
+            return self.reader.label_decoder.matching(arrays, key, value if eq else None,
+                                                      self.mem)
+        hits = set()
+        for p in {*self._parked.labels, *map(_LABELS, self._others)} - {0}:
+            labels = self._decoded(p)
+            if (labels.get(key) == value) if eq else (key in labels):
+                hits.add(p)
+        return hits
+
+    def group(self, query: GoroutineQuery) -> tuple[int, Counter[str | None]]:
+        """How many goroutines match the query's filters, and how many of those have each
+        value of its grouping."""
         with _bulk():
-            return Counter(group_value(query, _Facts(self, g)) for g in among)
+            if query.group_by == "label":  # by labels pointer; with no filter, no Goroutine
+                labels = ([*self._parked.labels, *map(_LABELS, self._others)]
+                          if not query.filters
+                          else list(map(_LABELS, self.select(query.filters))))
+                return len(labels), Counter(map(self._label_values(query.group_key).get,
+                                                labels))
+            among = self.select(query.filters)
+            return len(among), Counter(group_value(query, _Facts(self, g)) for g in among)
+
+    def _label_values(self, key: str) -> dict[int, str]:
+        """labelMap pointer -> its value of label `key`, for every goroutine's labels that
+        have it (in bulk for the slice kind, else each distinct labelMap decoded)."""
+        arrays = self._label_arrays()
+        if arrays is not None:
+            return self.reader.label_decoder.values_of(arrays, key, self.mem, self._strings)
+        out: dict[int, str] = {}
+        for p in {*self._parked.labels, *map(_LABELS, self._others)} - {0}:
+            v = self._decoded(p).get(key)
+            if v is not None:
+                out[p] = v
+        return out
+
+    def _decoded(self, p: int) -> Labels:
+        """The labels of the labelMap at p, decoded once a stop."""
+        got = self._labels.get(p)
+        if got is None:
+            got = self._labels[p] = self.reader.label_decoder.decode(p, self.mem,
+                                                                     self._strings)
+        return got
+
+    def _label_arrays(self) -> LabelArrays | None:
+        """Every goroutine's label arrays, read in bulk once a stop (None: the labels are
+        not of the kind read so)."""
+        if self._arrays is False:
+            self._arrays = self.reader.label_decoder.arrays(
+                chain(self._parked.labels, map(_LABELS, self._others)), self.mem)
+        return self._arrays
 
 
 @attrs.define
@@ -583,7 +793,8 @@ class GoroutineView:
 
     def thread_name(self, gs: GoroutineSet, g: Goroutine, selected: bool) -> str:
         """`* [Go 7 team:blue] main.work (Thread 1234)`, as Delve names goroutines."""
-        labels = self.label_text(gs.labels(g)) if self.show_labels else ""
+        keys = None if "*" in self.show_labels else self.show_labels
+        labels = self.label_text(gs.labels(g, keys)) if self.show_labels else ""
         fn = gs.user_location(g).function or "?"
         thread = f" (Thread {g.thread_id})" if g.thread_id else ""
         return f"{'* ' if selected else ''}[Go {g.id}{labels}] {fn}{thread}"
@@ -591,14 +802,12 @@ class GoroutineView:
     def choose(self, gs: GoroutineSet, selected: int | None) -> list[Goroutine]:
         """Filter every goroutine, then cap at max_goroutines; the selected goroutine is
         always included. Sets `omitted`/`matched`."""
-        matched = gs.select(self.effective_filters())
-        shown = matched[:self.max_goroutines]
-        self.matched = len(matched)
-        self.omitted = len(matched) - len(shown)
-        if selected is not None and selected in gs.by_id and all(g.id != selected
-                                                                 for g in shown):
-            shown.append(gs.by_id[selected])
-            shown.sort(key=lambda g: g.id)
+        self.matched, shown = gs.select_first(self.effective_filters(), self.max_goroutines)
+        self.omitted = self.matched - len(shown)
+        chosen = gs.get(selected) if selected is not None else None
+        if chosen is not None and all(g.id != selected for g in shown):
+            shown.append(chosen)
+            shown.sort()
         return shown
 
     def apply_command(self, cmd: GoroutineCommand) -> None:
@@ -750,14 +959,13 @@ def _describe_goroutine(view: GoroutineView, gs: GoroutineSet, g: Goroutine,
 
 def _report(view: GoroutineView, gs: GoroutineSet, cmd: GoroutineCommand,
             selected: int | None, only: frozenset[int] | None = None) -> str:
-    total = len(gs.goroutines)
+    total = len(gs)
     q = cmd.query
     if q.group_by is not None:
-        among = gs.select(q.filters)
-        counts = gs.group(q, among)
+        matched, counts = gs.group(q)
         what = f"label {q.group_key}" if q.group_by == "label" else q.group_by
         scope = f" matching {format_filters(q.filters)}" if q.filters else ""
-        lines = [f"{len(among)} of {total} goroutines{scope}, {len(counts)} groups "
+        lines = [f"{matched} of {total} goroutines{scope}, {len(counts)} groups "
                  f"by {what}:"]
         ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
         for value, n in ordered[:MAX_GROUPS_SHOWN]:

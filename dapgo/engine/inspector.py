@@ -83,7 +83,7 @@ class Inspector:
         stopped); OS threads before the runtime has goroutines."""
         gs = ctx.goroutine_set()
         view = self.view
-        if not gs.goroutines:
+        if not len(gs):
             view.matched = view.omitted = 0
             out = [ThreadInfo(id=OS_THREAD_ID_BASE + tid, name=f"[Thread {tid}]")
                    for tid in ctx.thread_ids()]

@@ -16,12 +16,16 @@ markers (runtime algorithm constants, stable over those versions) are written he
 
 from __future__ import annotations
 
+import bisect
 import struct
+from collections.abc import Collection, Iterable
+from itertools import chain, compress
+from operator import and_, or_
 
 import attrs
 
 from dapgo.engine.dwarf import BinaryInfo, GoType
-from dapgo.engine.memcache import BLOCK, BLOCK_SHIFT, MemCache
+from dapgo.engine.memcache import BLOCK, BLOCK_SHIFT, MemCache, unpack_each
 
 BLOCK_MASK = BLOCK - 1
 
@@ -37,6 +41,10 @@ _Q = struct.Struct("<Q")
 _QQ = struct.Struct("<QQ")
 Labels = dict[str, str]
 EMPTY: Labels = {}
+# per label count n: (n, labelMaps (sorted), the array of each, the arrays read (sorted),
+# the fields of those one after the other: (key ptr, key len, value ptr, value len) * n
+# each). Flat lists of ints: no tuple per goroutine for the garbage collector to scan.
+LabelArrays = list[tuple[int, list[int], list[int], list[int], list[int]]]
 
 
 @attrs.frozen
@@ -84,6 +92,33 @@ def _label_struct(lay: _SliceLayout, str_ptr: int, str_len: int) -> struct.Struc
     if lay.elem_size > pos:
         fmt += f"{lay.elem_size - pos}x"
     return struct.Struct(fmt)
+
+
+def _bytes(p: int, n: int, mem: MemCache) -> bytes | None:
+    """The n bytes of a string at p; None when unreadable (equal to nothing)."""
+    if not n:
+        return b""
+    try:
+        return mem.read(p, n) if p else None
+    except OSError:
+        return None
+
+
+def _mask(fields: list[int], n: int, i: int, want: bytes, mem: MemCache,
+          among: list[bool] | None = None) -> list[bool] | None:
+    """For each label array (`fields`: the arrays' fields one after the other, 4 * n
+    each), is the string whose (pointer, length) are its fields i and i + 1 `want` (and
+    `among` true for it)? None when none is. Each distinct pointer with the right length
+    is read once."""
+    stride = 4 * n
+    sized = list(map(len(want).__eq__, fields[i + 1::stride]))
+    if among is not None:
+        sized = list(map(and_, sized, among))
+    ptrs = fields[i::stride]
+    good = {p for p in set(compress(ptrs, sized)) if _bytes(p, len(want), mem) == want}
+    if not good:
+        return None
+    return list(map(and_, sized, map(good.__contains__, ptrs)))
 
 
 class LabelDecoder:
@@ -217,6 +252,112 @@ class LabelDecoder:
         except OSError:
             pass
         return EMPTY
+
+    def matching(self, got: LabelArrays, key: str, value: str | None, mem: MemCache
+                 ) -> set[int]:
+        """The labelMaps (of those `arrays` read) whose labels have `key` (with `value`,
+        when given): the label filter of 100,000s of goroutines, compared without decoding
+        strings that cannot match (a string is read only when its length is right, and
+        each distinct one once)."""
+        kb = key.encode()
+        vb = value.encode() if value is not None else None
+        out: set[int] = set()
+        for n, maps, arrs, arrays, fields in got:
+            found: list[bool] | None = None  # per array read: one of its labels matches
+            for i in range(0, 4 * n, 4):
+                kmask = _mask(fields, n, i, kb, mem)
+                if kmask is not None and vb is not None:
+                    kmask = _mask(fields, n, i + 2, vb, mem, kmask)
+                if kmask is not None:
+                    found = kmask if found is None else list(map(or_, found, kmask))
+            if found is None:
+                continue
+            if arrays == arrs:  # read in the labelMaps' order (the usual): no lookup
+                out.update(compress(maps, found))
+            else:
+                hits = set(compress(arrays, found))
+                out.update(compress(maps, map(hits.__contains__, arrs)))
+        return out
+
+    def values_of(self, got: LabelArrays, key: str, mem: MemCache,
+                  strings: dict[int, str]) -> dict[int, str]:
+        """labelMap -> the value of its label `key`, for those (of the `arrays` read)
+        that have it: grouping 100,000s of goroutines by a label."""
+        kb = key.encode()
+        out: dict[int, str] = {}
+        for n, maps, arrs, arrays, fields in got:
+            value: dict[int, tuple[int, int]] = {}  # array -> (ptr, len) of the value
+            for i in range(0, 4 * n, 4):  # as decoding into a dict: the last one wins
+                kmask = _mask(fields, n, i, kb, mem)
+                if kmask is not None:
+                    vpairs = zip(fields[i + 2::4 * n], fields[i + 3::4 * n], strict=True)
+                    value.update(compress(zip(arrays, vpairs, strict=True), kmask))
+            text = {v: self._string_at(v[0], v[1], mem, strings) for v in set(value.values())}
+            has = list(map(value.__contains__, arrs))
+            out.update(zip(compress(maps, has), map(text.__getitem__, map(
+                value.__getitem__, compress(arrs, has))), strict=True))
+        return out
+
+    def from_arrays(self, got: LabelArrays, ptr: int, keys: Collection[str] | None,
+                    mem: MemCache, strings: dict[int, str]) -> Labels:
+        """The labels of the labelMap at `ptr`, from `arrays` read before (found by binary
+        search); only those of `keys` when given. {} when it was not read."""
+        for n, maps, arrs, arrays, fields in got:
+            i = bisect.bisect_left(maps, ptr)
+            if i == len(maps) or maps[i] != ptr:
+                continue
+            j = bisect.bisect_left(arrays, arrs[i])
+            if j == len(arrays) or arrays[j] != arrs[i]:
+                return EMPTY
+            f = fields[4 * n * j:4 * n * (j + 1)]
+            out: Labels = {}
+            for k in range(0, 4 * n, 4):
+                key = self._string_at(f[k], f[k + 1], mem, strings)
+                if keys is None or key in keys:
+                    out[key] = self._string_at(f[k + 2], f[k + 3], mem, strings)
+            return out
+        return EMPTY
+
+    def arrays(self, ptrs: Iterable[int], mem: MemCache) -> LabelArrays | None:
+        """The label arrays of the labelMaps at `ptrs` (repeats and zeros allowed; in
+        allocation order is quickest), for `matching` and `values_of`: labels of 100,000s
+        of goroutines in bulk, with two passes of `read_spans` (the slice headers, then
+        the arrays) and iterators of C functions rather than a loop per goroutine. None
+        when the labels are not the slice kind (Go <= 1.23's map, an unusual layout):
+        then decode them one by one."""
+        self._resolve()
+        lay, pack = self._slice, self._label_struct
+        if lay is None or pack is None:
+            return None
+        off = lay.slice_off
+        maps: list[int] = []
+        headers: list[int] = []  # array, length of each; flat lists of ints, no tuple kept
+        for data, base, run in mem.read_spans(map(off.__add__, filter(None, ptrs)), 16):
+            if data is not None:
+                maps += run
+                headers += chain.from_iterable(unpack_each(_QQ, data, base, run))
+        if off:
+            maps = list(map(off.__rsub__, maps))
+        arrs, lens = headers[0::2], headers[1::2]
+        del headers
+        out = []
+        for n in set(lens):
+            if n <= 0 or n > MAX_LABELS:
+                continue
+            if len(lens) == lens.count(n) and 0 not in arrs:  # the usual: all alike
+                n_maps, n_arrs = maps, arrs
+            else:
+                pick = list(map(and_, map(n.__eq__, lens), map(bool, arrs)))
+                n_maps, n_arrs = list(compress(maps, pick)), list(compress(arrs, pick))
+            many = struct.Struct("<" + pack.format.lstrip("<@=!") * n)
+            arrays: list[int] = []
+            fields: list[int] = []
+            for data, base, run in mem.read_spans(n_arrs, many.size):
+                if data is not None:
+                    arrays += run
+                    fields += chain.from_iterable(unpack_each(many, data, base, run))
+            out.append((n, n_maps, n_arrs, arrays, fields))
+        return out
 
     def _string(self, data: bytes, off: int, mem: MemCache, strings: dict[int, str]) -> str:
         p = int(_Q.unpack_from(data, off + self._str_ptr)[0])

@@ -131,13 +131,13 @@ _OFFSETS: dict[str, _Offsets | None] = {}
 
 def _offsets(binary: BinaryInfo) -> _Offsets | None:
     if binary.build_id not in _OFFSETS:
-        g = binary.struct_layout("runtime.g")
-        m = binary.struct_layout("runtime.m")
+        g = binary.field_offsets("runtime.g", ("stack.lo", "stack.hi", "m", "sched.sp"))
+        m = binary.field_offsets("runtime.m", ("g0",))
         got = None
         if g is not None and m is not None:
             try:
-                got = _Offsets(g.offset("stack.lo"), g.offset("stack.hi"), g.offset("m"),
-                               g.offset("sched.sp"), m.offset("g0"))
+                got = _Offsets(g[1]["stack.lo"], g[1]["stack.hi"], g[1]["m"],
+                               g[1]["sched.sp"], m[1]["g0"])
             except KeyError:
                 got = None
         _OFFSETS[binary.build_id] = got

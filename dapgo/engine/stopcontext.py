@@ -137,7 +137,7 @@ class StopContext:
             g = self.goroutine_of_thread(tid)
             if g is not None and g.id == thread_id:
                 return g
-        return self.goroutine_set().by_id.get(thread_id) if self.whole else None
+        return self.goroutine_set().get(thread_id) if self.whole else None
 
     def _start(self, thread_id: int) -> tuple[int, int, int, Goroutine | None]:
         """pc, sp, bp where the goroutine's unwinding starts (a goroutine in C code starts
@@ -181,7 +181,7 @@ class StopContext:
         code the signal interrupted. None for any other goroutine."""
         if thread_id >= OS_THREAD_ID_BASE or not self.whole:
             return None
-        g = self.goroutine_set().by_id.get(thread_id)
+        g = self.goroutine_set().get(thread_id)
         if g is None or g.status not in (G_RUNNING, G_SYSCALL) or g.thread_id is None \
                 or g.thread_id not in self.thread_ids() \
                 or self.tid_running(thread_id) is not None:

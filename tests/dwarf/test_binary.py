@@ -208,6 +208,40 @@ def test_file_index_is_cached_on_disk(basic_path: Path) -> None:
     assert b2.source_files() == files
 
 
+def _first_stop_facts(b: BinaryInfo) -> tuple[object, ...]:
+    add = b.function("main.add")
+    assert add is not None
+    return (b.first_pc_after_prologue(add), b.function_breakpoint_addresses("main.main"),
+            b.field_offsets("runtime.g", ("goid", "sched.pc", "no_such_field")),
+            b.field_offsets("runtime.no_such_type", ("x",)))
+
+
+def test_first_stop_facts_are_remembered_on_disk(basic_path: Path, tmp_path: Path) -> None:
+    """What a first stop asks of DWARF (where prologues end, inlined copies, offsets of
+    runtime struct fields) is kept on disk by build id: a second open of the binary gives
+    the same answers without decoding any DWARF. A changed binary at the same path has
+    another build id: its answers come from its own DWARF, not from the first's."""
+    copy = tmp_path / "prog"
+    shutil.copy(basic_path, copy)
+    b1 = BinaryInfo.open(str(copy))
+    want = _first_stop_facts(b1)
+    g = b1.struct_layout("runtime.g")
+    assert g is not None
+    assert want[2] == (g.size, {"goid": g.offset("goid"), "sched.pc": g.offset("sched.pc")})
+    assert want[3] is None
+    b2 = BinaryInfo.open(str(copy))
+    assert _first_stop_facts(b2) == want
+    assert b2._dwarf is None  # nothing decoded: all from the memo
+    # the same path, another build of the program (another build id)
+    shutil.copy(fixtures.build("basic", flags=("-buildmode=pie",)), copy)
+    b3 = BinaryInfo.open(str(copy))
+    assert b3.build_id != b1.build_id
+    fresh = _first_stop_facts(b3)
+    assert b3._dwarf is not None  # decoded: nothing of the first build's was reused
+    add = b3.function("main.add")
+    assert add is not None and fresh[0] == b3.first_pc_after_prologue(add)
+
+
 # --- variables and types -------------------------------------------------------------------
 def test_frame_variables_add(basic: BinaryInfo) -> None:
     f = basic.function("main.add")

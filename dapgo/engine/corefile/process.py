@@ -18,7 +18,13 @@ import mmap
 import os
 import signal
 
-from dapgo.engine.backend import MemoryRegion, RawRead, ReadOnlyProcess, Registers
+from dapgo.engine.backend import (
+    MemoryRegion,
+    RawRead,
+    ReadOnlyProcess,
+    Registers,
+    VectorRead,
+)
 
 from .notes import CoreImage, CoreThread, FileMapping, Segment, SignalInfo
 
@@ -185,6 +191,9 @@ class CoreProcess(ReadOnlyProcess):
 
     def raw_reader(self) -> RawRead:
         return self.read_memory
+
+    def vector_reader(self) -> VectorRead | None:
+        return None  # the core's segments are read one range at a time
 
     def memory_map(self) -> list[MemoryRegion]:
         out = []

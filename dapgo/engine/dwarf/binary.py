@@ -32,7 +32,7 @@ from . import cache, debugfile
 from . import dies as D
 from .cfi import CfaRule, FrameTables
 from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_range, unit_of
-from .elf import ElfImage
+from .elf import PT_TLS, ElfImage
 from .images import LoadedImages, relocated
 from .inlined import InlinedCall, Inlining
 from .lineprog import LineTables, Row
@@ -71,6 +71,7 @@ class BinaryInfo:
         self._syms = elf if ".symtab" in elf.sections else self._dbg
         self.debug_file: str | None = debug.path if debug is not None else None
         self.build_id: str = elf.build_id() or _file_fingerprint(path)
+        self._memo = cache.Memo(self.build_id)
         self.go_version: str | None = _go_version(elf)
         self._dwarf: DebugInfo | None = None
         self._types: TypeReader | None = None
@@ -277,12 +278,11 @@ class BinaryInfo:
         """Where a thread's g lives relative to FS base (Delve's rule): -8 in a Go-linked
         binary; with an external linker (cgo), runtime.tlsg's place in the TLS segment."""
         tlsg = self._syms.symbol("runtime.tlsg")  # an offset in the TLS block: no bias
-        tls = next((p for p in self._elf.elffile.iter_segments() if p["p_type"] == "PT_TLS"),
-                   None)
+        tls = next((p for p in self._elf.segments if p.type == PT_TLS), None)
         if tlsg is None or tls is None:
             return -8
-        align = max(tls["p_align"], 1)
-        memsz = tls["p_memsz"] + ((-tls["p_vaddr"] - tls["p_memsz"]) & (align - 1))
+        align = max(tls.align, 1)
+        memsz = tls.memsz + ((-tls.vaddr - tls.memsz) & (align - 1))
         return -memsz + tlsg.addr
 
     def functions_matching(self, pattern: str) -> list[Function]:
@@ -326,6 +326,15 @@ class BinaryInfo:
         return self._first_pc_after_prologue(self._fn_in(fn)) + self.bias
 
     def _first_pc_after_prologue(self, fn: Function) -> int:
+        key = str(fn.entry)
+        got = self._memo.get("prologue", key)
+        if isinstance(got, int):
+            return got
+        pc = self._prologue_end(fn)
+        self._memo.put("prologue", key, pc)
+        return pc
+
+    def _prologue_end(self, fn: Function) -> int:
         rows = self._lines_for_function(fn)
         for addr, _f, _l, _stmt, prologue_end in rows:
             if prologue_end:
@@ -353,7 +362,11 @@ class BinaryInfo:
             if c_fn is not None:
                 return [c_fn.entry + self.bias]
         # every inlined copy too (optimized builds), at its first instruction
-        return sorted(set(out) | {a + self.bias for a in self.inlining.entries(name)})
+        inlined = self._memo.get("inlined", name)
+        if not (isinstance(inlined, list) and all(isinstance(a, int) for a in inlined)):
+            inlined = self.inlining.entries(name)
+            self._memo.put("inlined", name, inlined)
+        return sorted(set(out) | {a + self.bias for a in inlined})
 
     def read_text(self, addr: int, size: int) -> bytes | None:
         """Bytes of the file image at a process address (code, rodata, initialised data);
@@ -455,6 +468,32 @@ class BinaryInfo:
             return {die_name(c) or "": member_offset(c) for c in children(die)
                     if c.tag == D.TAG_member}
         return None
+
+    def field_offsets(self, type_name: str, paths: Sequence[str]
+                      ) -> tuple[int, dict[str, int]] | None:
+        """(size, offset of each dotted field path found) of a struct type, or None when
+        the type is not found; remembered on disk (the runtime structs a first stop
+        reads: no DWARF decoded on a warm start)."""
+        key = f"{type_name}:{','.join(paths)}"
+        got = self._memo.get("offsets", key)
+        if (isinstance(got, list) and len(got) == 2 and isinstance(got[0], int)
+                and isinstance(got[1], dict)
+                and all(isinstance(v, int) for v in got[1].values())):
+            return got[0], got[1]
+        if got == []:
+            return None
+        lay = self.struct_layout(type_name)
+        if lay is None:
+            self._memo.put("offsets", key, [])
+            return None
+        found: dict[str, int] = {}
+        for path in paths:
+            try:
+                found[path] = lay.offset(path)
+            except KeyError:
+                pass
+        self._memo.put("offsets", key, [lay.size, found])
+        return lay.size, found
 
     def struct_layout(self, type_name: str) -> StructLayout | None:
         tr = self._typereader

@@ -56,3 +56,32 @@ def store(build_id: str, kind: str, data: Any) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+MEMO = "memo"
+
+
+class Memo:
+    """Small facts about one binary that DWARF gives slowly (where a function's prologue
+    ends, the inlined copies of a function, field offsets of runtime structs), kept on
+    disk by build id: what a first stop needs, so that a warm start decodes no DWARF at
+    all (decompressing cmd/go's sections alone takes ~60 ms). Tables of key -> value, all
+    JSON; a value that is not what the caller expects is treated as missing."""
+
+    def __init__(self, build_id: str) -> None:
+        self.build_id = build_id
+        self._data: dict[str, dict[str, Any]] | None = None
+
+    def _tables(self) -> dict[str, dict[str, Any]]:
+        if self._data is None:
+            got = load(self.build_id, MEMO)
+            self._data = ({k: v for k, v in got.items() if isinstance(v, dict)}
+                          if isinstance(got, dict) else {})
+        return self._data
+
+    def get(self, table: str, key: str) -> Any | None:
+        return self._tables().get(table, {}).get(key)
+
+    def put(self, table: str, key: str, value: Any) -> None:
+        self._tables().setdefault(table, {})[key] = value
+        store(self.build_id, MEMO, self._data)

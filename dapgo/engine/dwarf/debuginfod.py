@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +44,11 @@ def fetch(build_id: str, urls: list[str], progress: Progress | None = None
     cached = cache_dir() / build_id / "debuginfo"
     if cached.is_file() and cached.stat().st_size > 0:
         return str(cached), ""
+    # imported here: urllib brings http, email and ssl (~15 ms), which a debugger that
+    # never downloads should not wait for at start-up
+    import urllib.error
+    import urllib.request
+
     why = []
     for url in urls:
         full = f"{url}/buildid/{build_id}/debuginfo"

@@ -25,6 +25,62 @@ from dapgo.engine.errors import BinaryFormatError
 from .model import Symbol
 
 _SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym: name, info, other, shndx, value, size
+_PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr
+_SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr
+_CHDR = struct.Struct("<IIQQ")  # Elf64_Chdr: type, reserved, size, alignment
+SHT_NOBITS = 8
+SHF_COMPRESSED = 0x800
+PT_LOAD = 1
+PT_TLS = 7
+
+
+@attrs.frozen
+class Segment:
+    """One program header."""
+
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+
+def _segments(data: mmap.mmap) -> list[Segment]:
+    phoff = struct.unpack_from("<Q", data, 32)[0]
+    size, num = struct.unpack_from("<HH", data, 54)
+    out = []
+    for i in range(num):
+        t, flags, off, vaddr, _pa, filesz, memsz, align = _PHDR.unpack_from(
+            data, phoff + i * size)
+        out.append(Segment(t, flags, off, vaddr, filesz, memsz, align))
+    return out
+
+
+def _section_headers(data: mmap.mmap) -> list[tuple[Section, int]]:
+    """Every section (its header as `Section`) and its sh_link."""
+    shoff = struct.unpack_from("<Q", data, 40)[0]
+    size, num, strndx = struct.unpack_from("<HHH", data, 58)
+    if not shoff:
+        return []
+    raw = [_SHDR.unpack_from(data, shoff + i * size) for i in range(num)]
+    if num == 0 or strndx == 0xFFFF:  # extended numbering: in section 0's header
+        first = _SHDR.unpack_from(data, shoff)
+        num = num or first[5]
+        strndx = first[6] if strndx == 0xFFFF else strndx
+        raw = [_SHDR.unpack_from(data, shoff + i * size) for i in range(num)]
+    str_off, str_size = raw[strndx][4], raw[strndx][5]
+    names = data[str_off:str_off + str_size]
+    out = []
+    for name, typ, flags, addr, off, sz, link, _info, _align, _ent in raw:
+        end = names.find(b"\0", name)
+        data_size = sz
+        if flags & SHF_COMPRESSED and typ != SHT_NOBITS:
+            data_size = _CHDR.unpack_from(data, off)[2]
+        out.append((Section(names[name:end if end >= 0 else len(names)].decode(
+            "utf-8", "replace"), typ == SHT_NOBITS, addr, off, sz, data_size), link))
+    return out
 
 
 @attrs.frozen
@@ -59,23 +115,38 @@ class ElfImage:
                 raise BinaryFormatError(f"{path} is not x86-64 (ELF machine {machine})")
             self.entry: int = self._elf["e_entry"]
             self.position_independent: bool = self._elf["e_type"] == "ET_DYN"
+            # program and section headers read with struct: pyelftools builds an object
+            # per section and segment and parses hash tables and the dynamic segment on
+            # the way (~20 ms for libc), and dapgo opens every object of the link map
+            self.segments: list[Segment] = _segments(self._map)
             self.load_segments: list[tuple[int, int, int]] = [
-                (seg["p_vaddr"], seg["p_memsz"], seg["p_offset"])
-                for seg in self._elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
-            self._secs: list[ElfSection] = list(self._elf.iter_sections())
-        except (ELFError, ConstructError) as exc:
+                (seg.vaddr, seg.memsz, seg.offset) for seg in self.segments
+                if seg.type == PT_LOAD]
+            headers = _section_headers(self._map)
+        except (ELFError, ConstructError, struct.error, ValueError) as exc:
             self._map.close()
             raise BinaryFormatError(f"{path} is not an ELF file ({exc})") from exc
         self.sections: dict[str, Section] = {}
         self._by_index: list[Section] = []
-        self._by_name: dict[str, ElfSection] = {}
-        for s in self._secs:
-            sec = Section(s.name, s["sh_type"] == "SHT_NOBITS", s["sh_addr"], s["sh_offset"],
-                          s["sh_size"], s.data_size)
+        self._index: dict[str, int] = {}  # name -> index of its first section
+        self._links: list[int] = []
+        self._objects: dict[int, ElfSection] = {}  # pyelftools' sections, made when read
+        for i, (sec, link) in enumerate(headers):
             self._by_index.append(sec)
-            self.sections.setdefault(s.name, sec)
-            self._by_name.setdefault(s.name, s)
+            self._links.append(link)
+            self.sections.setdefault(sec.name, sec)
+            self._index.setdefault(sec.name, i)
         self._data: dict[str, bytes] = {}
+
+    def _section(self, name: str) -> ElfSection | None:
+        """pyelftools' section object (for its contents), made on first use."""
+        i = self._index.get(name)
+        if i is None:
+            return None
+        obj = self._objects.get(i)
+        if obj is None:
+            obj = self._objects[i] = self._elf.get_section(i)
+        return obj
 
     @property
     def elffile(self) -> ELFFile:
@@ -92,7 +163,7 @@ class ElfImage:
 
     def data_size(self, name: str) -> int:
         """Size of a section's contents once decompressed, without decompressing it."""
-        s = self._by_name.get(name)
+        s = self.sections.get(name)
         if s is not None:
             return s.data_size
         return len(self.data(name))  # legacy .zdebug_*: the size is in the zlib header
@@ -102,14 +173,14 @@ class ElfImage:
         cached = self._data.get(name)
         if cached is not None:
             return cached
-        s = self._by_name.get(name)
+        s = self._section(name)
         if s is not None:
             try:
                 raw = s.data()
             except ELFError as exc:
                 raise BinaryFormatError(f"{self.path}: section {name}: {exc}") from exc
         else:
-            z = self._by_name.get(".z" + name[1:]) if name.startswith(".debug") else None
+            z = self._section(".z" + name[1:]) if name.startswith(".debug") else None
             if z is None:
                 raise KeyError(name)
             # Go before 1.20 wrote ".zdebug_*" sections ("ZLIB", 8-byte big-endian size,
@@ -137,7 +208,7 @@ class ElfImage:
     # --- notes -------------------------------------------------------------------------
     def note(self, section: str) -> tuple[str, int | str, bytes] | None:
         """(owner, type, descriptor bytes) of the first note in `section`."""
-        s = self._by_name.get(section)
+        s = self._section(section)
         if not isinstance(s, NoteSection):
             return None
         for n in s.iter_notes():
@@ -156,10 +227,10 @@ class ElfImage:
     # --- symbols -----------------------------------------------------------------------
     def data_symbols(self, prefix: str) -> list[Symbol]:
         """Data objects (STT_OBJECT) whose name starts with `prefix`, from .symtab."""
-        symtab = self._by_name.get(".symtab")
+        symtab = self._index.get(".symtab")
         if symtab is None:
             return []
-        strs = self.data(self._by_index[symtab["sh_link"]].name)
+        strs = self.data(self._by_index[self._links[symtab]].name)
         want = prefix.encode()
         out = []
         for name_off, info, _, shndx, value, size in _SYM.iter_unpack(self.data(".symtab")):
@@ -172,10 +243,10 @@ class ElfImage:
 
     def symbol(self, name: str) -> Symbol | None:
         """Look a symbol up by exact name: bytes.find in .strtab, then in .symtab."""
-        symtab = self._by_name.get(".symtab")
+        symtab = self._index.get(".symtab")
         if symtab is None:
             return None
-        strs = self.data(self._by_index[symtab["sh_link"]].name)
+        strs = self.data(self._by_index[self._links[symtab]].name)
         syms = self.data(".symtab")
         needle = name.encode() + b"\0"
         found = self._symbol_at(syms, strs, needle, b"\0", name)

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from capstone import x86_const as X
-
 from dapgo.engine.instructions import disassembler
 
 
-def _is_stack_guard_cmp(insn: Any) -> bool:
+def _is_stack_guard_cmp(insn: Any, X: Any) -> bool:
     if insn.id != X.X86_INS_CMP or len(insn.operands) != 2:
         return False
     a, b = insn.operands
@@ -33,6 +31,9 @@ def _is_stack_guard_cmp(insn: Any) -> bool:
 
 def skip_prologue(code: bytes, entry: int, max_insns: int = 8) -> int:
     """Address after the stack-check branch in `code` (the function's first bytes)."""
+    # capstone on first use: a warm start finds prologues in the on-disk memo
+    from capstone import x86_const as X
+
     saw_cmp = False
     for n, insn in enumerate(disassembler().disasm(code, entry)):
         if n >= max_insns:
@@ -41,6 +42,6 @@ def skip_prologue(code: bytes, entry: int, max_insns: int = 8) -> int:
             if insn.id in (X.X86_INS_JBE, X.X86_INS_JB):
                 return int(insn.address + insn.size)
             return entry
-        if _is_stack_guard_cmp(insn):
+        if _is_stack_guard_cmp(insn, X):
             saw_cmp = True
     return entry

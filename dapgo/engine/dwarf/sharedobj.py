@@ -6,7 +6,7 @@ addresses (static + the load bias from the link map)."""
 from __future__ import annotations
 
 from .cfi import CfaRule, FrameTables
-from .elf import ElfImage
+from .elf import PT_LOAD, ElfImage
 from .model import Function
 from .native import FunctionSymbols
 
@@ -21,9 +21,8 @@ class SharedObject:
         self._frames = FrameTables(self._eh_frame, lambda: None)
         # its code, in process addresses: the executable PT_LOAD segments
         self.code: list[tuple[int, int]] = [
-            (p["p_vaddr"] + bias, p["p_vaddr"] + p["p_memsz"] + bias)
-            for p in elf.elffile.iter_segments()
-            if p["p_type"] == "PT_LOAD" and p["p_flags"] & 1]
+            (p.vaddr + bias, p.vaddr + p.memsz + bias)
+            for p in elf.segments if p.type == PT_LOAD and p.flags & 1]
 
     def _eh_frame(self) -> tuple[bytes, int] | None:
         sec = self._elf.sections.get(".eh_frame")

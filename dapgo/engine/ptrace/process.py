@@ -46,7 +46,14 @@ import attrs
 from ptrace.binding import func as pt
 from ptrace.error import PtraceError
 
-from dapgo.engine.backend import MemoryRegion, RawRead, Registers, StopEvent, parse_auxv
+from dapgo.engine.backend import (
+    MemoryRegion,
+    RawRead,
+    Registers,
+    StopEvent,
+    VectorRead,
+    parse_auxv,
+)
 from dapgo.engine.ptrace import syscalls as sc
 from dapgo.engine.ptrace.adopt import AdoptFailure, trace_to_exec
 from dapgo.engine.ptrace.doorbell import Doorbell
@@ -643,6 +650,10 @@ class TracedProcess:
 
     def raw_reader(self) -> RawRead:
         return self.mem.read
+
+    def vector_reader(self) -> VectorRead | None:
+        pid = self.pid
+        return lambda ranges, into: sc.read_vectored(pid, ranges, into)
 
     def write_memory(self, addr: int, data: bytes) -> None:
         """Write as the program would see it: where one of our int3 bytes sits, the byte
