@@ -31,7 +31,7 @@ from dapgo.engine.disassembly import Disassembler
 from dapgo.engine.errors import DebuggerError, NotStoppedError
 from dapgo.engine.exception_filters import DEFAULT_EXCEPTION_FILTERS
 from dapgo.engine.fncall import CallInterrupted, Injector, busy
-from dapgo.engine.goroutines import COMMAND_HELP, parse_command
+from dapgo.engine.goroutine_view import COMMAND_HELP, parse_command
 from dapgo.engine.hits import Hit, HitRules
 from dapgo.engine.inspector import Inspector
 from dapgo.engine.kernel_probes import KernelProbes

@@ -25,7 +25,7 @@ from dapgo.engine.eval import (
 from dapgo.engine.eval.assign import assign, find_child
 from dapgo.engine.eval.calls import is_tuple
 from dapgo.engine.framevars import FrameVar, read_frame_vars
-from dapgo.engine.goroutines import GoroutineCommand, GoroutineView
+from dapgo.engine.goroutine_view import GoroutineCommand, GoroutineView
 from dapgo.engine.model import FrameInfo, ScopeInfo, ThreadInfo, VariableInfo
 from dapgo.engine.stack import Frame
 from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext

@@ -18,7 +18,7 @@ from dapgo.engine.goroutine_filters import (
     parse_filters,
     parse_query,
 )
-from dapgo.engine.goroutines import parse_command
+from dapgo.engine.goroutine_view import parse_command
 
 
 @attrs.frozen
