@@ -37,7 +37,7 @@ from dapgo.engine.goroutine_filters import (
 )
 from dapgo.engine.labels import EMPTY, LabelArrays, LabelDecoder, Labels
 from dapgo.engine.memcache import MemCache, unpack_each
-from dapgo.engine.stack import STACK_ROOTS, through_signal_handler
+from dapgo.engine.stack import STACK_ROOTS, Frame, GoroutineStack, through_signal_handler
 from dapgo.engine.target import Target
 
 # runtime/runtime2.go goroutine states
@@ -363,6 +363,20 @@ class GoroutineReader:
             g = self.read(curg)
         return g
 
+    def through_signal_handler(self, g: Goroutine, stack: GoroutineStack | None = None
+                               ) -> tuple[list[Frame], int] | None:
+        """When g's thread is in a signal handler: its frames through the handler to g's
+        code, and the index of the first of g's (stack.through_signal_handler). None when
+        it is not, or its registers or g.stack cannot be read."""
+        if g.thread_id is None:
+            return None
+        try:
+            r = self.target.registers(g.thread_id)
+            lo = self.target.u64(g.addr + self.layout.stack_hi - 8)  # g.stack is {lo, hi}
+        except OSError:
+            return None
+        return through_signal_handler(self.target, r.pc, r.sp, r.bp, lo, g.stack_hi, g=stack)
+
     def pc_info(self, pc: int) -> tuple[str | None, int | None, str | None, int]:
         """(function name, SP offset, file, line) at `pc`, cached."""
         info = self._pcinfo.get(pc)
@@ -575,16 +589,10 @@ class GoroutineSet:
         """pc, sp of the code a signal interrupted, when g's thread is in a signal handler
         (the runtime's async preemption, caught by the stop; on the gsignal stack g's saved
         registers are stale, and the handler's frames do not lead back to g's code)."""
-        target = self.reader.target
         assert g.thread_id is not None
-        if not target.has_thread(g.thread_id):
+        if not self.reader.target.has_thread(g.thread_id):
             return None
-        try:
-            r = target.registers(g.thread_id)
-            lo = target.u64(g.addr + self.reader.layout.stack_hi - 8)  # g.stack is {lo, hi}
-        except OSError:
-            return None
-        found = through_signal_handler(target, r.pc, r.sp, r.bp, lo, g.stack_hi)
+        found = self.reader.through_signal_handler(g)
         if found is None:
             return None
         frames, first = found

@@ -26,7 +26,6 @@ from dapgo.engine.stack import (
     Frame,
     GoroutineStack,
     goroutine_stack,
-    through_signal_handler,
     unwind,
 )
 from dapgo.engine.target import Registers
@@ -186,16 +185,7 @@ class StopContext:
                 or g.thread_id not in self.thread_ids() \
                 or self.tid_running(thread_id) is not None:
             return None
-        try:
-            regs = self.program.target.registers(g.thread_id)
-        except OSError:
-            return None
-        try:  # g.stack is {lo, hi}: the interrupted code must run on the goroutine's stack
-            lo = self.program.target.u64(g.addr + self.program.goroutines.layout.stack_hi - 8)
-        except OSError:
-            return None
-        found = through_signal_handler(self.program.target, regs.pc, regs.sp, regs.bp, lo,
-                                       g.stack_hi, g=self._stack_of(g))
+        found = self.program.goroutines.through_signal_handler(g, self._stack_of(g))
         return found[0] if found is not None else None
 
     def frame(self, thread_id: int, index: int) -> Frame:
