@@ -199,21 +199,6 @@ def dlv_dap(dlv: str, binary: str, n: int, bp: dict | None,
             logs[-1].strip() if logs else "")
 
 
-def gofmt_binary() -> str | None:
-    """cmd/gofmt of the default toolchain (a program nobody here wrote), built plainly."""
-    gobin = fixtures.go_binary()
-    version = subprocess.run([gobin, "env", "GOVERSION"], capture_output=True, text=True
-                             ).stdout.strip()
-    out = ROOT / ".cache" / "bench" / f"gofmt-{version}"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        built = subprocess.run([gobin, "build", "-o", str(out), "cmd/gofmt"],
-                               capture_output=True, env={**os.environ, "GOTOOLCHAIN": "local"})
-        if built.returncode != 0:
-            return None
-    return str(out)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("calls", nargs="?", type=int, default=200_000,
@@ -262,9 +247,12 @@ def main() -> int:
     notes.append(f"dapgo trace probes main.hot at {', '.join(hex(a) for a in sites)} "
                  f"(entry {how})")
     # which functions of whole programs could not have their entry at an emulated PUSH RBP
-    for name, path in (("the tracee", binary), ("gofmt (built plainly)", gofmt_binary())):
-        if path is None:
-            continue
+    programs = [("the tracee", binary)]
+    try:
+        programs.append(("gofmt (built plainly)", str(fixtures.gofmt())))
+    except subprocess.CalledProcessError as exc:
+        notes.append(f"gofmt could not be built: {exc}")
+    for name, path in programs:
         every = FunctionTracer(None, bi=bi if path == binary else BinaryInfo.open(path))
         planned = len(every.plan(r"."))
         fns = len(every.functions)

@@ -74,3 +74,17 @@ def markers(name: str) -> dict[str, tuple[Path, int]]:
 def line_of(name: str, marker: str) -> tuple[str, int]:
     path, line = markers(name)[marker]
     return str(path), line
+
+
+def gofmt(go: str | None = None) -> Path:
+    """cmd/gofmt of a toolchain (a program nobody here wrote), built plainly (optimized,
+    inlining on)."""
+    gobin = go_binary(go)
+    out = CACHE / f"gofmt-{go or 'default'}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        subprocess.run([gobin, "build", "-o", str(tmp), "cmd/gofmt"], check=True,
+                       env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": ""})
+        tmp.rename(out)
+    return out

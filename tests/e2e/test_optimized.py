@@ -153,19 +153,6 @@ def test_stepping_over_into_and_out_of_inlined_calls(go: str | None) -> None:
         c.request("disconnect", {"terminateDebuggee": True})
 
 
-def _gofmt(go: str | None) -> Path:
-    """cmd/gofmt of a toolchain, built plainly (optimized, inlining on)."""
-    gobin = fixtures.go_binary(go)
-    out = fixtures.CACHE / f"gofmt-{go or 'default'}"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        subprocess.run([gobin, "build", "-o", str(tmp), "cmd/gofmt"], check=True,
-                       env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": ""})
-        tmp.rename(out)
-    return out
-
-
 def _gofmt_parse_line(go: str | None) -> tuple[str, int]:
     """gofmt.go of the toolchain, and the line of processFile that calls parse."""
     goroot = subprocess.run([fixtures.go_binary(go), "env", "GOROOT"], capture_output=True,
@@ -185,7 +172,7 @@ def test_gofmt_built_plainly(go: str | None) -> None:
     next over the line."""
     gofmt_go, parse_line = _gofmt_parse_line(go)
     with session("stdio") as c:
-        launch(c, {"mode": "exec", "program": str(_gofmt(go)),
+        launch(c, {"mode": "exec", "program": str(fixtures.gofmt(go)),
                    "args": ["-l", fixtures.line_of(FX, "inl_square")[0]]})
         fbps = c.request("setFunctionBreakpoints", {"breakpoints": [
             {"name": "main.processFile"}, {"name": "go/token.(*File).Base"}]})["body"]

@@ -19,15 +19,23 @@ from .program import ProbeProgram
 from .ringbuf import Record, RingReader
 
 
+def g_labels_offset(bi: BinaryInfo) -> int | None:
+    """Where runtime.g keeps its pprof labels pointer; None when DWARF does not say."""
+    layout = bi.struct_layout("runtime.g")
+    try:
+        return layout.offset("labels") if layout else None
+    except (KeyError, ValueError):
+        return None
+
+
 def _labels(bi: BinaryInfo) -> dict[str, int]:
     """Where goroutines' pprof labels are (layout.LABEL_DEFINES); LABELS_MODE 0: unknown."""
-    layout = bi.struct_layout("runtime.g")
     labels = LabelDecoder(bi).kernel_layout()
-    try:
-        labels["G_LABELS_OFFSET"] = layout.offset("labels") if layout else -1
-    except (KeyError, ValueError):
+    off = g_labels_offset(bi)
+    if off is None or off < 0:
         return {"LABELS_MODE": 0}
-    return labels if labels.get("G_LABELS_OFFSET", -1) >= 0 else {"LABELS_MODE": 0}
+    labels["G_LABELS_OFFSET"] = off
+    return labels
 
 
 class BpfSession:

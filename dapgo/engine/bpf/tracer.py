@@ -16,7 +16,7 @@ from dapgo.engine.instructions import frame_push_site, ret_sites
 from . import layout as L
 from .reads import NotReadable, ValueRead, arg_reads, format_value, result_reads
 from .ringbuf import Record
-from .session import BpfSession
+from .session import BpfSession, g_labels_offset
 
 TRACE_GROUP = 1
 
@@ -74,15 +74,6 @@ def _desc(site: Site, flags: int, nstack: int, labels: L.ValSpec | None = None) 
         site.labels = True
     d.nvals = n
     return d
-
-
-def g_labels_offset(bi: BinaryInfo) -> int | None:
-    """Where runtime.g keeps its pprof labels pointer; None when DWARF does not say."""
-    layout = bi.struct_layout("runtime.g")
-    try:
-        return layout.offset("labels") if layout else None
-    except (KeyError, ValueError):
-        return None
 
 
 def traceable_functions(bi: BinaryInfo, regex: str) -> list[Function]:
