@@ -12,11 +12,8 @@ import struct
 from dapgo.engine.backend import Process, Registers
 from dapgo.engine.dwarf import BinaryInfo
 
-__all__ = ["G_TLS_OFFSET", "Registers", "Target"]
+__all__ = ["Registers", "Target"]
 
-# The g of a thread on linux/amd64 lives at FS base - 8 in binaries the Go linker linked;
-# externally linked (cgo) ones: BinaryInfo.g_tls_offset.
-G_TLS_OFFSET = -8
 _USER_END = 1 << 63  # no user-space address on x86-64 is this high
 
 

@@ -20,7 +20,7 @@ from dapgo.handlers.base import Args, Body, Call, Handler
 def reference(args: Args, name: str) -> int:
     text = args.req_str(name).strip()
     try:
-        value = int(text, 16) if text.lower().startswith("0x") else int(text, 0)
+        value = int(text, 0)  # 0x... too
     except ValueError:
         raise args.bad(name, f"is {text!r}, not an address") from None
     if value < 0:

@@ -24,6 +24,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.segments import NoteSegment
 from ptrace.binding.linux_struct import user_regs_struct
 
+from dapgo.engine.backend import parse_auxv
 from dapgo.engine.errors import BinaryFormatError
 
 PRSTATUS_REGS_OFFSET = 112  # offsetof(struct elf_prstatus, pr_reg) on x86-64
@@ -133,10 +134,7 @@ class CoreImage:
             addr = struct.unpack_from("<Q", raw, 16)[0] if len(raw) >= 24 else 0
             self.siginfo = SignalInfo(signo, code, addr)
         elif kind == "NT_AUXV":
-            raw = bytes(note["n_descdata"])
-            words = struct.unpack_from(f"<{len(raw) // 8}Q", raw)
-            self.auxv = {words[i]: words[i + 1] for i in range(0, len(words) - 1, 2)
-                         if words[i]}
+            self.auxv = parse_auxv(bytes(note["n_descdata"]))
         elif kind == "NT_FILE":
             desc = note["n_desc"]
             page = int(desc["page_size"])
