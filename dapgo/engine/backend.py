@@ -12,6 +12,7 @@ Every call is made on the engine's owner thread (dapgo.engine.owner).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
@@ -58,6 +59,14 @@ class MemoryRegion:
     perms: str  # "r-xp"
     offset: int
     path: str  # "" for anonymous memory
+
+
+def signal_name(signo: int) -> str:
+    """SIGQUIT for 3; "signal 99" for a number Python does not name."""
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
 
 
 def parse_auxv(data: bytes) -> dict[int, int]:

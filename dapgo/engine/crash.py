@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 
+from dapgo.engine.backend import signal_name
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.eval import EvalError, evaluate
 from dapgo.engine.inspector import Inspector
@@ -108,7 +109,7 @@ def core_stop(inspector: Inspector, ctx: StopContext, thread_id: int, death: str
     if death is not None:
         first = signal_handled(ctx, thread_id)
         if first is not None and first != _signo(death):
-            death = f"{_signame(first)}, then {death} from the Go runtime"
+            death = f"{signal_name(first)}, then {death} from the Go runtime"
     if info is not None:
         text = f"{info.exception_id}: {info.description}"
         return (f"{text} ({death})" if death else text), info
@@ -121,13 +122,6 @@ def core_stop(inspector: Inspector, ctx: StopContext, thread_id: int, death: str
         stack = frames_text(ctx.frames(thread_id))
     return description, ExceptionInfo(exception_id=death.split()[0].rstrip(","),
                                       description=description, stack=stack)
-
-
-def _signame(signo: int) -> str:
-    try:
-        return signal.Signals(signo).name
-    except ValueError:
-        return f"signal {signo}"
 
 
 def _signo(name: str) -> int | None:

@@ -24,6 +24,7 @@ from dapgo.engine.backend import (
     ReadOnlyProcess,
     Registers,
     VectorRead,
+    signal_name,
 )
 
 from .notes import CoreImage, CoreThread, FileMapping, Segment, SignalInfo
@@ -84,10 +85,7 @@ class CoreProcess(ReadOnlyProcess):
         sig = self.signal
         if sig is None:
             return None
-        try:
-            name = signal.Signals(sig.signo).name
-        except ValueError:
-            name = f"signal {sig.signo}"
+        name = signal_name(sig.signo)
         if sig.signo in FAULT_SIGNALS and sig.addr:
             name += f" (address {sig.addr:#x})"
         return name
