@@ -46,7 +46,6 @@ class Libraries:
         self.halted = halted
         self.place = place  # write the int3s (and uprobes) the table now wants
         self.loaded: dict[str, int] = {}  # path -> load bias, every object seen
-        self._not_go: set[str] = set()
         self._r_debug = 0
         self._entry: int | None = None
 
@@ -163,13 +162,12 @@ class Libraries:
             log.debug("cannot read %s: %s", path, exc)
 
     def _open_go(self, path: str) -> BinaryInfo | None:
-        if path in self._not_go or path == self.program.binary.path:
+        if path == self.program.binary.path:
             return None
         try:
             return BinaryInfo.open(path)
         except (DebuggerError, OSError) as exc:
             log.debug("not a Go image with DWARF: %s (%s)", path, exc)
-            self._not_go.add(path)
             return None
 
 
