@@ -586,9 +586,7 @@ class ValueReader:
         first, data = struct.unpack_from("<QQ", v.data)
         if first == 0:
             return None
-        eface = bool(v.type.fields) and v.type.fields[0].name == "_type"
-        rtype = first if eface else self.target.u64(first + self._itab_type_offset())
-        rt = self.rtypes.resolve(rtype)
+        rt = self.rtypes.resolve(self.rtype_of(v))
         if rt.tref is None:
             return rt.name, None
         dt = self.type_of(rt.tref)
