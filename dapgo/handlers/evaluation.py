@@ -13,7 +13,6 @@ from dapgo.handlers.base import Body, Call, Handler
 from dapgo.handlers.inspection import variable_ref
 
 CONTEXTS = ("watch", "repl", "hover", "clipboard", "variables")
-REPL_PREFIX = "dapgo "
 
 
 async def evaluate(call: Call) -> Body:
@@ -29,9 +28,9 @@ async def evaluate(call: Call) -> Body:
         location = session.frames.get(frame_id, "frameId")
         assert isinstance(location, tuple)
         thread_id, frame_index = location
-    if context == "repl" and (expression.strip() + " ").startswith(REPL_PREFIX):
+    if context == "repl" and (expression.strip() + " ").startswith(console.PREFIX):
         frame = (thread_id, frame_index) if thread_id is not None else None
-        return await _dapgo_command(call, expression.strip()[len(REPL_PREFIX):], frame)
+        return await _dapgo_command(call, expression.strip()[len(console.PREFIX):], frame)
     debugger = session.require_debugger()
     var = await session.engine(debugger.evaluate(expression, thread_id, frame_index,
                                                  context))
