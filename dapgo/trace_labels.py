@@ -28,6 +28,7 @@ class CallLabels:
         self._fd: int | None = None
         self._mem: MemCache | None = None
         self._seen: dict[int, Labels] = {}
+        self._strings: dict[int, str] = {}  # decoded strings of one batch (by ptr, len)
         self._last: dict[int, tuple[int, Labels]] = {}  # goroutine -> its last labelMap
 
     def batch(self) -> None:
@@ -35,6 +36,7 @@ class CallLabels:
         could have been replaced at the same address)."""
         self._mem = None
         self._seen = {}
+        self._strings = {}
 
     def _pread(self, addr: int, size: int) -> bytes:
         if self._fd is None:
@@ -58,8 +60,8 @@ class CallLabels:
             if self._mem is None:
                 self._mem = MemCache(self._pread)
             try:
-                self._pread(ptr, 8)  # (the decoder answers {} for memory it cannot read)
-                got = self.decoder.decode(ptr, self._mem, {})
+                self._mem.read(ptr, 8)  # (the decoder answers {} for memory it cannot read)
+                got = self.decoder.decode(ptr, self._mem, self._strings)
             except OSError:
                 got = {}
             self._seen[ptr] = got
