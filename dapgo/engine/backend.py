@@ -112,8 +112,8 @@ class Process(Protocol):
         """The thread's pc (a stopped thread's is read once per stop). ProcessLookupError
         when the thread was killed under us (another thread ended the program)."""
         ...
-    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
-        """Move a stopped thread to `pc` (and its stack pointer to `sp`)."""
+    def set_pc(self, tid: int, pc: int) -> None:
+        """Move a stopped thread to `pc`."""
         ...
     def set_registers(self, tid: int, values: dict[str, int]) -> None:
         """Write the named general registers of a stopped thread (`Registers.values`
@@ -219,7 +219,7 @@ class ReadOnlyProcess:
     def write_memory(self, addr: int, data: bytes) -> None:
         raise self._refuse()
 
-    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
+    def set_pc(self, tid: int, pc: int) -> None:
         raise self._refuse()
 
     def set_debug_register(self, tid: int, index: int, value: int) -> None:

@@ -410,7 +410,7 @@ class KernelProbes:
             sp += 8
         elif mnemonic.startswith("ret"):
             sp -= 8
-        process.set_pc(tid, ip, sp=sp)
+        process.set_registers(tid, {"rip": ip, "rsp": sp})
 
     def _start_poller(self, backend: BpfLogpoints) -> None:
         if self._poller is not None:

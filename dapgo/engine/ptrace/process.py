@@ -705,15 +705,8 @@ class TracedProcess:
             th.pc = pc
         return pc
 
-    def set_pc(self, tid: int, pc: int, sp: int | None = None) -> None:
-        regs = pt.ptrace_getregs(tid)
-        regs.rip = pc
-        if sp is not None:
-            regs.rsp = sp
-        pt.ptrace_setregs(tid, regs)
-        th = self.threads.get(tid)
-        if th is not None:
-            th.pc = None
+    def set_pc(self, tid: int, pc: int) -> None:
+        self.set_registers(tid, {"rip": pc})
 
     def set_registers(self, tid: int, values: dict[str, int]) -> None:
         """Write the named general registers of a stopped thread (the others unchanged)."""
