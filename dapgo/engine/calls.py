@@ -146,16 +146,14 @@ class CallRunner:
             return self._to_interface(self._typed_const(interp, a), t, what)
         if isinstance(a, Const):
             if t.kind == "string" and a.kind == "string":
-                raw = str(a.value).encode()
-                return struct.pack("<Qq", self._alloc(raw), len(raw))
+                return self._go_string(str(a.value))
             else:
                 try:
                     v = interp.convert(a, t)
                 except EvalError as exc:
                     raise EvalError(f"cannot use {a.text()} as {what}: {exc}") from None
                 if isinstance(v, Const):
-                    raw = str(v.value).encode()
-                    return struct.pack("<Qq", self._alloc(raw), len(raw))
+                    return self._go_string(str(v.value))
                 return v.data.ljust(t.size, b"\0")[:t.size]
         if t.kind == "interface":
             return self._to_interface(a, t, what)
@@ -164,6 +162,11 @@ class CallRunner:
                             f"(type {t.name})")
         return a.data.ljust(t.size, b"\0")[:t.size]
 
+    def _go_string(self, text: str) -> bytes:
+        """A string header (data, len) of `text`, its bytes allocated in the program."""
+        raw = text.encode()
+        return struct.pack("<Qq", self._alloc(raw), len(raw))
+
     def _typed_const(self, interp: Interpreter, c: Const) -> Value:
         """An untyped constant in its default type (what `any(1)` holds)."""
         tname = c.type.name if c.type is not None else _UNTYPED.get(c.kind)
@@ -171,8 +174,7 @@ class CallRunner:
             raise EvalError(f"cannot use {c.text()} here")
         t = self.program.values.basic(tname)
         if t.kind == "string":
-            raw = str(c.value).encode()
-            return Value(t, 0, struct.pack("<Qq", self._alloc(raw), len(raw)))
+            return Value(t, 0, self._go_string(str(c.value)))
         v = interp.convert(c, t)
         if isinstance(v, Const):
             raise EvalError(f"cannot use {c.text()} here")
