@@ -123,7 +123,6 @@ class Session:
         self.initialized = False
         self.client: dict[str, Any] = {}  # the client's initialize arguments (its supports*)
         self._reverse: dict[int, asyncio.Future[Body]] = {}  # reverse requests by seq
-        self.show_globals = False  # launch attribute showGlobalVariables
         self.show_registers = True  # launch attribute showRegisters
         self.options = SessionOptions()  # launch attributes and `dapgo config`
         self.launched: tuple[LaunchConfig, bool] | None = None  # for restart

@@ -60,8 +60,8 @@ async def scopes(call: Call) -> Body:
     assert isinstance(location, tuple)
     thread_id, index = location
     debugger = session.require_debugger()
-    infos = await session.engine(debugger.scopes(thread_id, index, session.show_globals,
-                                                   session.show_registers))
+    infos = await session.engine(debugger.scopes(
+        thread_id, index, session.options.show_global_variables, session.show_registers))
     out: list[Body] = []
     for scope in infos:
         body: Body = {

@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dapgo.engine.api import (
     DEFAULT_EXCEPTION_FILTERS,
     EXCEPTION_FILTERS,
-    MAX_ARRAY_VALUES,
     MAX_GOROUTINES,
-    MAX_STRING_LEN,
     Debugger,
     DebuggerError,
     clamp,
@@ -216,9 +214,6 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
     filters = args.opt_str("goroutineFilters") or ""
     # limits larger than the engine's bounds are clamped to them (dapgo.engine.limits)
     max_goroutines = clamp(args.opt_int("maxGoroutines", minimum=1), MAX_GOROUTINES) or 1024
-    max_string = clamp(args.opt_int("maxStringLen", minimum=1), MAX_STRING_LEN)
-    max_array = clamp(args.opt_int("maxArrayValues", minimum=1), MAX_ARRAY_VALUES)
-    call.session.show_globals = args.opt_bool("showGlobalVariables", False)
     call.session.show_registers = args.opt_bool("showRegisters", True)
     follow = args.opt_bool("followExec", False)
     regex = args.opt_str("followExecRegex") or None
@@ -248,7 +243,9 @@ async def apply_display_options(call: Call, debugger: Debugger) -> None:
                                                                  max_goroutines))
     except DebuggerError as exc:
         raise args.bad("goroutineFilters", str(exc)) from None
-    await call.session.engine(debugger.set_value_limits(max_string, max_array))
+    # (the engine clamps limits larger than its bounds: dapgo.engine.limits)
+    await call.session.engine(debugger.set_value_limits(options.max_string_len,
+                                                        options.max_array_values))
 
 
 def substitute_path(args: Args) -> PathMap:

@@ -72,10 +72,6 @@ async def _value_limits(session: Session, _value: Any) -> None:
                                                                 o.max_array_values))
 
 
-async def _show_globals(session: Session, value: Any) -> None:
-    session.show_globals = bool(value)
-
-
 OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("disassembleFlavor", str, "intel",
            "syntax of the disassembly view: intel or go (Go's assembler syntax)",
@@ -87,8 +83,7 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            apply=_value_limits),
     Option("maxArrayValues", int, 64, "elements of an array, slice or map loaded per page",
            minimum=1, apply=_value_limits),
-    Option("showGlobalVariables", bool, False, "a Globals scope with the package's variables",
-           apply=_show_globals),
+    Option("showGlobalVariables", bool, False, "a Globals scope with the package's variables"),
 )}
 
 
