@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import errno
 import getpass
-import ipaddress
 import logging
 import os
 import queue
@@ -62,13 +61,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"invalid --listen address {text!r}: expected [HOST]:PORT")
     return host or DEFAULT_HOST, int(port_text)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 UNIX_PREFIX = "unix:"
@@ -186,7 +178,7 @@ async def serve_tcp(
         bound_host, bound_port = sock.getsockname()[:2]
         print(f"dapgo: listening on {_show_address(bound_host, bound_port)}",
               file=sys.stderr, flush=True)
-        if not _is_loopback(bound_host):
+        if not peers.is_loopback(bound_host):
             print(
                 f"dapgo: warning: {_show_address(bound_host, bound_port)} is not a loopback "
                 f"address: anyone who can reach it can run code as user {getpass.getuser()}",
