@@ -100,11 +100,9 @@ def instruction_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
             bp = UserBreakpoint(id=table.new_id(), kind="instruction", key=key, addresses=[])
             if disasm is None or binary is None:
                 bp.message = "no program loaded yet"
-            elif not is_instruction_start(disasm, spec.address):
-                bp.message = f"no instruction of the program begins at {key}"
             else:
-                bp.addresses = [spec.address]
-                loc = binary.line_for_pc(spec.address)
+                bp.addresses, bp.message = _instruction_at(disasm, spec.address)
+                loc = binary.line_for_pc(spec.address) if bp.addresses else None
                 if loc:
                     bp.path, bp.line = loc
         bp.condition, bp.hit_condition = spec.condition, spec.hit_condition
@@ -148,11 +146,7 @@ def exception_breakpoints(table: BreakpointTable, binary: BinaryInfo | None,
     for f in filters:
         bp = table.existing(EXCEPTION_GROUP, f)
         if bp is None:
-            addrs = []
-            for name in EXCEPTION_FILTERS[f][0]:
-                fn = binary.function(name) if binary else None
-                if fn is not None and binary is not None:
-                    addrs.append(binary.first_pc_after_prologue(fn))
+            addrs = _exception_addresses(binary, f) if binary is not None else []
             bp = UserBreakpoint(id=table.new_id(), kind="exception", key=f, addresses=addrs)
         bps.append(bp)
     return bps
@@ -170,11 +164,21 @@ def rebind(bp: UserBreakpoint, binary: BinaryInfo) -> None:
         bp.addresses, bp.message, bp.path, bp.line = (loc.addresses, loc.message, loc.path,
                                                       loc.line)
     elif bp.kind == "exception":
-        bp.addresses = [binary.first_pc_after_prologue(fn)
-                        for fn in (binary.function(n) for n in EXCEPTION_FILTERS[bp.key][0])
-                        if fn is not None]
+        bp.addresses = _exception_addresses(binary, bp.key)
     elif bp.kind == "instruction":
-        addr = int(bp.key, 16)
-        ok = is_instruction_start(Disassembler(binary), addr)
-        bp.addresses = [addr] if ok else []
-        bp.message = None if ok else f"no instruction of the program begins at {bp.key}"
+        bp.addresses, bp.message = _instruction_at(Disassembler(binary), int(bp.key, 16))
+
+
+def _exception_addresses(binary: BinaryInfo, filter_: str) -> list[int]:
+    """Where exception filter `filter_` stops: after the prologue of each of its runtime
+    functions the binary has."""
+    return [binary.first_pc_after_prologue(fn)
+            for fn in (binary.function(n) for n in EXCEPTION_FILTERS[filter_][0])
+            if fn is not None]
+
+
+def _instruction_at(disasm: Disassembler, addr: int) -> tuple[list[int], str | None]:
+    """An instruction breakpoint's (addresses, message) at `addr`."""
+    if is_instruction_start(disasm, addr):
+        return [addr], None
+    return [], f"no instruction of the program begins at {addr:#x}"
