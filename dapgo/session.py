@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ChunkReader = Callable[[], Coroutine[Any, Any, bytes]]  # b"" at end of input; must be cancellable
+# b"" at end of input; a coroutine or a future (stdio's: no task per chunk); cancellable
+ChunkReader = Callable[[], Awaitable[bytes]]
 
 OUT_OF_ORDER = frozenset({"pause", "disconnect", "terminate"})
 SHUTDOWN_TIMEOUT = 10.0
@@ -145,8 +146,8 @@ class Session:
         try:
             while not self._ended.is_set():
                 await self._room_for_input()
-                # the read is a task of its own that `_end_reading` cancels when the session
-                # ends (cheaper per request than racing it against an event: asyncio.wait)
+                # the read is a future (or a task of its own) that `_end_reading` cancels when
+                # the session ends (cheaper per request than racing it against an event)
                 self._reading = reading = asyncio.ensure_future(read())
                 try:
                     chunk = await reading
@@ -370,7 +371,10 @@ class Session:
 
     async def engine(self, request: Future[T]) -> T:
         """The answer to an engine request (completed by the engine's owner thread). A
-        request, once made, runs to its end even if whoever awaits it gives up."""
+        request, once made, runs to its end even if whoever awaits it gives up. One
+        already answered (run on this thread: Owner.borrow) is taken as it is."""
+        if request.done():
+            return request.result()
         return await asyncio.shield(asyncio.wrap_future(request))
 
     def reset_handles(self) -> None:

@@ -7,7 +7,9 @@ breakpoints, debug registers, detach and kill. The live ptrace backend
 derives from `ReadOnlyProcess`, which refuses every execution request with a clear error.
 Nothing above this interface knows which backend it has; only the facade chooses.
 
-Every call is made on the engine's owner thread (dapgo.engine.owner).
+Every call is made on the engine's owner thread (dapgo.engine.owner), or on a thread that
+borrows it to read a stopped program; a live backend raises `TracerThreadOnly` when such a
+borrower asks for what only the tracing thread can do.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from dapgo.engine.errors import DebuggerError
 # not a breakpoint of ours (debug registers, in-kernel conditions), an exit, or "wake": not
 # the program at all, but a request for the owner thread (see dapgo.engine.owner).
 StopKind = Literal["breakpoint", "trap", "exited", "wake"]
+
+
+class TracerThreadOnly(BaseException):
+    """Only the thread that traces the program may do this (Linux ties a tracee to that
+    thread), and another thread asked: a job borrowed by another thread (see
+    dapgo.engine.owner.Owner.borrow) then runs again on the owner thread. A BaseException,
+    as asyncio's CancelledError is, so that no `except Exception` that degrades a value
+    gracefully can take it for a failure of the program."""
 
 
 class ReadOnlyError(DebuggerError):

@@ -20,6 +20,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dapgo.engine import build as gobuild
+from dapgo.engine.backend import TracerThreadOnly
+from dapgo.engine.calls import call_policy
 from dapgo.engine.core import Engine
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.errors import BuildError, DebuggerError, ProcessError, ProgramNotFoundError
@@ -78,6 +80,16 @@ class Debugger:
 
     def _do(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         return self._owner.submit(lambda: fn(*args))
+
+    def _look(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """A look at the stopped program that changes nothing in it (a frame's scopes, a
+        value's children, an expression without calls): run on the calling thread when the
+        owner thread is idle (see Owner.borrow), else, or when it needs the tracing thread
+        (registers not yet read at this stop), on the owner thread."""
+        fut = self._owner.borrow(lambda: fn(*args))
+        if fut is None or isinstance(fut.exception(), TracerThreadOnly):
+            return self._do(fn, *args)
+        return fut
 
     # ----- starting -----
 
@@ -423,23 +435,26 @@ class Debugger:
 
     def stack_trace(self, thread_id: int, start: int, levels: int
                     ) -> Future[tuple[list[FrameInfo], int]]:
-        return self._do(self._engine.stack_trace, thread_id, start, levels)
+        return self._look(self._engine.stack_trace, thread_id, start, levels)
 
     def scopes(self, thread_id: int, frame_index: int, show_globals: bool = False,
                show_registers: bool = True) -> Future[list[ScopeInfo]]:
-        return self._do(self._engine.scopes, thread_id, frame_index, show_globals,
-                        show_registers)
+        return self._look(self._engine.scopes, thread_id, frame_index, show_globals,
+                          show_registers)
 
     def variables(self, handle: object, start: int | None = None, count: int | None = None
                   ) -> Future[list[VariableInfo]]:
-        return self._do(self._engine.variables, handle, start, count)
+        return self._look(self._engine.variables, handle, start, count)
 
     def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
                  context: str) -> Future[VariableInfo]:
         """`context` is DAP's (watch, repl, hover, clipboard): it says whether function
         calls may run (dapgo.engine.calls.call_policy); repl and clipboard show a string
-        whole (up to 1 MiB)."""
-        return self._do(self._engine.evaluate, expression, thread_id, frame_index, context)
+        whole (up to 1 MiB). One that cannot call (no parenthesis, or a context that never
+        calls) is a look (`_look`)."""
+        may_call = call_policy(expression, context)[1] and "(" in expression
+        return (self._do if may_call else self._look)(
+            self._engine.evaluate, expression, thread_id, frame_index, context)
 
     def set_variable(self, handle: object, name: str, value: str) -> Future[VariableInfo]:
         return self._do(self._engine.set_variable, handle, name, value)

@@ -1,11 +1,19 @@
 """The owner thread: the one thread that holds the engine's state and drives the program.
 
 Every piece of engine state (the process and its threads, breakpoints, probes, watches,
-caches of a stop) is read and written by this thread only, so nothing in the engine needs a
-lock. It is also the thread that traces the program (Linux ties a tracee to one thread).
+caches of a stop) is read and written by one thread at a time, so nothing in the engine
+needs a lock: by this thread, or by a thread that borrows the engine while this one is idle.
+It is also the thread that traces the program (Linux ties a tracee to one thread).
 
 Other threads hand it work: `submit(fn)` queues `fn` and returns a Future of its result;
 `post(fn)` queues work whose result nobody waits for. Jobs run one at a time, in order.
+
+`borrow(fn)` runs `fn` on the calling thread instead, when the owner thread is idle (no job
+running or queued): the owner thread then starts nothing until `fn` returns. A small request
+on a stopped program (a `variables` of a few values) costs less than the two thread
+switches a submission takes, so the server borrows for reading a stopped program. Whatever
+only the tracing thread can do raises `TracerThreadOnly` in a borrower (see
+dapgo.engine.backend); the caller then submits the job.
 
 A job may run for long while the program runs (continue, a step): it then waits in the
 kernel (waitpid), not on the queue. For that time it installs a waker (`waiting_with`): a
@@ -41,6 +49,8 @@ class Owner:
         self._cond = threading.Condition()
         self._waker: Callable[[], None] | None = None
         self._stopping = False
+        self._idle = False  # the owner thread waits for a job (none runs)
+        self._borrowed = False  # another thread runs a job (see borrow)
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
 
@@ -50,6 +60,22 @@ class Owner:
         """Run `fn` on the owner thread after the jobs queued before it."""
         fut: Future[T] = Future()
         self._put((fn, fut))
+        return fut
+
+    def borrow(self, fn: Callable[[], T]) -> Future[T] | None:
+        """Run `fn` on the calling thread now, if the owner thread is idle, and return its
+        completed Future; None (nothing run) when a job runs or is queued."""
+        with self._cond:
+            if not self._idle or self._jobs or self._borrowed or self._stopping:
+                return None
+            self._borrowed = True
+        fut: Future[T] = Future()
+        try:
+            _run((fn, fut))
+        finally:
+            with self._cond:
+                self._borrowed = False
+                self._cond.notify()
         return fut
 
     def post(self, fn: Callable[[], Any]) -> None:
@@ -120,8 +146,10 @@ class Owner:
     def _main(self) -> None:
         while True:
             with self._cond:
-                while not self._jobs and not self._stopping:
+                self._idle = True
+                while self._borrowed or (not self._jobs and not self._stopping):
                     self._cond.wait()
+                self._idle = False
                 if not self._jobs:
                     return  # stopping, and everything queued has run
                 job = self._jobs.popleft()

@@ -89,6 +89,58 @@ def test_after_shutdown_the_queue_finishes_and_new_requests_fail_clearly() -> No
     assert isinstance(exc.value, DebuggerError) and "ended" in str(exc.value)
 
 
+def _idle(owner: Owner) -> None:
+    owner.submit(lambda: None).result(5)
+    time.sleep(0.02)  # back in its wait for jobs
+
+
+def test_borrow_runs_on_the_calling_thread_while_the_owner_is_idle() -> None:
+    owner = Owner()
+    _idle(owner)
+    fut = owner.borrow(threading.get_ident)
+    assert fut is not None and fut.done() and fut.result() == threading.get_ident()
+
+    def boom() -> None:
+        raise ValueError("no")
+
+    failed = owner.borrow(boom)
+    assert failed is not None and isinstance(failed.exception(), ValueError)
+    assert owner.submit(lambda: "alive").result(5) == "alive"
+    owner.shutdown()
+
+
+def test_borrow_refuses_while_a_job_runs_or_waits_its_turn() -> None:
+    owner = Owner()
+    gate = threading.Event()
+    running = owner.submit(lambda: gate.wait(5))
+    time.sleep(0.02)
+    assert owner.borrow(lambda: "here") is None  # a job runs
+    queued = owner.submit(lambda: "queued")
+    assert owner.borrow(lambda: "here") is None
+    gate.set()
+    assert running.result(5) and queued.result(5) == "queued"
+    owner.shutdown()
+
+
+def test_nothing_runs_on_the_owner_thread_while_a_borrower_runs() -> None:
+    """One user of the engine's state at a time: a job submitted meanwhile (from another
+    thread) starts once the borrowed function has returned."""
+    owner = Owner()
+    _idle(owner)
+    order: list[str] = []
+
+    def borrowed() -> None:
+        order.append("borrowed starts")
+        threading.Thread(target=lambda: owner.submit(lambda: order.append("job"))).start()
+        time.sleep(0.1)
+        order.append("borrowed ends")
+
+    assert owner.borrow(borrowed) is not None
+    owner.submit(lambda: None).result(5)
+    assert order == ["borrowed starts", "borrowed ends", "job"]
+    owner.shutdown()
+
+
 def _wall_wait(pid: int) -> tuple[int, int]:
     return os.waitpid(pid, 0x40000000 | 2)  # __WALL | WUNTRACED
 

@@ -51,6 +51,7 @@ from dapgo.engine.backend import (
     RawRead,
     Registers,
     StopEvent,
+    TracerThreadOnly,
     VectorRead,
     parse_auxv,
 )
@@ -81,6 +82,7 @@ class Thread:
     trap: bool = False  # stopped on a SIGTRAP that is not a breakpoint of ours
     new: bool = False  # cloned, its first stop not yet seen
     pc: int | None = None  # rip while stopped, once read (a resume forgets it)
+    regs: Registers | None = None  # all of them while stopped, once read (likewise)
     stop_sig: int = 0  # the signal of its signal-delivery-stop (0: another kind of stop)
 
 
@@ -115,6 +117,7 @@ class TracedProcess:
 
     def __init__(self, pid: int, launched: bool) -> None:
         self.pid = pid
+        self._tracer = threading.get_ident()  # made by the thread that traces it
         self.launched = launched
         self.seized = not launched  # threads stopped with PTRACE_INTERRUPT (see above)
         self.threads: dict[int, Thread] = {}
@@ -398,7 +401,7 @@ class TracedProcess:
         th.trap = False
         th.stop_sig = 0
         try:
-            th.pc = None
+            th.pc = th.regs = None
             pt.ptrace_cont(tid, sig)
         except Exception:  # the thread died under us; its exit status comes by wait
             pass
@@ -543,7 +546,7 @@ class TracedProcess:
         for th in list(self.threads.values()):
             if not th.stopped or th.stop_sig not in _HAZARDS or th.pending_signal:
                 continue
-            trap, pc = th.trap, th.pc
+            trap, pc, regs = th.trap, th.pc, th.regs
             try:
                 pt.ptrace(sc.PTRACE_INTERRUPT, th.tid, 0, 0)
                 th.sigstop_expected = True
@@ -559,7 +562,7 @@ class TracedProcess:
             if th.tid in self.threads:
                 # the same stop (no instruction ran), now harmless; a stale probe signal
                 # that was pending may have come first: the interrupt then stays pending
-                th.trap, th.pc = trap, pc
+                th.trap, th.pc, th.regs = trap, pc, regs
 
     def resume(self, tids: list[int] | None = None) -> None:
         """Resume the stopped threads `tids` (all when None), stepping those on breakpoints
@@ -595,7 +598,7 @@ class TracedProcess:
         self._stepping = tid
         try:
             while True:
-                th.pc = None
+                th.pc = th.regs = None
                 pt.ptrace(pt.PTRACE_SINGLESTEP, tid, 0, 0)
                 th.stopped = False
                 wtid, status = self._wait(tid)
@@ -683,11 +686,24 @@ class TracedProcess:
 
     # ----- registers -----
 
+    def _on_tracer(self) -> None:
+        if threading.get_ident() != self._tracer:
+            raise TracerThreadOnly("ptrace is for the thread that traces the program")
+
     def registers(self, tid: int) -> Registers:
-        regs = pt.ptrace_getregs(tid)
-        values = {name: int(getattr(regs, name)) for name, _ in regs._fields_}
-        return Registers(pc=values["rip"], sp=values["rsp"], bp=values["rbp"],
+        """A stopped thread's registers (read once per stop; a resume or a write forgets
+        them)."""
+        th = self.threads.get(tid)
+        if th is not None and th.regs is not None:
+            return th.regs
+        self._on_tracer()
+        raw = pt.ptrace_getregs(tid)
+        values = {name: int(getattr(raw, name)) for name, _ in raw._fields_}
+        regs = Registers(pc=values["rip"], sp=values["rsp"], bp=values["rbp"],
                          fs_base=values["fs_base"], values=values)
+        if th is not None and th.stopped:
+            th.regs, th.pc = regs, regs.pc
+        return regs
 
     def pc(self, tid: int) -> int:
         """rip of a stopped thread (read once per stop: every decision on a hot trap or
@@ -695,6 +711,7 @@ class TracedProcess:
         th = self.threads.get(tid)
         if th is not None and th.pc is not None:
             return th.pc
+        self._on_tracer()
         try:
             pc = int(pt.ptrace_getregs(tid).rip)
         except PtraceError as exc:
@@ -710,26 +727,31 @@ class TracedProcess:
 
     def set_registers(self, tid: int, values: dict[str, int]) -> None:
         """Write the named general registers of a stopped thread (the others unchanged)."""
+        self._on_tracer()
+        th = self.threads.get(tid)
+        if th is not None:
+            th.pc = th.regs = None
         regs = pt.ptrace_getregs(tid)
         for name, value in values.items():
             setattr(regs, name, value & 0xFFFFFFFFFFFFFFFF)
         pt.ptrace_setregs(tid, regs)
-        th = self.threads.get(tid)
-        if th is not None:
-            th.pc = None
 
     def fp_state(self, tid: int) -> bytes:
         """The thread's x87/SSE state (the 512-byte FXSAVE area: XMM0-15 at 160)."""
+        self._on_tracer()
         return bytes(pt.ptrace_getfpregs(tid))
 
     def set_fp_state(self, tid: int, data: bytes) -> None:
+        self._on_tracer()
         regs = pt.user_fpregs_struct.from_buffer_copy(data)
         pt.ptrace_setfpregs(tid, regs)
 
     def debug_register(self, tid: int, index: int) -> int:
+        self._on_tracer()
         return int(pt.ptrace_peekuser(tid, sc.DEBUGREG_OFFSET + 8 * index))
 
     def set_debug_register(self, tid: int, index: int, value: int) -> None:
+        self._on_tracer()
         pt.ptrace_pokeuser(tid, sc.DEBUGREG_OFFSET + 8 * index, value)
 
     # ----- ending -----
