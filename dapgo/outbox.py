@@ -6,7 +6,9 @@ Who does what:
 - one writer task (`pump`, on the loop) takes the queued bytes in order, in batches, and
   awaits the transport's flow control after each write (`drain()` on TCP, the pipe
   transport's pause/resume on stdio), so what sits in the transport stays bounded by the
-  transport's own high-water mark;
+  transport's own high-water mark; when nothing is queued or being written and the
+  transport holds nothing, `put` hands the message to it at once (`Writer.write_now`): a
+  response goes out without waiting for the writer task's turn on the loop;
 - threads that produce engine events (the program's stdout/stderr pumps, the engine's
   threads) call `reserve` before handing an event to the loop: while the backlog (bytes
   reserved and not yet queued, queued, or being written) is above `high`, they wait until it
@@ -43,6 +45,11 @@ class Writer(Protocol):
         Raises ConnectionError or OSError once the client is gone."""
         ...
 
+    def write_now(self, data: bytes) -> bool:
+        """Hand `data` to the transport if it holds nothing now (so flow control has
+        nothing to wait for); False when it does not take it."""
+        ...
+
     async def close(self, abort: bool = False) -> None:
         """Close, giving what the transport still buffers a bounded time to go out; with
         `abort` (the client has stopped reading), drop it and close at once."""
@@ -64,6 +71,7 @@ class Outbox:
         self._ready = asyncio.Event()  # the queue has something (loop only)
         self._idle = asyncio.Event()  # the queue is empty and no write is under way
         self._idle.set()
+        self._writer: Writer | None = None  # the writer task's (see put)
         self.failed = False
         self.written = 0  # bytes the writer has handed over
         self.peak = 0  # the largest backlog seen, for the log
@@ -98,6 +106,13 @@ class Outbox:
         """Queue one encoded message; False if it can no longer be delivered."""
         if self.failed:
             return False
+        if self._writer is not None and not self._queue and self._idle.is_set():
+            try:
+                if self._writer.write_now(data):
+                    self.written += len(data)
+                    return True
+            except (ConnectionError, OSError, ValueError):
+                pass  # queued: the writer task meets the failure and ends the session
         with self._cond:
             self._add(len(data))
         self._queue.append(data)
@@ -107,6 +122,7 @@ class Outbox:
 
     async def pump(self, writer: Writer) -> None:
         """The writer task: write everything queued, in order, until cancelled or failed."""
+        self._writer = writer
         while True:
             await self._ready.wait()
             batch = [self._queue.popleft()]

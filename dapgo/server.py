@@ -9,6 +9,7 @@ the process serves one session and exits when it ends.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import getpass
@@ -93,6 +94,12 @@ class _StreamWriter:
             raise ConnectionError("connection closed")
         self._writer.write(data)
         await self._writer.drain()
+
+    def write_now(self, data: bytes) -> bool:
+        if self._writer.is_closing() or self._writer.transport.get_write_buffer_size():
+            return False
+        self._writer.write(data)
+        return True
 
     async def close(self, abort: bool = False) -> None:
         await _close_stream(self._writer, abort)
@@ -280,6 +287,12 @@ class _PipeWriter:
         self._transport.write(data)
         await self._flow.drain()
 
+    def write_now(self, data: bytes) -> bool:
+        if self._transport.is_closing() or self._transport.get_write_buffer_size():
+            return False
+        self._transport.write(data)
+        return True
+
     async def close(self, abort: bool = False) -> None:
         if abort:
             self._transport.abort()
@@ -320,6 +333,9 @@ class _ThreadWriter:
         done = self._loop.create_future()
         self._jobs.put((data, done))
         await done
+
+    def write_now(self, data: bytes) -> bool:
+        return False  # the thread writes, one write at a time
 
     async def close(self, abort: bool = False) -> None:
         self._jobs.put(None)  # the thread closes the fd after the last write
@@ -386,11 +402,15 @@ class _StdinReader:
     """Chunks from the protocol's input descriptor. A pipe (reopened for a private
     non-blocking file description, as the output is) or a socket (read with MSG_DONTWAIT)
     is polled by the loop itself: a request costs no thread switch. Anything else (a
-    regular file, a tty) is read by a daemon thread (never blocks exit)."""
+    regular file, a tty) is read by a daemon thread (never blocks exit).
+
+    `read()` returns a plain future (no task per chunk), completed by the read itself: a
+    request reaches the session one turn of the loop after it arrives."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._chunks: collections.deque[bytes] = collections.deque()  # read, not yet taken
+        self._waiter: asyncio.Future[bytes] | None = None  # the session's read() waiting
         self._loop = asyncio.get_running_loop()
         polled = self._pollable(fd)
         if polled is not None:
@@ -429,9 +449,16 @@ class _StdinReader:
         except OSError as exc:
             log.info("stdin read failed: %s", exc)
             chunk = b""
-        self._queue.put_nowait(chunk)
+        self._deliver(chunk)
         if not chunk:
             self._loop.remove_reader(self._polled)
+
+    def _deliver(self, chunk: bytes) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():  # not cancelled
+            waiter.set_result(chunk)
+        else:
+            self._chunks.append(chunk)
 
     def _pump(self) -> None:
         while True:
@@ -441,14 +468,19 @@ class _StdinReader:
                 log.info("stdin read failed: %s", exc)
                 chunk = b""
             try:
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, chunk)
+                self._loop.call_soon_threadsafe(self._deliver, chunk)
             except RuntimeError:
                 return
             if not chunk:
                 return
 
-    async def read(self) -> bytes:
-        return await self._queue.get()
+    def read(self) -> asyncio.Future[bytes]:
+        fut: asyncio.Future[bytes] = self._loop.create_future()
+        if self._chunks:
+            fut.set_result(self._chunks.popleft())
+        else:
+            self._waiter = fut
+        return fut
 
 
 def _claim_stdio() -> tuple[int, int]:

@@ -227,6 +227,12 @@ class Harness:
             assert isinstance(item, dict), item
             self.received.append(item)
 
+    def write_now(self, data: bytes) -> bool:
+        for item in self._parser.feed(data):
+            assert isinstance(item, dict), item
+            self.received.append(item)
+        return True
+
     async def close(self, abort: bool = False) -> None:
         self.closed = True
 

@@ -34,6 +34,14 @@ class HeldWriter:
         self.data += data
         self.writes += 1
 
+    def write_now(self, data: bytes) -> bool:
+        """A transport with nothing buffered takes bytes at once (while the client reads)."""
+        if not self.flowing.is_set() or self.fail is not None:
+            return False
+        self.data += data
+        self.writes += 1
+        return True
+
     async def close(self, abort: bool = False) -> None:
         self.closed = abort
 
@@ -88,6 +96,23 @@ def test_everything_written_in_order_in_batches() -> None:
         assert bytes(w.data) == b"".join(b"%03d;" % i for i in range(100))
         assert w.writes <= 2  # joined, not one write per message
         assert box.backlog == 0
+
+    assert run(s) == []
+
+
+def test_idle_outbox_hands_a_message_over_at_once_and_keeps_order_otherwise() -> None:
+    async def s(box: Outbox, w: HeldWriter) -> None:
+        await asyncio.sleep(0)  # the writer task has started
+        box.put(b"now")
+        assert bytes(w.data) == b"now"  # written within put: no turn of the loop
+        w.flowing.clear()  # the client stops reading
+        box.put(b"A")
+        await asyncio.sleep(0.05)  # the writer task holds "A" in a write that waits
+        box.put(b"B")  # queued behind it, even once the transport could take it
+        w.flowing.set()
+        box.put(b"C")
+        assert await box.flush(1.0, 5.0)
+        assert bytes(w.data) == b"nowABC"
 
     assert run(s) == []
 
@@ -182,6 +207,9 @@ class HeldHarness(Harness):
     async def write(self, data: bytes) -> None:
         await self.flowing.wait()
         await super().write(data)
+
+    def write_now(self, data: bytes) -> bool:
+        return self.flowing.is_set() and super().write_now(data)
 
 
 def test_session_engine_thread_waits_for_the_client_until_disconnect() -> None:
