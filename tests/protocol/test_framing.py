@@ -169,3 +169,18 @@ def test_error_items_keep_stream_order() -> None:
     items = FrameParser().feed(data)
     kinds = ["err" if isinstance(i, FramingError) else "msg" for i in items]
     assert kinds == ["msg", "err", "msg", "err", "msg"]
+
+
+def test_integer_too_long_for_int_is_a_float_not_a_failed_frame() -> None:
+    # int() refuses more than 4300 digits; the message is still decoded (as JavaScript
+    # would: an infinite number), so the request gets an answer about its argument
+    body = b'{"seq": 5, "arguments": {"threadId": ' + b"9" * 5000 + b"}}"
+    assert FrameParser().feed(frame(body) + GOOD) == [
+        {"seq": 5, "arguments": {"threadId": float("inf")}}, {"seq": 9}]
+
+
+def test_header_with_a_huge_length_is_refused_by_the_plain_header_path_too() -> None:
+    items = FrameParser(max_body_bytes=100).feed(b"Content-Length: 101\r\n\r\n" + b"x" * 101
+                                                 + GOOD)
+    assert isinstance(items[0], FramingError) and "exceeds the limit" in str(items[0])
+    assert items[-1] == {"seq": 9}
