@@ -456,8 +456,10 @@ class Family:
         except DebuggerError as exc:
             return _failed(exc)
         assert local is not None
-        return _then(d.scopes(local, frame_index, show_globals, show_registers),
-                     lambda ss: [self._wrap(child, s) for s in ss])
+        scopes = d.scopes(local, frame_index, show_globals, show_registers)
+        if child is None:
+            return scopes
+        return _then(scopes, lambda ss: [self._wrap(child, s) for s in ss])
 
     def variables(self, handle: object, start: int | None = None, count: int | None = None
                   ) -> Future[list[VariableInfo]]:
@@ -465,8 +467,10 @@ class Family:
             d, h, child = self._unwrap(handle)
         except DebuggerError as exc:
             return _failed(exc)
-        return _then(d.variables(h, start, count), lambda vs: [self._wrap(child, v)
-                                                               for v in vs])
+        found = d.variables(h, start, count)
+        if child is None:
+            return found
+        return _then(found, lambda vs: [self._wrap(child, v) for v in vs])
 
     def evaluate(self, expression: str, thread_id: int | None, frame_index: int,
                  context: str) -> Future[VariableInfo]:
@@ -474,8 +478,10 @@ class Family:
             d, local, child = self._route(thread_id)
         except DebuggerError as exc:
             return _failed(exc)
-        return _then(d.evaluate(expression, local, frame_index, context),
-                     lambda v: self._wrap(child, v))
+        found = d.evaluate(expression, local, frame_index, context)
+        if child is None:
+            return found
+        return _then(found, lambda v: self._wrap(child, v))
 
     def set_variable(self, handle: object, name: str, value: str) -> Future[VariableInfo]:
         try:
