@@ -23,7 +23,10 @@ from elftools.dwarf.compileunit import CompileUnit
 from elftools.dwarf.die import DIE, AttributeValue
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
+from . import fastdie
 from .elf import ElfImage
+
+fastdie.install()
 
 __all__ = ["DIE", "CompileUnit", "DebugInfo"]
 
@@ -108,6 +111,14 @@ class _LazySectionStream:
         return self._open().tell()
 
 
+class _SectionBytes(io.BytesIO):
+    """A section already in memory, its bytes at hand for fastdie.GoDIE (`data`)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.data = data
+
+
 class DebugInfo:
     """pyelftools' DWARFInfo over an ElfImage, plus name lookup by bytes.find."""
 
@@ -117,6 +128,8 @@ class DebugInfo:
         descs: dict[str, DebugSectionDescriptor | None] = {}
         for arg, name in _SECTIONS.items():
             descs[arg] = self._descriptor(name) if name and elf.has(name) else None
+        descs["debug_info_sec"] = DebugSectionDescriptor(
+            cast(IO[bytes], _SectionBytes(self.info)), ".debug_info", None, len(self.info), 0)
         self.dwarf = DWARFInfo(
             config=DwarfConfig(little_endian=True, machine_arch="x64", default_address_size=8),
             **descs)
