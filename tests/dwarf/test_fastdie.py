@@ -13,6 +13,7 @@ from elftools.dwarf.die import DIE
 
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.dwarf.fastdie import GoDIE
+from dapgo.engine.dwarf.locations import decode_expr, parse_expr
 
 CASES = [("gotypes", None, ()), ("gotypes", "1.21.13", ()), ("gotypes", "1.24.11", ()),
          ("cgocall", None, ()), ("basic", None, ("-buildmode=pie",))]
@@ -39,5 +40,28 @@ def test_every_die_decodes_as_pyelftools_does(fixture: str, go: str | None,
             fast_plans += sum(p is not None for p in cu.__dict__.get("_dapgo_plans", {}).values())
         assert compared > 10_000
         assert fast_plans > 20  # Go's abbreviations are decoded by GoDIE's plans
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize(("fixture", "go", "flags"), CASES[:3] + [("optimized", None, ())],
+                         ids=["gotypes-default", "gotypes-1.21", "gotypes-1.24", "optimized"])
+def test_one_operation_locations_read_as_the_parser_reads_them(
+        fixture: str, go: str | None, flags: tuple[str, ...]) -> None:
+    if go is not None and not Path(fixtures.go_binary(go)).exists():
+        pytest.skip(f"Go {go} toolchain not installed under .cache/go")
+    b = BinaryInfo.open(str(fixtures.build(fixture, go=go, flags=flags,
+                                           optimized=fixture == "optimized")))
+    try:
+        kinds: set[str] = set()
+        for cu in b.dwarf.units():
+            for die in cu.iter_DIEs():
+                loc = die.attributes.get("DW_AT_location")
+                if loc is None or loc.form not in ("DW_FORM_exprloc", "DW_FORM_block1"):
+                    continue
+                got = decode_expr(loc.value, cu.structs)
+                assert got == parse_expr(loc.value, cu.structs), (die.offset, loc.value)
+                kinds.add(type(got).__name__)
+        assert {"StackLoc", "AddrLoc"} <= kinds
     finally:
         b.close()

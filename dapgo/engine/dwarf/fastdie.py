@@ -37,7 +37,7 @@ def _fixed(unpack: Callable[[bytes, int], tuple[int]], size: int) -> _Reader:
     return read
 
 
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+def uleb(data: bytes, pos: int) -> tuple[int, int]:
     b = data[pos]
     if b < 0x80:
         return b, pos + 1
@@ -51,7 +51,7 @@ def _uleb(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def _sleb(data: bytes, pos: int) -> tuple[int, int]:
+def sleb(data: bytes, pos: int) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
         b = data[pos]
@@ -89,12 +89,12 @@ _READERS: dict[str, _Reader] = {
     "DW_FORM_ref_addr": _fixed(_U32, 4), "DW_FORM_sec_offset": _fixed(_U32, 4),
     "DW_FORM_strp": _fixed(_U32, 4),
     "DW_FORM_data8": _fixed(_U64, 8), "DW_FORM_ref8": _fixed(_U64, 8),
-    "DW_FORM_udata": _uleb, "DW_FORM_ref_udata": _uleb, "DW_FORM_sdata": _sleb,
+    "DW_FORM_udata": uleb, "DW_FORM_ref_udata": uleb, "DW_FORM_sdata": sleb,
     "DW_FORM_string": _string,
     "DW_FORM_flag_present": _present,
     "DW_FORM_block1": _block(_fixed(_U8, 1)), "DW_FORM_block2": _block(_fixed(_U16, 2)),
-    "DW_FORM_block4": _block(_fixed(_U32, 4)), "DW_FORM_block": _block(_uleb),
-    "DW_FORM_exprloc": _block(_uleb),
+    "DW_FORM_block4": _block(_fixed(_U32, 4)), "DW_FORM_block": _block(uleb),
+    "DW_FORM_exprloc": _block(uleb),
 }
 # 32-bit DWARF only: a 64-bit unit's ref_addr, sec_offset and strp are 8 bytes
 _OFFSET_FORMS = frozenset({"DW_FORM_ref_addr", "DW_FORM_sec_offset", "DW_FORM_strp"})
@@ -134,7 +134,7 @@ class GoDIE(DIE):
             return
         offset = self.offset
         try:
-            code, pos = _uleb(data, offset)
+            code, pos = uleb(data, offset)
             self.abbrev_code = code
             if code == 0:
                 self.size = pos - offset
