@@ -15,6 +15,7 @@ cmd/go, so nothing here ever walks a whole unit."""
 from __future__ import annotations
 
 import io
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import IO, Any, cast
 
@@ -130,6 +131,9 @@ class DebugInfo:
             descs[arg] = self._descriptor(name) if name and elf.has(name) else None
         descs["debug_info_sec"] = DebugSectionDescriptor(
             cast(IO[bytes], _SectionBytes(self.info)), ".debug_info", None, len(self.info), 0)
+        # units found so far, by start: unit_for's lookups without pyelftools' generator
+        self._unit_starts: list[int] = []
+        self._unit_spans: list[tuple[int, CompileUnit]] = []  # (end, unit)
         self.dwarf = DWARFInfo(
             config=DwarfConfig(little_endian=True, machine_arch="x64", default_address_size=8),
             **descs)
@@ -145,10 +149,17 @@ class DebugInfo:
         """The compilation unit whose .debug_info range holds `offset`."""
         if not 0 <= offset < len(self.info):
             return None
+        i = bisect_right(self._unit_starts, offset) - 1
+        if i >= 0 and offset < self._unit_spans[i][0]:
+            return self._unit_spans[i][1]
         try:
-            return self.dwarf.get_CU_containing(offset)
+            cu = self.dwarf.get_CU_containing(offset)
         except _ERRORS:
             return None
+        i = bisect_right(self._unit_starts, cu.cu_offset)
+        self._unit_starts.insert(i, cu.cu_offset)
+        self._unit_spans.insert(i, (cu.cu_offset + cu.size, cu))
+        return cu
 
     def die(self, offset: int) -> DIE | None:
         """The DIE at a .debug_info offset (None if no unit holds it or it does not parse)."""
