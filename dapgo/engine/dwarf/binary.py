@@ -130,6 +130,13 @@ class BinaryInfo:
             elf.close()
             raise
 
+    def prefetch_variable_sections(self) -> None:
+        """Start inflating what a first look at a frame's variables reads besides
+        .debug_info (location and range lists: 0.5 MB of .debug_loc, ~1.5 ms, for a small
+        Go 1.21 program) on a thread of their own, while the program starts."""
+        self._dbg.prefetch((".debug_loc", ".debug_loclists", ".debug_ranges",
+                            ".debug_rnglists"))
+
     def close(self) -> None:
         """Unmap the file now (not when the garbage collector gets to it); idempotent."""
         self._elf.close()

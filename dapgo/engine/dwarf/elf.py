@@ -1,5 +1,7 @@
 """The ELF container, read with pyelftools: header checks, the section table, section bytes
 (SHF_COMPRESSED sections decompressed by pyelftools, on first use, once) and notes.
+`prefetch()` decompresses chosen sections ahead, on a thread of their own (zlib releases the
+GIL): the DWARF a first stop reads is then inflated while the program starts.
 
 Two things stay outside pyelftools on purpose:
 - `symbol()`: an exact-name .symtab lookup with bytes.find over .strtab and .symtab.
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import mmap
 import struct
+import threading
 import zlib
+from collections.abc import Iterable
 from typing import IO, cast
 
 import attrs
@@ -30,6 +34,7 @@ _SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr
 _CHDR = struct.Struct("<IIQQ")  # Elf64_Chdr: type, reserved, size, alignment
 SHT_NOBITS = 8
 SHF_COMPRESSED = 0x800
+ELFCOMPRESS_ZLIB = 1
 PT_LOAD = 1
 PT_TLS = 7
 
@@ -76,10 +81,12 @@ def _section_headers(data: mmap.mmap) -> list[tuple[Section, int]]:
     for name, typ, flags, addr, off, sz, link, _info, _align, _ent in raw:
         end = names.find(b"\0", name)
         data_size = sz
-        if flags & SHF_COMPRESSED and typ != SHT_NOBITS:
+        compressed = bool(flags & SHF_COMPRESSED) and typ != SHT_NOBITS
+        if compressed:
             data_size = _CHDR.unpack_from(data, off)[2]
         out.append((Section(names[name:end if end >= 0 else len(names)].decode(
-            "utf-8", "replace"), typ == SHT_NOBITS, addr, off, sz, data_size), link))
+            "utf-8", "replace"), typ == SHT_NOBITS, addr, off, sz, data_size, compressed),
+            link))
     return out
 
 
@@ -93,6 +100,7 @@ class Section:
     offset: int
     size: int  # bytes in the file
     data_size: int  # bytes once decompressed
+    compressed: bool = False  # SHF_COMPRESSED
 
 
 class ElfImage:
@@ -137,6 +145,7 @@ class ElfImage:
             self.sections.setdefault(sec.name, sec)
             self._index.setdefault(sec.name, i)
         self._data: dict[str, bytes] = {}
+        self._inflating: dict[str, threading.Event] = {}  # by prefetch(), under way
 
     def _section(self, name: str) -> ElfSection | None:
         """pyelftools' section object (for its contents), made on first use."""
@@ -168,11 +177,46 @@ class ElfImage:
             return s.data_size
         return len(self.data(name))  # legacy .zdebug_*: the size is in the zlib header
 
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Decompress those of `names` that are compressed (zlib) and not read yet, on a
+        daemon thread; `data()` waits for one under way rather than inflate it again."""
+        todo: list[tuple[str, Section]] = []
+        for name in names:
+            sec = self.sections.get(name)
+            if sec is None or not sec.compressed or name in self._data \
+                    or name in self._inflating:
+                continue
+            if _CHDR.unpack_from(self._map, sec.offset)[0] != ELFCOMPRESS_ZLIB:
+                continue  # zstd and others: pyelftools' way, when read
+            self._inflating[name] = threading.Event()
+            todo.append((name, sec))
+        if todo:
+            threading.Thread(target=self._inflate, args=(todo,), name="dapgo-inflate",
+                             daemon=True).start()
+
+    def _inflate(self, todo: list[tuple[str, Section]]) -> None:
+        for name, sec in todo:
+            try:
+                raw = self._map[sec.offset + _CHDR.size:sec.offset + sec.size]
+                data = zlib.decompress(raw)
+                if len(data) == sec.data_size:
+                    self._data.setdefault(name, data)
+            except (ValueError, zlib.error):  # closed meanwhile, or corrupt: data() says
+                pass
+            finally:
+                self._inflating.pop(name).set()
+
     def data(self, name: str) -> bytes:
         """Contents of a section, decompressed (SHF_COMPRESSED or legacy .zdebug_*)."""
         cached = self._data.get(name)
         if cached is not None:
             return cached
+        inflating = self._inflating.get(name)
+        if inflating is not None:
+            inflating.wait()
+            cached = self._data.get(name)
+            if cached is not None:
+                return cached
         s = self._section(name)
         if s is not None:
             try:
@@ -188,8 +232,7 @@ class ElfImage:
             raw = z.data()
             if raw[:4] == b"ZLIB":
                 raw = zlib.decompress(raw[12:])
-        self._data[name] = raw
-        return raw
+        return self._data.setdefault(name, raw)
 
     def read_addr(self, addr: int, size: int) -> bytes | None:
         """Bytes at a virtual address from an allocated, file-backed section."""
