@@ -16,6 +16,7 @@ and elements larger than 128 bytes are stored indirectly (the slot holds a point
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
 
@@ -71,6 +72,12 @@ class _Swiss:
     elem_indirect: bool
 
 
+def _swiss_by_default(go_version: str | None) -> bool:
+    """Whether the toolchain writes swiss tables unless told otherwise (Go >= 1.24)."""
+    m = re.match(r"go(\d+)\.(\d+)", go_version or "")
+    return m is None or (int(m[1]), int(m[2])) >= (1, 24)
+
+
 def _field(t: GoType, *names: str) -> StructMember:
     for m in t.fields:
         if m.name in names:
@@ -85,6 +92,9 @@ class MapReader:
         self.target = target
         self.binary: BinaryInfo = target.binary
         self._layouts: dict[TypeRef, _Classic | _Swiss] = {}
+        # the layout this toolchain writes by default is looked up first: a name not in
+        # DWARF costs a search of all of .debug_info
+        self._swiss_first = _swiss_by_default(self.binary.go_version)
 
     def _names(self, mt: GoType) -> tuple[str, str, GoType, GoType]:
         if mt.key is None or mt.elem is None:
@@ -104,14 +114,16 @@ class MapReader:
             return got
         k, v, kt, vt = self._names(mt)
         lay: _Classic | _Swiss
-        swiss = self.binary.find_type(f"map<{k},{v}>")
-        if swiss is not None:
-            lay = self._swiss_layout(self.binary.type_info(swiss), kt, vt)
+        kinds = ("map", "hash") if self._swiss_first else ("hash", "map")
+        for kind in kinds:
+            found = self.binary.find_type(f"{kind}<{k},{v}>")
+            if found is not None:
+                header = self.binary.type_info(found)
+                lay = (self._swiss_layout(header, kt, vt) if kind == "map"
+                       else self._classic_layout(header, kt, vt))
+                break
         else:
-            classic = self.binary.find_type(f"hash<{k},{v}>")
-            if classic is None:
-                raise MapLayoutError(f"no runtime layout for {mt.name} in DWARF")
-            lay = self._classic_layout(self.binary.type_info(classic), kt, vt)
+            raise MapLayoutError(f"no runtime layout for {mt.name} in DWARF")
         self._layouts[mt.offset] = lay
         return lay
 

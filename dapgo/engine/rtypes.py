@@ -42,27 +42,33 @@ class RuntimeTypes:
 
     def _offsets(self) -> tuple[int, int, int, int]:
         if self._layout is None:
-            t = self.binary.member_offsets("internal/abi.Type") or self.binary.member_offsets(
-                "runtime._type")
-            md = self.binary.member_offsets("runtime.moduledata")
+            # field_offsets: remembered on disk by build id (a warm start decodes no DWARF)
+            t = self.binary.field_offsets("internal/abi.Type", ("Str", "TFlag")) \
+                or self.binary.field_offsets("runtime._type", ("str", "tflag"))
+            md = self.binary.field_offsets("runtime.moduledata", ("types", "etypes", "next"))
             if t is None or md is None:
                 raise LookupError("runtime type layout not found in DWARF")
+            tf, mf = t[1], md[1]
             try:
-                self._layout = (t["Str"] if "Str" in t else t["str"],
-                                t["TFlag"] if "TFlag" in t else t["tflag"],
-                                md["types"], md["etypes"])
+                self._layout = (tf["Str"] if "Str" in tf else tf["str"],
+                                tf["TFlag"] if "TFlag" in tf else tf["tflag"],
+                                mf["types"], mf["etypes"])
             except KeyError as exc:
                 raise LookupError(f"runtime type layout: no field {exc}") from None
+            self._next = mf.get("next", 0)
         return self._layout
 
     def _first_module(self) -> tuple[int, int, int]:
         """(address, types, etypes) of runtime.firstmoduledata, the executable's module."""
         if self._first is not None:
             return self._first
-        first = self.binary.global_variable("runtime.firstmoduledata")
-        if first is None or first.location is None:
-            raise LookupError("runtime.firstmoduledata not found")
-        addr = getattr(first.location, "addr", None)
+        sym = self.binary.symbol("runtime.firstmoduledata")  # .symtab: no DWARF search
+        addr: object = sym.addr if sym is not None else None
+        if addr is None:
+            first = self.binary.global_variable("runtime.firstmoduledata")
+            if first is None or first.location is None:
+                raise LookupError("runtime.firstmoduledata not found")
+            addr = getattr(first.location, "addr", None)
         if not isinstance(addr, int):
             raise LookupError("runtime.firstmoduledata has no fixed address")
         _, _, types_off, etypes_off = self._offsets()
@@ -93,9 +99,8 @@ class RuntimeTypes:
 
     def _next_off(self) -> int:
         if self._next is None:
-            md = self.binary.member_offsets("runtime.moduledata")
-            self._next = md.get("next", 0) if md is not None else 0
-        return self._next
+            self._offsets()
+        return self._next or 0
 
     def name_of(self, rtype: int) -> str:
         """The Go name of a runtime type descriptor ("*main.T", "[]int", "error")."""

@@ -36,7 +36,7 @@ from .elf import PT_TLS, ElfImage
 from .images import LoadedImages, relocated
 from .inlined import InlinedCall, Inlining
 from .lineprog import LineTables, Row
-from .locations import Locator, member_offset
+from .locations import Locator
 from .model import (
     AddrLoc,
     Function,
@@ -467,14 +467,6 @@ class BinaryInfo:
         at that index of the function's `.dict` argument."""
         die = self.dwarf.die(ref)
         return attr_int(die, D.AT_go_dict_index) if die is not None else None
-
-    def member_offsets(self, type_name: str) -> dict[str, int] | None:
-        """Field name -> offset of a struct type, without decoding the fields' types (what
-        a lookup of two fields of runtime.moduledata needs); None when not found."""
-        for die in self.dwarf.find_named(type_name, frozenset({D.TAG_structure_type})):
-            return {die_name(c) or "": member_offset(c) for c in children(die)
-                    if c.tag == D.TAG_member}
-        return None
 
     def field_offsets(self, type_name: str, paths: Sequence[str]
                       ) -> tuple[int, dict[str, int]] | None:
