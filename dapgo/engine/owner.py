@@ -75,7 +75,8 @@ class Owner:
         finally:
             with self._cond:
                 self._borrowed = False
-                self._cond.notify()
+                if self._jobs or self._stopping:  # else the owner thread sleeps on
+                    self._cond.notify()
         return fut
 
     def post(self, fn: Callable[[], Any]) -> None:
