@@ -128,6 +128,7 @@ class ValueReader:
         self.maps = MapReader(target)
         self.rtypes = RuntimeTypes(target)
         self._basic: dict[str, GoType] = {}
+        self._sized: dict[TypeRef, GoType] = {}  # pointer-shaped types, size 8
         self._itab_type: int | None = None
 
     # ----- locating -----
@@ -166,7 +167,10 @@ class ValueReader:
     def type_of(self, tref: TypeRef) -> GoType:
         t = self.binary.type_info(tref)
         if t.size == 0 and t.kind in POINTER_SHAPED:  # DWARF pointer types omit their size
-            t = attrs.evolve(t, size=8)
+            sized = self._sized.get(tref)
+            if sized is None:
+                sized = self._sized[tref] = attrs.evolve(t, size=8)
+            return sized
         return t
 
     def load(self, t: GoType, addr: int) -> Value:
