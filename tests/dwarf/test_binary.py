@@ -229,6 +229,7 @@ def test_first_stop_facts_are_remembered_on_disk(basic_path: Path, tmp_path: Pat
     assert g is not None
     assert want[2] == (g.size, {"goid": g.offset("goid"), "sched.pc": g.offset("sched.pc")})
     assert want[3] is None
+    b1.close()  # the memo is written behind: at the latest when the binary is closed
     b2 = BinaryInfo.open(str(copy))
     assert _first_stop_facts(b2) == want
     assert b2._dwarf is None  # nothing decoded: all from the memo

@@ -36,7 +36,7 @@ from .elf import PT_TLS, ElfImage
 from .images import LoadedImages, relocated
 from .inlined import InlinedCall, Inlining
 from .lineprog import LineTables, Row
-from .locations import Locator
+from .locations import Locator, member_offset
 from .model import (
     AddrLoc,
     Function,
@@ -138,7 +138,9 @@ class BinaryInfo:
                             ".debug_rnglists"))
 
     def close(self) -> None:
-        """Unmap the file now (not when the garbage collector gets to it); idempotent."""
+        """Unmap the file now (not when the garbage collector gets to it); idempotent.
+        What the on-disk memo learned is written first."""
+        self._memo.flush()
         self._elf.close()
         if self._dbg is not self._elf:
             self._dbg.close()
@@ -481,9 +483,29 @@ class BinaryInfo:
             return got[0], got[1]
         if got == []:
             return None
+        out = self._member_offsets(type_name, paths) \
+            if not any("." in p for p in paths) else None
+        if out is None or len(out[1]) < len(paths):  # a promoted field, a typedef...
+            out = self._path_offsets(type_name, paths)
+        self._memo.put("offsets", key, list(out) if out is not None else [])
+        return out
+
+    def _member_offsets(self, type_name: str, names: Sequence[str]
+                        ) -> tuple[int, dict[str, int]] | None:
+        """field_offsets of direct fields: the members' offsets, their types not decoded."""
+        for die in self.dwarf.find_named(type_name, frozenset({D.TAG_structure_type})):
+            size = attr_int(die, D.AT_byte_size)
+            if size is None:
+                continue
+            wanted = set(names)
+            return size, {n: member_offset(c) for c in children(die)
+                          if c.tag == D.TAG_member and (n := die_name(c) or "") in wanted}
+        return None
+
+    def _path_offsets(self, type_name: str, paths: Sequence[str]
+                      ) -> tuple[int, dict[str, int]] | None:
         lay = self.struct_layout(type_name)
         if lay is None:
-            self._memo.put("offsets", key, [])
             return None
         found: dict[str, int] = {}
         for path in paths:
@@ -491,7 +513,6 @@ class BinaryInfo:
                 found[path] = lay.offset(path)
             except KeyError:
                 pass
-        self._memo.put("offsets", key, [lay.size, found])
         return lay.size, found
 
     def struct_layout(self, type_name: str) -> StructLayout | None:

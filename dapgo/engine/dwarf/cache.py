@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ def store(build_id: str, kind: str, data: Any) -> None:
 
 
 MEMO = "memo"
+WRITE_DELAY = 0.5  # seconds: the facts a stop learns go to disk in one write, after it
 
 
 class Memo:
@@ -66,11 +68,17 @@ class Memo:
     ends, the inlined copies of a function, field offsets of runtime structs), kept on
     disk by build id: what a first stop needs, so that a warm start decodes no DWARF at
     all (decompressing cmd/go's sections alone takes ~60 ms). Tables of key -> value, all
-    JSON; a value that is not what the caller expects is treated as missing."""
+    JSON; a value that is not what the caller expects is treated as missing.
+
+    `put` writes behind: a daemon timer writes what was put within WRITE_DELAY in one go
+    (a write costs ~0.4 ms, and a first stop learns several facts), and `flush()` (at
+    close) writes what is left. A fact lost to a killed process is learned again."""
 
     def __init__(self, build_id: str) -> None:
         self.build_id = build_id
         self._data: dict[str, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def _tables(self) -> dict[str, dict[str, Any]]:
         if self._data is None:
@@ -83,5 +91,20 @@ class Memo:
         return self._tables().get(table, {}).get(key)
 
     def put(self, table: str, key: str, value: Any) -> None:
-        self._tables().setdefault(table, {})[key] = value
-        store(self.build_id, MEMO, self._data)
+        tables = self._tables()
+        with self._lock:
+            tables.setdefault(table, {})[key] = value
+            if self._timer is None and self.build_id:
+                self._timer = threading.Timer(WRITE_DELAY, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write what `put` has changed since the last write (from any thread)."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+            if timer is None:
+                return
+            timer.cancel()
+            snapshot = json.loads(json.dumps(self._data))  # a copy: puts go on meanwhile
+        store(self.build_id, MEMO, snapshot)
