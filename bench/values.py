@@ -12,8 +12,10 @@ and stopped at @stop under each adapter over DAP. Timed from the client, per ses
   * the floor: one `variables` request for a 3-field struct, repeated (what a request
     costs besides the values it loads: transport, dispatch).
 at the first stop and again at a second stop at the same place (the program calls `work`
-twice). Prints the medians of several sessions, the request counts, and dapgo/Delve
-ratios.
+twice). dapgo runs twice over: with its on-disk memo warm (a cache directory of the run's
+own, filled by one session before the measured ones: the binary was debugged before) and
+cold (an empty cache directory for every session: a binary never debugged). Prints the
+medians of several sessions, the request counts, and dapgo/Delve ratios.
 Target: ratios <= 1.0 (no slower than Delve).
 
 Usage: .venv/bin/python bench/values.py [--runs N] [--go VERSION]
@@ -27,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,9 +123,12 @@ def load_frame(c: DAPClient, tid: int) -> dict[str, Any]:
             "values": values, "scope": scopes[0]["name"], "floor": floor}
 
 
-def run_dapgo(binary: Path) -> dict[str, Any]:
-    with DAPClient.spawn_stdio() as c:
-        return measure(c, binary)
+def run_dapgo(binary: Path, cache_dir: str | None = None) -> dict[str, Any]:
+    """One session; `cache_dir` None: a new, empty cache directory (cold)."""
+    with tempfile.TemporaryDirectory() as empty:
+        env = {**os.environ, "DAPGO_CACHE_DIR": cache_dir or empty}
+        with DAPClient.spawn_stdio(env=env) as c:
+            return measure(c, binary)
 
 
 def run_delve(dlv: str, binary: Path) -> dict[str, Any]:
@@ -142,7 +148,10 @@ def main() -> int:
     args = ap.parse_args()
     binary = build(args.go)
     dlv = shutil.which("dlv")
-    sides: dict[str, Callable[[], dict[str, Any]]] = {"dapgo": lambda: run_dapgo(binary)}
+    warm = tempfile.mkdtemp(prefix="dapgo-bench-cache-")
+    run_dapgo(binary, warm)  # fills the warm cache
+    sides: dict[str, Callable[[], dict[str, Any]]] = {
+        "dapgo": lambda: run_dapgo(binary, warm), "dapgo cold": lambda: run_dapgo(binary)}
     if dlv:
         sides["Delve"] = lambda: run_delve(dlv, binary)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
@@ -150,26 +159,29 @@ def main() -> int:
         for name, fn in sides.items():  # interleaved: both see the same machine load
             results[name].append(fn())
     print(f"bench/values.py: {binary.name}, {args.runs} sessions each, medians")
-    print(f"{'adapter':8} {'stop':6} {'locals':>6} {'scopes+locals':>14} {'requests':>9} "
+    shutil.rmtree(warm, ignore_errors=True)
+    print(f"{'adapter':10} {'stop':6} {'locals':>6} {'scopes+locals':>14} {'requests':>9} "
           f"{'values':>7} {'expand depth 3':>15} {'floor/request':>14}")
     for name, runs in results.items():
         for stop in ("first", "second"):
             r0 = runs[0]
-            print(f"{name:8} {stop:6} {r0[stop + ' locals']:6} "
+            print(f"{name:10} {stop:6} {r0[stop + ' locals']:6} "
                   f"{median(runs, stop + ' load') * 1e3:11.1f} ms {r0[stop + ' requests']:9} "
                   f"{r0[stop + ' values']:7} {median(runs, stop + ' expand') * 1e3:12.1f} ms "
                   f"{median(runs, stop + ' floor') * 1e3:11.3f} ms")
     if "Delve" in results:
-        d, g = results["Delve"], results["dapgo"]
-        met = True
-        for stop in ("first", "second"):
-            load = median(g, stop + " load") / median(d, stop + " load")
-            expand = median(g, stop + " expand") / median(d, stop + " expand")
-            floor = median(g, stop + " floor") / median(d, stop + " floor")
-            met = met and load <= 1.0 and expand <= 1.0
-            print(f"dapgo/Delve, {stop} stop: scopes+locals {load:.2f}x, expand to depth 3 "
-                  f"{expand:.2f}x, per-request floor {floor:.2f}x")
-        print(f"target <= 1.0x: {'met' if met else 'NOT met'}")
+        d = results["Delve"]
+        for side in ("dapgo", "dapgo cold"):
+            g = results[side]
+            met = True
+            for stop in ("first", "second"):
+                load = median(g, stop + " load") / median(d, stop + " load")
+                expand = median(g, stop + " expand") / median(d, stop + " expand")
+                floor = median(g, stop + " floor") / median(d, stop + " floor")
+                met = met and load <= 1.0 and expand <= 1.0
+                print(f"{side}/Delve, {stop} stop: scopes+locals {load:.2f}x, expand to "
+                      f"depth 3 {expand:.2f}x, per-request floor {floor:.2f}x")
+            print(f"{side}: target <= 1.0x {'met' if met else 'NOT met'}")
     else:
         print("dlv not on PATH: no Delve column")
     return 0
