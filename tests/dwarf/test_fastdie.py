@@ -44,7 +44,7 @@ def test_every_die_decodes_as_pyelftools_does(fixture: str, go: str | None,
         b.close()
 
 
-@pytest.mark.parametrize(("fixture", "go", "flags"), CASES[:3] + [("optimized", None, ())],
+@pytest.mark.parametrize(("fixture", "go", "flags"), [*CASES[:3], ("optimized", None, ())],
                          ids=["gotypes-default", "gotypes-1.21", "gotypes-1.24", "optimized"])
 def test_one_operation_locations_read_as_the_parser_reads_them(
         fixture: str, go: str | None, flags: tuple[str, ...]) -> None:
