@@ -117,6 +117,7 @@ class Session:
         self._shutdown_task: asyncio.Task[None] | None = None
         self._writer_closed = False
         self._outbox = Outbox(self.name, self._write_failed)
+        self._gathered: list[bytes] | None = None  # what _handle sends in one write
         self._loop_thread: int | None = None
         self.debugger: Debugger | None = None
         self.engine_disconnected = False
@@ -314,8 +315,12 @@ class Session:
         command = request["command"]
         call = Call(self, command, Args(command, request.get("arguments", {})))
         self._busy += 1
+        gathered: list[bytes] | None = None
         try:
             body = await self._dispatch(call)
+            # the response and the events it held back leave in one write, as they come
+            # (no await from here on: nothing else is sent meanwhile)
+            gathered = self._gathered = []
             if isinstance(body, _Failure):
                 self._send_error(request["seq"], command, body.error_id, body.message)
             else:
@@ -325,6 +330,10 @@ class Session:
         finally:
             self._busy -= 1
             self._flush_events()
+            if gathered is not None:
+                self._gathered = None
+                if gathered:
+                    self._outbox.put(b"".join(gathered))
 
     async def _dispatch(self, call: Call) -> Body | _Failure | None:
         handler = HANDLERS.get(call.command)
@@ -450,7 +459,10 @@ class Session:
             log.exception("%s: cannot encode %r", self.name, message)
             return
         log.debug("%s: -> %s", self.name, message)
-        self._outbox.put(data)
+        if self._gathered is not None:
+            self._gathered.append(data)
+        else:
+            self._outbox.put(data)
 
     def _write_failed(self) -> None:
         """The writer task could not write: the client is gone."""
