@@ -128,7 +128,7 @@ class ValueReader:
         self.maps = MapReader(target)
         self.rtypes = RuntimeTypes(target)
         self._basic: dict[str, GoType] = {}
-        self._sized: dict[TypeRef, GoType] = {}  # pointer-shaped types, size 8
+        self._types: dict[TypeRef, GoType] = {}  # binary.type_info, pointers sized 8
         self._itab_type: int | None = None
 
     # ----- locating -----
@@ -165,12 +165,12 @@ class ValueReader:
     # ----- building values -----
 
     def type_of(self, tref: TypeRef) -> GoType:
-        t = self.binary.type_info(tref)
-        if t.size == 0 and t.kind in POINTER_SHAPED:  # DWARF pointer types omit their size
-            sized = self._sized.get(tref)
-            if sized is None:
-                sized = self._sized[tref] = attrs.evolve(t, size=8)
-            return sized
+        t = self._types.get(tref)
+        if t is None:
+            t = self.binary.type_info(tref)
+            if t.size == 0 and t.kind in POINTER_SHAPED:  # DWARF pointer types omit it
+                t = attrs.evolve(t, size=8)
+            self._types[tref] = t
         return t
 
     def load(self, t: GoType, addr: int) -> Value:

@@ -277,9 +277,10 @@ class DebugInfo:
 
 
 # --- attribute helpers (pyelftools DIE -> Python values) --------------------------------------
+# Called thousands of times at a first stop: each is one dict lookup, no further call.
 def _attrs(die: DIE) -> dict[str | int, AttributeValue]:
     """A DIE's attributes: keyed by name, or by number for vendor attributes (DW_AT_go_*)."""
-    return cast(dict[str | int, AttributeValue], die.attributes)
+    return die.attributes  # type: ignore[return-value]
 
 
 def unit_of(die: DIE) -> CompileUnit:
@@ -289,23 +290,25 @@ def unit_of(die: DIE) -> CompileUnit:
 
 
 def attr_value(die: DIE, attr: str | int, default: Any = None) -> Any:
-    a = _attrs(die).get(attr)
+    a = die.attributes.get(attr)  # type: ignore[arg-type]
     return default if a is None else a.value
 
 
 def die_name(die: DIE) -> str | None:
-    v = attr_value(die, AT_name)
+    a = die.attributes.get(AT_name)
+    v = None if a is None else a.value
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else None
 
 
 def attr_int(die: DIE, attr: str | int) -> int | None:
-    v = attr_value(die, attr)
+    a = die.attributes.get(attr)  # type: ignore[arg-type]
+    v = None if a is None else a.value
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def attr_ref(die: DIE, attr: str | int) -> int | None:
     """Absolute .debug_info offset of the DIE a reference attribute points at."""
-    a = _attrs(die).get(attr)
+    a = die.attributes.get(attr)  # type: ignore[arg-type]
     if a is None or not isinstance(a.value, int):
         return None
     if a.form in _LOCAL_REFS:
@@ -325,4 +328,4 @@ def pc_range(die: DIE) -> tuple[int, int] | None:
 
 
 def children(die: DIE) -> Iterator[DIE]:
-    return cast(Iterator[DIE], die.iter_children())
+    return die.iter_children()

@@ -25,10 +25,20 @@ from elftools.dwarf.die import DIE, AttributeValue
 
 # A reader: (section bytes, position) -> (raw value, position after it)
 _Reader = Callable[[bytes, int], tuple[Any, int]]
-# A plan: (tag, has_children, [(attribute name, form, reader, translate)]); None: pyelftools
-_Plan = tuple[Any, bool, list[tuple[Any, str, _Reader, Callable[[Any], Any] | None]]] | None
+# A plan: (tag, has_children, [(attribute name, form, size, reader, translate)]); size > 0:
+# a fixed-size form whose reader is a struct's unpack_from, read in the loop without a call
+# (as are inline strings, size -1); None: the DIE is left to pyelftools
+_Spec = tuple[Any, str, int, Any, Callable[[Any], Any] | None]
+_Plan = tuple[Any, bool, list[_Spec]] | None
+_STRING = -1
+_new_tuple = tuple.__new__  # AttributeValue(...) without the namedtuple's Python __new__
 
 _U8, _U16, _U32, _U64 = (struct.Struct(f).unpack_from for f in ("<B", "<H", "<I", "<Q"))
+_FIXED = {"DW_FORM_addr": (_U64, 8), "DW_FORM_data1": (_U8, 1), "DW_FORM_ref1": (_U8, 1),
+          "DW_FORM_flag": (_U8, 1), "DW_FORM_data2": (_U16, 2), "DW_FORM_ref2": (_U16, 2),
+          "DW_FORM_data4": (_U32, 4), "DW_FORM_ref4": (_U32, 4),
+          "DW_FORM_ref_addr": (_U32, 4), "DW_FORM_sec_offset": (_U32, 4),
+          "DW_FORM_strp": (_U32, 4), "DW_FORM_data8": (_U64, 8), "DW_FORM_ref8": (_U64, 8)}
 
 
 def _fixed(unpack: Callable[[bytes, int], tuple[int]], size: int) -> _Reader:
@@ -81,14 +91,7 @@ def _present(data: bytes, pos: int) -> tuple[bytes, int]:
 
 
 _READERS: dict[str, _Reader] = {
-    "DW_FORM_addr": _fixed(_U64, 8),
-    "DW_FORM_data1": _fixed(_U8, 1), "DW_FORM_ref1": _fixed(_U8, 1),
-    "DW_FORM_flag": _fixed(_U8, 1),
-    "DW_FORM_data2": _fixed(_U16, 2), "DW_FORM_ref2": _fixed(_U16, 2),
-    "DW_FORM_data4": _fixed(_U32, 4), "DW_FORM_ref4": _fixed(_U32, 4),
-    "DW_FORM_ref_addr": _fixed(_U32, 4), "DW_FORM_sec_offset": _fixed(_U32, 4),
-    "DW_FORM_strp": _fixed(_U32, 4),
-    "DW_FORM_data8": _fixed(_U64, 8), "DW_FORM_ref8": _fixed(_U64, 8),
+    **{form: _fixed(unpack, size) for form, (unpack, size) in _FIXED.items()},
     "DW_FORM_udata": uleb, "DW_FORM_ref_udata": uleb, "DW_FORM_sdata": sleb,
     "DW_FORM_string": _string,
     "DW_FORM_flag_present": _present,
@@ -104,7 +107,7 @@ def _plan(die: DIE, code: int) -> _Plan:
     cu = die.cu
     decl = cu.get_abbrev_table().get_abbrev(code)
     strings = cu.dwarfinfo.get_string_from_table
-    specs = []
+    specs: list[_Spec] = []
     for spec in decl["attr_spec"]:
         reader = _READERS.get(spec.form)
         if reader is None or (spec.form in _OFFSET_FORMS and cu.structs.dwarf_format != 32):
@@ -116,7 +119,13 @@ def _plan(die: DIE, code: int) -> _Plan:
             translate = bool
         elif spec.form == "DW_FORM_flag_present":
             translate = _true
-        specs.append((spec.name, spec.form, reader, translate))
+        fixed = _FIXED.get(spec.form)
+        if fixed is not None:
+            specs.append((spec.name, spec.form, fixed[1], fixed[0], translate))
+        elif spec.form == "DW_FORM_string":
+            specs.append((spec.name, spec.form, _STRING, None, translate))
+        else:
+            specs.append((spec.name, spec.form, 0, reader, translate))
     return decl["tag"], decl.has_children(), specs
 
 
@@ -149,11 +158,18 @@ class GoDIE(DIE):
                 return
             self.tag, self.has_children, specs = plan
             attributes = self.attributes
-            for name, form, reader, translate in specs:
+            for name, form, size, read, translate in specs:
                 at = pos
-                raw, pos = reader(data, pos)
-                attributes[name] = AttributeValue(
-                    name, form, raw if translate is None else translate(raw), raw, at, 0)
+                if size > 0:
+                    raw = read(data, pos)[0]
+                    pos += size
+                elif size == _STRING:
+                    pos = data.index(b"\0", at) + 1
+                    raw = data[at:pos - 1]
+                else:
+                    raw, pos = read(data, pos)
+                attributes[name] = _new_tuple(AttributeValue, (
+                    name, form, raw if translate is None else translate(raw), raw, at, 0))
             self.size = pos - offset
         except (IndexError, struct.error, ValueError):
             # past the section's end or a bad code: pyelftools says what is wrong
