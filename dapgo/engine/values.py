@@ -63,6 +63,7 @@ DWARF_REGS = [
     "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip",
 ]
 POINTER_SHAPED = frozenset({"ptr", "unsafe.Pointer", "map", "chan", "func"})
+_HCHAN_FIELDS = ("qcount", "dataqsiz", "buf", "recvx")  # runtime.hchan: a channel's buffer
 
 
 @attrs.frozen(eq=False)
@@ -601,11 +602,15 @@ class ValueReader:
 
     def _itab_type_offset(self) -> int:
         if self._itab_type is None:
-            lay = self.binary.struct_layout("runtime.itab") or self.binary.struct_layout(
-                "internal/abi.ITab")
-            if lay is None:
+            # field_offsets: the members' offsets only, remembered on disk by build id
+            for name, field in (("runtime.itab", "_type"), ("internal/abi.ITab", "Type"),
+                                ("runtime.itab", "Type")):
+                got = self.binary.field_offsets(name, (field,))
+                if got is not None and field in got[1]:
+                    self._itab_type = got[1][field]
+                    break
+            else:
                 raise LookupError("runtime.itab not found in DWARF")
-            self._itab_type = lay.offset("Type" if "Type" in lay.fields else "_type")
         return self._itab_type
 
     def rtype_of(self, v: Value) -> int:
@@ -721,13 +726,14 @@ class ValueReader:
         t = v.type
         if p == 0 or t.elem is None:
             return []
-        lay = self.binary.struct_layout("runtime.hchan")
-        if lay is None:
+        got = self.binary.field_offsets("runtime.hchan", _HCHAN_FIELDS)
+        if got is None or len(got[1]) < len(_HCHAN_FIELDS):
             return []
-        qcount = self.target.u64(p + lay.offset("qcount"))
-        size = self.target.u64(p + lay.offset("dataqsiz"))
-        buf = self.target.u64(p + lay.offset("buf"))
-        recvx = self.target.u64(p + lay.offset("recvx"))
+        off = got[1]
+        qcount = self.target.u64(p + off["qcount"])
+        size = self.target.u64(p + off["dataqsiz"])
+        buf = self.target.u64(p + off["buf"])
+        recvx = self.target.u64(p + off["recvx"])
         et = self.type_of(t.elem)
         out = []
         for i in range(first, min(qcount, first + page)):
