@@ -36,33 +36,47 @@ class RuntimeTypes:
         self.target = target
         self.binary: BinaryInfo = target.binary
         self._cache: dict[int, RuntimeTypeInfo] = {}
-        self._layout: tuple[int, int, int, int] | None = None  # str, tflag, types, etypes
+        self._type_layout: tuple[int, int] | None = None  # abi.Type's Str, TFlag
+        self._module_layout: tuple[int, int, int] | None = None  # moduledata's types, etypes, next
         self._first: tuple[int, int, int] | None = None  # firstmoduledata, types, etypes
-        self._next: int | None = None  # moduledata.next
 
-    def _offsets(self) -> tuple[int, int, int, int]:
-        if self._layout is None:
-            # field_offsets: remembered on disk by build id (a warm start decodes no DWARF)
+    def _type_offsets(self) -> tuple[int, int]:
+        """Offsets of a type descriptor's Str and TFlag (field_offsets: remembered on disk
+        by build id, a warm start decodes no DWARF)."""
+        if self._type_layout is None:
             t = self.binary.field_offsets("internal/abi.Type", ("Str", "TFlag")) \
                 or self.binary.field_offsets("runtime._type", ("str", "tflag"))
-            md = self.binary.field_offsets("runtime.moduledata", ("types", "etypes", "next"))
-            if t is None or md is None:
+            if t is None:
                 raise LookupError("runtime type layout not found in DWARF")
-            tf, mf = t[1], md[1]
+            tf = t[1]
             try:
-                self._layout = (tf["Str"] if "Str" in tf else tf["str"],
-                                tf["TFlag"] if "TFlag" in tf else tf["tflag"],
-                                mf["types"], mf["etypes"])
+                self._type_layout = (tf["Str"] if "Str" in tf else tf["str"],
+                                     tf["TFlag"] if "TFlag" in tf else tf["tflag"])
             except KeyError as exc:
                 raise LookupError(f"runtime type layout: no field {exc}") from None
-            self._next = mf.get("next", 0)
-        return self._layout
+        return self._type_layout
+
+    def _module_offsets(self) -> tuple[int, int, int]:
+        """Offsets of runtime.moduledata's types, etypes and next (0: no next)."""
+        if self._module_layout is None:
+            md = self.binary.field_offsets("runtime.moduledata", ("types", "etypes", "next"))
+            if md is None or "types" not in md[1] or "etypes" not in md[1]:
+                raise LookupError("runtime.moduledata layout not found in DWARF")
+            mf = md[1]
+            self._module_layout = (mf["types"], mf["etypes"], mf.get("next", 0))
+        return self._module_layout
 
     def _first_module(self) -> tuple[int, int, int]:
-        """(address, types, etypes) of runtime.firstmoduledata, the executable's module."""
+        """(address, types, etypes) of runtime.firstmoduledata, the executable's module:
+        from .symtab (the linker's runtime.types and runtime.etypes are what it writes
+        into firstmoduledata), else from the moduledata in memory."""
         if self._first is not None:
             return self._first
         sym = self.binary.symbol("runtime.firstmoduledata")  # .symtab: no DWARF search
+        types, etypes = self.binary.symbol("runtime.types"), self.binary.symbol("runtime.etypes")
+        if sym is not None and types is not None and etypes is not None:
+            self._first = (sym.addr, types.addr, etypes.addr)
+            return self._first
         addr: object = sym.addr if sym is not None else None
         if addr is None:
             first = self.binary.global_variable("runtime.firstmoduledata")
@@ -71,7 +85,7 @@ class RuntimeTypes:
             addr = getattr(first.location, "addr", None)
         if not isinstance(addr, int):
             raise LookupError("runtime.firstmoduledata has no fixed address")
-        _, _, types_off, etypes_off = self._offsets()
+        types_off, etypes_off, _ = self._module_offsets()
         self._first = (addr, self.target.u64(addr + types_off),
                        self.target.u64(addr + etypes_off))
         return self._first
@@ -86,25 +100,20 @@ class RuntimeTypes:
         addr, first_types, first_etypes = self._first_module()
         if first_types <= rtype < first_etypes:
             return first_types
-        _, _, types_off, etypes_off = self._offsets()
-        md = self.target.u64(addr + self._next_off()) if self._next_off() else 0
+        types_off, etypes_off, next_off = self._module_offsets()
+        md = self.target.u64(addr + next_off) if next_off else 0
         for _ in range(64):  # one module per plugin
             if not md:
                 break
             types = self.target.u64(md + types_off)
             if types <= rtype < self.target.u64(md + etypes_off):
                 return types
-            md = self.target.u64(md + self._next_off())
+            md = self.target.u64(md + next_off)
         return first_types
-
-    def _next_off(self) -> int:
-        if self._next is None:
-            self._offsets()
-        return self._next or 0
 
     def name_of(self, rtype: int) -> str:
         """The Go name of a runtime type descriptor ("*main.T", "[]int", "error")."""
-        str_off, tflag_off, _, _ = self._offsets()
+        str_off, tflag_off = self._type_offsets()
         tflag = self.target.read(rtype + tflag_off, 1)[0]
         off = int.from_bytes(self.target.read(rtype + str_off, 4), "little", signed=True)
         base = self._module_types(rtype)
