@@ -256,7 +256,7 @@ class Debugger:
                                      progress.update, real_path)
         finally:
             progress.end()
-        binary.prefetch_variable_sections()
+        binary.prefetch_stop_sections()
         if binary.debug_file is not None:
             self._emit(Output("console", f"debug information of {path} read from "
                                          f"{binary.debug_file}\n"))

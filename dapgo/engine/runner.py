@@ -164,6 +164,7 @@ class Runner:
         try:
             self._leave_reported()
             proc.resume()
+            self.program.binary.warm_up()  # while the program runs to its first stop
             while True:
                 ev = self._next_event()
                 if ev is None:

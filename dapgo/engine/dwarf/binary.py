@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import logging
 import os
 import posixpath
 import struct
@@ -57,6 +58,8 @@ from .types import TYPE_TAGS, TypeReader
 _VAR_TAGS = frozenset({D.TAG_formal_parameter, D.TAG_variable})
 
 
+log = logging.getLogger(__name__)
+
 class BinaryInfo:
     """Everything dapgo reads from a Go executable. Use `BinaryInfo.open(path)`."""
 
@@ -83,6 +86,7 @@ class BinaryInfo:
         self._subprograms: dict[int, DIE | None] = {}
         self._runtime_types: dict[int, TypeRef | None] = {}
         self._constants: dict[TypeRef, list[tuple[str, int]]] = {}
+        self._warmed = False  # warm_up has run
         self.bias = 0  # process address - static address (see relocate())
         self._params: dict[int, list[Param] | None] = {}
         self._data_syms: tuple[list[tuple[int, int, str]], list[int]] | None = None
@@ -130,11 +134,14 @@ class BinaryInfo:
             elf.close()
             raise
 
-    def prefetch_variable_sections(self) -> None:
-        """Start inflating what a first look at a frame's variables reads besides
-        .debug_info (location and range lists: 0.5 MB of .debug_loc, ~1.5 ms, for a small
-        Go 1.21 program) on a thread of their own, while the program starts."""
-        self._dbg.prefetch((".debug_loc", ".debug_loclists", ".debug_ranges",
+    def prefetch_stop_sections(self) -> None:
+        """Start inflating the DWARF a first stop reads on a thread of their own, while
+        the program starts: .debug_info (which a warm start, its facts in the memo, would
+        otherwise inflate at the first `scopes`: 7 ms for gofmt), the line and frame
+        tables, and location and range lists (0.5 MB of .debug_loc, ~1.5 ms, for a small
+        Go 1.21 program)."""
+        self._dbg.prefetch((".debug_info", ".debug_abbrev", ".debug_line", ".debug_frame",
+                            ".debug_loc", ".debug_loclists", ".debug_ranges",
                             ".debug_rnglists"))
 
     def close(self) -> None:
@@ -386,6 +393,23 @@ class BinaryInfo:
         return bytes(b)
 
     # --- DWARF -----------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Set up DWARF decoding (pyelftools' DWARFInfo, the unit index, the abbreviation
+        tables) if nothing has yet: called while the program runs, so that a warm start
+        (breakpoints placed from the memo, no DWARF read) does not pay for it at its first
+        stop (~4 ms for gofmt). Never fails: a problem shows where DWARF is really read."""
+        if self._warmed:
+            return
+        self._warmed = True
+        try:
+            dwarf = self.dwarf
+            for start in dwarf.unit_starts()[:1] + dwarf.unit_starts()[-1:]:
+                cu = dwarf.unit_for(start)
+                if cu is not None:
+                    cu.get_abbrev_table()  # Go's units share one table
+        except Exception:  # an optimisation only
+            log.debug("DWARF warm-up failed", exc_info=True)
+
     @property
     def dwarf(self) -> DebugInfo:
         if self._dwarf is None:
@@ -451,11 +475,19 @@ class BinaryInfo:
 
     def constants_of(self, ref: TypeRef) -> list[tuple[str, int]]:
         """The constants declared with type `ref` as (name without package, value), in
-        declaration order."""
+        declaration order: those of the type's own package and of package main (where a
+        program names values of another package's type); searched in those packages'
+        units only (all of .debug_info when the package's unit is not found)."""
         got = self._constants.get(ref)
         if got is None:
             got = []
-            for die in self.dwarf.find_by_type_ref(ref, frozenset({D.TAG_constant})):
+            name = self.type_info(ref).name.split("[", 1)[0]
+            dot = name.rfind(".")
+            within = self.dwarf.unit_ranges(name[:dot]) if dot > 0 else []
+            if within:
+                within = sorted(set(within) | set(self.dwarf.unit_ranges("main")))
+            for die in self.dwarf.find_by_type_ref(ref, frozenset({D.TAG_constant}),
+                                                   within or None):
                 name = die_name(die) or ""
                 v = attr_int(die, D.AT_const_value)
                 if v is not None:

@@ -131,9 +131,12 @@ class DebugInfo:
             descs[arg] = self._descriptor(name) if name and elf.has(name) else None
         descs["debug_info_sec"] = DebugSectionDescriptor(
             cast(IO[bytes], _SectionBytes(self.info)), ".debug_info", None, len(self.info), 0)
-        # units found so far, by start: unit_for's lookups without pyelftools' generator
-        self._unit_starts: list[int] = []
-        self._unit_spans: list[tuple[int, CompileUnit]] = []  # (end, unit)
+        # where every unit starts and ends (read from their length fields, on first use)
+        # and the units made so far: pyelftools' lookup parses every unit header between
+        # the last one it knows and the one asked for
+        self._unit_bounds: tuple[list[int], list[int]] | None = None
+        self._units: dict[int, CompileUnit] = {}
+        self._unit_names: dict[str, list[tuple[int, int]]] | None = None
         self.dwarf = DWARFInfo(
             config=DwarfConfig(little_endian=True, machine_arch="x64", default_address_size=8),
             **descs)
@@ -149,17 +152,74 @@ class DebugInfo:
         """The compilation unit whose .debug_info range holds `offset`."""
         if not 0 <= offset < len(self.info):
             return None
-        i = bisect_right(self._unit_starts, offset) - 1
-        if i >= 0 and offset < self._unit_spans[i][0]:
-            return self._unit_spans[i][1]
+        starts, ends = self._bounds()
+        i = bisect_right(starts, offset) - 1
+        if i < 0 or offset >= ends[i]:
+            return None
+        cu = self._units.get(starts[i])
+        if cu is None:
+            try:
+                cu = self._units[starts[i]] = self.dwarf.get_CU_at(starts[i])
+            except _ERRORS:
+                return None
+        return cu
+
+    def unit_ranges(self, name: str) -> list[tuple[int, int]]:
+        """The [start, end) .debug_info ranges of the units named `name` (Go names a unit
+        after its package's import path), read from the bytes of each unit's first DIE."""
+        if self._unit_names is None:
+            names: dict[str, list[tuple[int, int]]] = {}
+            for start, end in zip(*self._bounds(), strict=True):
+                unit = self._unit_name(start)
+                if unit is not None:
+                    names.setdefault(unit, []).append((start, end))
+            self._unit_names = names
+        return self._unit_names.get(name, [])
+
+    def _unit_name(self, start: int) -> str | None:
+        data = self.info
+        version = int.from_bytes(data[start + 4:start + 6], "little")
+        if int.from_bytes(data[start:start + 4], "little") == 0xFFFFFFFF:
+            return None  # 64-bit DWARF: not Go's
+        if version >= 5:
+            abbrev_at, die_at = start + 8, start + 12
+        else:
+            abbrev_at, die_at = start + 6, start + 11
         try:
-            cu = self.dwarf.get_CU_containing(offset)
+            table = self.dwarf.get_abbrev_table(int.from_bytes(data[abbrev_at:abbrev_at + 4],
+                                                               "little"))
+            code, pos = fastdie.uleb(data, die_at)
+            decl = table.get_abbrev(code)
         except _ERRORS:
             return None
-        i = bisect_right(self._unit_starts, cu.cu_offset)
-        self._unit_starts.insert(i, cu.cu_offset)
-        self._unit_spans.insert(i, (cu.cu_offset + cu.size, cu))
-        return cu
+        specs = decl["attr_spec"]
+        if not specs or specs[0].name != AT_name or specs[0].form != "DW_FORM_string":
+            return None
+        end = data.find(b"\0", pos)
+        return data[pos:end].decode("utf-8", "replace") if end >= 0 else None
+
+    def unit_starts(self) -> list[int]:
+        """The .debug_info offset of every unit's header."""
+        return self._bounds()[0]
+
+    def _bounds(self) -> tuple[list[int], list[int]]:
+        """[start] and [end] of every unit, from the units' initial length fields."""
+        if self._unit_bounds is None:
+            starts, ends = [], []
+            data, pos = self.info, 0
+            while pos + 4 <= len(data):
+                length = int.from_bytes(data[pos:pos + 4], "little")
+                size = 4
+                if length == 0xFFFFFFFF:  # 64-bit DWARF: an 8-byte length follows
+                    length = int.from_bytes(data[pos + 4:pos + 12], "little")
+                    size = 12
+                if length == 0:
+                    break
+                starts.append(pos)
+                pos += size + length
+                ends.append(min(pos, len(data)))
+            self._unit_bounds = (starts, ends)
+        return self._unit_bounds
 
     def die(self, offset: int) -> DIE | None:
         """The DIE at a .debug_info offset (None if no unit holds it or it does not parse)."""
@@ -222,19 +282,22 @@ class DebugInfo:
                     break
             pos = data.find(value.to_bytes(8, "little"), pos + 1)
 
-    def find_by_type_ref(self, ref: int, tags: frozenset[str]) -> Iterator[DIE]:
+    def find_by_type_ref(self, ref: int, tags: frozenset[str],
+                         within: list[tuple[int, int]] | None = None) -> Iterator[DIE]:
         """DIEs with one of `tags` whose inline name is followed at once by a DW_AT_type
-        (DW_FORM_ref_addr) equal to `ref` (Go's DW_TAG_constant: name, type, value)."""
+        (DW_FORM_ref_addr) equal to `ref` (Go's DW_TAG_constant: name, type, value); only
+        in the [start, end) ranges `within`, when given."""
         data = self.info
         needle = ref.to_bytes(4, "little")
-        pos = data.find(needle)
-        while pos >= 0:
-            if pos > 0 and data[pos - 1] == 0:
-                for die in self._named_dies_before(pos, 1, tags):
-                    if attr_ref(die, AT_type) == ref:
-                        yield die
-                        break
-            pos = data.find(needle, pos + 1)
+        for start, end in within if within is not None else [(0, len(data))]:
+            pos = data.find(needle, start, end)
+            while pos >= 0:
+                if pos > 0 and data[pos - 1] == 0:
+                    for die in self._named_dies_before(pos, 1, tags):
+                        if attr_ref(die, AT_type) == ref:
+                            yield die
+                            break
+                pos = data.find(needle, pos + 1, end)
 
     def _named_dies_before(self, pos: int, reach: int, tags: frozenset[str]) -> Iterator[DIE]:
         """DIEs with one of `tags` whose inline name ends (its NUL) within `reach` bytes
