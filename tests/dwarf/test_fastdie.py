@@ -65,3 +65,31 @@ def test_one_operation_locations_read_as_the_parser_reads_them(
         assert {"StackLoc", "AddrLoc"} <= kinds
     finally:
         b.close()
+
+
+@pytest.mark.parametrize("go", [None, "1.21.13"], ids=["default", "1.21"])
+def test_constants_read_from_bytes_are_every_constant_die(go: str | None) -> None:
+    """DebugInfo.constants_of_type (bytes.find, no DIE made) against a walk of every DIE:
+    the same constants, names and values for every type that has any (gofmt: go/token's
+    90 Token constants among them; the semantics fixture: main's typed constants)."""
+    if go is not None and not Path(fixtures.go_binary(go)).exists():
+        pytest.skip(f"Go {go} toolchain not installed under .cache/go")
+    for path in (fixtures.gofmt(go), fixtures.build("semantics", go=go)):
+        b = BinaryInfo.open(str(path))
+        try:
+            walked: dict[int, list[tuple[str, int]]] = {}
+            for cu in b.dwarf.units():
+                for die in cu.iter_DIEs():
+                    if die.tag != "DW_TAG_constant":
+                        continue
+                    t = die.attributes.get("DW_AT_type")
+                    v = die.attributes.get("DW_AT_const_value")
+                    if t is None or v is None or t.form != "DW_FORM_ref_addr":
+                        continue
+                    walked.setdefault(t.value, []).append(
+                        (die.attributes["DW_AT_name"].value.decode(), v.value))
+            assert sum(len(v) for v in walked.values()) > 50
+            for ref, consts in walked.items():
+                assert sorted(b.dwarf.constants_of_type(ref)) == sorted(consts), ref
+        finally:
+            b.close()

@@ -486,12 +486,8 @@ class BinaryInfo:
             within = self.dwarf.unit_ranges(name[:dot]) if dot > 0 else []
             if within:
                 within = sorted(set(within) | set(self.dwarf.unit_ranges("main")))
-            for die in self.dwarf.find_by_type_ref(ref, frozenset({D.TAG_constant}),
-                                                   within or None):
-                name = die_name(die) or ""
-                v = attr_int(die, D.AT_const_value)
-                if v is not None:
-                    got.append((name[name.rfind(".") + 1:], v))
+            for name, value in self.dwarf.constants_of_type(ref, within or None):
+                got.append((name[name.rfind(".") + 1:], value))
             got.sort(key=lambda c: c[1])
             self._constants[ref] = got
         return got

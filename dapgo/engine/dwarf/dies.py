@@ -137,6 +137,8 @@ class DebugInfo:
         self._unit_bounds: tuple[list[int], list[int]] | None = None
         self._units: dict[int, CompileUnit] = {}
         self._unit_names: dict[str, list[tuple[int, int]]] | None = None
+        # (abbreviation table, code) -> how to read a constant's value (None: not one)
+        self._constant_readers: dict[tuple[int, int], Callable[[bytes, int], Any] | None] = {}
         self.dwarf = DWARFInfo(
             config=DwarfConfig(little_endian=True, machine_arch="x64", default_address_size=8),
             **descs)
@@ -282,22 +284,71 @@ class DebugInfo:
                     break
             pos = data.find(value.to_bytes(8, "little"), pos + 1)
 
-    def find_by_type_ref(self, ref: int, tags: frozenset[str],
-                         within: list[tuple[int, int]] | None = None) -> Iterator[DIE]:
-        """DIEs with one of `tags` whose inline name is followed at once by a DW_AT_type
-        (DW_FORM_ref_addr) equal to `ref` (Go's DW_TAG_constant: name, type, value); only
-        in the [start, end) ranges `within`, when given."""
+    def constants_of_type(self, ref: int, within: list[tuple[int, int]] | None = None
+                          ) -> list[tuple[str, int]]:
+        """(name, value) of the DW_TAG_constant DIEs whose type is `ref`, only in the
+        [start, end) ranges `within` when given. Go writes a constant as its abbreviation
+        code, its name inline, its type (DW_FORM_ref_addr) and its value: bytes.find
+        locates the reference right after a name's NUL, and the name and value are read
+        there, once the unit's abbreviation says it is such a constant (no DIE is made)."""
         data = self.info
         needle = ref.to_bytes(4, "little")
-        for start, end in within if within is not None else [(0, len(data))]:
-            pos = data.find(needle, start, end)
+        out: list[tuple[str, int]] = []
+        for lo, hi in within if within is not None else [(0, len(data))]:
+            pos = data.find(needle, lo, hi)
             while pos >= 0:
                 if pos > 0 and data[pos - 1] == 0:
-                    for die in self._named_dies_before(pos, 1, tags):
-                        if attr_ref(die, AT_type) == ref:
-                            yield die
-                            break
-                pos = data.find(needle, pos + 1, end)
+                    got = self._constant_at(pos)
+                    if got is not None:
+                        out.append(got)
+                pos = data.find(needle, pos + 1, hi)
+        return out
+
+    def _constant_at(self, ref_at: int) -> tuple[str, int] | None:
+        """The constant whose type reference is at `ref_at`, if the bytes before it are a
+        constant's abbreviation code and inline name."""
+        data = self.info
+        end = ref_at - 1  # the name's NUL
+        start = end
+        while start > 0 and end - start < 512 and 0x20 <= data[start - 1] < 0x7F:
+            start -= 1
+        # the code is the byte before the printable run, or (a printable code) its first
+        for at in (start - 1, start):
+            if at < 0 or at >= end - 1:
+                continue
+            code = data[at]
+            if not 0 < code < 0x80:
+                continue
+            read = self._constant_reader(at, code)
+            if read is not None:
+                try:
+                    value = read(data, ref_at + 4)[0]
+                except (IndexError, ValueError):
+                    return None
+                return data[at + 1:end].decode("utf-8", "replace"), value
+        return None
+
+    def _constant_reader(self, at: int, code: int) -> Callable[[bytes, int], Any] | None:
+        """The reader of the value of a constant whose abbreviation `code` is at `at`
+        (name string, type ref_addr, const_value), None if it is not such a constant."""
+        cu = self.unit_for(at)
+        if cu is None or at < cu.cu_die_offset:
+            return None
+        key = (cu["debug_abbrev_offset"], code)
+        if key not in self._constant_readers:
+            reader = None
+            try:
+                decl = cu.get_abbrev_table().get_abbrev(code)
+            except _ERRORS:
+                decl = None
+            if decl is not None and decl["tag"] == TAG_constant:
+                specs = [(a.name, a.form) for a in decl["attr_spec"]]
+                if (len(specs) >= 3 and specs[0] == (AT_name, "DW_FORM_string")
+                        and specs[1] == (AT_type, "DW_FORM_ref_addr")
+                        and specs[2][0] == AT_const_value):
+                    reader = fastdie.value_reader(specs[2][1])
+            self._constant_readers[key] = reader
+        return self._constant_readers[key]
 
     def _named_dies_before(self, pos: int, reach: int, tags: frozenset[str]) -> Iterator[DIE]:
         """DIEs with one of `tags` whose inline name ends (its NUL) within `reach` bytes

@@ -103,6 +103,14 @@ _READERS: dict[str, _Reader] = {
 _OFFSET_FORMS = frozenset({"DW_FORM_ref_addr", "DW_FORM_sec_offset", "DW_FORM_strp"})
 
 
+def value_reader(form: str) -> Callable[[bytes, int], tuple[int, int]] | None:
+    """(value, next position) of an integer attribute of `form` (a constant's value);
+    None for a form that is not an integer."""
+    integer = ("DW_FORM_sdata", "DW_FORM_udata", "DW_FORM_data1", "DW_FORM_data2",
+               "DW_FORM_data4", "DW_FORM_data8")
+    return _READERS[form] if form in integer else None
+
+
 def _plan(die: DIE, code: int) -> _Plan:
     cu = die.cu
     decl = cu.get_abbrev_table().get_abbrev(code)
