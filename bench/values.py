@@ -18,7 +18,13 @@ cold (an empty cache directory for every session: a binary never debugged). Prin
 medians of several sessions, the request counts, and dapgo/Delve ratios.
 Target: ratios <= 1.0 (no slower than Delve).
 
-Usage: .venv/bin/python bench/values.py [--runs N] [--go VERSION]
+A second program nobody here wrote runs the same way (`--programs values,gofmt`, both by
+default): cmd/gofmt built with `-N -l`, formatting go/printer/nodes.go, stopped in
+go/printer.(*printer).binaryExpr: 5 locals, one a *printer of dozens of fields whose
+summary reads their types and their constants (go/token.Token has 90); expanded to depth 3
+the same way (no floor: no small struct there).
+
+Usage: .venv/bin/python bench/values.py [--runs N] [--go VERSION] [--programs LIST]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +66,17 @@ def build(go: str) -> Path:
     return out
 
 
+def build_gofmt(go: str) -> Path:
+    """cmd/gofmt of toolchain `go`, built with the debug flags."""
+    out = CACHE / f"gofmt-go{go}-debug"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([fixtures.go_binary(go), "build", *fixtures.DEBUG_FLAGS, "-o",
+                        str(out), "cmd/gofmt"], check=True,
+                       env={**os.environ, "GOFLAGS": "", "GOTOOLCHAIN": "local"})
+    return out
+
+
 def stop_line() -> int:
     for i, line in enumerate((SRC / "main.go").read_text().splitlines(), 1):
         if "// @stop" in line:
@@ -66,22 +84,51 @@ def stop_line() -> int:
     raise LookupError("@stop")
 
 
-def measure(c: DAPClient, binary: Path) -> dict[str, Any]:
-    """One session: the timed loads at the first stop at @stop (nothing loaded before),
-    again at the second (same place), and the floor: one small `variables` request."""
+@dataclass
+class Program:
+    """What to debug and where to stop."""
+
+    name: str
+    binary: Path
+    args: list[str]
+    breakpoint: tuple[str, dict[str, Any]]  # the request that sets it, its arguments
+    frame: str  # the stopped frame's function name ends with it
+    floor_var: str | None  # a small struct local, `variables` of it repeated: the floor
+
+
+def programs(go: str, names: list[str]) -> list[Program]:
+    out = []
+    if "values" in names:
+        out.append(Program("values", build(go), [], ("setBreakpoints", {
+            "source": {"path": str(SRC / "main.go")}, "breakpoints": [{"line": stop_line()}]}),
+            "main.work", "p0"))
+    if "gofmt" in names:
+        goroot = subprocess.run([fixtures.go_binary(go), "env", "GOROOT"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        out.append(Program("gofmt", build_gofmt(go),
+                           ["-l", f"{goroot}/src/go/printer/nodes.go"],
+                           ("setFunctionBreakpoints", {"breakpoints": [
+                               {"name": "go/printer.(*printer).binaryExpr"}]}),
+                           "binaryExpr", None))
+    return out
+
+
+def measure(c: DAPClient, prog: Program) -> dict[str, Any]:
+    """One session: the timed loads at the first stop (nothing loaded before), again at
+    the second (same place), and the floor: one small `variables` request."""
     c.request("initialize", {"adapterID": "go", "linesStartAt1": True,
                              "columnsStartAt1": True, "pathFormat": "path"}, timeout=60)
-    c.request("launch", {"mode": "exec", "program": str(binary)}, timeout=60)
+    c.request("launch", {"mode": "exec", "program": str(prog.binary), "args": prog.args},
+              timeout=60)
     c.wait_event("initialized", timeout=60)
-    bp = c.request("setBreakpoints", {"source": {"path": str(SRC / "main.go")},
-                                      "breakpoints": [{"line": stop_line()}]}, timeout=60)
+    bp = c.request(*prog.breakpoint, timeout=60)
     assert bp["body"]["breakpoints"][0].get("verified"), bp
     c.request("configurationDone", timeout=60)
     out: dict[str, Any] = {}
     seen = 0
     for stop in ("first", "second"):
         tid = c.wait_event("stopped", timeout=60, after=seen)["body"]["threadId"]
-        figures = load_frame(c, tid)
+        figures = load_frame(c, tid, prog)
         out.update({f"{stop} {k}": v for k, v in figures.items()})
         seen = len(c.messages)
         if stop == "first":
@@ -90,10 +137,10 @@ def measure(c: DAPClient, binary: Path) -> dict[str, Any]:
     return out
 
 
-def load_frame(c: DAPClient, tid: int) -> dict[str, Any]:
+def load_frame(c: DAPClient, tid: int, prog: Program) -> dict[str, Any]:
     st = c.request("stackTrace", {"threadId": tid, "startFrame": 0, "levels": 20}, timeout=60)
     frame = st["body"]["stackFrames"][0]
-    assert frame["name"].endswith("main.work"), frame
+    assert frame["name"].endswith(prog.frame), frame
 
     def variables(ref: int) -> list[dict[str, Any]]:
         r = c.request("variables", {"variablesReference": ref}, timeout=60)
@@ -114,26 +161,28 @@ def load_frame(c: DAPClient, tid: int) -> dict[str, Any]:
             nxt.extend(k["variablesReference"] for k in kids if k["variablesReference"])
         level = nxt
     t2 = time.perf_counter()
-    small = next(v["variablesReference"] for v in top if v["name"] == "p0")
-    t3 = time.perf_counter()
-    for _ in range(FLOOR_REQUESTS):
-        variables(small)
-    floor = (time.perf_counter() - t3) / FLOOR_REQUESTS
+    floor = 0.0
+    if prog.floor_var is not None:
+        small = next(v["variablesReference"] for v in top if v["name"] == prog.floor_var)
+        t3 = time.perf_counter()
+        for _ in range(FLOOR_REQUESTS):
+            variables(small)
+        floor = (time.perf_counter() - t3) / FLOOR_REQUESTS
     return {"load": t1 - t0, "expand": t2 - t1, "locals": len(top), "requests": requests,
             "values": values, "scope": scopes[0]["name"], "floor": floor}
 
 
-def run_dapgo(binary: Path, cache_dir: str | None = None) -> dict[str, Any]:
+def run_dapgo(prog: Program, cache_dir: str | None = None) -> dict[str, Any]:
     """One session; `cache_dir` None: a new, empty cache directory (cold)."""
     with tempfile.TemporaryDirectory() as empty:
         env = {**os.environ, "DAPGO_CACHE_DIR": cache_dir or empty}
         with DAPClient.spawn_stdio(env=env) as c:
-            return measure(c, binary)
+            return measure(c, prog)
 
 
-def run_delve(dlv: str, binary: Path) -> dict[str, Any]:
+def run_delve(dlv: str, prog: Program) -> dict[str, Any]:
     with dlv_dap(dlv) as c:
-        return measure(c, binary)
+        return measure(c, prog)
 
 
 def median(runs: list[dict[str, Any]], key: str) -> float:
@@ -145,46 +194,55 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--go", default="1.21.13", help="toolchain under .cache/go (Delve 1.20.2 "
                                                     "reads Go 1.21 builds)")
+    ap.add_argument("--programs", default="values,gofmt",
+                    help="comma-separated: values (bench/values), gofmt (cmd/gofmt)")
     args = ap.parse_args()
-    binary = build(args.go)
+    for prog in programs(args.go, args.programs.split(",")):
+        compare(prog, args.runs)
+    return 0
+
+
+def compare(prog: Program, runs: int) -> None:
+    """dapgo warm, dapgo cold and Delve on one program, interleaved; prints the table."""
     dlv = shutil.which("dlv")
     warm = tempfile.mkdtemp(prefix="dapgo-bench-cache-")
-    run_dapgo(binary, warm)  # fills the warm cache
+    run_dapgo(prog, warm)  # fills the warm cache
     sides: dict[str, Callable[[], dict[str, Any]]] = {
-        "dapgo": lambda: run_dapgo(binary, warm), "dapgo cold": lambda: run_dapgo(binary)}
+        "dapgo": lambda: run_dapgo(prog, warm), "dapgo cold": lambda: run_dapgo(prog)}
     if dlv:
-        sides["Delve"] = lambda: run_delve(dlv, binary)
+        sides["Delve"] = lambda: run_delve(dlv, prog)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
-    for _ in range(args.runs):
+    for _ in range(runs):
         for name, fn in sides.items():  # interleaved: both see the same machine load
             results[name].append(fn())
-    print(f"bench/values.py: {binary.name}, {args.runs} sessions each, medians")
     shutil.rmtree(warm, ignore_errors=True)
+    print(f"bench/values.py: {prog.name} ({prog.binary.name}), {runs} sessions each, medians")
     print(f"{'adapter':10} {'stop':6} {'locals':>6} {'scopes+locals':>14} {'requests':>9} "
           f"{'values':>7} {'expand depth 3':>15} {'floor/request':>14}")
-    for name, runs in results.items():
+    for name, got in results.items():
         for stop in ("first", "second"):
-            r0 = runs[0]
+            r0 = got[0]
             print(f"{name:10} {stop:6} {r0[stop + ' locals']:6} "
-                  f"{median(runs, stop + ' load') * 1e3:11.1f} ms {r0[stop + ' requests']:9} "
-                  f"{r0[stop + ' values']:7} {median(runs, stop + ' expand') * 1e3:12.1f} ms "
-                  f"{median(runs, stop + ' floor') * 1e3:11.3f} ms")
-    if "Delve" in results:
-        d = results["Delve"]
-        for side in ("dapgo", "dapgo cold"):
-            g = results[side]
-            met = True
-            for stop in ("first", "second"):
-                load = median(g, stop + " load") / median(d, stop + " load")
-                expand = median(g, stop + " expand") / median(d, stop + " expand")
-                floor = median(g, stop + " floor") / median(d, stop + " floor")
-                met = met and load <= 1.0 and expand <= 1.0
-                print(f"{side}/Delve, {stop} stop: scopes+locals {load:.2f}x, expand to "
-                      f"depth 3 {expand:.2f}x, per-request floor {floor:.2f}x")
-            print(f"{side}: target <= 1.0x {'met' if met else 'NOT met'}")
-    else:
+                  f"{median(got, stop + ' load') * 1e3:11.1f} ms {r0[stop + ' requests']:9} "
+                  f"{r0[stop + ' values']:7} {median(got, stop + ' expand') * 1e3:12.1f} ms "
+                  f"{median(got, stop + ' floor') * 1e3:11.3f} ms")
+    if "Delve" not in results:
         print("dlv not on PATH: no Delve column")
-    return 0
+        return
+    d = results["Delve"]
+    for side in ("dapgo", "dapgo cold"):
+        g = results[side]
+        met = True
+        for stop in ("first", "second"):
+            load = median(g, stop + " load") / median(d, stop + " load")
+            expand = median(g, stop + " expand") / median(d, stop + " expand")
+            met = met and load <= 1.0 and expand <= 1.0
+            floor = (f", per-request floor "
+                     f"{median(g, stop + ' floor') / median(d, stop + ' floor'):.2f}x"
+                     if prog.floor_var else "")
+            print(f"{prog.name}: {side}/Delve, {stop} stop: scopes+locals {load:.2f}x, "
+                  f"expand to depth 3 {expand:.2f}x{floor}")
+        print(f"{prog.name}: {side}: target <= 1.0x {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

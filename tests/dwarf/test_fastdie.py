@@ -91,5 +91,9 @@ def test_constants_read_from_bytes_are_every_constant_die(go: str | None) -> Non
             assert sum(len(v) for v in walked.values()) > 50
             for ref, consts in walked.items():
                 assert sorted(b.dwarf.constants_of_type(ref)) == sorted(consts), ref
+            mode = b.find_type("go/printer.Mode")
+            if mode is not None:  # gofmt: go/printer's own, and main's by their package
+                named = dict(b.constants_of(mode))
+                assert named["UseSpaces"] == 4 and "main.printerMode" in named
         finally:
             b.close()

@@ -474,20 +474,24 @@ class BinaryInfo:
         return None
 
     def constants_of(self, ref: TypeRef) -> list[tuple[str, int]]:
-        """The constants declared with type `ref` as (name without package, value), in
+        """The constants declared with type `ref` as (name, value), in
         declaration order: those of the type's own package and of package main (where a
         program names values of another package's type); searched in those packages'
         units only (all of .debug_info when the package's unit is not found)."""
         got = self._constants.get(ref)
         if got is None:
             got = []
-            name = self.type_info(ref).name.split("[", 1)[0]
-            dot = name.rfind(".")
-            within = self.dwarf.unit_ranges(name[:dot]) if dot > 0 else []
+            type_name = self.type_info(ref).name.split("[", 1)[0]
+            dot = type_name.rfind(".")
+            within = self.dwarf.unit_ranges(type_name[:dot]) if dot > 0 else []
             if within:
                 within = sorted(set(within) | set(self.dwarf.unit_ranges("main")))
             for name, value in self.dwarf.constants_of_type(ref, within or None):
-                got.append((name[name.rfind(".") + 1:], value))
+                # the type's own package's constants by their short name; another
+                # package's qualified, as Delve does (gofmt's main.printerMode is a
+                # go/printer.Mode)
+                own = dot > 0 and name.startswith(type_name[:dot + 1])
+                got.append((name[dot + 1:] if own else name, value))
             got.sort(key=lambda c: c[1])
             self._constants[ref] = got
         return got
