@@ -96,13 +96,18 @@ class _StreamWriter:
         await self._writer.drain()
 
     def write_now(self, data: bytes) -> bool:
-        if self._writer.is_closing() or self._writer.transport.get_write_buffer_size():
-            return False
-        self._writer.write(data)
-        return True
+        return _write_now(self._writer.transport, data)
 
     async def close(self, abort: bool = False) -> None:
         await _close_stream(self._writer, abort)
+
+
+def _write_now(transport: asyncio.WriteTransport, data: bytes) -> bool:
+    """Writer.write_now for a transport: write if it buffers nothing (nor is closing)."""
+    if transport.is_closing() or transport.get_write_buffer_size():
+        return False
+    transport.write(data)
+    return True
 
 
 async def _close_stream(writer: asyncio.StreamWriter, abort: bool = False) -> None:
@@ -288,10 +293,7 @@ class _PipeWriter:
         await self._flow.drain()
 
     def write_now(self, data: bytes) -> bool:
-        if self._transport.is_closing() or self._transport.get_write_buffer_size():
-            return False
-        self._transport.write(data)
-        return True
+        return _write_now(self._transport, data)
 
     async def close(self, abort: bool = False) -> None:
         if abort:

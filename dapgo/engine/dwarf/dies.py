@@ -311,9 +311,7 @@ class DebugInfo:
         constant's abbreviation code and inline name."""
         data = self.info
         end = ref_at - 1  # the name's NUL
-        start = end
-        while start > 0 and end - start < 512 and 0x20 <= data[start - 1] < 0x7F:
-            start -= 1
+        start = self._printable_run(end)
         # the code is the byte before the printable run, or (a printable code) its first
         for at in (start - 1, start):
             if at < 0 or at >= end - 1:
@@ -352,6 +350,15 @@ class DebugInfo:
             self._constant_readers[key] = reader
         return self._constant_readers[key]
 
+    def _printable_run(self, end: int) -> int:
+        """Where the run of printable bytes (an inline name, at most 512) ending at `end`
+        (its NUL) starts."""
+        data = self.info
+        start = end
+        while start > 0 and end - start < 512 and 0x20 <= data[start - 1] < 0x7F:
+            start -= 1
+        return start
+
     def _named_dies_before(self, pos: int, reach: int, tags: frozenset[str]) -> Iterator[DIE]:
         """DIEs with one of `tags` whose inline name ends (its NUL) within `reach` bytes
         before `pos`: the name is a run of printable bytes and the abbreviation code the
@@ -361,9 +368,7 @@ class DebugInfo:
         for end in range(pos - 1, max(pos - 1 - reach, 0), -1):
             if data[end] != 0:
                 continue
-            start = end
-            while start > 0 and end - start < 512 and 0x20 <= data[start - 1] < 0x7F:
-                start -= 1
+            start = self._printable_run(end)
             for at in range(max(start - 1, 0), min(start + 2, end)):
                 if at in tried or not 0 < data[at] < 0x80:
                     continue
