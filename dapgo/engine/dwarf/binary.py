@@ -36,6 +36,7 @@ from .dies import DIE, DebugInfo, attr_int, attr_ref, children, die_name, pc_ran
 from .elf import PT_TLS, ElfImage
 from .images import LoadedImages, relocated
 from .inlined import InlinedCall, Inlining
+from .leb128 import uleb
 from .lineprog import LineTables, Row
 from .locations import Locator, member_offset
 from .model import (
@@ -50,7 +51,7 @@ from .model import (
     VarInfo,
 )
 from .native import NativeCode
-from .pclntab import PcLnTab, uvarint
+from .pclntab import PcLnTab
 from .prologue import skip_prologue
 from .sharedobj import SharedObject
 from .types import TYPE_TAGS, TypeReader
@@ -933,8 +934,8 @@ def _main_package(elf: ElfImage) -> str | None:
     d = elf.data(".go.buildinfo")
     if d[:14] != b"\xff Go buildinf:" or len(d) <= 32 or not d[15] & 2:
         return None
-    n, pos = uvarint(d, 32)  # the Go version string, then the module info
-    n, pos = uvarint(d, pos + n)
+    n, pos = uleb(d, 32)  # the Go version string, then the module info
+    n, pos = uleb(d, pos + n)
     info = d[pos + 16:pos + n - 16]  # 16 sentinel bytes on each side
     for line in info.decode("utf-8", "replace").splitlines():
         if line.startswith("path\t"):
@@ -965,7 +966,7 @@ def _go_version(elf: ElfImage) -> str | None:
     if ".go.buildinfo" in elf.sections:
         d = elf.data(".go.buildinfo")
         if d[:14] == b"\xff Go buildinf:" and len(d) > 32 and d[15] & 2:
-            n, pos = uvarint(d, 32)
+            n, pos = uleb(d, 32)
             return d[pos:pos + n].decode("utf-8", "replace")
     sym = elf.symbol("runtime.buildVersion")
     if sym is not None:

@@ -28,6 +28,7 @@ from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFI
 
 from . import fastdie
 from .elf import ElfImage
+from .leb128 import uleb
 
 fastdie.install()
 
@@ -192,7 +193,7 @@ class DebugInfo:
         try:
             table = self.dwarf.get_abbrev_table(int.from_bytes(data[abbrev_at:abbrev_at + 4],
                                                                "little"))
-            code, pos = fastdie.uleb(data, die_at)
+            code, pos = uleb(data, die_at)
             decl = table.get_abbrev(code)
         except _ERRORS:
             return None

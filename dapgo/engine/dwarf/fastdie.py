@@ -11,7 +11,7 @@ bases) is decoded by pyelftools, as is any DIE of a stream whose bytes are not a
 
 `install()` makes pyelftools' compilation units create GoDIEs: they name the class through
 their module (elftools.dwarf.compileunit.DIE), which is where it is replaced.
-tests/unit/test_fastdie.py compares every DIE of real Go binaries with pyelftools' own.
+tests/dwarf/test_fastdie.py compares every DIE of real Go binaries with pyelftools' own.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 
 import elftools.dwarf.compileunit as _compileunit
 from elftools.dwarf.die import DIE, AttributeValue
+
+from .leb128 import sleb, uleb
 
 # A reader: (section bytes, position) -> (raw value, position after it)
 _Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -45,33 +47,6 @@ def _fixed(unpack: Callable[[bytes, int], tuple[int]], size: int) -> _Reader:
     def read(data: bytes, pos: int) -> tuple[int, int]:
         return unpack(data, pos)[0], pos + size
     return read
-
-
-def uleb(data: bytes, pos: int) -> tuple[int, int]:
-    b = data[pos]
-    if b < 0x80:
-        return b, pos + 1
-    value, shift = 0, 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return value, pos
-
-
-def sleb(data: bytes, pos: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            if b & 0x40:
-                value -= 1 << shift
-            return value, pos
 
 
 def _string(data: bytes, pos: int) -> tuple[bytes, int]:

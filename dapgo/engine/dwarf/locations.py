@@ -36,7 +36,7 @@ from .dies import (
     attr_int,
     unit_of,
 )
-from .fastdie import sleb, uleb
+from .leb128 import sleb, uleb
 from .model import AddrLoc, Location, Piece, PiecesLoc, RegLoc, StackLoc
 
 Simple = StackLoc | RegLoc | AddrLoc

@@ -14,6 +14,7 @@ import attrs
 
 from dapgo.engine.errors import BinaryFormatError
 
+from .leb128 import uleb
 from .model import Function
 
 _MAGICS = {0xFFFFFFF1: "1.20", 0xFFFFFFF0: "1.18", 0xFFFFFFFA: "1.16"}
@@ -157,12 +158,12 @@ class PcLnTab:
         pc = entry
         first = True
         while True:
-            uv, pos = uvarint(data, pos)
+            uv, pos = uleb(data, pos)
             if uv == 0 and not first:
                 return
             first = False
             val += -((uv >> 1) + 1) if uv & 1 else uv >> 1
-            pcd, pos = uvarint(data, pos)
+            pcd, pos = uleb(data, pos)
             end = pc + pcd * self.min_lc
             yield pc, end, val
             pc = end
@@ -209,19 +210,3 @@ class PcLnTab:
             out.append(data[pos:e].decode("utf-8", "replace"))
             pos = e + 1
         return sorted(set(f for f in out if f))
-
-
-def uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    """Go's unsigned LEB128 varint at `pos`: (value, position after it)."""
-    b = data[pos]
-    if b < 0x80:
-        return b, pos + 1
-    result = 0
-    shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
