@@ -395,8 +395,8 @@ class BinaryInfo:
 
     # --- DWARF -----------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Set up DWARF decoding (pyelftools' DWARFInfo, the unit index, the abbreviation
-        tables) if nothing has yet: called while the program runs, so that a warm start
+        """Set up DWARF decoding once (pyelftools' DWARFInfo, the unit index, the
+        abbreviation table): called while the program runs, so that a warm start
         (breakpoints placed from the memo, no DWARF read) does not pay for it at its first
         stop (~4 ms for gofmt). Never fails: a problem shows where DWARF is really read."""
         if self._warmed:
@@ -404,10 +404,10 @@ class BinaryInfo:
         self._warmed = True
         try:
             dwarf = self.dwarf
-            for start in dwarf.unit_starts()[:1] + dwarf.unit_starts()[-1:]:
-                cu = dwarf.unit_for(start)
-                if cu is not None:
-                    cu.get_abbrev_table()  # Go's units share one table
+            starts = dwarf.unit_starts()
+            cu = dwarf.unit_for(starts[0]) if starts else None
+            if cu is not None:
+                cu.get_abbrev_table()  # Go's units share one table
         except Exception:  # an optimisation only
             log.debug("DWARF warm-up failed", exc_info=True)
 
