@@ -106,5 +106,7 @@ class Memo:
             if timer is None:
                 return
             timer.cancel()
-            snapshot = json.loads(json.dumps(self._data))  # a copy: puts go on meanwhile
+            # a copy of the tables (puts go on meanwhile; a put replaces a value, never
+            # changes one in place)
+            snapshot = {table: dict(rows) for table, rows in (self._data or {}).items()}
         store(self.build_id, MEMO, snapshot)
