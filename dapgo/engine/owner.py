@@ -19,6 +19,10 @@ A job may run for long while the program runs (continue, a step): it then waits 
 kernel (waitpid), not on the queue. For that time it installs a waker (`waiting_with`): a
 submission rings it, and the job calls `serve()` to run what was queued, then goes on
 waiting. A job may queue a follow-up that runs right after it (`next`).
+
+Idle time can be given work (`set_idle_work`): small pieces run between jobs (DWARF a stop
+will want, decoded ahead); while some is left the owner thread is not idle, so requests are
+submitted rather than borrowed, and a queued job waits for one piece at most.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Owner:
         self._stopping = False
         self._idle = False  # the owner thread waits for a job (none runs)
         self._borrowed = False  # another thread runs a job (see borrow)
+        self._idle_work: Callable[[], bool] | None = None  # see set_idle_work
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
 
@@ -75,7 +80,8 @@ class Owner:
         finally:
             with self._cond:
                 self._borrowed = False
-                if self._jobs or self._stopping:  # else the owner thread sleeps on
+                if self._jobs or self._stopping or self._idle_work is not None:
+                    # else the owner thread sleeps on
                     self._cond.notify()
         return fut
 
@@ -144,17 +150,44 @@ class Owner:
             with self._cond:
                 self._waker = None
 
+    def set_idle_work(self, step: Callable[[], bool] | None) -> None:
+        """Work for the owner thread's idle time, one small piece per call of `step`
+        (False: nothing is left), between jobs; a job queued meanwhile waits for at most
+        one piece, and no thread borrows while there is some (None: drop it)."""
+        with self._cond:
+            self._idle_work = step
+            self._cond.notify()
+
     def _main(self) -> None:
         while True:
+            job: _Job | None = None
+            step = None
             with self._cond:
                 self._idle = True
-                while self._borrowed or (not self._jobs and not self._stopping):
+                while self._borrowed or (not self._jobs and not self._stopping
+                                         and self._idle_work is None):
                     self._cond.wait()
                 self._idle = False
-                if not self._jobs:
+                if self._jobs:
+                    job = self._jobs.popleft()
+                elif self._stopping:
                     return  # stopping, and everything queued has run
-                job = self._jobs.popleft()
-            _run(job)
+                else:
+                    step = self._idle_work
+            if job is not None:
+                _run(job)
+            elif step is not None and not _idle_step(step):
+                with self._cond:
+                    if self._idle_work is step:
+                        self._idle_work = None
+
+
+def _idle_step(step: Callable[[], bool]) -> bool:
+    try:
+        return step()
+    except Exception:
+        log.exception("idle work failed")
+        return False
 
 
 def _run(job: _Job) -> None:

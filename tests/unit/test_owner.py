@@ -141,6 +141,63 @@ def test_nothing_runs_on_the_owner_thread_while_a_borrower_runs() -> None:
     owner.shutdown()
 
 
+def test_idle_work_runs_between_jobs_a_piece_at_a_time() -> None:
+    owner = Owner()
+    _idle(owner)
+    pieces: list[tuple[int, int]] = []  # (piece, thread)
+    started = threading.Event()
+    release = threading.Event()
+
+    def step() -> bool:
+        pieces.append((len(pieces), threading.get_ident()))
+        if len(pieces) == 3:
+            started.set()
+            release.wait(5)  # a long piece: a job submitted meanwhile waits for it alone
+        return len(pieces) < 10
+
+    owner.set_idle_work(step)
+    assert started.wait(5)
+    assert owner.borrow(lambda: None) is None  # not idle while there is work
+    job = owner.submit(lambda: len(pieces))
+    release.set()
+    assert job.result(5) == 3  # ran right after the piece under way, before the next one
+    for _ in range(500):
+        if owner.borrow(lambda: None) is not None:
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the owner never became idle again")
+    assert [p for p, _ in pieces] == list(range(10))  # then the rest, and no more
+    assert {t for _, t in pieces} == {owner._thread.ident}
+    owner.shutdown()
+
+
+def test_failing_or_dropped_idle_work_ends() -> None:
+    owner = Owner()
+    _idle(owner)
+    calls: list[str] = []
+
+    def boom() -> bool:
+        calls.append("boom")
+        raise ValueError("no")
+
+    owner.set_idle_work(boom)  # logged, dropped: never called again
+    owner.submit(lambda: None).result(5)
+    time.sleep(0.05)
+    assert calls == ["boom"]
+    assert owner.borrow(lambda: None) is not None
+
+    gate = threading.Event()
+    owner.post(lambda: gate.wait(5))  # the owner thread is busy meanwhile
+    owner.set_idle_work(lambda: bool(calls.append("never")))
+    owner.set_idle_work(None)  # dropped before the owner thread got to it
+    gate.set()
+    owner.submit(lambda: None).result(5)
+    time.sleep(0.05)
+    assert "never" not in calls
+    owner.shutdown()
+
+
 def _wall_wait(pid: int) -> tuple[int, int]:
     return os.waitpid(pid, 0x40000000 | 2)  # __WALL | WUNTRACED
 
