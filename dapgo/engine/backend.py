@@ -161,6 +161,10 @@ class Process(Protocol):
         """Wait until a thread stops for a reason worth a look (only that thread is
         stopped), the program exits, or the owner thread is woken ("wake")."""
         ...
+    def event_pending(self) -> bool:
+        """Would `wait_event` find something waiting (a thread's stop, an exit, the
+        doorbell)? Collects nothing."""
+        ...
     def stop_others(self, ev: StopEvent) -> StopEvent:
         """Stop every thread and list those at breakpoints or traps, `ev.tid` first."""
         ...
@@ -249,6 +253,9 @@ class ReadOnlyProcess:
 
     def wait_event(self) -> StopEvent:
         raise self._refuse()
+
+    def event_pending(self) -> bool:
+        return False  # nothing runs
 
     def stop_others(self, ev: StopEvent) -> StopEvent:
         raise self._refuse()

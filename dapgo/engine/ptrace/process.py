@@ -443,6 +443,17 @@ class TracedProcess:
             # clone events, our own SIGSTOPs, ordinary signals: the thread goes on
             self._cont(tid)
 
+    def event_pending(self) -> bool:
+        """Would `wait_event` find a status waiting (a thread's stop, an exit, the
+        doorbell)? waitid with WNOWAIT leaves it to be collected."""
+        try:
+            return os.waitid(os.P_ALL, 0, os.WEXITED | os.WSTOPPED | os.WNOHANG | os.WNOWAIT
+                             | sc.WALL | sc.WNOTHREAD) is not None
+        except ChildProcessError:
+            return True  # no child left: wait_event says the program exited
+        except InterruptedError:
+            return True
+
     def stop_others(self, ev: StopEvent) -> StopEvent:
         """Stop every thread after `wait_event` and list every thread that sits on one of our
         breakpoints or stopped on a trap (simultaneous hits included), `ev.tid` first."""
