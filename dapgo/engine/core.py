@@ -688,6 +688,7 @@ class Engine:
         program = self.program
         if program is None:
             return
+        self.owner.set_idle_work(None)  # a lookahead into the binary closed here
         try:
             if program.pump is not None:
                 program.pump.join(timeout=2)

@@ -24,6 +24,7 @@ from dapgo.engine.backend import StopEvent
 from dapgo.engine.breakpoints import BreakpointTable
 from dapgo.engine.hits import Hit, HitRules
 from dapgo.engine.kernel_probes import KernelProbes
+from dapgo.engine.lookahead import Lookahead
 from dapgo.engine.outcome import INTERRUPTED, Outcome, exited
 from dapgo.engine.owner import Owner
 from dapgo.engine.program import Program
@@ -50,6 +51,7 @@ class Runner:
         # attached program's stop moved back onto its call or jump), the thread must leave
         # it without the probe reporting the same hit again
         self._reported: dict[int, int] = {}
+        self._lookahead: Lookahead | None = None  # DWARF decoded while the program runs
 
     # ----- waiting -----
 
@@ -63,10 +65,42 @@ class Runner:
             if self._held:
                 return self._held.popleft()
             with self.owner.waiting_with(self._ring) as queued:
+                if not queued:
+                    self._look_ahead()
                 ev = StopEvent("wake") if queued else proc.wait_event()
             if ev.kind != "wake":
                 return ev
             self.owner.serve()
+
+    def _plan_lookahead(self) -> None:
+        binary = self.program.binary
+        if self._lookahead is None or self._lookahead.binary is not binary:
+            self._lookahead = Lookahead(binary)
+        # the user's own breakpoints before the exception filters' (a panic is rarer)
+        bps = sorted((bp for bp in self.table.all() if not bp.is_logpoint),
+                     key=lambda bp: bp.kind == "exception")
+        self._lookahead.plan(a for bp in bps for a in bp.addresses)
+        self.owner.set_idle_work(self._lookahead.step)
+
+    def _look_ahead_from(self, tid: int) -> None:
+        """A stop at a breakpoint: its frame's lookahead first, in the owner thread's idle
+        time (while the editor asks for threads and the stack)."""
+        ahead = self._lookahead
+        try:
+            if ahead is not None and ahead.first(self.program.process.pc(tid)):
+                self.owner.set_idle_work(ahead.step)
+        except ProcessLookupError:
+            pass
+
+    def _look_ahead(self) -> None:
+        """Decode what a stop at a breakpoint will show, step by step, until the program
+        has an event or a request is queued (the doorbell is an event too)."""
+        ahead = self._lookahead
+        if ahead is None or not ahead.pending:
+            return
+        proc = self.program.process
+        while not proc.event_pending() and ahead.step():
+            pass
 
     def serve_between_steps(self) -> Outcome | None:
         """Between a step's single steps (every thread stopped): serve what is queued;
@@ -165,6 +199,7 @@ class Runner:
             self._leave_reported()
             proc.resume()
             self.program.binary.warm_up()  # while the program runs to its first stop
+            self._plan_lookahead()
             while True:
                 ev = self._next_event()
                 if ev is None:
@@ -190,6 +225,7 @@ class Runner:
                     trap_tids=tuple(t for t in ev.trap_tids if t != tid)))
                 if first or others:  # a hit elsewhere during a step abandons it (Delve)
                     self._remember(first + others)
+                    self._look_ahead_from((first + others)[0].tid)
                     return Outcome("hits", hits=tuple(first + others))
                 return Outcome("arrived", tid=tid, addr=wanted[proc.pc(tid)])
         finally:

@@ -117,6 +117,17 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def itab_type_offset(binary: BinaryInfo) -> int:
+    """Offset of the dynamic type's descriptor in a runtime itab (field_offsets: the
+    members' offsets only, remembered on disk by build id)."""
+    for name, field in (("runtime.itab", "_type"), ("internal/abi.ITab", "Type"),
+                        ("runtime.itab", "Type")):
+        got = binary.field_offsets(name, (field,))
+        if got is not None and field in got[1]:
+            return got[1][field]
+    raise LookupError("runtime.itab not found in DWARF")
+
+
 class ValueReader:
     def __init__(
         self, target: Target, max_string_len: int = MAX_STRING_LEN,
@@ -602,15 +613,7 @@ class ValueReader:
 
     def _itab_type_offset(self) -> int:
         if self._itab_type is None:
-            # field_offsets: the members' offsets only, remembered on disk by build id
-            for name, field in (("runtime.itab", "_type"), ("internal/abi.ITab", "Type"),
-                                ("runtime.itab", "Type")):
-                got = self.binary.field_offsets(name, (field,))
-                if got is not None and field in got[1]:
-                    self._itab_type = got[1][field]
-                    break
-            else:
-                raise LookupError("runtime.itab not found in DWARF")
+            self._itab_type = itab_type_offset(self.binary)
         return self._itab_type
 
     def rtype_of(self, v: Value) -> int:

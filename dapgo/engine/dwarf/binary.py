@@ -87,6 +87,8 @@ class BinaryInfo:
         self._subprograms: dict[int, DIE | None] = {}
         self._runtime_types: dict[int, TypeRef | None] = {}
         self._constants: dict[TypeRef, list[tuple[str, int]]] = {}
+        # (fn.entry, pc, scope) -> frame_variables (relocated: cleared by relocate)
+        self._frame_vars: dict[tuple[int, int, int | None], list[VarInfo]] = {}
         self._warmed = False  # warm_up has run
         self.bias = 0  # process address - static address (see relocate())
         self._params: dict[int, list[Param] | None] = {}
@@ -173,6 +175,7 @@ class BinaryInfo:
         """Set the load bias: from now on every address in or out is static + bias. Called
         once, when the process's load address is known and before any address is used."""
         self.bias = bias
+        self._frame_vars.clear()
 
     def file_offset(self, addr: int) -> int:
         """The offset in the file of the byte at process address `addr` (for uprobes);
@@ -643,6 +646,14 @@ class BinaryInfo:
         img = self.images.at(fn.entry) if self.images else None
         if img is not None:
             return self.images.frame_variables(img, fn, pc, scope)
+        key = (fn.entry, pc, scope)
+        known = self._frame_vars.get(key)
+        if known is None:
+            known = self._frame_vars[key] = self._read_frame_variables(fn, pc, scope)
+        return list(known)
+
+    def _read_frame_variables(self, fn: Function, pc: int, scope: int | None
+                              ) -> list[VarInfo]:
         pc -= self.bias
         sub = self._subprogram(self._fn_in(fn)) if scope is None else self.dwarf.die(scope)
         if sub is None:
