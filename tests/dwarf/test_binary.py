@@ -208,12 +208,14 @@ def test_file_index_is_cached_on_disk(basic_path: Path) -> None:
     assert b2.source_files() == files
 
 
-def _first_stop_facts(b: BinaryInfo) -> tuple[object, ...]:
+def _first_stop_facts(b: BinaryInfo, rtype: int) -> tuple[object, ...]:
     add = b.function("main.add")
     assert add is not None
     return (b.first_pc_after_prologue(add), b.function_breakpoint_addresses("main.main"),
             b.field_offsets("runtime.g", ("goid", "sched.pc", "no_such_field")),
-            b.field_offsets("runtime.no_such_type", ("x",)))
+            b.field_offsets("runtime.no_such_type", ("x",)),
+            # an interface's dynamic type, by its runtime descriptor's offset; none at 1
+            b.type_for_runtime_offset(rtype), b.type_for_runtime_offset(1))
 
 
 def test_first_stop_facts_are_remembered_on_disk(basic_path: Path, tmp_path: Path) -> None:
@@ -224,20 +226,25 @@ def test_first_stop_facts_are_remembered_on_disk(basic_path: Path, tmp_path: Pat
     copy = tmp_path / "prog"
     shutil.copy(basic_path, copy)
     b1 = BinaryInfo.open(str(copy))
-    want = _first_stop_facts(b1)
+    string = b1.find_type("string")
+    assert string is not None
+    rtype = b1.runtime_type_offset(string)
+    assert rtype
+    want = _first_stop_facts(b1, rtype)
+    assert want[4] == string and want[5] is None
     g = b1.struct_layout("runtime.g")
     assert g is not None
     assert want[2] == (g.size, {"goid": g.offset("goid"), "sched.pc": g.offset("sched.pc")})
     assert want[3] is None
     b1.close()  # the memo is written behind: at the latest when the binary is closed
     b2 = BinaryInfo.open(str(copy))
-    assert _first_stop_facts(b2) == want
+    assert _first_stop_facts(b2, rtype) == want
     assert b2._dwarf is None  # nothing decoded: all from the memo
     # the same path, another build of the program (another build id)
     shutil.copy(fixtures.build("basic", flags=("-buildmode=pie",)), copy)
     b3 = BinaryInfo.open(str(copy))
     assert b3.build_id != b1.build_id
-    fresh = _first_stop_facts(b3)
+    fresh = _first_stop_facts(b3, rtype)
     assert b3._dwarf is not None  # decoded: nothing of the first build's was reused
     add = b3.function("main.add")
     assert add is not None and fresh[0] == b3.first_pc_after_prologue(add)

@@ -460,11 +460,16 @@ class BinaryInfo:
             return None
         got = self._runtime_types.get(offset, -1)
         if got == -1:
-            got = None
-            for die in self.dwarf.find_by_address_attr(offset, D.AT_go_runtime_type,
-                                                       TYPE_TAGS):
-                got = die.offset
-                break
+            remembered = self._memo.get("rtypes", str(offset))  # a DIE's offset, 0: none
+            if isinstance(remembered, int):
+                got = remembered or None
+            else:
+                got = None
+                for die in self.dwarf.find_by_address_attr(offset, D.AT_go_runtime_type,
+                                                           TYPE_TAGS):
+                    got = die.offset
+                    break
+                self._memo.put("rtypes", str(offset), got or 0)
             self._runtime_types[offset] = got
         return got
 

@@ -278,14 +278,19 @@ class DebugInfo:
         its few fixed-size attributes to the inline name before them, and every candidate is
         decoded and checked by pyelftools."""
         data = self.info
-        pos = data.find(value.to_bytes(8, "little"))
+        full = value.to_bytes(8, "little")
+        # bytes.find skips along by its needle's last byte: without the address's high
+        # zero bytes (a rarer last byte) it finds the same places about twice as fast
+        short = full.rstrip(b"\0") or full
+        pos = data.find(short)
         while pos >= 0:
-            for die in self._named_dies_before(pos, 40, tags):
-                a = _attrs(die).get(attr)
-                if a is not None and a.form == "DW_FORM_addr" and a.value == value:
-                    yield die
-                    break
-            pos = data.find(value.to_bytes(8, "little"), pos + 1)
+            if data[pos:pos + 8] == full:
+                for die in self._named_dies_before(pos, 40, tags):
+                    a = _attrs(die).get(attr)
+                    if a is not None and a.form == "DW_FORM_addr" and a.value == value:
+                        yield die
+                        break
+            pos = data.find(short, pos + 1)
 
     def constants_of_type(self, ref: int, within: list[tuple[int, int]] | None = None
                           ) -> list[tuple[str, int]]:
