@@ -9,6 +9,9 @@ and stopped at @stop under each adapter over DAP. Timed from the client, per ses
     (Locals, arguments first, in both adapters);
   * expand to depth 3: `variables` for every child with a variablesReference, breadth
     first, three levels below the locals (requests sent one at a time, as an editor does);
+    a pointer whose one child is its pointee (Delve names it "", dapgo "*T") has that
+    child opened at the same level, as dapgo opens a pointer to a struct straight into
+    its fields: both adapters walk the same values, Delve with a request more;
   * the floor: one `variables` request for a 3-field struct, repeated (what a request
     costs besides the values it loads: transport, dispatch).
 at the first stop and again at a second stop at the same place (the program calls `work`
@@ -169,6 +172,13 @@ def load_frame(c: DAPClient, tid: int, prog: Program) -> dict[str, Any]:
             kids = variables(ref)
             requests += 1
             values += len(kids)
+            while len(kids) == 1 and kids[0]["variablesReference"] and \
+                    kids[0]["name"] in ("", "*" + kids[0].get("type", "")):
+                # a pointer's one child, its pointee: opened at the same level, as a
+                # pointer to a struct opens straight into its fields in dapgo
+                kids = variables(kids[0]["variablesReference"])
+                requests += 1
+                values += len(kids)
             nxt.extend(k["variablesReference"] for k in kids if k["variablesReference"])
         level = nxt
     t2 = time.perf_counter()
