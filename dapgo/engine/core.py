@@ -256,6 +256,8 @@ class Engine:
             return [attrs.evolve(bp.status(), verified=False,
                                  message="a core file cannot stop at breakpoints")
                     for bp in bps]
+        if self.parts is not None:
+            self.parts.runner.plan_lookahead()
         if self.program is not None and self.parts is not None \
                 and self.state in ("stopped", "running"):
             kernel = self.parts.kernel

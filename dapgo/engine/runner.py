@@ -72,7 +72,9 @@ class Runner:
                 return ev
             self.owner.serve()
 
-    def _plan_lookahead(self) -> None:
+    def plan_lookahead(self) -> None:
+        """Look ahead to stops at the user's breakpoints (set or changed), in the owner
+        thread's idle time and while the program runs."""
         binary = self.program.binary
         if self._lookahead is None or self._lookahead.binary is not binary:
             self._lookahead = Lookahead(binary)
@@ -199,7 +201,7 @@ class Runner:
             self._leave_reported()
             proc.resume()
             self.program.binary.warm_up()  # while the program runs to its first stop
-            self._plan_lookahead()
+            self.plan_lookahead()
             while True:
                 ev = self._next_event()
                 if ev is None:
