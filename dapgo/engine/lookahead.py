@@ -3,11 +3,12 @@
 An editor asks for the top frame's scopes and variables at once when the program stops at
 one of the user's breakpoints. What that reads from DWARF is known before the stop: the
 function's variables in scope at the breakpoint, the types their one-line summaries walk
-(the same depth and field limits as `ValueReader.format`), and the constants that name
-values of named integer types. `Lookahead` decodes those in small steps (BinaryInfo caches
-them) while the owner thread would otherwise wait for the program; the runner takes one
-step at a time and stops as soon as the program has an event or a request is queued, so a
-stop is never delayed by more than one step. What the program's memory decides (an
+(the same depth and field limits as `ValueReader.format`), the constants that name values
+of named integer types, and the runtime's layout of each map type (MapReader caches it).
+`Lookahead` decodes those in small steps (BinaryInfo caches them) while the owner thread
+would otherwise wait: for the program, or for the editor's next request. The runner takes
+one step at a time and stops as soon as the program has an event or a request is queued,
+so a stop is never delayed by more than one step. What the program's memory decides (an
 interface's dynamic type, a map's entries) is not guessed at; the layout of the runtime's
 itab, through which every non-empty interface's dynamic type is read, is.
 """
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Iterator
 
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.dwarf.model import TypeRef
+from dapgo.engine.gomaps import MapReader
 from dapgo.engine.values import MAX_DEPTH, SUMMARY_ELEMS, itab_type_offset
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,10 @@ log = logging.getLogger(__name__)
 class Lookahead:
     """The planned work for one binary: breakpoint addresses not yet looked at."""
 
-    def __init__(self, binary: BinaryInfo) -> None:
+    def __init__(self, binary: BinaryInfo, maps: MapReader | None = None) -> None:
+        """`maps`: the program's map reader, whose map layouts are decoded ahead too."""
         self.binary = binary
+        self._maps = maps
         self._planned: set[int] = set()
         self._todo: list[int] = []  # planned addresses not started, in order
         # frames under way, the current one first (one put first interrupts another)
@@ -110,6 +114,12 @@ class Lookahead:
         elif k in ("slice", "array") and t.elem is not None:
             yield from self._walk(t.elem, depth + 1)
         elif k == "map":
+            if self._maps is not None:
+                try:
+                    self._maps.layout(t)  # the runtime's hash table types, by name
+                except LookupError:
+                    pass  # said when the stop reads the map
+                yield
             for r in (t.key, t.elem):
                 if r is not None:
                     yield from self._walk(r, depth + 1)

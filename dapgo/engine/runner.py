@@ -77,7 +77,7 @@ class Runner:
         thread's idle time and while the program runs."""
         binary = self.program.binary
         if self._lookahead is None or self._lookahead.binary is not binary:
-            self._lookahead = Lookahead(binary)
+            self._lookahead = Lookahead(binary, self.program.values.maps)
         # the user's own breakpoints before the exception filters' (a panic is rarer)
         bps = sorted((bp for bp in self.table.all() if not bp.is_logpoint),
                      key=lambda bp: bp.kind == "exception")

@@ -1,9 +1,10 @@
-"""The lookahead (dapgo.engine.lookahead): while the program runs to a breakpoint, and in
-the owner thread's idle time once it stopped there, the types that showing the stopped
-frame's locals decodes are decoded ahead. Checked on a real stop: once the lookahead is
-done, loading every local of the `values` fixture at @stop decodes only what the program's
-memory decides (interfaces' dynamic types, and maps' runtime layouts) and what those lead
-to. Real process, real ptrace, the Go toolchains of the values tests."""
+"""The lookahead (dapgo.engine.lookahead): from the moment breakpoints are set, while the
+program runs to one, and in the owner thread's idle time once it stopped there, what
+showing the stopped frame's locals decodes is decoded ahead. Checked on a real stop: once
+the lookahead is done, loading every local of the `values` fixture at @stop decodes only
+what the program's memory decides (interfaces' dynamic types) and what those lead to; not
+even the runtime's layouts of its maps (Go 1.21's buckets, Swiss tables from 1.24). Real
+process, real ptrace, the Go toolchains of the values tests."""
 
 from __future__ import annotations
 
@@ -40,11 +41,9 @@ def _decoded_at_the_stop(stop: Stop) -> tuple[list[str], set[TypeRef], set[TypeR
 
     stop.variables()
     new = set(decoded) - ahead
-    # what only memory tells: the dynamic types of interfaces, and the runtime's map
-    # layouts (found by name from a map's key and element), with what they reach
+    # what only memory tells: the dynamic types of interfaces, with what they reach
     roots = {info.tref for info in program.values.rtypes._cache.values()
              if info.tref is not None}
-    roots |= {r for r in new if decoded[r].name.startswith(("map<", "hash<"))}
     explained: set[TypeRef] = set()
     todo = list(roots)
     while todo:
