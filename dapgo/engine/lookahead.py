@@ -123,4 +123,3 @@ class Lookahead:
             for r in (t.key, t.elem):
                 if r is not None:
                     yield from self._walk(r, depth + 1)
-
