@@ -82,7 +82,8 @@ class Runner:
         bps = sorted((bp for bp in self.table.all() if not bp.is_logpoint),
                      key=lambda bp: bp.kind == "exception")
         self._lookahead.plan(a for bp in bps for a in bp.addresses)
-        self.owner.set_idle_work(self._lookahead.step)
+        if self._lookahead.pending:  # else the owner thread stays free to lend
+            self.owner.set_idle_work(self._lookahead.step)
 
     def _look_ahead_from(self, tid: int) -> None:
         """A stop at a breakpoint: its frame's lookahead first, in the owner thread's idle
