@@ -28,6 +28,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -65,6 +66,7 @@ from dapgo.engine.model import (
 
 T = TypeVar("T")
 CHILD_STRIDE = 10**12  # above every engine thread id (goroutines; OS threads: 2**30+)
+CHILD_REPORT_SECONDS = 5.0  # how long the program's exit waits for ended children's events
 _FUNCTIONS = "\0functions"  # key of the function breakpoints among the replayed requests
 
 
@@ -86,6 +88,16 @@ class _Child:
 
     def tid(self, local: int) -> int:
         return self.index * CHILD_STRIDE + local
+
+
+def _gone(pid: int) -> bool:
+    """Has process `pid` ended (a zombie, or reaped)?"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"Z", b"X")
 
 
 def _done(value: T) -> Future[T]:
@@ -145,8 +157,9 @@ class Family:
 
     def __init__(self, on_event: Callable[[EngineEvent], None]) -> None:
         self._emit = on_event
-        self.main = Debugger(on_event)
+        self.main = Debugger(self._main_event)
         self._children: dict[int, _Child] = {}
+        self._child_ended = threading.Condition()  # notified when a child's engine ends
         self._next = 1
         self._regex: re.Pattern[str] | None = None
         self._ended = False
@@ -242,6 +255,26 @@ class Family:
     def _say(self, text: str) -> None:
         self._emit(Output("console", text))
 
+    def _main_event(self, ev: EngineEvent) -> None:
+        if isinstance(ev, Exited):
+            self._children_reported()
+        self._emit(ev)
+
+    def _children_reported(self, timeout: float = CHILD_REPORT_SECONDS) -> None:
+        """The program exited: a followed child that ended before it (the program waited
+        for it) gets its engine's last events out first (its logpoints' records, its exit),
+        so none arrives after the session's end. Its engine learned of the end first (the
+        program's wait returns only once the tracer has reaped the child) but has more to
+        do with it than the program's engine with the program's. A child still running
+        is not waited for."""
+        deadline = time.monotonic() + timeout
+        with self._child_ended:
+            while any(_gone(c.pid) for c in self._children.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._child_ended.wait(min(left, 0.05))
+
     def _child_event(self, child: _Child, ev: EngineEvent) -> None:
         if isinstance(ev, Stopped):
             self._emit(attrs.evolve(
@@ -251,8 +284,10 @@ class Family:
         elif isinstance(ev, Continued):
             self._emit(Continued(child.tid(ev.thread_id)))
         elif isinstance(ev, Exited):
-            self._children.pop(child.index, None)
             self._say(f"dapgo: child process {child.pid} exited with code {ev.exit_code}\n")
+            with self._child_ended:
+                self._children.pop(child.index, None)
+                self._child_ended.notify_all()
             child.debugger.disconnect(False)
         elif isinstance(ev, BreakpointChanged):
             theirs = child.ids.get(ev.status.id)
