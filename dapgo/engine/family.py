@@ -269,7 +269,7 @@ class Family:
         is not waited for."""
         deadline = time.monotonic() + timeout
         with self._child_ended:
-            while any(_gone(c.pid) for c in self._children.values()):
+            while any(_gone(c.pid) for c in list(self._children.values())):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
