@@ -20,14 +20,8 @@ def uleb(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def sleb(data: bytes, pos: int) -> tuple[int, int]:
-    """Signed: the last byte's 0x40 bit extends the sign."""
-    value, shift = 0, 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            if b & 0x40:
-                value -= 1 << shift
-            return value, pos
+    """Signed: the same 7-bit groups, the last byte's 0x40 bit extending the sign."""
+    value, end = uleb(data, pos)
+    if data[end - 1] & 0x40:
+        value -= 1 << (7 * (end - pos))
+    return value, end
