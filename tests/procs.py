@@ -11,10 +11,16 @@ DOORBELL = "dapgo-doorbell"  # dapgo.engine.ptrace.doorbell.ARGV0: not a debugge
 
 
 def children(pid: int) -> list[int]:
-    """Child processes of `pid` (every thread's), dapgo's own doorbells left out."""
+    """Child processes of `pid` (every thread's), dapgo's own doorbells left out. A thread
+    that ends between the listing of the tasks and the reading of its children (an
+    executor's worker, say) has none left to report."""
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            listed = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in listed:
             try:
                 argv0 = argv0_of(int(child))
             except FileNotFoundError:
