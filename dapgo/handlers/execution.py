@@ -1,8 +1,10 @@
 """Execution control requests: continue, pause, next, stepIn, stepOut.
 
 `continue` answers once the program runs; the `stopped` or `exited` event that follows
-comes from the engine. `pause` is handled out of order (see dapgo.session), so it gets
-through while other requests wait; the engine reports `stopped` (reason "pause").
+comes from the engine (held until the response is sent, so frame ids and variable
+references are forgotten after the engine accepts the request, never for a refused one).
+`pause` is handled out of order (see dapgo.session), so it gets through while other
+requests wait; the engine reports `stopped` (reason "pause").
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ async def continue_(call: Call) -> Body:
     session, args = call.session, call.args
     args.req_int("threadId")
     debugger = session.require_debugger()
-    session.reset_handles()
     await session.engine(debugger.resume())
+    session.reset_handles()  # once it runs: a refused continue keeps the stop's ids valid
     return {"allThreadsContinued": True}
 
 
@@ -42,8 +44,8 @@ def _stepper(kind: StepKind) -> Handler:
         if granularity not in GRANULARITIES:
             raise args.bad("granularity", f"is {granularity!r}; use one of {GRANULARITIES}")
         debugger = session.require_debugger()
-        session.reset_handles()
         await session.engine(debugger.step(thread_id, kind, granularity == "instruction"))
+        session.reset_handles()  # once it runs: a refused step keeps the stop's ids valid
 
     return step
 

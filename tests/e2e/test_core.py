@@ -131,6 +131,9 @@ def test_kernel_core_of_a_panic(go: str | None, tmp_path: Path) -> None:
                               ("stepIn", {"threadId": gid}), ("stepOut", {"threadId": gid})]:
             with pytest.raises(DAPError, match="core file"):
                 c.request(command, args)
+        # ... and the refused requests keep the variables already shown expandable
+        o = c.request("variables", {"variablesReference": values["o"]["variablesReference"]})
+        assert any(v["name"] == "ID" for v in o["body"]["variables"]), o
         info = c.request("dataBreakpointInfo", {"name": "total", "variablesReference": 0,
                                                 "frameId": frame_named(
                                                     c, gid, "main.process")["id"]})["body"]
