@@ -351,6 +351,10 @@ class Engine:
         _, parts = self._loaded()
         self._runnable()
         tid = ctx.tid_running(thread_id)
+        if tid is None and ctx.frame0_thread(thread_id)[1]:
+            raise DebuggerError(
+                f"goroutine {thread_id}'s thread is running the Go runtime on its system "
+                "stack: stepping there is not supported; continue instead")
         if tid is None:
             raise DebuggerError(
                 f"goroutine {thread_id} is not running on a thread; continue instead")
@@ -601,6 +605,9 @@ class Engine:
                 refusal = "no goroutine runs yet: function calls need the Go runtime started"
             elif parts.injector.waiting(thread_id):
                 refusal = busy(thread_id)
+            elif tid is None and ctx.frame0_thread(thread_id)[1]:
+                refusal = (f"goroutine {thread_id}'s thread is running the Go runtime on its "
+                           "system stack: a function call cannot start there")
             elif tid is None:
                 refusal = (f"goroutine {thread_id} is not running on a thread (it is parked): "
                            "a function call cannot start on it")

@@ -37,7 +37,7 @@ from dapgo.engine.goroutine_filters import (
 )
 from dapgo.engine.labels import EMPTY, LabelArrays, LabelDecoder, Labels
 from dapgo.engine.memcache import MemCache, unpack_each
-from dapgo.engine.stack import STACK_ROOTS, Frame, GoroutineStack, through_signal_handler
+from dapgo.engine.stack import STACK_ROOTS, Frame, through_signal_handler
 from dapgo.engine.target import Target
 
 # runtime/runtime2.go goroutine states
@@ -363,8 +363,7 @@ class GoroutineReader:
             g = self.read(curg)
         return g
 
-    def through_signal_handler(self, g: Goroutine, stack: GoroutineStack | None = None
-                               ) -> tuple[list[Frame], int] | None:
+    def through_signal_handler(self, g: Goroutine) -> tuple[list[Frame], int] | None:
         """When g's thread is in a signal handler: its frames through the handler to g's
         code, and the index of the first of g's (stack.through_signal_handler). None when
         it is not, or its registers or g.stack cannot be read."""
@@ -375,7 +374,7 @@ class GoroutineReader:
             lo = self.target.u64(g.addr + self.layout.stack_hi - 8)  # g.stack is {lo, hi}
         except OSError:
             return None
-        return through_signal_handler(self.target, r.pc, r.sp, r.bp, lo, g.stack_hi, g=stack)
+        return through_signal_handler(self.target, r.pc, r.sp, r.bp, lo, g.stack_hi)
 
     def pc_info(self, pc: int) -> tuple[str | None, int | None, str | None, int]:
         """(function name, SP offset, file, line) at `pc`, cached."""

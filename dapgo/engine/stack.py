@@ -15,8 +15,12 @@ A cgo call runs C on the thread's system stack (g0). Unwinding follows it as Del
   the C code that called it.
 
 A signal handler's frames (runtime.sigtramp, on the thread's signal stack) are followed by
-those of the code the signal interrupted, from the kernel's signal frame (a core file
-written as the runtime crashed on a signal).
+those of the code the signal interrupted, from the kernel's signal frame (the runtime's
+async preemption, a core file written as the runtime crashed on a signal).
+
+The runtime also runs on the system stack for a goroutine (runtime.systemstack, mcall,
+morestack): those frames end at the switch, and the goroutine's own go on where its stack
+was saved when the runtime switched (g.sched).
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ _SIGCONTEXT_RIP = 16 * 8
 # the kernel's 8-byte sigset): 8 + 304 bytes above that return address
 _SIGINFO = 8 + 304
 _CGOCALLBACK = frozenset({"runtime.cgocallback", "runtime.cgocallback_gofunc"})
+# The runtime's switches from a goroutine's stack to its thread's system stack (g0), each
+# saving where the goroutine was in g.sched: seen on the system stack, such a frame is its
+# bottom (systemstack called on g0 or gsignal tail-calls without a frame of its own).
+_TO_SYSTEM_STACK = frozenset({"runtime.systemstack", "runtime.mcall", "runtime.morestack"})
 
 
 @attrs.frozen
@@ -76,14 +84,13 @@ class Frame:
 
 
 def through_signal_handler(target: Target, pc: int, sp: int, bp: int, stack_lo: int,
-                           stack_hi: int, g: GoroutineStack | None = None
-                           ) -> tuple[list[Frame], int] | None:
+                           stack_hi: int) -> tuple[list[Frame], int] | None:
     """A thread in a Go signal handler (on its gsignal stack: the runtime's async
     preemption, or a crash on a signal) whose goroutine's stack is [stack_lo, stack_hi):
     its frames, from the handler's through to the goroutine's, and the index of the first
     frame of the code the (outermost) signal interrupted. None when the thread is not in a
     signal handler, or the interrupted code is not on that stack."""
-    frames = unwind(target, pc, sp, bp=bp, g=g)
+    frames = unwind(target, pc, sp, bp=bp)
     names = [f.function.name if f.function else "" for f in frames]
     if SIGNAL_TRAMPOLINE not in names:
         return None
@@ -225,6 +232,12 @@ def unwind(target: Target, pc: int, sp: int, limit: int = MAX_FRAMES, *, bp: int
                                         file, line, system, call.die_offset, fn))
                     file, line = call.call_file or file, call.call_line
                 frames.append(Frame(pc, sp, cfa, fn, file, line, system))
+                if system and fn.name in _TO_SYSTEM_STACK and g is not None \
+                        and g.saved_pc and g.holds(g.saved_sp):
+                    # the bottom of the system stack the runtime switched to for the
+                    # goroutine: on where the goroutine's own stack was saved
+                    pc, sp, system, interrupted = g.saved_pc, g.saved_sp, False, True
+                    continue
                 if off is None or fn.name in STACK_ROOTS:
                     break
                 if fn.name == SIGNAL_TRAMPOLINE:  # on to the code the signal interrupted

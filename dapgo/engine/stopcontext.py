@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.goroutines import (
-    G_RUNNING,
     G_SYSCALL,
     Goroutine,
     GoroutineSet,
@@ -95,11 +94,19 @@ class StopContext:
         if thread_id >= OS_THREAD_ID_BASE:
             tid = thread_id - OS_THREAD_ID_BASE
             return tid if tid in self.thread_ids() and target.has_thread(tid) else None
+        found = self._thread_of(thread_id)
+        if found is None:
+            return None
+        tid, g = found
+        running = thread_running(target, g)
+        return tid if running is None and self._in_c(tid, g) else running
+
+    def _thread_of(self, thread_id: int) -> tuple[int, Goroutine] | None:
+        """The OS thread whose user goroutine (m.curg) is `thread_id`, and that goroutine."""
         for tid in self.thread_ids():
             g = self.goroutine_of_thread(tid)
             if g is not None and g.id == thread_id:
-                running = thread_running(target, g)
-                return tid if running is None and self._in_c(tid, g) else running
+                return tid, g
         return None
 
     def _in_c(self, tid: int, g: Goroutine) -> bool:
@@ -125,68 +132,64 @@ class StopContext:
     # ----- registers and frames -----
 
     def frame0_registers(self, thread_id: int) -> Registers | None:
-        """Registers of the thread running `thread_id` (None when parked)."""
-        tid = self.tid_running(thread_id)
+        """Registers of the thread running `thread_id`'s innermost frame, on the
+        goroutine's stack or on the system stack for it (None when parked)."""
+        tid, _ = self.frame0_thread(thread_id)
         return self.program.target.registers(tid) if tid is not None else None
+
+    def frame0_thread(self, thread_id: int) -> tuple[int | None, bool]:
+        """The thread running `thread_id`'s innermost frame, and whether that frame is on
+        the system stack."""
+        tid = self.tid_running(thread_id)
+        if tid is not None or thread_id >= OS_THREAD_ID_BASE:
+            return tid, False
+        # not on its own stack, yet some thread's m.curg: that thread runs the runtime
+        # for it on g0 (runtime.systemstack, mcall), or on gsignal in a signal handler
+        found = self._thread_of(thread_id)
+        if found is None or not self.program.target.has_thread(found[0]):
+            return None, False
+        return found[0], True
 
     def _goroutine(self, thread_id: int) -> Goroutine | None:
         if thread_id >= OS_THREAD_ID_BASE:
             return None
-        for tid in self.thread_ids():
-            g = self.goroutine_of_thread(tid)
-            if g is not None and g.id == thread_id:
-                return g
+        found = self._thread_of(thread_id)
+        if found is not None:
+            return found[1]
         return self.goroutine_set().get(thread_id) if self.whole else None
 
-    def _start(self, thread_id: int) -> tuple[int, int, int, Goroutine | None]:
-        """pc, sp, bp where the goroutine's unwinding starts (a goroutine in C code starts
-        from its thread's registers, so that the C frames are shown), and the goroutine."""
-        regs = self.frame0_registers(thread_id)
-        if regs is not None:  # the goroutine is only needed for cgo's stack switches
-            g = self._goroutine(thread_id) if self.program.binary.has_cgo else None
-            return regs.pc, regs.sp, regs.bp, g
-        g = self._goroutine(thread_id)
-        if thread_id >= OS_THREAD_ID_BASE or not self.whole:
-            raise DebuggerError(f"unknown thread {thread_id}")
-        if g is None:
-            raise DebuggerError(f"unknown goroutine {thread_id}")
-        return g.pc, g.sp, 0, g
-
     def frames(self, thread_id: int, limit: int = MAX_FRAMES) -> list[Frame]:
-        """The goroutine's frames, innermost first (cached for the whole stack)."""
+        """The goroutine's frames, innermost first (cached for the whole stack). A goroutine
+        on a thread starts from that thread's registers: in C code (cgo), or in the runtime
+        on the system stack, whose frames lead back to the goroutine's own (stack.unwind);
+        a parked one from where the scheduler saved it."""
         cached = self._frames.get(thread_id)
         if cached is not None:
             return cached[:limit]
-        frames = self._in_signal_handler(thread_id)
-        if frames is None:
-            pc, sp, bp, g = self._start(thread_id)
-            frames = unwind(self.program.target, pc, sp, limit, bp=bp, g=self._stack_of(g))
+        tid, system = self.frame0_thread(thread_id)
+        g = self._goroutine(thread_id)
+        # the goroutine's stack is needed for cgo's stack switches and for the way back
+        # from the system stack
+        stack = self._stack_of(g) if system or self.program.binary.has_cgo else None
+        if tid is not None:
+            regs = self.program.target.registers(tid)
+            frames = unwind(self.program.target, regs.pc, regs.sp, limit, bp=regs.bp,
+                            g=stack)
+        elif thread_id >= OS_THREAD_ID_BASE or not self.whole:
+            raise DebuggerError(f"unknown thread {thread_id}")
+        elif g is None:
+            raise DebuggerError(f"unknown goroutine {thread_id}")
         else:
-            frames = frames[:limit]
+            frames = unwind(self.program.target, g.pc, g.sp, limit, g=stack)
         if limit >= MAX_FRAMES:
             self._frames[thread_id] = frames
         return frames
 
     def _stack_of(self, g: Goroutine | None) -> GoroutineStack | None:
-        """What unwinding needs to follow cgo's stack switches (cgo programs only)."""
-        if g is None or not self.program.binary.has_cgo:
+        """The goroutine's stack bounds and saved pc/sp, for unwinding across stacks."""
+        if g is None:
             return None
         return goroutine_stack(self.program.target, g.addr, g.pc, g.sp)
-
-    def _in_signal_handler(self, thread_id: int) -> list[Frame] | None:
-        """A running goroutine, or one in a system call, whose thread is in a signal
-        handler (on its gsignal stack: a core written as the runtime crashed on a signal)
-        has stale saved registers: its frames are the thread's, through the handler to the
-        code the signal interrupted. None for any other goroutine."""
-        if thread_id >= OS_THREAD_ID_BASE or not self.whole:
-            return None
-        g = self.goroutine_set().get(thread_id)
-        if g is None or g.status not in (G_RUNNING, G_SYSCALL) or g.thread_id is None \
-                or g.thread_id not in self.thread_ids() \
-                or self.tid_running(thread_id) is not None:
-            return None
-        found = self.program.goroutines.through_signal_handler(g, self._stack_of(g))
-        return found[0] if found is not None else None
 
     def frame(self, thread_id: int, index: int) -> Frame:
         frames = self.frames(thread_id) if index else self.frames(thread_id, 1)

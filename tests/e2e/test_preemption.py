@@ -38,8 +38,11 @@ def test_a_goroutine_stopped_at_the_signal_trampoline_is_named_by_its_own_code(
         frames = [f["name"] for f in c.request("stackTrace", {"threadId": g})
                   ["body"]["stackFrames"]]
         assert frames[0] == "runtime.sigtramp", frames
-        interrupted = next((f for f in frames[1:] if not f.startswith("runtime.")), None)
-        assert interrupted in ("main.spin", "main.main"), frames
+        # the user's location (Delve's rule: not a private runtime function); main may be
+        # interrupted inside runtime.GC, on its own stack or on the system stack
+        interrupted = next((f for f in frames[1:] if not f.startswith("runtime.")
+                            or f[8:9].isupper()), None)
+        assert interrupted in ("main.spin", "main.main", "runtime.GC"), frames
         names = {t["id"]: t["name"] for t in c.request("threads")["body"]["threads"]}
         assert names[g].startswith(f"* [Go {g}] {interrupted}"), (names[g], frames)
         spinner = [n for n in names.values() if "main.spin" in n]
