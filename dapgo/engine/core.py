@@ -63,7 +63,7 @@ from dapgo.engine.outcome import INTERRUPTED, Outcome
 from dapgo.engine.owner import Owner
 from dapgo.engine.program import Program
 from dapgo.engine.runner import Runner
-from dapgo.engine.stepping import Stepper, SteppingError
+from dapgo.engine.stepping import ParkedResume, Stepper, SteppingError, parked_resume
 from dapgo.engine.stopcontext import OS_THREAD_ID_BASE, StopContext
 from dapgo.engine.user_breakpoints import (
     EXCEPTION_GROUP,
@@ -355,16 +355,37 @@ class Engine:
             raise DebuggerError(
                 f"goroutine {thread_id}'s thread is running the Go runtime on its system "
                 "stack: stepping there is not supported; continue instead")
-        if tid is None:
-            raise DebuggerError(
-                f"goroutine {thread_id} is not running on a thread; continue instead")
+        if tid is not None:
+            def step() -> Outcome:
+                assert tid is not None
+                return parts.stepper.run(tid, kind, instruction)
+        else:
+            resume = self._parked_resume(ctx, thread_id, instruction)
+
+            def step() -> Outcome:
+                return parts.stepper.run_parked(thread_id, resume, kind)
         self.pending = []
         self._start_running()
         # a step request implies only its own thread goes on (no allThreadsContinued in
         # its response), but every goroutine runs during the step: say so, as Delve does
         self.emit(Continued(thread_id=thread_id))
-        self.owner.next(lambda: self._activity(lambda: self._step(parts, tid, kind,
-                                                                  instruction)))
+        self.owner.next(lambda: self._activity(lambda: self._step(step, tid)))
+
+    def _parked_resume(self, ctx: StopContext, thread_id: int, instruction: bool
+                       ) -> ParkedResume:
+        """Where goroutine `thread_id`, which no thread runs, comes back to its own code
+        (a step on it runs the program until then); a clear error when it cannot step."""
+        g = ctx.goroutine_set().get(thread_id) if ctx.whole else None
+        if thread_id >= OS_THREAD_ID_BASE or g is None:
+            raise DebuggerError(f"no goroutine {thread_id} to step")
+        if instruction:
+            raise DebuggerError(f"goroutine {thread_id} is not running on a thread: an "
+                                "instruction step needs one; step by line, or continue")
+        resume = parked_resume(ctx.frames(thread_id), g.stack_hi)
+        if resume is None:
+            raise DebuggerError(f"goroutine {thread_id} is not running on a thread and has "
+                                "no frame of its own code to step in; continue instead")
+        return resume
 
     def _start_running(self) -> None:
         assert self.parts is not None
@@ -390,12 +411,14 @@ class Engine:
                 log.exception("the program cannot be stopped")
                 self._on_exit(self.program.process.exit_code or -1)
 
-    def _step(self, parts: Parts, tid: int, kind: StepKind, instruction: bool) -> None:
+    def _step(self, step: Callable[[], Outcome], tid: int | None) -> None:
         try:
-            out = parts.stepper.run(tid, kind, instruction)
+            out = step()
         except (SteppingError, OSError) as exc:
             if self.state == "running":
-                self._report("step", tid, description=f"step failed: {exc}")
+                program, _ = self._loaded()
+                where = (tid, None) if tid is not None else self._pause_goroutine(program)
+                self._report("step", *where, description=f"step failed: {exc}")
             return
         self._finish(out, step=True)
 

@@ -7,6 +7,8 @@ after the callee's prologue) and the whole program runs until *that goroutine* r
 at *that frame depth*. Frame depth is measured as `g.stack.hi - CFA`, which stays the same
 when the runtime copies the goroutine's stack, so recursion and stack growth are handled.
 Step in on a `go f()` line stops in the new goroutine, where it enters f (as Delve).
+A goroutine that no thread runs (parked) steps from its first user frame: the program runs
+until the goroutine returns into that frame, and the step goes on from there.
 
 The runner (dapgo.engine.runner, through `StepHost`) executes the single steps and the runs
 to temporary breakpoints, serving requests meanwhile: a user breakpoint hit on another
@@ -19,12 +21,15 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
+import attrs
+
 from dapgo.engine.dwarf import Function
 from dapgo.engine.dwarf.cfi import RBP
 from dapgo.engine.goroutines import GoroutineReader
 from dapgo.engine.instructions import X86_OP_IMM, disassembler
 from dapgo.engine.model import StepKind
 from dapgo.engine.outcome import Outcome
+from dapgo.engine.stack import Frame
 from dapgo.engine.target import Registers, Target
 
 MAX_STEPS = 20000  # single steps on one line before giving up and stopping where we are
@@ -47,6 +52,27 @@ class StepHost(Protocol):
         """Run the whole program until a thread reaches a target address and its predicate
         holds ("arrived": which thread, which target), or until the user must see a stop."""
         ...
+
+
+@attrs.frozen
+class ParkedResume:
+    """Where a goroutine that no thread runs comes back to its first user frame: the return
+    address into that frame, and the frame depth (`g.stack.hi - SP`) right after that
+    return."""
+
+    pc: int
+    depth: int
+
+
+def parked_resume(frames: list[Frame], stack_hi: int) -> ParkedResume | None:
+    """For a parked goroutine's frames (innermost first): where it resumes its first user
+    frame, below the runtime's frames; None when its innermost frame is the user's own or
+    it has none."""
+    for i, frame in enumerate(frames):
+        fn = frame.code
+        if fn is not None and fn.go and is_user_function(frame.function or fn):
+            return ParkedResume(frame.pc, stack_hi - frame.sp) if i else None
+    return None
 
 
 def is_user_function(fn: Function) -> bool:
@@ -102,6 +128,18 @@ class Stepper:
                 return self._step_lines(tid, into=False, out_of_inlined=True)
             return self._step_out(tid)
         return self._step_lines(tid, into=(kind == "in"))
+
+    def run_parked(self, goid: int, resume: ParkedResume, kind: StepKind) -> Outcome:
+        """Step goroutine `goid`, which no thread runs (parked in a channel operation, a
+        sleep, a lock): the program runs until the goroutine comes back to its first user
+        frame, then the step goes on from there as on a running goroutine: next and step in
+        to that frame's next line, step out of it."""
+        out = self.host.run_to({resume.pc: self._at_depth(goid, resume.depth)})
+        if out.kind != "arrived":
+            return out
+        if kind == "out":
+            return self._step_out(out.tid)
+        return self._step_lines(out.tid, into=(kind == "in"))
 
     def _chain(self, fn: Function, pc: int) -> tuple[int, ...]:
         """The inlined calls (their DIE offsets, outermost first) that pc is in."""

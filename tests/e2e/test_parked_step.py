@@ -1,0 +1,84 @@
+"""End to end: next, step in and step out on a goroutine that no thread runs. After a pause
+that finds every goroutine parked (main in a channel receive, the other asleep), a step on
+main runs the program until main comes back to its own code, then steps from there: next
+stops at the line after the receive, step out in the caller. Before, each answered an
+error ("not running on a thread")."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import fixtures
+import pytest
+
+from .helpers import launch, mark, session, wait_stopped
+
+MAIN = 1  # main's goroutine
+GO = pytest.mark.parametrize("go", [None, "1.21.13"], ids=lambda v: v or "1.27.3")
+
+
+def _paused(c: Any, go: str | None) -> list[dict[str, Any]]:
+    """Launch, let main park, pause: main's frames."""
+    launch(c, {"mode": "exec", "program": str(fixtures.build("parked", go=go))})
+    c.request("configurationDone")
+    time.sleep(0.3)  # main parks in its receive at once; the sender sleeps 1.5 s
+    at = mark(c)
+    c.request("pause", {"threadId": MAIN})
+    wait_stopped(c, "pause", after=at)
+    frames: list[dict[str, Any]] = c.request("stackTrace", {"threadId": MAIN})["body"][
+        "stackFrames"]
+    assert frames[0]["name"].startswith("runtime."), frames  # parked in the runtime
+    wait = next(f for f in frames if f["name"] == "main.wait")
+    assert wait["line"] == fixtures.line_of("parked", "wait_recv")[1]
+    return frames
+
+
+def _step(c: Any, command: str) -> dict[str, Any]:
+    at = mark(c)
+    c.request(command, {"threadId": MAIN})
+    stop = wait_stopped(c, "step", after=at, timeout=30)
+    assert stop["threadId"] == MAIN, stop
+    top: dict[str, Any] = c.request("stackTrace", {"threadId": MAIN, "levels": 1})["body"][
+        "stackFrames"][0]
+    return top
+
+
+def _ends(c: Any) -> None:
+    at = mark(c)
+    c.request("continue", {"threadId": MAIN})
+    c.wait_event("exited", after=at, timeout=30)
+    assert "got 42\n" in "".join(e["body"]["output"] for e in c.events("output"))
+
+
+@GO
+def test_next_on_a_parked_goroutine_stops_at_its_next_line(go: str | None) -> None:
+    with session("stdio") as c:
+        _paused(c, go)
+        top = _step(c, "next")
+        assert (top["name"], top["line"]) == (
+            "main.wait", fixtures.line_of("parked", "wait_after")[1])
+        _ends(c)
+
+
+@GO
+def test_step_out_of_a_parked_goroutine_stops_in_the_caller(go: str | None) -> None:
+    with session("stdio") as c:
+        _paused(c, go)
+        top = _step(c, "stepOut")
+        assert (top["name"], top["line"]) == (
+            "main.main", fixtures.line_of("parked", "main_wait")[1])
+        top = _step(c, "next")
+        assert (top["name"], top["line"]) == (
+            "main.main", fixtures.line_of("parked", "main_after")[1])
+        _ends(c)
+
+
+def test_an_instruction_step_on_a_parked_goroutine_says_why_not() -> None:
+    with session("stdio") as c:
+        _paused(c, None)
+        bad = c.response(c.send("next", {"threadId": MAIN, "granularity": "instruction"}))
+        assert not bad["success"] and "instruction step" in bad["message"], bad
+        # still stopped, still serving, the frames still there
+        assert c.request("stackTrace", {"threadId": MAIN})["body"]["stackFrames"]
+        _ends(c)
