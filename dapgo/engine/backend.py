@@ -48,6 +48,8 @@ class StopEvent:
     breakpoint_tids: tuple[int, ...] = ()  # threads sitting on one of our breakpoints
     trap_tids: tuple[int, ...] = ()  # threads stopped by a foreign SIGTRAP (e.g. hardware)
 
+_NO_SYSTEM_CALL = (1 << 64) - 1  # orig_rax of a thread not stopped in a system call
+
 
 @attrs.frozen
 class Registers:
@@ -58,6 +60,12 @@ class Registers:
     bp: int
     fs_base: int
     values: dict[str, int]
+
+    @property
+    def in_system_call(self) -> bool:
+        """Stopped inside a system call (orig_rax holds its number, else all ones):
+        resuming the thread finishes or restarts that call, which may block."""
+        return self.values.get("orig_rax", _NO_SYSTEM_CALL) < 1 << 63
 
 
 @attrs.frozen

@@ -355,12 +355,16 @@ class Engine:
             raise DebuggerError(
                 f"goroutine {thread_id}'s thread is running the Go runtime on its system "
                 "stack: stepping there is not supported; continue instead")
-        if tid is not None:
+        # a thread blocked in a system call cannot be single-stepped (the step would wait
+        # for the call with every other thread stopped); a step out only runs to a return
+        blocked = tid is not None and kind != "out" \
+            and ctx.program.target.registers(tid).in_system_call
+        if tid is not None and not blocked:
             def step() -> Outcome:
                 assert tid is not None
                 return parts.stepper.run(tid, kind, instruction)
         else:
-            resume = self._parked_resume(ctx, thread_id, instruction)
+            resume = self._parked_resume(ctx, thread_id, instruction, blocked)
 
             def step() -> Outcome:
                 return parts.stepper.run_parked(thread_id, resume, kind)
@@ -371,20 +375,22 @@ class Engine:
         self.emit(Continued(thread_id=thread_id))
         self.owner.next(lambda: self._activity(lambda: self._step(step, tid)))
 
-    def _parked_resume(self, ctx: StopContext, thread_id: int, instruction: bool
-                       ) -> ParkedResume:
-        """Where goroutine `thread_id`, which no thread runs, comes back to its own code
-        (a step on it runs the program until then); a clear error when it cannot step."""
+    def _parked_resume(self, ctx: StopContext, thread_id: int, instruction: bool,
+                       blocked: bool) -> ParkedResume:
+        """Where goroutine `thread_id`, which no thread runs (or whose thread is `blocked`
+        in a system call), comes back to its own code (a step on it runs the program until
+        then); a clear error when it cannot step."""
         g = ctx.goroutine_set().get(thread_id) if ctx.whole else None
         if thread_id >= OS_THREAD_ID_BASE or g is None:
             raise DebuggerError(f"no goroutine {thread_id} to step")
+        why = "is blocked in a system call" if blocked else "is not running on a thread"
         if instruction:
-            raise DebuggerError(f"goroutine {thread_id} is not running on a thread: an "
-                                "instruction step needs one; step by line, or continue")
+            raise DebuggerError(f"goroutine {thread_id} {why}: an instruction step cannot "
+                                "run there; step by line, or continue")
         resume = parked_resume(ctx.frames(thread_id), g.stack_hi)
         if resume is None:
-            raise DebuggerError(f"goroutine {thread_id} is not running on a thread and has "
-                                "no frame of its own code to step in; continue instead")
+            raise DebuggerError(f"goroutine {thread_id} {why} and has no frame of its own "
+                                "code to step in; continue instead")
         return resume
 
     def _start_running(self) -> None:

@@ -7,8 +7,9 @@ after the callee's prologue) and the whole program runs until *that goroutine* r
 at *that frame depth*. Frame depth is measured as `g.stack.hi - CFA`, which stays the same
 when the runtime copies the goroutine's stack, so recursion and stack growth are handled.
 Step in on a `go f()` line stops in the new goroutine, where it enters f (as Delve).
-A goroutine that no thread runs (parked) steps from its first user frame: the program runs
-until the goroutine returns into that frame, and the step goes on from there.
+A goroutine that no thread runs (parked), or whose thread is blocked in a system call, steps
+from its first user frame: the program runs until the goroutine returns into that frame,
+and the step goes on from there.
 
 The runner (dapgo.engine.runner, through `StepHost`) executes the single steps and the runs
 to temporary breakpoints, serving requests meanwhile: a user breakpoint hit on another
@@ -65,13 +66,13 @@ class ParkedResume:
 
 
 def parked_resume(frames: list[Frame], stack_hi: int) -> ParkedResume | None:
-    """For a parked goroutine's frames (innermost first): where it resumes its first user
-    frame, below the runtime's frames; None when its innermost frame is the user's own or
-    it has none."""
-    for i, frame in enumerate(frames):
+    """For the frames (innermost first) of a goroutine that cannot be stepped where it is
+    (parked, or blocked in a system call): where it resumes its first user frame below the
+    innermost one; None when there is none."""
+    for frame in frames[1:]:
         fn = frame.code
         if fn is not None and fn.go and is_user_function(frame.function or fn):
-            return ParkedResume(frame.pc, stack_hi - frame.sp) if i else None
+            return ParkedResume(frame.pc, stack_hi - frame.sp)
     return None
 
 
@@ -131,9 +132,10 @@ class Stepper:
 
     def run_parked(self, goid: int, resume: ParkedResume, kind: StepKind) -> Outcome:
         """Step goroutine `goid`, which no thread runs (parked in a channel operation, a
-        sleep, a lock): the program runs until the goroutine comes back to its first user
-        frame, then the step goes on from there as on a running goroutine: next and step in
-        to that frame's next line, step out of it."""
+        sleep, a lock) or whose thread is blocked in a system call (single steps would wait
+        for it with every other thread stopped): the program runs until the goroutine comes
+        back to its first user frame, then the step goes on from there as on a running
+        goroutine: next and step in to that frame's next line, step out of it."""
         out = self.host.run_to({resume.pc: self._at_depth(goid, resume.depth)})
         if out.kind != "arrived":
             return out

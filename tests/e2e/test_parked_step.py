@@ -1,8 +1,11 @@
-"""End to end: next, step in and step out on a goroutine that no thread runs. After a pause
-that finds every goroutine parked (main in a channel receive, the other asleep), a step on
-main runs the program until main comes back to its own code, then steps from there: next
-stops at the line after the receive, step out in the caller. Before, each answered an
-error ("not running on a thread")."""
+"""End to end: next, step in and step out on a goroutine that no thread runs, or whose thread
+is blocked in a system call. After a pause that finds every goroutine parked (main in a
+channel receive, the other asleep), a step on main runs the program until main comes back
+to its own code, then steps from there: next stops at the line after the receive, step out
+in the caller. Before, each answered an error ("not running on a thread"). A pause that
+finds main's thread inside read(2): next used to single-step that thread with every other
+one stopped, so the write it waited for never came, and the adapter hung (not even a
+disconnect was answered)."""
 
 from __future__ import annotations
 
@@ -18,9 +21,9 @@ MAIN = 1  # main's goroutine
 GO = pytest.mark.parametrize("go", [None, "1.21.13"], ids=lambda v: v or "1.27.3")
 
 
-def _paused(c: Any, go: str | None) -> list[dict[str, Any]]:
-    """Launch, let main park, pause: main's frames."""
-    launch(c, {"mode": "exec", "program": str(fixtures.build("parked", go=go))})
+def _pause(c: Any, fixture: str, go: str | None) -> list[dict[str, Any]]:
+    """Launch, let main wait, pause: main's frames."""
+    launch(c, {"mode": "exec", "program": str(fixtures.build(fixture, go=go))})
     c.request("configurationDone")
     time.sleep(0.3)  # main parks in its receive at once; the sender sleeps 1.5 s
     at = mark(c)
@@ -28,6 +31,12 @@ def _paused(c: Any, go: str | None) -> list[dict[str, Any]]:
     wait_stopped(c, "pause", after=at)
     frames: list[dict[str, Any]] = c.request("stackTrace", {"threadId": MAIN})["body"][
         "stackFrames"]
+    return frames
+
+
+def _paused(c: Any, go: str | None) -> list[dict[str, Any]]:
+    """Launch the parked fixture, let main park, pause: main's frames."""
+    frames = _pause(c, "parked", go)
     assert frames[0]["name"].startswith("runtime."), frames  # parked in the runtime
     wait = next(f for f in frames if f["name"] == "main.wait")
     assert wait["line"] == fixtures.line_of("parked", "wait_recv")[1]
@@ -44,11 +53,19 @@ def _step(c: Any, command: str) -> dict[str, Any]:
     return top
 
 
-def _ends(c: Any) -> None:
+def _ends(c: Any, output: str = "got 42\n") -> None:
     at = mark(c)
     c.request("continue", {"threadId": MAIN})
     c.wait_event("exited", after=at, timeout=30)
-    assert "got 42\n" in "".join(e["body"]["output"] for e in c.events("output"))
+    assert output in "".join(e["body"]["output"] for e in c.events("output"))
+
+
+def _in_read(c: Any, go: str | None) -> list[dict[str, Any]]:
+    """Launch the sysblock fixture, pause while main's thread is in read(2): its frames."""
+    frames = _pause(c, "sysblock", go)
+    main = next(f for f in frames if f["name"] == "main.main")
+    assert main["line"] == fixtures.line_of("sysblock", "read")[1], frames
+    return frames
 
 
 @GO
@@ -82,3 +99,32 @@ def test_an_instruction_step_on_a_parked_goroutine_says_why_not() -> None:
         # still stopped, still serving, the frames still there
         assert c.request("stackTrace", {"threadId": MAIN})["body"]["stackFrames"]
         _ends(c)
+
+
+@GO
+def test_next_on_a_goroutine_blocked_in_a_system_call_waits_for_the_call(
+        go: str | None) -> None:
+    with session("stdio") as c:
+        frames = _in_read(c, go)
+        # the first frame of code below the innermost that is not the runtime's
+        below = next(f for f in frames[1:] if not f["name"].startswith(
+            ("runtime.", "internal/", "runtime/internal/")))
+        start = time.monotonic()
+        top = _step(c, "next")
+        assert time.monotonic() - start > 0.5  # it waited for the write
+        # at that frame's next line, or in its caller when that line returned
+        callers = [f["name"] for f in frames[frames.index(below):]]
+        assert top["name"] in callers[:2], (top, callers)
+        assert (top["name"], top["line"]) != (below["name"], below["line"]), (top, below)
+        _ends(c, "read 1 <nil>\n")
+
+
+@GO
+def test_step_out_of_a_system_call_and_instruction_steps_there(go: str | None) -> None:
+    with session("stdio") as c:
+        frames = _in_read(c, go)
+        bad = c.response(c.send("next", {"threadId": MAIN, "granularity": "instruction"}))
+        assert not bad["success"] and "system call" in bad["message"], bad
+        top = _step(c, "stepOut")
+        assert (top["name"], top["line"]) == (frames[1]["name"], frames[1]["line"]), top
+        _ends(c, "read 1 <nil>\n")
