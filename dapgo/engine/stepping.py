@@ -33,6 +33,7 @@ from dapgo.engine.outcome import Outcome
 from dapgo.engine.stack import Frame
 from dapgo.engine.target import Registers, Target
 
+_SYSCALL = b"\x0f\x05"
 MAX_STEPS = 20000  # single steps on one line before giving up and stopping where we are
 Targets = dict[int, Callable[[int], bool]]
 
@@ -120,7 +121,7 @@ class Stepper:
     def run(self, tid: int, kind: StepKind, instruction: bool = False) -> Outcome:
         """Step; "arrived" when the step is done (on which thread)."""
         if instruction and kind != "out":
-            return self.host.single_step(tid) or Outcome("arrived", tid=tid)
+            return self._one_instruction(tid) or Outcome("arrived", tid=tid)
         if kind == "out":
             pc = self.target.registers(tid).pc
             fn = self.binary.function_for_pc(pc)
@@ -142,6 +143,17 @@ class Stepper:
         if kind == "out":
             return self._step_out(out.tid)
         return self._step_lines(out.tid, into=(kind == "in"))
+
+    def _one_instruction(self, tid: int) -> Outcome | None:
+        """Execute `tid`'s next instruction; an outcome when something else happened. A
+        SYSCALL runs with every thread going (a single step would wait for the call with
+        the others stopped, and a read waiting for another goroutine would never end): the
+        program runs until this thread comes back from it."""
+        pc = self.target.registers(tid).pc
+        if self.binary.read_text(pc, 2) != _SYSCALL:
+            return self.host.single_step(tid)
+        out = self.host.run_to({pc + len(_SYSCALL): lambda t: t == tid})
+        return None if out.kind == "arrived" and out.tid == tid else out
 
     def _chain(self, fn: Function, pc: int) -> tuple[int, ...]:
         """The inlined calls (their DIE offsets, outermost first) that pc is in."""
@@ -200,7 +212,7 @@ class Stepper:
         fn_return = self._frame_return(tid, goid)
         start_chain = self._chain(fn, pc)
         for _ in range(MAX_STEPS):
-            stepped = self.host.single_step(tid)
+            stepped = self._one_instruction(tid)
             if stepped is not None:
                 return stepped
             regs = self.target.registers(tid)

@@ -15,7 +15,7 @@ from typing import Any
 import fixtures
 import pytest
 
-from .helpers import launch, mark, session, wait_stopped
+from .helpers import launch, mark, session, set_line_breakpoints, wait_stopped
 
 MAIN = 1  # main's goroutine
 GO = pytest.mark.parametrize("go", [None, "1.21.13"], ids=lambda v: v or "1.27.3")
@@ -127,4 +127,40 @@ def test_step_out_of_a_system_call_and_instruction_steps_there(go: str | None) -
         assert not bad["success"] and "system call" in bad["message"], bad
         top = _step(c, "stepOut")
         assert (top["name"], top["line"]) == (frames[1]["name"], frames[1]["line"]), top
+        _ends(c, "read 1 <nil>\n")
+
+
+@GO
+def test_next_through_a_syscall_instruction_lets_the_other_goroutines_run(
+        go: str | None) -> None:
+    """Line steps through the syscall package's assembly: its SYSCALL instruction is a
+    read(2) that waits for another goroutine's write, so it runs with every thread going."""
+    with session("stdio") as c:
+        launch(c, {"mode": "exec", "program": str(fixtures.build("sysblock", go=go))})
+        set_line_breakpoints(c, "sysblock", "read")
+        at = mark(c)
+        c.request("configurationDone")
+        wait_stopped(c, "breakpoint", after=at)
+        c.request("setBreakpoints", {"source": {"path": fixtures.line_of("sysblock", "read")[0]},
+                                     "breakpoints": []})
+        syscall6 = ("runtime/internal/syscall.Syscall6" if go == "1.21.13"
+                    else "internal/runtime/syscall/linux.Syscall6")
+        (bp,) = c.request("setFunctionBreakpoints", {"breakpoints": [{"name": syscall6}]})[
+            "body"]["breakpoints"]
+        assert bp["verified"], bp
+        for _ in range(20):  # the runtime makes system calls of its own through it too
+            at = mark(c)
+            c.request("continue", {"threadId": MAIN})
+            if wait_stopped(c, "function breakpoint", after=at)["threadId"] == MAIN:
+                break
+        c.request("setFunctionBreakpoints", {"breakpoints": []})
+        lines = []
+        start = time.monotonic()
+        for _ in range(20):  # line by line through Syscall6, past its SYSCALL
+            top = _step(c, "next")
+            if top["name"] != syscall6:
+                break
+            lines.append(top["line"])
+        assert top["name"] != syscall6, lines  # it left Syscall6: the read returned
+        assert time.monotonic() - start > 0.5  # after the write, 1.5 s after the start
         _ends(c, "read 1 <nil>\n")
