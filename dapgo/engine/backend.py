@@ -48,6 +48,7 @@ class StopEvent:
     breakpoint_tids: tuple[int, ...] = ()  # threads sitting on one of our breakpoints
     trap_tids: tuple[int, ...] = ()  # threads stopped by a foreign SIGTRAP (e.g. hardware)
 
+
 _NO_SYSTEM_CALL = (1 << 64) - 1  # orig_rax of a thread not stopped in a system call
 
 

@@ -58,9 +58,9 @@ class StepHost(Protocol):
 
 @attrs.frozen
 class ParkedResume:
-    """Where a goroutine that no thread runs comes back to its first user frame: the return
-    address into that frame, and the frame depth (`g.stack.hi - SP`) right after that
-    return."""
+    """Where a goroutine that cannot be stepped where it is (parked, or blocked in a system
+    call) comes back to its first user frame: the return address into that frame, and the
+    frame depth (`g.stack.hi - SP`) right after that return."""
 
     pc: int
     depth: int
