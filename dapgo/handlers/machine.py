@@ -50,7 +50,7 @@ async def disassemble(call: Call) -> Body:
             body["symbol"] = i.symbol
         if i.path is not None and i.line is not None:
             if i.path != last_path:
-                body["location"] = convert.source(i.path)
+                body["location"] = convert.source(i.path, session.paths)
                 last_path = i.path
             body["line"] = session.lines.to_client(i.line)
         out.append(body)

@@ -76,6 +76,11 @@ def check_stopped_in_visit(c: DAPClient, stop: Message, go: str | None) -> None:
     ev = c.request("evaluate", {"expression": "len(main.label) * 2", "frameId": st[0]["id"],
                                 "context": "watch"})["body"]
     assert ev["result"] == "10"
+    # the disassembly view names the same local sources
+    dis = c.request("disassemble", {"memoryReference": st[0]["instructionPointerReference"],
+                                    "instructionOffset": -4, "instructionCount": 8}
+                    )["body"]["instructions"]
+    assert {i["location"]["path"] for i in dis if "location" in i} == {src()}, dis
 
 
 @pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
