@@ -128,7 +128,12 @@ class Stepper:
             chain = self._chain(fn, pc) if fn is not None else ()
             if chain:  # out of a call inlined here: on until its code is left behind
                 return self._step_lines(tid, into=False, out_of_inlined=True)
-            return self._step_out(tid)
+            out = self._step_out(tid)
+            if out.kind == "arrived" and out.tid is not None and self._in_deferreturn(out.tid):
+                # out of a deferred call: on out of the runtime's defer loop, into the
+                # function that deferred it, where it returns (as Delve)
+                return self._step_out(out.tid)
+            return out
         return self._step_lines(tid, into=(kind == "in"))
 
     def run_parked(self, goid: int, resume: ParkedResume, kind: StepKind) -> Outcome:
@@ -307,6 +312,10 @@ class Stepper:
             if callee is not None and callee.entry == target and is_user_function(callee):
                 return callee
         return None
+
+    def _in_deferreturn(self, tid: int) -> bool:
+        fn = self.binary.function_for_pc(self.target.registers(tid).pc)
+        return fn is not None and fn.name == "runtime.deferreturn"
 
     def _out_to_user_code(self, tid: int) -> Outcome:
         """Step out of runtime frames (runtime.deferreturn after a deferred call, ...) until

@@ -149,6 +149,21 @@ def test_next_over_a_return_stops_in_the_deferred_call(go: str | None) -> None:
         assert "stepping: 30 120 9 18 42" in output_text(c, "stdout")
 
 
+@pytest.mark.parametrize("go", GO_VERSIONS, ids=go_id)
+def test_step_out_of_a_deferred_call_returns_to_the_function_that_deferred_it(
+        go: str | None) -> None:
+    """Not into the runtime's defer loop (runtime.deferreturn), which called it."""
+    with stopped_at("stepping", "deferred", go) as (c, stop):
+        g = stop["threadId"]
+        stop = resume(c, "stepOut", g, reason="step")
+        assert stop["threadId"] == g
+        assert where(c, stop)[0] == "main.withDefer", where(c, stop)
+        stop = resume(c, "stepOut", g, reason="step")
+        assert where(c, stop) == ("main.main", line("call_defer")), where(c, stop)
+        c.request("continue", {"threadId": g})
+        assert exit_code(c) == 0
+
+
 def test_instruction_granularity_moves_one_instruction() -> None:
     with stopped_at("stepping", "fact_rec", None) as (c, stop):
         g = stop["threadId"]
