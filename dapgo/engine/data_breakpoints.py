@@ -98,7 +98,7 @@ class DataBreakpoints:
             return self._watch_on(ctx, name, where, fv.value.type)
         if isinstance(handle, ValueRef):
             try:
-                child = find_child(values, handle, name)
+                child = find_child(values, handle.value, name)
             except EvalError as exc:
                 raise DebuggerError(str(exc)) from exc
             if not child.addr:

@@ -24,6 +24,7 @@ from dapgo.engine.eval import (
 )
 from dapgo.engine.eval.assign import assign, find_child
 from dapgo.engine.eval.calls import is_tuple
+from dapgo.engine.evalnames import ChildNamer, child_namer, variable
 from dapgo.engine.framevars import FrameVar, read_frame_vars
 from dapgo.engine.goroutine_view import GoroutineCommand, GoroutineView
 from dapgo.engine.model import FrameInfo, ScopeInfo, ThreadInfo, VariableInfo
@@ -59,6 +60,15 @@ def package_of(function: str) -> str:
     slash = function.rfind("/")
     dot = function.find(".", slash + 1)
     return function[:dot] if dot > 0 else function
+
+
+def _expression(fv: FrameVar) -> str | None:
+    """A frame variable's Go expression: its name, unless an inner one shadows it."""
+    return variable(fv.name) if fv.shown == fv.name else None
+
+
+def _namer(values: ValueReader, ref: ValueRef) -> ChildNamer | None:
+    return child_namer(values, ref.value, ref.expr) if ref.expr is not None else None
 
 
 def _innermost(ctx: StopContext, thread_id: int, frame: Frame) -> bool:
@@ -157,14 +167,15 @@ class Inspector:
         values = ctx.program.values
         if isinstance(handle, ScopeRef):
             return [values.unreadable(fv.shown, fv.var.type, fv.value)
-                    if isinstance(fv.value, str) else values.info(fv.shown, fv.value)
+                    if isinstance(fv.value, str) else values.info(fv.shown, fv.value,
+                                                                  _expression(fv))
                     for fv in self.frame_vars(ctx, handle)]
         if isinstance(handle, GlobalsRef):
             return self._global_variables(ctx, handle.package)
         if isinstance(handle, RegistersRef):
             return self._register_variables(ctx, handle)
         if isinstance(handle, ValueRef):
-            return values.children(handle, start, count)
+            return values.children(handle.value, start, count, _namer(values, handle))
         raise DebuggerError("unknown variables reference")
 
     def _global_variables(self, ctx: StopContext, package: str) -> list[VariableInfo]:
@@ -174,7 +185,7 @@ class Inspector:
             assert isinstance(v.location, AddrLoc)
             short = v.name[len(package) + 1:]
             try:
-                out.append(values.variable(short, v.type, v.location.addr))
+                out.append(values.variable(short, v.type, v.location.addr, v.name))
             except OSError:
                 out.append(values.unreadable(short, v.type, "cannot read memory"))
         return out
@@ -243,16 +254,16 @@ class Inspector:
         if is_tuple(result.type):  # a call's several results
             parts = [values.format(v) for _name, v in values.child_values(result)]
             return VariableInfo(name=expression, value=", ".join(parts),
-                                type=result.type.name, handle=result,
+                                type=result.type.name, handle=ValueRef(result),
                                 named_children=len(parts))
         if context in WHOLE_STRING_CONTEXTS and result.type.kind == "string":
             cap = values.max_string_len
             values.max_string_len = max(cap, REPL_MAX_STRING_LEN)
             try:
-                return values.info(expression, result)
+                return values.info(expression, result, expression)
             finally:
                 values.max_string_len = cap
-        return values.info(expression, result)
+        return values.info(expression, result, expression)
 
     def condition_holds(self, ctx: StopContext, condition: str, thread_id: int) -> bool:
         """A breakpoint condition, in the innermost frame of `thread_id`."""
@@ -271,12 +282,15 @@ class Inspector:
         try:
             if isinstance(handle, ScopeRef):
                 scope = self.eval_scope(ctx, handle.thread_id, handle.frame_index)
-                target = {fv.shown: fv.value for fv in self.frame_vars(ctx, handle)}.get(name)
-                if target is None:
+                found = {fv.shown: fv for fv in self.frame_vars(ctx, handle)}.get(name)
+                if found is None:
                     raise EvalError(f"no variable {name} in this scope")
-            elif isinstance(handle, Value):
+                target, expr = found.value, _expression(found)
+            elif isinstance(handle, ValueRef):
                 scope = FrameScope(values, [], None)
-                target = find_child(values, handle, name)
+                target = find_child(values, handle.value, name)
+                namer = _namer(values, handle)
+                expr = namer(name) if namer else None
             else:
                 raise EvalError("unknown variables reference")
             if isinstance(target, str):
@@ -284,4 +298,4 @@ class Inspector:
             assign(values, target, evaluate(value, scope))
         except EvalError as exc:
             raise _eval_error(exc) from exc
-        return values.info(name, values.load(target.type, target.addr))
+        return values.info(name, values.load(target.type, target.addr), expr)

@@ -122,6 +122,7 @@ class VariableInfo:
     named_children: int | None = None
     indexed_children: int | None = None
     memory_reference: int | None = None  # the value's address, when it is in memory
+    evaluate_name: str | None = None  # the Go expression for it (dapgo.engine.evalnames)
 
 
 @attrs.frozen

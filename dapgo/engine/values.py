@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Callable
 
 import attrs
 
@@ -86,7 +87,14 @@ class ConstantValue(Value):
     the names of its type's constants."""
 
 
-ValueRef = Value  # a compound value is its own handle for `children`
+@attrs.frozen(eq=False)
+class ValueRef:
+    """The handle of a compound value for `children`: the value, and the Go expression
+    that evaluates to it (its children's expressions follow from it; None when it has
+    none)."""
+
+    value: Value
+    expr: str | None = None
 
 
 class UnreadableError(Exception):
@@ -226,8 +234,9 @@ class ValueReader:
 
     # ----- VariableInfo -----
 
-    def variable(self, name: str, tref: TypeRef, where: int | bytes) -> VariableInfo:
-        return self.info(name, self.value_at(tref, where))
+    def variable(self, name: str, tref: TypeRef, where: int | bytes,
+                 expr: str | None = None) -> VariableInfo:
+        return self.info(name, self.value_at(tref, where), expr)
 
     def unreadable(self, name: str, tref: TypeRef, why: str) -> VariableInfo:
         """A variable whose value cannot be had: `<optimized out>`, else
@@ -236,19 +245,22 @@ class ValueReader:
         text = f"<{why}>" if why == "optimized out" else unreadable_text(why)
         return VariableInfo(name=name, value=text, type=t.name)
 
-    def info(self, name: str, v: Value) -> VariableInfo:
+    def info(self, name: str, v: Value, expr: str | None = None) -> VariableInfo:
+        """What the Variables view shows of `v`, named `name`; `expr` is the Go expression
+        that evaluates to it (DAP evaluateName), when there is one."""
         if v.error is not None:
-            return VariableInfo(name=name, value=unreadable_text(v.error), type=v.type.name)
+            return VariableInfo(name=name, value=unreadable_text(v.error), type=v.type.name,
+                                evaluate_name=expr)
         try:
             text = self.format(v)
         except READ_ERRORS as exc:
             return VariableInfo(name=name, value=unreadable_text(_reason(exc)),
-                                type=v.type.name)
+                                type=v.type.name, evaluate_name=expr)
         named, indexed = self.child_counts(v)
-        handle = v if (named or indexed) else None
+        handle = ValueRef(v, expr) if (named or indexed) else None
         return VariableInfo(name=name, value=text, type=v.type.name, handle=handle,
                             named_children=named or None, indexed_children=indexed or None,
-                            memory_reference=v.addr or None)
+                            memory_reference=v.addr or None, evaluate_name=expr)
 
     def child_counts(self, v: Value) -> tuple[int, int]:
         """(named, indexed) numbers of children of `v`."""
@@ -637,13 +649,16 @@ class ValueReader:
 
     # ----- children -----
 
-    def children(self, ref: Value, start: int | None, count: int | None) -> list[VariableInfo]:
+    def children(self, ref: Value, start: int | None, count: int | None,
+                 expression_of: Callable[[str], str | None] | None = None
+                 ) -> list[VariableInfo]:
         """A page of children; it ends early once their texts pass MAX_PAGE_TEXT characters
-        (the client asks for the rest from where it ends)."""
+        (the client asks for the rest from where it ends). `expression_of` gives a child's
+        Go expression by its name (dapgo.engine.evalnames)."""
         out: list[VariableInfo] = []
         text = 0
         for name, v in self.child_values(ref, start, count, True):
-            info = self.info(name, v)
+            info = self.info(name, v, expression_of(name) if expression_of else None)
             out.append(info)
             text += len(info.value)
             if text > MAX_PAGE_TEXT:

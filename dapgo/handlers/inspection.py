@@ -104,6 +104,8 @@ async def variables(call: Call) -> Body:
             body["indexedVariables"] = var.indexed_children
         if var.memory_reference is not None:
             body["memoryReference"] = f"0x{var.memory_reference:x}"
+        if var.evaluate_name is not None:
+            body["evaluateName"] = var.evaluate_name
         out.append(body)
     return {"variables": out}
 
