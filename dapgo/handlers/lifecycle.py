@@ -43,6 +43,7 @@ CAPABILITIES: Body = {
     "supportsConditionalBreakpoints": True,
     "supportsHitConditionalBreakpoints": True,
     "supportsEvaluateForHovers": True,
+    "supportsClipboardContext": True,  # "Copy Value": the evaluateName, evaluated whole
     "supportsSetVariable": True,
     "supportsLogPoints": True,
     "supportsTerminateRequest": True,

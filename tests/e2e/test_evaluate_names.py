@@ -106,3 +106,18 @@ def test_evaluate_names_are_written_as_in_go_source(go: str | None) -> None:
         assert _children(c, top["fsErr"])["Op"] == "fsErr.(*fs.PathError).Op"
         assert _children(c, top["urlErr"])["URL"] == "urlErr.(*url.Error).URL"
         c.request("disconnect", {"terminateDebuggee": True})
+
+
+def test_copy_value_evaluates_the_evaluate_name_whole() -> None:
+    """VS Code's "Copy Value" (supportsClipboardContext): the view shows a long string cut,
+    the clipboard gets it whole (up to 1 MiB)."""
+    with session("stdio") as c:
+        frame = _stopped(c, "semantics", "longstring", None)
+        caps = next(m for m in c.messages if m.get("command") == "initialize")["body"]
+        assert caps["supportsClipboardContext"] is True
+        long = _names(c, _locals(c, frame))["long"]
+        assert long["value"].endswith("more") and len(long["value"]) < 1000, long["value"][-40:]
+        got = c.request("evaluate", {"expression": long["evaluateName"], "frameId": frame,
+                                     "context": "clipboard"})["body"]["result"]
+        assert got.startswith('"0123456789') and len(got) > 1 << 20, len(got)
+        c.request("disconnect", {"terminateDebuggee": True})

@@ -56,6 +56,7 @@ def test_initialize_capabilities_exact() -> None:
             "supportsConditionalBreakpoints": True,
             "supportsHitConditionalBreakpoints": True,
             "supportsEvaluateForHovers": True,
+            "supportsClipboardContext": True,
             "supportsSetVariable": True,
             "supportsLogPoints": True,
             "supportsTerminateRequest": True,
