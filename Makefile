@@ -40,8 +40,9 @@ bench: setup
 	$(PY) bench/values.py
 	$(PY) bench/calls.py
 	$(PY) bench/metric_overhead.py
-	$(PY) bench/adapter_startup.py
 	$(PY) bench/core.py
+	$(PY) bench/attach_pause.py
+	$(PY) bench/adapter_startup.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -22,8 +22,8 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from dapgo.engine.bpf.ahead import CompileAhead
     from dapgo.engine.bpf.metrics import FunctionStats
-    from dapgo.engine.bpf.program import ProbeProgram
     from dapgo.engine.bpf.ringbuf import Record
     from dapgo.engine.bpf.tracer import FunctionTracer
     from dapgo.engine.dwarf import BinaryInfo
@@ -161,6 +161,7 @@ def _resolve_binary(args: argparse.Namespace, package: str | None
 def run_trace(args: argparse.Namespace) -> int:
     import re
 
+    from dapgo.engine.bpf.ahead import CompileAhead
     from dapgo.engine.bpf.tracer import traceable_functions
     from dapgo.engine.dwarf import BinaryInfo
     from dapgo.engine.errors import DebuggerError
@@ -190,7 +191,8 @@ def run_trace(args: argparse.Namespace) -> int:
             return _fail(f"{what} is not a Go program dapgo can trace: {_one_line(str(e))}")
         _phase("opened the binary")
         # bcc compiles the BPF program (the slowest step) while the DWARF is read
-        compiling = _Compile(bi, args.buffer_pages)
+        compiling = CompileAhead(bi, args.buffer_pages, signal.SIGTRAP, on_done=lambda: _phase(
+            "compiled the BPF program (on its own thread)"))
         try:
             if not traceable_functions(bi, regex):
                 return _fail(f"no function matches {regex!r}"
@@ -207,43 +209,6 @@ def run_trace(args: argparse.Namespace) -> int:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-class _Compile:
-    """The BPF program compiled on a thread of its own; `take` waits for it."""
-
-    def __init__(self, bi: BinaryInfo, pages: int) -> None:
-        import threading
-
-        self._program: ProbeProgram | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(bi, pages), daemon=True,
-                                        name="dapgo-bpf-compile")
-        self._thread.start()
-
-    def _run(self, bi: BinaryInfo, pages: int) -> None:
-        from dapgo.engine.bpf.session import BpfSession
-
-        try:
-            self._program = BpfSession.compile(bi, pages)
-            _phase("compiled the BPF program (on its own thread)")
-        except BaseException as e:  # handed to `take`
-            self._error = e
-
-    def take(self) -> ProbeProgram:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        program, self._program = self._program, None
-        assert program is not None
-        return program
-
-    def discard(self) -> None:
-        """Unload the program if nobody took it."""
-        self._thread.join()
-        if self._program is not None:
-            self._program.close()
-            self._program = None
-
-
 _T0 = time.monotonic()
 
 
@@ -253,7 +218,7 @@ def _phase(what: str) -> None:
 
 
 def _trace(args: argparse.Namespace, bi: BinaryInfo, path: str, regex: str,
-           prog_args: list[str], compiling: _Compile) -> int:
+           prog_args: list[str], compiling: CompileAhead) -> int:
     from dapgo.engine.bpf.metrics import FunctionStats
     from dapgo.engine.bpf.session import BpfSession
     from dapgo.engine.bpf.tracer import FunctionTracer, traceable_functions

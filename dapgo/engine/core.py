@@ -714,6 +714,9 @@ class Engine:
                 parts.injector.close()
                 parts.watches.close()
                 parts.kernel.close()
+            ahead, program.bpf_ahead = program.bpf_ahead, None
+            if ahead is not None:  # compiled for an attach, never needed
+                ahead.discard()
         finally:
             if kill:
                 program.process.kill()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from dapgo.engine import build as gobuild
 from dapgo.engine.backend import TracerThreadOnly
+from dapgo.engine.bpf.ahead import CompileAhead, configured_ringbuf_pages
 from dapgo.engine.calls import call_policy
 from dapgo.engine.core import Engine
 from dapgo.engine.dwarf import BinaryInfo
@@ -362,17 +363,24 @@ class Debugger:
         except PermissionError as exc:
             raise ProcessError(f"not permitted to debug process {pid}") from exc
         binary = self._open_binary(f"/proc/{pid}/exe", real_path=exe)
+        # its breakpoints will be uprobes: the BPF program is compiled (~2 s) while the
+        # program still runs, not while the attach holds it stopped
+        ahead = CompileAhead(binary, configured_ringbuf_pages(), signal.SIGURG)
+        ahead.wait()
         try:
             proc = TracedProcess.attach(pid)
         except (PtraceFailure, OSError) as exc:
+            ahead.discard()
             binary.close()
             raise ProcessError(f"could not attach to process {pid} ({exe}): {exc}") from exc
         except BaseException:
+            ahead.discard()
             binary.close()
             raise
         if self._follow is not None:
             proc.follow_children(*self._follow)
-        engine.install(Program(proc, binary, attached=True), stop_on_entry=stop_on_entry)
+        engine.install(Program(proc, binary, attached=True, bpf_ahead=ahead),
+                       stop_on_entry=stop_on_entry)
         self._emit(ProcessStarted(exe, pid, "attach"))
 
     def configuration_done(self) -> Future[None]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dapgo.engine.bpf.ahead import configured_ringbuf_pages
 from dapgo.engine.bpf.layout import WATCH_SIGNAL_ID
 from dapgo.engine.breakpoints import BreakpointTable, UserBreakpoint
 from dapgo.engine.errors import DebuggerError
@@ -312,16 +313,21 @@ class KernelProbes:
 
     def _get_backend(self) -> BpfLogpoints | str:
         if self._backend is None:
+            ahead, self.program.bpf_ahead = self.program.bpf_ahead, None
             try:
                 from dapgo.engine.bpf.logpoints import BpfLogpoints
 
-                pages = os.environ.get("DAPGO_BPF_RINGBUF_PAGES")  # a power of two
                 stop = signal.SIGURG if self.program.attached else signal.SIGTRAP
+                compiled = ahead.take() if ahead is not None \
+                    and ahead.stop_signal == stop else None
                 self._backend = BpfLogpoints(self.program.binary, self.program.pid,
-                                             ringbuf_pages=int(pages) if pages else None,
-                                             stop_signal=int(stop))
+                                             ringbuf_pages=configured_ringbuf_pages(),
+                                             stop_signal=int(stop), program=compiled)
             except Exception as exc:  # no bcc, no BPF permission, no headers, old kernel
                 self._backend = f"eBPF is not available here ({exc}); see `dapgo doctor`"
+            finally:
+                if ahead is not None:
+                    ahead.discard()  # not taken: unloaded
         return self._backend
 
     # ----- instructions at probe sites -----

@@ -10,6 +10,7 @@ from __future__ import annotations
 import attrs
 
 from dapgo.engine.backend import Process
+from dapgo.engine.bpf.ahead import CompileAhead
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.goroutines import GoroutineReader
 from dapgo.engine.loadbias import executable_bias
@@ -32,6 +33,8 @@ class Program:
     # attached, not launched: it must outlive a killed dapgo, so its breakpoints are uprobes
     # (never int3 bytes) that stop a thread with a signal harmless to it untraced
     attached: bool = False
+    # its BPF program, compiled before the attach stopped it (taken by the kernel probes)
+    bpf_ahead: CompileAhead | None = None
 
     def __attrs_post_init__(self) -> None:
         self.binary.relocate(executable_bias(self.process, self.binary))

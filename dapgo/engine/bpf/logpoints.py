@@ -49,6 +49,7 @@ from dapgo.engine.values import MAX_DEPTH, MAX_STRING_LEN, SUMMARY_ELEMS, Value,
 
 from . import layout as L
 from .attach import AttachError
+from .program import ProbeProgram
 from .reads import NotReadable, ValueRead, path_read, tsize
 from .ringbuf import Record
 from .session import BpfSession
@@ -445,11 +446,13 @@ class BpfLogpoints:
 
     def __init__(self, bi: BinaryInfo, pid: int, *, session: BpfSession | None = None,
                  string_cap: int = MAX_STRING_LEN, ringbuf_pages: int | None = None,
-                 stop_signal: int = 5) -> None:
+                 stop_signal: int = 5, program: ProbeProgram | None = None) -> None:
+        """`program`: one compiled beforehand (dapgo.engine.bpf.ahead) for these
+        `ringbuf_pages` and `stop_signal`."""
         self.bi = bi
         if session is None:
-            session = BpfSession(bi, pid, stop_signal=stop_signal) if ringbuf_pages is None \
-                else BpfSession(bi, pid, ringbuf_pages=ringbuf_pages, stop_signal=stop_signal)
+            session = BpfSession(bi, pid, ringbuf_pages=ringbuf_pages or L.DEFAULT_RINGBUF_PAGES,
+                                 program=program, stop_signal=stop_signal)
             self._own_session = True
         else:
             self._own_session = False

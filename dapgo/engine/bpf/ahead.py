@@ -1,0 +1,76 @@
+"""The BPF program compiled on a thread of its own, ahead of need.
+
+bcc compiles the probe program with clang every time it is loaded: ~2 s on this kind of
+machine, most of it while the GIL is free. `dapgo trace` compiles while it matches the
+functions; an attach compiles before it stops the program, so that the program is not held
+still for it (its breakpoints are uprobes, and the exception filters are on by default);
+followExec keeps one ready for the next child. A program nobody takes is unloaded by
+`discard`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dapgo.engine.bpf import layout as L
+from dapgo.engine.dwarf import BinaryInfo
+
+if TYPE_CHECKING:
+    from dapgo.engine.bpf.program import ProbeProgram
+
+RINGBUF_PAGES_ENV = "DAPGO_BPF_RINGBUF_PAGES"  # a power of two
+
+
+def configured_ringbuf_pages() -> int:
+    """The ring buffer's size in pages: DAPGO_BPF_RINGBUF_PAGES, else the default."""
+    pages = os.environ.get(RINGBUF_PAGES_ENV)
+    return int(pages) if pages else L.DEFAULT_RINGBUF_PAGES
+
+
+class CompileAhead:
+    """One compile of the probe program for `bi`'s runtime layout, started now."""
+
+    def __init__(self, bi: BinaryInfo, pages: int, stop_signal: int,
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.build_id = bi.build_id
+        self.stop_signal = stop_signal
+        self._program: ProbeProgram | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._run, args=(bi, pages, on_done),
+                                        daemon=True, name="dapgo-bpf-compile")
+        self._thread.start()
+
+    def _run(self, bi: BinaryInfo, pages: int, on_done: Callable[[], None] | None) -> None:
+        from dapgo.engine.bpf.session import BpfSession
+
+        try:
+            self._program = BpfSession.compile(bi, pages, self.stop_signal)
+            if on_done is not None:
+                on_done()
+        except BaseException as e:  # handed to `take`
+            self._error = e
+
+    def wait(self) -> None:
+        """Until the compile is over (done or failed)."""
+        self._thread.join()
+
+    def take(self) -> ProbeProgram:
+        """The compiled program, once (the compile's error if it failed)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._taken or self._program is None:
+            raise RuntimeError("the BPF program compiled ahead was already taken")
+        program, self._program, self._taken = self._program, None, True
+        return program
+
+    def discard(self) -> None:
+        """Unload the program if nobody took it."""
+        self._thread.join()
+        if self._program is not None:
+            self._program.close()
+            self._program = None
