@@ -56,8 +56,11 @@ def set_everything(c: DAPClient, line_marker: str) -> None:
 def test_kill9_of_dapgo_leaves_an_attached_program_running_untraced(
         state: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
+    # its rounds begin once attached (an attach compiles the BPF program first, ~2 s,
+    # while the program runs on)
     prog = subprocess.Popen([str(fixtures.build("hostile")), str(ROUNDS), str(SLEEP_MS),
-                             str(out)], stdout=subprocess.PIPE, text=True)
+                             str(out), "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
     try:
         assert prog.stdout is not None
         assert prog.stdout.readline().startswith("hostile: ready")
@@ -67,6 +70,9 @@ def test_kill9_of_dapgo_leaves_an_attached_program_running_untraced(
         initialize(c)
         c.request("attach", {"processId": prog.pid}, timeout=60)
         c.wait_event("initialized")
+        assert prog.stdin is not None
+        prog.stdin.write("go\n")
+        prog.stdin.close()
         set_everything(c, "after_loop" if state == "running" else "step_body")
         at = mark(c)
         c.request("configurationDone")
