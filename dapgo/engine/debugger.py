@@ -345,12 +345,24 @@ class Debugger:
         self._emit(ProcessStarted(binary_path, run.pid, "launch"))
         run.watch()
 
-    def attach(self, pid: int, stop_on_entry: bool = False) -> Future[None]:
+    def attach(self, pid: int, stop_on_entry: bool = False,
+               ahead: CompileAhead | None = None) -> Future[None]:
         """Attach to a running process; `stop_on_entry`: configurationDone reports it
-        stopped where it was (reason "entry") instead of letting it run on."""
-        return self._do(self._attach, pid, stop_on_entry)
+        stopped where it was (reason "entry") instead of letting it run on. `ahead`: a BPF
+        program compiled beforehand, used if it serves this binary (else unloaded)."""
+        return self._do(self._attach, pid, stop_on_entry, ahead)
 
-    def _attach(self, pid: int, stop_on_entry: bool) -> None:
+    def _attach(self, pid: int, stop_on_entry: bool, ahead: CompileAhead | None) -> None:
+        try:
+            exe = self._attach_with(pid, stop_on_entry, ahead)
+        except BaseException:
+            if ahead is not None:
+                ahead.discard()  # not handed to the program (discarding twice is harmless)
+            raise
+        self._emit(ProcessStarted(exe, pid, "attach"))
+
+    def _attach_with(self, pid: int, stop_on_entry: bool, ahead: CompileAhead | None) -> str:
+        """Attach (see `attach`); the program's executable."""
         engine = self._engine
         if engine.state != "idle":
             raise DebuggerError("a program is already being debugged in this session")
@@ -365,7 +377,11 @@ class Debugger:
         binary = self._open_binary(f"/proc/{pid}/exe", real_path=exe)
         # its breakpoints will be uprobes: the BPF program is compiled (~2 s) while the
         # program still runs, not while the attach holds it stopped
-        ahead = CompileAhead(binary, configured_ringbuf_pages(), signal.SIGURG)
+        if ahead is not None and not ahead.serves(binary):
+            ahead.discard()
+            ahead = None
+        if ahead is None:
+            ahead = CompileAhead(binary, configured_ringbuf_pages(), signal.SIGURG)
         ahead.wait()
         try:
             proc = TracedProcess.attach(pid)
@@ -381,7 +397,7 @@ class Debugger:
             proc.follow_children(*self._follow)
         engine.install(Program(proc, binary, attached=True, bpf_ahead=ahead),
                        stop_on_entry=stop_on_entry)
-        self._emit(ProcessStarted(exe, pid, "attach"))
+        return exe
 
     def configuration_done(self) -> Future[None]:
         return self._do(self._engine.configuration_done)

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from dapgo.engine.bpf.ahead import CompileAhead, configured_ringbuf_pages
 from dapgo.engine.debugger import Debugger
 from dapgo.engine.errors import DebuggerError
 from dapgo.engine.model import (
@@ -54,6 +55,7 @@ from dapgo.engine.model import (
     InstructionBreakpointSpec,
     LaunchConfig,
     Output,
+    ProcessStarted,
     RunInTerminal,
     ScopeInfo,
     SourceBreakpointSpec,
@@ -169,6 +171,11 @@ class Family:
         self._exception_filters: list[str] | None = None
         self._goroutine_options: tuple[list[str], bool, str, int] | None = None
         self._value_limits: tuple[int | None, int | None] | None = None
+        # a BPF program compiled for the next child (an attached child's breakpoints are
+        # uprobes; a compile takes ~2 s, which the child would wait for stopped)
+        self._following = False
+        self._executable: str | None = None  # the program's, for the spare's layout
+        self._spare: CompileAhead | None = None
 
     # ----- followExec -----
 
@@ -178,8 +185,22 @@ class Family:
         if not follow:
             return _done(None)
         self._regex = re.compile(regex) if regex else None
+        self._following = True
         self.main.follow_children(self._decide, self._adopt)
         return _done(None)
+
+    def _restock(self) -> None:
+        """Compile a spare BPF program for the next child, if none is waiting."""
+        with self._config_lock:
+            if self._ended or self._spare is not None or self._executable is None:
+                return
+            self._spare = CompileAhead(self._executable, configured_ringbuf_pages(),
+                                       signal.SIGURG)
+
+    def _take_spare(self) -> CompileAhead | None:
+        with self._config_lock:
+            spare, self._spare = self._spare, None
+        return spare
 
     def _decide(self, pid: int) -> bool:
         if self._ended:
@@ -203,7 +224,8 @@ class Family:
                        Debugger(lambda ev: self._child_event(holder[0], ev)))
         holder.append(child)
         try:
-            child.debugger.attach(pid).result()
+            child.debugger.attach(pid, ahead=self._take_spare()).result()
+            self._restock()  # for the next one
             # It was stopped (SIGSTOP) untraced: the job-control stop outlives the attach
             # and would stop it again at a detach; SIGCONT ends it now (the tracer holds it).
             os.kill(pid, signal.SIGCONT)
@@ -258,6 +280,9 @@ class Family:
     def _main_event(self, ev: EngineEvent) -> None:
         if isinstance(ev, Exited):
             self._children_reported()
+        elif isinstance(ev, ProcessStarted) and self._following:
+            self._executable = ev.name
+            self._restock()
         self._emit(ev)
 
     def _children_reported(self, timeout: float = CHILD_REPORT_SECONDS) -> None:
@@ -554,6 +579,10 @@ class Family:
     def disconnect(self, terminate: bool) -> Future[None]:
         """Children first (killed with the program, or detached), then the program."""
         self._ended = True
+        spare = self._take_spare()
+        if spare is not None:
+            threading.Thread(target=spare.discard, daemon=True,  # it may be compiling
+                             name="dapgo-bpf-discard").start()
         children = list(self._children.values())
         self._children.clear()
         futs = [c.debugger.disconnect(terminate) for c in children]

@@ -38,6 +38,13 @@ def _labels(bi: BinaryInfo) -> dict[str, int]:
     return labels
 
 
+def _goid_offset(bi: BinaryInfo) -> int:
+    layout = bi.struct_layout("runtime.g")
+    if layout is None:
+        raise AttachError(0, "runtime.g is not described in DWARF: cannot find goroutine ids")
+    return layout.offset("goid")
+
+
 class BpfSession:
     def __init__(self, bi: BinaryInfo, pid: int, *,
                  ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
@@ -57,12 +64,17 @@ class BpfSession:
     @staticmethod
     def compile(bi: BinaryInfo, ringbuf_pages: int = L.DEFAULT_RINGBUF_PAGES,
                 stop_signal: int = 5) -> ProbeProgram:
-        """The BPF program for `bi`'s runtime layout (bcc: ~0.4 s; any thread)."""
-        layout = bi.struct_layout("runtime.g")
-        if layout is None:
-            raise AttachError(0, "runtime.g is not described in DWARF: cannot find goroutine ids")
-        return ProbeProgram(goid_offset=layout.offset("goid"), ringbuf_pages=ringbuf_pages,
+        """The BPF program for `bi`'s runtime layout (bcc: ~2 s; any thread)."""
+        return ProbeProgram(goid_offset=_goid_offset(bi), ringbuf_pages=ringbuf_pages,
                             labels=_labels(bi), stop_signal=stop_signal)
+
+    @staticmethod
+    def program_key(bi: BinaryInfo, ringbuf_pages: int, stop_signal: int
+                    ) -> tuple[tuple[str, int], ...]:
+        """What the program `compile` makes for `bi` depends on: one compiled for another
+        binary with the same key (same runtime layout: the same Go version) serves it."""
+        return tuple(sorted(L.defines(goid_offset=_goid_offset(bi), ringbuf_pages=ringbuf_pages,
+                                      labels=_labels(bi), stop_signal=stop_signal).items()))
 
     def add_group(self, gid: int, descs: dict[int, L.Desc], *, keep_ids: bool = False
                   ) -> None:
