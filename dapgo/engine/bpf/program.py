@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes as C
 import os
+import threading
 from typing import Any
 
 from . import layout as L
@@ -39,6 +40,11 @@ def _check_headers() -> None:
             "(or link the nearest Debian ones; see `dapgo doctor`)")
 
 
+# bcc's compiler (clang in libbcc) is not safe to run on two threads at once: two engines'
+# compiles (a followed child's and the program's, or one made ahead) would break each other
+_COMPILING = threading.Lock()
+
+
 class ProbeProgram:
     """The loaded BPF program and its maps."""
 
@@ -50,9 +56,10 @@ class ProbeProgram:
                          stop_signal=stop_signal)
         self.ringbuf_bytes = ringbuf_pages * os.sysconf("SC_PAGE_SIZE")
         try:
-            self._bpf = bcc.BPF(text=L.source().encode(), cflags=L.cflags(defs))
-            fn = self._bpf.load_func(b"dapgo_probe", bcc.BPF.KPROBE,
-                                     attach_type=BPF_TRACE_UPROBE_MULTI)
+            with _COMPILING:
+                self._bpf = bcc.BPF(text=L.source().encode(), cflags=L.cflags(defs))
+                fn = self._bpf.load_func(b"dapgo_probe", bcc.BPF.KPROBE,
+                                         attach_type=BPF_TRACE_UPROBE_MULTI)
         except Exception as e:
             raise BpfUnavailable(f"compiling or loading the BPF program failed: {e}") from e
         self.prog_fd: int = fn.fd
