@@ -66,6 +66,31 @@ def test_each_session_closes_its_binary_when_it_ends(tmp_path: Path) -> None:
             c.request("disconnect")
 
 
+def test_a_session_closes_the_plugins_its_program_loaded() -> None:
+    """A Go plugin the program opened (plugin.Open) is read by dapgo too: unmapped and
+    closed when the session ends, like the program's own binary."""
+    host = fixtures.build("plugins")
+    plugin = os.path.realpath(fixtures.build("plugins", flags=("-buildmode=plugin",),
+                                             package="./plug"))
+    with ListeningServer() as server:
+        with server.connect() as c:
+            initialize(c)
+            c.request("launch", {"mode": "exec", "program": str(host), "args": [plugin]},
+                      timeout=60)
+            c.request("setFunctionBreakpoints", {"breakpoints": [
+                {"name": "example.com/plugins/plug.Scale"}]})
+            at = mark(c)
+            c.request("configurationDone")
+            wait_stopped(c, "function breakpoint", after=at)
+            assert holds(server.proc.pid, plugin)  # its DWARF, read by dapgo
+            c.request("disconnect", {"terminateDebuggee": True})
+            c.wait_closed()
+        deadline = time.monotonic() + 5
+        while holds(server.proc.pid, plugin):
+            assert time.monotonic() < deadline, holds(server.proc.pid, plugin)
+            time.sleep(0.05)
+
+
 def test_a_client_that_never_reads_makes_the_server_stop_reading() -> None:
     """Requests whose error responses each echo a megabyte, sent without reading a byte:
     the server stops reading once its unread output passes a bound, and its memory stays

@@ -148,12 +148,14 @@ class BinaryInfo:
                             ".debug_rnglists"))
 
     def close(self) -> None:
-        """Unmap the file now (not when the garbage collector gets to it); idempotent.
-        What the on-disk memo learned is written first."""
+        """Unmap the file now (not when the garbage collector gets to it), and the plugins'
+        and shared objects' it loaded; idempotent. What the on-disk memo learned is written
+        first."""
         self._memo.flush()
         self._elf.close()
         if self._dbg is not self._elf:
             self._dbg.close()
+        self.images.close()
 
     # --- where the image is loaded ---------------------------------------------------------
     @property

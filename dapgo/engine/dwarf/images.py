@@ -92,6 +92,14 @@ class LoadedImages:
     def __bool__(self) -> bool:
         return bool(self.images) or bool(self.natives)
 
+    def close(self) -> None:
+        """Unmap every image's file (the program's session is over)."""
+        images, natives, self.images, self.natives = self.images, self.natives, [], []
+        for img in images:
+            img.info.close()
+        for obj in natives:
+            obj.close()
+
     def add_native(self, obj: SharedObject) -> None:
         self.natives.append(obj)
 
