@@ -14,6 +14,7 @@ from elftools.dwarf.die import DIE
 from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.dwarf.fastdie import GoDIE
 from dapgo.engine.dwarf.locations import decode_expr, parse_expr
+from dapgo.engine.dwarf.types import TYPE_TAGS
 
 CASES = [("gotypes", None, ()), ("gotypes", "1.21.13", ()), ("gotypes", "1.24.11", ()),
          ("cgocall", None, ()), ("basic", None, ("-buildmode=pie",))]
@@ -97,3 +98,34 @@ def test_constants_read_from_bytes_are_every_constant_die(go: str | None) -> Non
                 assert named["UseSpaces"] == 4 and "main.printerMode" in named
         finally:
             b.close()
+
+
+@pytest.mark.parametrize(("fixture", "go", "flags"), CASES[:3],
+                         ids=["gotypes-default", "gotypes-1.21", "gotypes-1.24"])
+def test_lookups_by_name_find_only_real_dies(fixture: str, go: str | None,
+                                             flags: tuple[str, ...]) -> None:
+    """find_named locates names with bytes.find: one name can end another (`bool` ends
+    `func(unsafe.Pointer, unsafe.Pointer) bool`), and decoded from the byte before it the
+    longer one's tail once passed for a `bool` type whose DW_AT_type pointed anywhere
+    (found on net/http's and encoding/json's test binaries: `x.(bool)` failed). Every DIE
+    it yields for every type name of the binary must be one a walk of the units meets
+    (net/http's, encoding/json's and cmd/go's 7,400-10,600 type names: none false)."""
+    if go is not None and not Path(fixtures.go_binary(go)).exists():
+        pytest.skip(f"Go {go} toolchain not installed under .cache/go")
+    b = BinaryInfo.open(str(fixtures.build(fixture, go=go, flags=flags)))
+    try:
+        real: set[int] = set()
+        names: set[str] = set()
+        for cu in b.dwarf.units():
+            for die in cu.iter_DIEs():
+                real.add(die.offset)
+                name = die.attributes.get("DW_AT_name")
+                if die.tag in TYPE_TAGS and name is not None and name.form == "DW_FORM_string":
+                    names.add(name.value.decode())
+        assert len(names) > 1000
+        for name in names:
+            found = [d.offset for d in b.dwarf.find_named(name, TYPE_TAGS)]
+            assert found, name
+            assert set(found) <= real, (name, [hex(o) for o in set(found) - real])
+    finally:
+        b.close()

@@ -398,9 +398,84 @@ class DebugInfo:
         if first.name != AT_name or first.form != "DW_FORM_string":
             return None
         try:
-            return cu.get_DIE_from_refaddr(start)
+            die = cu.get_DIE_from_refaddr(start)
         except _ERRORS:
             return None
+        if not self._plausible(cu, die) or self._inside_a_name(cu, die):
+            return None
+        return die
+
+    def _inside_a_name(self, cu: CompileUnit, die: DIE) -> bool:
+        """Is `die` (decoded where a name was found) the tail of a longer inline name,
+        not a DIE? A real DIE follows the previous one's last attribute (mostly a zero
+        byte: the high byte of a reference or an address); one found inside a name follows
+        more of that name, which a DIE further back holds and ends where `die`'s does."""
+        data = self.info
+        start = die.offset
+        name = die_name(die) or ""
+        nul = _name_end(data, start, name)
+        run = start
+        while run > cu.cu_die_offset and (0x20 <= data[run - 1] < 0x7F or data[run - 1] >= 0x80) \
+                and start - run < _MAX_NAME_RUN:  # printable ASCII or UTF-8 (`score·1`)
+            run -= 1
+        if run == start:
+            return False
+        table = cu.get_abbrev_table()
+        for q in range(max(run - 2, cu.cu_die_offset), start):
+            code = data[q]
+            if code >= 0x80 and q + 1 < start:
+                code = (code & 0x7F) | (data[q + 1] << 7)
+            try:
+                decl = table.get_abbrev(code)
+            except _ERRORS:
+                continue
+            spec = decl["attr_spec"]
+            if spec and spec[0].name == AT_name and spec[0].form == "DW_FORM_string":
+                try:
+                    outer = cu.get_DIE_from_refaddr(q)
+                except _ERRORS:
+                    continue
+                longer = die_name(outer) or ""
+                if len(longer) > len(name) and _name_end(data, q, longer) == nul \
+                        and self._plausible(cu, outer):
+                    return True
+        return False
+
+    def _plausible(self, cu: CompileUnit, die: DIE) -> bool:
+        """Is a DIE decoded at a place found by bytes a real one? A name can end another
+        one (`bool` in `func(unsafe.Pointer, unsafe.Pointer) bool`): decoded from the byte
+        before it, such a "DIE" runs on into the bytes that follow. A real one refers only
+        inside the section and is followed by the null entry or another DIE of its unit."""
+        data = self.info
+        end = die.offset + die.size
+        if end >= cu.cu_offset + cu.size:
+            return end == cu.cu_offset + cu.size
+        for a in _attrs(die).values():
+            if a.form == "DW_FORM_ref_addr" and not 0 <= a.value < len(data):
+                return False
+            if a.form in _UNIT_REFS and not 0 < a.value < cu.size:
+                return False
+        code = data[end] & 0x7F
+        if data[end] >= 0x80 and end + 1 < len(data):
+            code |= data[end + 1] << 7
+        if code == 0:
+            return True
+        try:
+            cu.get_abbrev_table().get_abbrev(code)
+        except _ERRORS:
+            return False
+        return True
+
+
+def _name_end(data: bytes, start: int, name: str) -> int:
+    """Where the NUL of the inline name of a DIE at `start` is (after its code's bytes)."""
+    code_len = 1 if data[start] < 0x80 else 2
+    return start + code_len + len(name.encode())
+
+
+_MAX_NAME_RUN = 4096  # bytes of a name looked back over (Go's longest type names are less)
+_UNIT_REFS = frozenset({"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8",
+                        "DW_FORM_ref_udata"})  # offsets from the unit's start
 
 
 # --- attribute helpers (pyelftools DIE -> Python values) --------------------------------------
