@@ -6,6 +6,7 @@ adds C units written by gcc (forms GoDIE leaves to pyelftools)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fixtures
 import pytest
@@ -15,6 +16,8 @@ from dapgo.engine.dwarf import BinaryInfo
 from dapgo.engine.dwarf.fastdie import GoDIE
 from dapgo.engine.dwarf.locations import decode_expr, parse_expr
 from dapgo.engine.dwarf.types import TYPE_TAGS
+
+AT_GO_RUNTIME_TYPE = 0x2904  # Go's DW_AT_go_runtime_type
 
 CASES = [("gotypes", None, ()), ("gotypes", "1.21.13", ()), ("gotypes", "1.24.11", ()),
          ("cgocall", None, ()), ("basic", None, ("-buildmode=pie",))]
@@ -102,30 +105,49 @@ def test_constants_read_from_bytes_are_every_constant_die(go: str | None) -> Non
 
 @pytest.mark.parametrize(("fixture", "go", "flags"), CASES[:3],
                          ids=["gotypes-default", "gotypes-1.21", "gotypes-1.24"])
-def test_lookups_by_name_find_only_real_dies(fixture: str, go: str | None,
-                                             flags: tuple[str, ...]) -> None:
-    """find_named locates names with bytes.find: one name can end another (`bool` ends
-    `func(unsafe.Pointer, unsafe.Pointer) bool`), and decoded from the byte before it the
-    longer one's tail once passed for a `bool` type whose DW_AT_type pointed anywhere
-    (found on net/http's and encoding/json's test binaries: `x.(bool)` failed). Every DIE
-    it yields for every type name of the binary must be one a walk of the units meets
-    (net/http's, encoding/json's and cmd/go's 7,400-10,600 type names: none false)."""
+def test_lookups_by_bytes_find_only_real_dies(fixture: str, go: str | None,
+                                              flags: tuple[str, ...]) -> None:
+    """find_named, find_by_address_attr and constants_of_type locate DIEs with bytes.find.
+    One name can end another (`bool` ends `func(unsafe.Pointer, unsafe.Pointer) bool`),
+    names hold UTF-8 (`span·1`, a function's local type) and run past 512 bytes (an
+    anonymous struct's fields and tags), a reference's bytes can look like a DIE with a
+    one-character name: each once gave a DIE that is none (`x.(bool)` failed on
+    encoding/json's test binary) or missed a real one (an interface holding a local type
+    had no dynamic type). Every DIE they give for every name, runtime type and constant
+    type of the binary must be one a walk of the units meets, the first the right one
+    (checked the same way on net/http's and encoding/json's test binaries and cmd/go)."""
     if go is not None and not Path(fixtures.go_binary(go)).exists():
         pytest.skip(f"Go {go} toolchain not installed under .cache/go")
     b = BinaryInfo.open(str(fixtures.build(fixture, go=go, flags=flags)))
+    d = b.dwarf
     try:
         real: set[int] = set()
         names: set[str] = set()
-        for cu in b.dwarf.units():
+        runtime_types: dict[int, set[int]] = {}
+        constants: dict[int, list[tuple[str, int]]] = {}
+        for cu in d.units():
             for die in cu.iter_DIEs():
                 real.add(die.offset)
-                name = die.attributes.get("DW_AT_name")
-                if die.tag in TYPE_TAGS and name is not None and name.form == "DW_FORM_string":
-                    names.add(name.value.decode())
-        assert len(names) > 1000
+                a: dict[Any, Any] = die.attributes  # vendor attributes are keyed by number
+                if die.tag in TYPE_TAGS and "DW_AT_name" in a \
+                        and a["DW_AT_name"].form == "DW_FORM_string":
+                    names.add(a["DW_AT_name"].value.decode())
+                    rt = a.get(AT_GO_RUNTIME_TYPE)
+                    if rt is not None and rt.form == "DW_FORM_addr" and rt.value:
+                        runtime_types.setdefault(rt.value, set()).add(die.offset)
+                if die.tag == "DW_TAG_constant" and a["DW_AT_type"].form == "DW_FORM_ref_addr":
+                    constants.setdefault(a["DW_AT_type"].value, []).append(
+                        (a["DW_AT_name"].value.decode(), a["DW_AT_const_value"].value))
+        assert len(names) > 1000 and len(runtime_types) > 300 and constants
         for name in names:
-            found = [d.offset for d in b.dwarf.find_named(name, TYPE_TAGS)]
+            found = [x.offset for x in d.find_named(name, TYPE_TAGS)]
             assert found, name
             assert set(found) <= real, (name, [hex(o) for o in set(found) - real])
+        for value, offsets in runtime_types.items():
+            found = [x.offset for x in d.find_by_address_attr(value, AT_GO_RUNTIME_TYPE,
+                                                               TYPE_TAGS)]
+            assert found and found[0] in offsets and set(found) <= real, hex(value)
+        for ref, want in constants.items():
+            assert sorted(d.constants_of_type(ref)) == sorted(want), hex(ref)
     finally:
         b.close()

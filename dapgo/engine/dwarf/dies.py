@@ -17,6 +17,7 @@ ever walks a whole unit."""
 from __future__ import annotations
 
 import io
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import IO, Any, cast
@@ -89,6 +90,12 @@ _SECTIONS = {
     "debug_rnglists_sec": ".debug_rnglists", "debug_sup_sec": None,
     "gnu_debugaltlink_sec": None, "debug_types_sec": ".debug_types",
 }
+
+
+# bytes of a name looked back over: an anonymous struct's name spells out every field and
+# tag (encoding/json's tests have some of over 512 bytes)
+_MAX_NAME_RUN = 1 << 16
+_NAME_START = re.compile(r"[\w*\[<.(]")
 
 
 class _LazySectionStream:
@@ -356,12 +363,13 @@ class DebugInfo:
             self._constant_readers[key] = reader
         return self._constant_readers[key]
 
-    def _printable_run(self, end: int) -> int:
-        """Where the run of printable bytes (an inline name, at most 512) ending at `end`
-        (its NUL) starts."""
+    def _printable_run(self, end: int, limit: int = _MAX_NAME_RUN) -> int:
+        """Where the run of a name's bytes (printable ASCII, or UTF-8: `score·1`; at most
+        `limit`) ending at `end` (exclusive: its NUL, or a place inside it) starts."""
         data = self.info
         start = end
-        while start > 0 and end - start < 512 and 0x20 <= data[start - 1] < 0x7F:
+        while start > 0 and end - start < limit and (0x20 <= data[start - 1] < 0x7F
+                                                     or data[start - 1] >= 0x80):
             start -= 1
         return start
 
@@ -401,7 +409,11 @@ class DebugInfo:
             die = cu.get_DIE_from_refaddr(start)
         except _ERRORS:
             return None
-        if not self._plausible(cu, die) or self._inside_a_name(cu, die):
+        name = die_name(die)
+        # Go names what it writes inline, as source spells it (`*T`, `[]T`, `<-chan T`,
+        # `func(...)`): an empty name, or one that starts with a space, is other bytes
+        if not name or not _NAME_START.match(name) or not self._plausible(cu, die) \
+                or self._inside_a_name(cu, die):
             return None
         return die
 
@@ -414,10 +426,7 @@ class DebugInfo:
         start = die.offset
         name = die_name(die) or ""
         nul = _name_end(data, start, name)
-        run = start
-        while run > cu.cu_die_offset and (0x20 <= data[run - 1] < 0x7F or data[run - 1] >= 0x80) \
-                and start - run < _MAX_NAME_RUN:  # printable ASCII or UTF-8 (`score·1`)
-            run -= 1
+        run = max(self._printable_run(start, _MAX_NAME_RUN), cu.cu_die_offset)
         if run == start:
             return False
         table = cu.get_abbrev_table()
@@ -473,7 +482,6 @@ def _name_end(data: bytes, start: int, name: str) -> int:
     return start + code_len + len(name.encode())
 
 
-_MAX_NAME_RUN = 4096  # bytes of a name looked back over (Go's longest type names are less)
 _UNIT_REFS = frozenset({"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8",
                         "DW_FORM_ref_udata"})  # offsets from the unit's start
 
