@@ -57,27 +57,36 @@ def cancel_build(proc: subprocess.Popen[str]) -> None:
 
 
 class BuildHandle:
-    """A build that another thread may cancel (a disconnect during a long `go build`)."""
+    """A build that another thread may cancel (a disconnect during a long `go build`). A
+    cancel removes the build's temporary directory itself: the adapter may exit before the
+    building thread gets to it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
+        self._tmpdir: str | None = None
         self._cancelled = False
 
-    def started(self, proc: subprocess.Popen[str], _tmpdir: str | None) -> None:
+    def started(self, proc: subprocess.Popen[str], tmpdir: str | None) -> None:
         """For `build(..., started=)`: the `go` process is running."""
         with self._lock:
-            self._proc = proc
+            self._proc, self._tmpdir = proc, tmpdir
             cancelled = self._cancelled
         if cancelled:  # cancelled just before it started
-            cancel_build(proc)
+            self._stop(proc, tmpdir)
 
     def cancel(self) -> None:
         with self._lock:
             self._cancelled = True
-            proc = self._proc
+            proc, tmpdir = self._proc, self._tmpdir
         if proc is not None:
-            cancel_build(proc)
+            self._stop(proc, tmpdir)
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[str], tmpdir: str | None) -> None:
+        cancel_build(proc)
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def build_env(cfg: LaunchConfig) -> dict[str, str]:
