@@ -36,6 +36,14 @@ def holds(pid: int, path: str) -> list[str]:
     return found
 
 
+def released(pid: int, path: str, timeout: float = 5) -> None:
+    """Wait until the server neither maps nor holds open `path` (a session's end)."""
+    deadline = time.monotonic() + timeout
+    while holds(pid, path):
+        assert time.monotonic() < deadline, holds(pid, path)
+        time.sleep(0.05)
+
+
 def test_each_session_closes_its_binary_when_it_ends(tmp_path: Path) -> None:
     program = os.path.realpath(fixtures.build("hostile"))
     path, line = fixtures.line_of("hostile", "hold_body")
@@ -53,10 +61,7 @@ def test_each_session_closes_its_binary_when_it_ends(tmp_path: Path) -> None:
                 assert holds(server.proc.pid, program)  # mapped while debugging
                 c.request("disconnect", {"terminateDebuggee": True})
                 c.wait_closed()
-            deadline = time.monotonic() + 5
-            while holds(server.proc.pid, program):
-                assert time.monotonic() < deadline, holds(server.proc.pid, program)
-                time.sleep(0.05)
+            released(server.proc.pid, program)
         # a launch that fails after opening the file (not a Go program) leaves nothing
         with server.connect() as c:
             initialize(c)
@@ -85,10 +90,7 @@ def test_a_session_closes_the_plugins_its_program_loaded() -> None:
             assert holds(server.proc.pid, plugin)  # its DWARF, read by dapgo
             c.request("disconnect", {"terminateDebuggee": True})
             c.wait_closed()
-        deadline = time.monotonic() + 5
-        while holds(server.proc.pid, plugin):
-            assert time.monotonic() < deadline, holds(server.proc.pid, plugin)
-            time.sleep(0.05)
+        released(server.proc.pid, plugin)
 
 
 def test_a_client_that_never_reads_makes_the_server_stop_reading() -> None:
